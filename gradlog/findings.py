@@ -1,0 +1,162 @@
+"""Findings and trends: the records analyzers produce and reports render.
+
+The finding ids are a stable, documented contract (users script against them); see
+:data:`FINDING_IDS`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["Finding", "Trend", "FINDING_IDS", "SEVERITIES", "severity_rank"]
+
+Severity = Literal["info", "warning", "critical"]
+SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
+
+#: Every finding id gradlog can emit, with what it means.
+FINDING_IDS: dict[str, str] = {
+    "nonfinite_values": "NaN/inf appeared in the loss or a gradient statistic",
+    "divergence": "the loss blew up (grew far above its minimum, or to inf/NaN)",
+    "step_size_oscillation": "the learning rate is too large for the local curvature: the "
+    "loss oscillates in a way that scales with the LR, not just minibatch noise",
+    "lr_limited_plateau": "the loss sat on a plateau that the learning rate set: it dropped "
+    "sharply right after an LR decay",
+    "loss_plateau": "the loss stopped improving",
+    "grad_norm_growth": "a gradient norm rose over training while the loss was flat or falling",
+    "loss_spikes": "isolated upward spikes of the loss",
+    "lr_too_small": "steady, slow, un-oscillating decrease that is still going at the end",
+    "noisy_loss": "the loss fluctuates from minibatch sampling, not from the step size",
+    "overfitting": "validation loss rose from its minimum while training loss kept falling",
+    "vanishing_gradients": "per-layer gradient statistics span orders of magnitude, the "
+    "earliest layers far smaller",
+    "exploding_gradients": "gradient statistics grow without bound",
+}
+
+
+def severity_rank(severity: str) -> int:
+    """Return 0 for info, 1 for warning, 2 for critical.
+
+    Raises
+    ------
+    ValueError
+        For an unknown severity.
+    """
+    try:
+        return SEVERITIES.index(severity)
+    except ValueError:
+        raise ValueError(f"unknown severity {severity!r}; use one of {', '.join(SEVERITIES)}") from None
+
+
+def _plain(value: Any) -> Any:
+    """Convert numpy scalars/arrays and tuples into JSON-friendly Python values."""
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):
+        return _plain(value.tolist())
+    return value
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One diagnosis about a run.
+
+    Attributes
+    ----------
+    id : one of :data:`FINDING_IDS`.
+    severity : ``info``, ``warning`` or ``critical``.
+    summary : one sentence.
+    tags : the tags it is about.
+    step_range : ``(first, last)`` steps it concerns, or None for the whole run.
+    confidence : 0-1.
+    evidence : the numbers (slopes with intervals, p-values, ratios, steps).
+    explanation : why, in plain language, with the mechanism.
+    recommendation : what to do, with numbers where they can be derived.
+    references : literature or documentation backing the explanation.
+    """
+
+    id: str
+    severity: Severity
+    summary: str
+    tags: tuple[str, ...] = ()
+    step_range: tuple[int, int] | None = None
+    confidence: float = 0.5
+    evidence: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
+    explanation: str = ""
+    recommendation: str = ""
+    references: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.id not in FINDING_IDS:
+            raise ValueError(f"unknown finding id {self.id!r}")
+        severity_rank(self.severity)
+        if not 0.0 <= float(self.confidence) <= 1.0:
+            raise ValueError(f"confidence must be in [0, 1], got {self.confidence}")
+        object.__setattr__(self, "tags", tuple(self.tags))
+        object.__setattr__(self, "references", tuple(self.references))
+        if self.step_range is not None:
+            a, b = self.step_range
+            object.__setattr__(self, "step_range", (int(a), int(b)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the finding as plain JSON-ready data (NaN/inf become None)."""
+        return {
+            "id": self.id,
+            "severity": self.severity,
+            "summary": self.summary,
+            "tags": list(self.tags),
+            "step_range": list(self.step_range) if self.step_range is not None else None,
+            "confidence": round(float(self.confidence), 3),
+            "evidence": _plain(self.evidence),
+            "explanation": self.explanation,
+            "recommendation": self.recommendation,
+            "references": list(self.references),
+        }
+
+
+@dataclass(frozen=True)
+class Trend:
+    """A fitted trend of one series over a step range.
+
+    Attributes
+    ----------
+    tag, role : the series and the role it plays (or None).
+    scope : ``"run"`` for the whole run, or ``"lr_phase <k>"`` for one LR phase.
+    step_start, step_end, n : the steps covered and how many points.
+    log_space : True when the slope is of log10(value) (positive series).
+    slope, slope_low, slope_high : Theil-Sen slope per 1,000 steps, with its 95% interval
+        (in log10 units per 1,000 steps when ``log_space``).
+    p_value : of the trend test named in ``test`` (valid for autocorrelated series).
+    test : the test used (e.g. ``"Mann-Kendall on a thinned series"``).
+    fold_change : robust end level / robust start level.
+    start_level, end_level : those robust levels (medians of the first/last part).
+    direction : ``"rising"``, ``"falling"`` or ``"flat"`` (flat when not significant).
+    """
+
+    tag: str
+    role: str | None
+    scope: str
+    step_start: int
+    step_end: int
+    n: int
+    log_space: bool
+    slope: float
+    slope_low: float
+    slope_high: float
+    p_value: float
+    test: str
+    fold_change: float
+    start_level: float
+    end_level: float
+    direction: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the trend as plain JSON-ready data (NaN/inf become None)."""
+        return {k: _plain(getattr(self, k)) for k in self.__dataclass_fields__}

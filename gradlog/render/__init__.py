@@ -1,0 +1,1 @@
+"""Renderers: a list of Reports as terminal text, JSON, Markdown or HTML."""

@@ -1,0 +1,63 @@
+"""Input formats: one module per format, listed in one explicit registry.
+
+Every parser module exposes the same small surface:
+
+``NAME``
+    the format's name (``gradlog.load(path, format=NAME)``).
+``DESCRIPTION``
+    one line for ``gradlog formats``.
+``sniff(source) -> bool``
+    cheap, content-based recognition of a :class:`gradlog.source.Source` (a file's
+    first 64 KiB in ``source.head``, or a directory when ``source.is_dir``).
+``read(source, *, strict=False) -> ParseResult``
+    the whole input as the common frame plus meta; raises a ``GradlogError``
+    subclass naming the file and what is wrong.
+``split_runs(source) -> list[Path]`` (directory formats only, optional)
+    the runs a directory holds (a TensorBoard log root, a ``lightning_logs/`` folder).
+
+The registry order is the detection order: specific formats before generic ones.
+Parsers import only leaf modules of gradlog (frame, source, roles, errors).
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import lru_cache
+from types import ModuleType
+
+__all__ = ["REGISTRY", "get_parser", "all_parsers"]
+
+#: Detection order: the first parser whose ``sniff`` accepts the input reads it.
+REGISTRY: tuple[str, ...] = (
+    "tensorboard",
+    "caffe",
+    "hf_trainer",
+    "mlflow",
+    "lightning",
+    "keras",
+    "ultralytics",
+    "timm",
+    "csv_long",
+    "csv_wide",
+)
+
+
+@lru_cache(maxsize=None)
+def get_parser(name: str) -> ModuleType:
+    """Return the parser module called ``name``.
+
+    Raises
+    ------
+    gradlog.errors.GradlogError
+        If no such format exists (the message lists the known formats).
+    """
+    from gradlog.errors import GradlogError
+
+    if name not in REGISTRY:
+        raise GradlogError(f"unknown format {name!r}; formats are: {', '.join(REGISTRY)}")
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def all_parsers() -> list[ModuleType]:
+    """Return every parser module, in detection order."""
+    return [get_parser(n) for n in REGISTRY]

@@ -1,0 +1,14 @@
+"""Placeholder: this format's parser is being written (to be replaced)."""
+
+from gradlog.errors import ParseError
+
+NAME = "csv_long"
+DESCRIPTION = "csv_long (not yet implemented)"
+
+
+def sniff(source):  # noqa: D103
+    return False
+
+
+def read(source, *, strict=False):  # noqa: D103
+    raise ParseError(f"{source.name}: the csv_long reader is not implemented yet")
