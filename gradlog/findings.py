@@ -133,6 +133,8 @@ class Trend:
     log_space : True when the slope is of log10(value) (positive series).
     slope, slope_low, slope_high : Theil-Sen slope per 1,000 steps, with its 95% interval
         (in log10 units per 1,000 steps when ``log_space``).
+    intercept : the fitted line's value at ``step_start`` (log10 when ``log_space``), so
+        the line is ``intercept + slope * (step - step_start) / 1000``.
     p_value : of the trend test named in ``test`` (valid for autocorrelated series).
     test : the test used (e.g. ``"Mann-Kendall on a thinned series"``).
     fold_change : robust end level / robust start level.
@@ -150,6 +152,7 @@ class Trend:
     slope: float
     slope_low: float
     slope_high: float
+    intercept: float
     p_value: float
     test: str
     fold_change: float
@@ -160,3 +163,10 @@ class Trend:
     def to_dict(self) -> dict[str, Any]:
         """Return the trend as plain JSON-ready data (NaN/inf become None)."""
         return {k: _plain(getattr(self, k)) for k in self.__dataclass_fields__}
+
+    def line(self, steps: Any) -> Any:
+        """Return the fitted trend evaluated at ``steps`` (in value units)."""
+        import numpy as np
+
+        y = self.intercept + self.slope * (np.asarray(steps, dtype=float) - self.step_start) / 1000.0
+        return np.power(10.0, y) if self.log_space else y
