@@ -1,0 +1,95 @@
+"""Loading: detection by content, clear errors, .gz and streams, discovery of runs."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import subprocess
+import sys
+
+import pytest
+
+import gradlog
+from gradlog.errors import EmptyLogError, GradlogError, UnknownFormatError
+from gradlog.source import Source
+
+LONG_CSV = "step,tag,value,wall_time,source_tag\n0,train/loss,2.5,nan,loss\n10,train/loss,1.5,nan,loss\n"
+
+
+def test_unknown_format_names_the_file_and_formats(tmp_path):
+    p = tmp_path / "notes.txt"
+    p.write_bytes(b"\x00\x01\x02 this is not a training log \xff\xfe" * 20)
+    with pytest.raises(UnknownFormatError) as ei:
+        gradlog.load(p)
+    msg = str(ei.value)
+    assert str(p) in msg
+    for name in ("caffe", "tensorboard", "csv_wide"):
+        assert name in msg
+
+
+def test_empty_file_is_a_clear_error(tmp_path):
+    p = tmp_path / "empty.log"
+    p.write_bytes(b"")
+    with pytest.raises(EmptyLogError, match="empty file"):
+        gradlog.load(p)
+
+
+def test_missing_path(tmp_path):
+    with pytest.raises(GradlogError, match="no such file"):
+        gradlog.load(tmp_path / "nope.log")
+
+
+def test_unknown_format_name(tmp_path):
+    p = tmp_path / "a.csv"
+    p.write_text(LONG_CSV)
+    with pytest.raises(GradlogError, match="unknown format 'bogus'"):
+        gradlog.load(p, format="bogus")
+
+
+def test_source_gzip_head_and_stream(tmp_path):
+    raw = b"hello world\n" * 10
+    p = tmp_path / "x.log.gz"
+    p.write_bytes(gzip.compress(raw))
+    s = Source.from_path(p)
+    assert s.compressed and s.head == raw and s.suffix_name == "x.log"
+    assert s.read_bytes() == raw
+    st = Source.from_stream(io.BytesIO(gzip.compress(raw)), name="mem")
+    assert st.compressed and st.head == raw and st.read_bytes() == raw
+    with pytest.raises(GradlogError, match="already read"):
+        st.open()
+    with pytest.raises(GradlogError, match="binary mode"):
+        Source.from_stream(io.StringIO("text"))
+
+
+def test_long_csv_from_gz_and_stream(tmp_path):
+    p = tmp_path / "frame.csv.gz"
+    p.write_bytes(gzip.compress(LONG_CSV.encode()))
+    run = gradlog.load(p)
+    assert run.meta["format"] == "csv_long"
+    assert run.series("train/loss").loc[10] == 1.5
+    with open(p, "rb") as fh:
+        run2 = gradlog.load(fh)
+    assert run2.series("train/loss").tolist() == [2.5, 1.5]
+
+
+def test_discover_skips_unreadable_and_hidden(tmp_path):
+    (tmp_path / "a.csv").write_text(LONG_CSV)
+    (tmp_path / "junk.bin").write_bytes(b"\x00\xff" * 100)
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / ".hidden" / "b.csv").write_text(LONG_CSV)
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "c.csv").write_text(LONG_CSV)
+    refs = gradlog.discover(tmp_path)
+    assert [r.path.name for r in refs] == ["a.csv", "c.csv"]
+    assert {r.format for r in refs} == {"csv_long"}
+    runs = gradlog.load_all(tmp_path)
+    assert [r.name for r in runs] == ["a.csv", "c.csv"]
+
+
+def test_import_from_outside_the_repository(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-c", "import gradlog, gradlog.parsers; print(gradlog.parsers.REGISTRY[0])"],
+        cwd=tmp_path, capture_output=True, text=True, check=True,
+    )
+    assert out.stdout.strip() == "tensorboard"
