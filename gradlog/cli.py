@@ -6,18 +6,29 @@ input (one ``Error: ...`` line, no traceback).
 
 from __future__ import annotations
 
+import csv
 import os
+import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 import gradlog
-from gradlog.errors import GradlogError
+from gradlog.errors import GradlogError, MultipleRunsError
 from gradlog.findings import SEVERITIES, severity_rank
 
+if TYPE_CHECKING:  # pragma: no cover
+    from gradlog.report import Report
+    from gradlog.run import Run
+
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+PLOT_KINDS = ("tags", "overview", "grad_norms", "oscillation", "report")
+#: Columns of the summary CSV that ``gradlog batch`` writes.
+BATCH_COLUMNS = ("path", "format", "status", "error", "run", "first_step", "last_step",
+                 "steps", "tags", "findings", "max_severity", "finding_ids")
 
 
 class _Error(click.ClickException):
@@ -36,11 +47,45 @@ def _roles(pairs: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _load(path: str, input_format: str | None, roles: dict[str, str], strict: bool) -> gradlog.Run:
+def _load_runs(path: str, input_format: str | None, roles: dict[str, str], strict: bool) -> list["Run"]:
+    """Load one path; a directory holding several runs gives all of them."""
     try:
-        return gradlog.load(path, format=input_format, roles=roles or None, strict=strict)
+        try:
+            return [gradlog.load(path, format=input_format, roles=roles or None, strict=strict)]
+        except MultipleRunsError:
+            return gradlog.load_all(path, roles=roles or None, strict=strict)
     except GradlogError as exc:
         raise _Error(str(exc)) from exc
+
+
+def _stdout_isatty() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _use_color(flag: bool | None) -> bool:
+    """``--color``/``--no-color`` decide; otherwise colour only on a TTY without NO_COLOR."""
+    if flag is not None:
+        return flag
+    if os.environ.get("NO_COLOR"):
+        return False
+    return _stdout_isatty()
+
+
+def _width() -> int:
+    if not _stdout_isatty():
+        return 80
+    return max(60, min(shutil.get_terminal_size((80, 24)).columns, 120))
+
+
+def _fail(reports: Sequence["Report"], fail_on: str | None) -> None:
+    if fail_on is None:
+        return
+    worst = [r.max_severity for r in reports if r.max_severity is not None]
+    if worst and max(severity_rank(s) for s in worst) >= severity_rank(fail_on):
+        sys.exit(1)
 
 
 @click.group(context_settings=CONTEXT)
@@ -58,7 +103,8 @@ def main() -> None:
 @click.option("--format", "out_format", type=click.Choice(["text", "json", "markdown", "html"]),
               default="text", show_default=True, help="Report format.")
 @click.option("-o", "--output", "outdir", type=click.Path(file_okay=False), default=None,
-              help="Write the report (and its figures) into this directory.")
+              help="Write the report (report.txt/.json/.md/.html) and its figures into this "
+                   "directory instead of printing it.")
 @click.option("--fail-on", type=click.Choice(list(SEVERITIES)), default=None,
               help="Exit with 1 when a finding at or above this severity is found.")
 @click.option("--role", "role_pairs", multiple=True, metavar="ROLE=TAG",
@@ -66,59 +112,132 @@ def main() -> None:
 @click.option("--input-format", default=None, metavar="NAME",
               help="Skip format detection (see `gradlog formats`).")
 @click.option("--strict", is_flag=True, help="Treat any damage in the input as an error.")
-@click.option("--no-color", is_flag=True, help="Never colour the terminal output.")
+@click.option("--color/--no-color", "color", default=None,
+              help="Colour the terminal report (default: only on a terminal, and not when "
+                   "NO_COLOR is set).")
 def analyze(paths: tuple[str, ...], out_format: str, outdir: str | None, fail_on: str | None,
             role_pairs: tuple[str, ...], input_format: str | None, strict: bool,
-            no_color: bool) -> None:
-    """Analyse one or more training logs and report what the curves did."""
+            color: bool | None) -> None:
+    """Analyse training logs and report what the curves did (one section per run)."""
     roles = _roles(role_pairs)
     reports = []
     for p in paths:
-        run = _load(p, input_format, roles, strict)
-        try:
-            reports.append(gradlog.analyze(run))
-        except GradlogError as exc:
-            raise _Error(str(exc)) from exc
-    _emit(reports, out_format, outdir, no_color)
-    if fail_on is not None:
-        worst = [r.max_severity for r in reports if r.max_severity is not None]
-        if worst and max(severity_rank(s) for s in worst) >= severity_rank(fail_on):
-            sys.exit(1)
+        for run in _load_runs(p, input_format, roles, strict):
+            try:
+                reports.append(gradlog.analyze(run))
+            except GradlogError as exc:
+                raise _Error(str(exc)) from exc
+    try:
+        _emit(reports, out_format, outdir, color)
+    except OSError as exc:
+        raise _Error(f"{exc.filename or outdir}: cannot write ({exc.strerror or exc})") from exc
+    _fail(reports, fail_on)
 
 
-def _emit(reports: list[Any], out_format: str, outdir: str | None, no_color: bool) -> None:
+def _emit(reports: list["Report"], out_format: str, outdir: str | None, color: bool | None) -> None:
+    from gradlog.render.html import render_html
     from gradlog.render.jsonout import reports_json
+    from gradlog.render.markdown import render_markdown
     from gradlog.render.text import render_text
 
-    if out_format == "json":
-        text = reports_json(reports)
-        if outdir:
-            Path(outdir).mkdir(parents=True, exist_ok=True)
-            (Path(outdir) / "report.json").write_text(text + "\n", encoding="utf-8")
-        click.echo(text)
+    if outdir is None:
+        if out_format == "json":
+            click.echo(reports_json(reports))
+        elif out_format == "markdown":
+            click.echo(render_markdown(reports), nl=False)
+        elif out_format == "html":
+            click.echo(render_html(reports), nl=False)
+        else:
+            use = _use_color(color)
+            click.echo(render_text(reports, color=use, width=_width()), nl=False, color=use)
         return
-    if out_format in ("markdown", "html"):
-        raise _Error(f"--format {out_format} is not available in this version")
-    color = (not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty())
-    click.echo(render_text(reports, color=color), nl=False)
+    d = Path(outdir)
+    d.mkdir(parents=True, exist_ok=True)
+    if out_format == "json":
+        target = d / "report.json"
+        target.write_text(reports_json(reports) + "\n", encoding="utf-8")
+    elif out_format == "markdown":
+        target = d / "report.md"
+        target.write_text(render_markdown(reports, figures_dir=d / "figures"), encoding="utf-8")
+    elif out_format == "html":
+        target = d / "report.html"
+        target.write_text(render_html(reports), encoding="utf-8")
+    else:
+        target = d / "report.txt"
+        target.write_text(render_text(reports, color=False), encoding="utf-8")
+    click.echo(f"wrote {target}", err=True)
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True))
+@click.option("-t", "--tags", "tag_args", multiple=True, metavar="TAG[,TAG...]",
+              help="Tags to draw (repeat or comma-separate; default: loss, validation loss, LR).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Image file; the extension picks the type (.png, .svg, .pdf).")
+@click.option("--kind", type=click.Choice(PLOT_KINDS), default="tags", show_default=True,
+              help="tags: the chosen tags; overview / grad_norms / oscillation / report: the "
+                   "report's figures with the findings drawn on them.")
+@click.option("--logy/--linear", default=None, help="Log or linear y axis (default: from the data).")
+@click.option("--dpi", type=click.IntRange(20, 600), default=100, show_default=True,
+              help="Resolution of raster images (8 in wide: 800 px at 100 dpi).")
+@click.option("--input-format", default=None, metavar="NAME", help="Skip format detection.")
+def plot(path: str, tag_args: tuple[str, ...], output: str, kind: str, logy: bool | None, dpi: int,
+         input_format: str | None) -> None:
+    """Draw a quick figure of a log: some tags against steps, or a report figure."""
+    from matplotlib.figure import Figure
+
+    from gradlog import plots
+
+    runs = _load_runs(path, input_format, {}, False)
+    if len(runs) > 1:
+        raise _Error(f"{path}: holds {len(runs)} runs; plot one of them")
+    run = runs[0]
+    tags = [t.strip() for arg in tag_args for t in arg.split(",") if t.strip()] or None
+    if tags:
+        missing = [t for t in tags if t not in run]
+        if missing:
+            raise _Error(f"{run.name}: no tag {', '.join(map(repr, missing))}; "
+                         f"tags are: {', '.join(run.tags)}")
+    if kind == "tags":
+        fig = Figure(figsize=(plots.WIDTH_IN, 4.0), layout="constrained")
+        plots.plot_tags(run, tags=tags, ax=fig.add_subplot(), logy=logy)
+    else:
+        report = gradlog.analyze(run)
+        if kind == "report":
+            fig = plots.report_figure(report)
+        else:
+            figs = dict(plots.report_figures(report))
+            if kind not in figs:
+                raise _Error(f"{run.name}: no {kind} figure for this log "
+                             f"(available: {', '.join(figs)})")
+            fig = figs[kind]
+    try:
+        fig.savefig(output, dpi=dpi)
+    except ValueError as exc:  # an image type matplotlib does not write
+        raise _Error(f"{output}: {exc}") from exc
+    except OSError as exc:
+        raise _Error(f"{output}: cannot write ({exc.strerror or exc})") from exc
+    click.echo(f"wrote {output}", err=True)
 
 
 @main.command()
 @click.argument("path", type=click.Path(exists=True))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Output file: .csv (or .csv.gz) writes the long frame.")
+              help="Output file: .csv (or .csv.gz) writes the long frame; .parquet needs pyarrow.")
 @click.option("--input-format", default=None, metavar="NAME", help="Skip format detection.")
 @click.option("--strict", is_flag=True, help="Treat any damage in the input as an error.")
 def convert(path: str, output: str, input_format: str | None, strict: bool) -> None:
-    """Write a log as the tidy long table (tag, step, value, wall_time, source_tag)."""
+    """Write a log as the tidy long table (step, tag, value, wall_time, source_tag)."""
     from gradlog.export import write_frame
 
-    run = _load(path, input_format, {}, strict)
+    runs = _load_runs(path, input_format, {}, strict)
+    if len(runs) > 1:
+        raise _Error(f"{path}: holds {len(runs)} runs; convert one of them")
     try:
-        n = write_frame(run, output)
+        n = write_frame(runs[0], output)
     except GradlogError as exc:
         raise _Error(str(exc)) from exc
-    click.echo(f"wrote {n} rows ({len(run.tags)} tags) to {output}", err=True)
+    click.echo(f"wrote {n} rows ({len(runs[0].tags)} tags) to {output}", err=True)
 
 
 @main.command("formats")
@@ -126,6 +245,118 @@ def formats_cmd() -> None:
     """List the input formats gradlog reads, in detection order."""
     for name, desc in gradlog.formats():
         click.echo(f"{name:<14} {desc}")
+
+
+# -- batch ------------------------------------------------------------------------
+
+def _batch_one(path: str, fmt: str) -> dict[str, Any]:
+    """Load and analyse one run; return its summary row (errors recorded, never raised)."""
+    row: dict[str, Any] = dict.fromkeys(BATCH_COLUMNS, "")
+    row.update(path=path, format=fmt)
+    try:
+        run = gradlog.load(path, format=fmt)
+        rep = gradlog.analyze(run)
+    except Exception as exc:  # noqa: BLE001 - one bad file must never stop a batch
+        msg = str(exc).splitlines()[0] if str(exc) else ""
+        row.update(status="error", error=f"{type(exc).__name__}: {msg}"[:500])
+        return row
+    st = run.steps
+    row.update(status="ok", run=run.name, first_step=st["first"], last_step=st["last"],
+               steps=st["count"], tags=len(run.tags), findings=len(rep.findings),
+               max_severity=rep.max_severity or "",
+               finding_ids=" ".join(dict.fromkeys(f.id for f in rep.findings)))
+    return row
+
+
+@main.command()
+@click.argument("directory", type=click.Path(exists=True))
+@click.option("-o", "--output", default="-", show_default=True, type=click.Path(dir_okay=False),
+              help="Summary CSV, one row per run (- for standard output).")
+@click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,
+              help="Worker processes (default: the number of CPUs; 1 runs in this process).")
+@click.option("--fail-on", type=click.Choice(list(SEVERITIES)), default=None,
+              help="Exit with 1 when a run has a finding at or above this severity.")
+@click.option("--progress/--no-progress", default=None,
+              help="Show a progress bar on standard error (default: when it is a terminal).")
+def batch(directory: str, output: str, jobs: int | None, fail_on: str | None,
+          progress: bool | None) -> None:
+    """Analyse every run found under DIRECTORY and write a summary table.
+
+    Runs are analysed in parallel processes; a file that cannot be read is recorded in
+    the table (status "error") and never stops the batch.
+    """
+    try:
+        refs = gradlog.discover(directory)
+    except GradlogError as exc:
+        raise _Error(str(exc)) from exc
+    if not refs:
+        raise _Error(f"{directory}: no training log found")
+    jobs = jobs or os.cpu_count() or 1
+    show = progress if progress is not None else sys.stderr.isatty()
+    rows = _run_batch([(str(r.path), r.format) for r in refs], min(jobs, len(refs)), show)
+    rows.sort(key=lambda r: r["path"])
+    try:
+        if output == "-":
+            _write_rows(sys.stdout, rows)
+        else:
+            with open(output, "w", newline="", encoding="utf-8") as fh:
+                _write_rows(fh, rows)
+    except OSError as exc:
+        raise _Error(f"{output}: cannot write ({exc.strerror or exc})") from exc
+    bad = sum(1 for r in rows if r["status"] != "ok")
+    click.echo(f"{len(rows)} runs, {len(rows) - bad} analysed, {bad} could not be read"
+               + (f"; summary in {output}" if output != "-" else ""), err=True)
+    if fail_on is not None:
+        worst = [severity_rank(r["max_severity"]) for r in rows if r["max_severity"]]
+        if worst and max(worst) >= severity_rank(fail_on):
+            sys.exit(1)
+
+
+def _run_batch(items: list[tuple[str, str]], jobs: int, show: bool) -> list[dict[str, Any]]:
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    rows: list[dict[str, Any]] = []
+    bar_cm = (click.progressbar(length=len(items), label="analysing", file=sys.stderr) if show
+              else _NoBar())
+    with bar_cm as bar:
+        if jobs <= 1:
+            for path, fmt in items:
+                rows.append(_batch_one(path, fmt))
+                bar.update(1)
+            return rows
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(_batch_one, p, f): (p, f) for p, f in items}
+            for fut in as_completed(futures):
+                path, fmt = futures[fut]
+                try:
+                    rows.append(fut.result())
+                except BrokenProcessPool as exc:
+                    row = dict.fromkeys(BATCH_COLUMNS, "")
+                    row.update(path=path, format=fmt, status="error",
+                               error=f"worker process died: {exc}"[:500])
+                    rows.append(row)
+                bar.update(1)
+    return rows
+
+
+class _NoBar:
+    """Stands in for a progress bar when none is shown."""
+
+    def __enter__(self) -> "_NoBar":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        """Do nothing."""
+
+
+def _write_rows(fh: Any, rows: list[dict[str, Any]]) -> None:
+    w = csv.DictWriter(fh, fieldnames=list(BATCH_COLUMNS), lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -71,16 +71,13 @@ def ema_debiased(values: np.ndarray | pd.Series, weight: float = 0.6) -> np.ndar
     ``1 - w ** n`` for the n finite points seen so far; non-finite values are passed
     through and do not update the average.
     """
+    from scipy.signal import lfilter
+
     v = np.asarray(values, dtype=float)
-    out = np.empty_like(v)
-    last = 0.0
-    n = 0
-    for i, x in enumerate(v):
-        if not np.isfinite(x):
-            out[i] = x
-            continue
-        last = last * weight + (1.0 - weight) * x
-        n += 1
-        debias = 1.0 - weight ** n if weight > 0 else 1.0
-        out[i] = last / debias
+    out = v.copy()
+    fin = np.isfinite(v)
+    x = v[fin]
+    if x.size:
+        last = lfilter([1.0 - weight], [1.0, -weight], x)
+        out[fin] = last / (1.0 - weight ** np.arange(1, x.size + 1)) if weight > 0 else last
     return out
