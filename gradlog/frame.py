@@ -110,7 +110,7 @@ def build_frame(
             f"wall_time {len(walls)}"
         )
 
-    codes = np.asarray(tags.codes, dtype=np.int64)
+    codes = np.asarray(tags.codes).astype(np.int32, copy=False)
     if n and np.any(codes < 0):
         raise FrameError("a tag is missing (None)")
     # Sort by (tag, step), stable, so that among equal keys the later record is last.
@@ -158,10 +158,13 @@ def build_frame(
             "value": values,
             "wall_time": walls,
             "source_tag": src_col,
-        }
+        },
+        copy=False,
     )
-    frame["tag"] = frame["tag"].cat.remove_unused_categories()
-    frame["source_tag"] = frame["source_tag"].cat.remove_unused_categories()
+    for col in ("tag", "source_tag"):
+        c = frame[col].cat
+        if len(c.codes) and np.bincount(c.codes.to_numpy(), minlength=len(c.categories)).min() == 0:
+            frame[col] = c.remove_unused_categories()
     validate_frame(frame)
     return frame, replaced
 
@@ -172,8 +175,7 @@ def _is_sorted_unique(codes: np.ndarray, steps: np.ndarray) -> bool:
     dc = np.diff(codes)
     if np.any(dc < 0):
         return False
-    ds = np.diff(steps)
-    return bool(np.all((dc > 0) | (ds > 0)))
+    return bool(np.all((dc > 0) | (steps[1:] > steps[:-1])))
 
 
 def validate_frame(frame: pd.DataFrame) -> None:
@@ -204,15 +206,16 @@ def validate_frame(frame: pd.DataFrame) -> None:
         raise FrameError("column 'tag' has missing values")
     steps = frame["step"].to_numpy()
     if len(codes) > 1:
-        dc = np.diff(codes.astype(np.int64))
+        dc = np.diff(codes.astype(np.int32))
         if np.any(dc < 0):
             raise FrameError("frame is not sorted by tag")
-        ds = np.diff(steps)
         same = dc == 0
-        if np.any(ds[same] < 0):
-            raise FrameError("frame is not sorted by step within a tag")
-        if np.any(ds[same] == 0):
-            i = int(np.flatnonzero(same & (ds == 0))[0])
+        del dc
+        bad = (steps[1:] <= steps[:-1]) & same
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            if steps[i + 1] < steps[i]:
+                raise FrameError("frame is not sorted by step within a tag")
             raise FrameError(
                 f"duplicate (tag, step) row: ({cats[codes[i]]!s}, {int(steps[i])})"
             )

@@ -1,0 +1,159 @@
+"""Benchmark: reading a large TensorBoard event file into a frame, gradlog vs tbparse vs TensorBoard.
+
+Writes an event file of N scalar events (4 interleaved tags, like a training loop that
+logs loss, lr, grad norm and a metric every step; ``simple_value`` as PyTorch and
+tensorboardX write them), then reads it in a fresh process per reader and reports
+seconds, events/s, MB/s, the peak memory the read added (RSS high-water mark minus RSS
+after imports) and, for gradlog, the size of the final frame.
+
+Readers:
+
+* ``gradlog``: ``gradlog.load(path, format="tensorboard")`` (run with this interpreter);
+* ``tbparse``: ``tbparse.SummaryReader(path).scalars`` (a DataFrame);
+* ``EventAccumulator``: TensorBoard's ``EventAccumulator(path, size_guidance={"scalars": 0})``
+  + ``Reload()`` + ``Scalars(tag)`` for every tag (lists of events, no DataFrame).
+
+tbparse and tensorboard are not gradlog dependencies: install them in a separate
+virtualenv and pass its interpreter with ``--other-python``::
+
+    python3 -m venv /tmp/tb-bench && /tmp/tb-bench/bin/pip install tbparse tensorboard
+    python bench/bench_tensorboard.py --events 1000000 --other-python /tmp/tb-bench/bin/python
+
+Without ``--other-python`` only gradlog is measured. ``--events`` takes several sizes
+(``--events 1000000 10000000``); ``--skip-others-above N`` leaves the slow readers out
+for files larger than N events. This is a benchmark, not a test: run it by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TAGS = ("train/loss", "train/lr", "grad_norm/total", "val/accuracy")
+
+_MEASURE = r"""
+import json, resource, sys, time
+which, path = sys.argv[1], sys.argv[2]
+def rss_mb():
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize() / 1e6
+if which == "gradlog":
+    import gradlog
+    from gradlog.parsers import tensorboard  # noqa: F401  (import cost not timed)
+elif which == "tbparse":
+    from tbparse import SummaryReader
+else:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+base = rss_mb()
+t0 = time.perf_counter()
+extra = {}
+if which == "gradlog":
+    run = gradlog.load(path, format="tensorboard")
+    rows = len(run.frame)
+    extra["frame_mb"] = float(run.frame.memory_usage(deep=True).sum()) / 1e6
+elif which == "tbparse":
+    df = SummaryReader(path).scalars
+    rows = len(df)
+else:
+    ea = EventAccumulator(path, size_guidance={"scalars": 0})
+    ea.Reload()
+    rows = sum(len(ea.Scalars(t)) for t in ea.Tags()["scalars"])
+seconds = time.perf_counter() - t0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3  # kB -> MB (Linux)
+print(json.dumps({"reader": which, "seconds": seconds, "rows": rows,
+                  "peak_mb": peak - base, **extra}))
+"""
+
+
+def _masked_crc(data: bytes) -> int:
+    import google_crc32c
+
+    c = google_crc32c.value(data)
+    return ((((c >> 15) | (c << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def _record(payload: bytes) -> bytes:
+    head = struct.pack("<Q", len(payload))
+    return head + struct.pack("<I", _masked_crc(head)) + payload + struct.pack("<I", _masked_crc(payload))
+
+
+def write_event_file(path: Path, n_events: int) -> None:
+    """Write ``n_events`` simple_value scalar events (+ the file_version event)."""
+    from gradlog.parsers.tensorboard import _MESSAGES  # tensorboardX's Event/Summary classes
+
+    event, summary = _MESSAGES["Event"], _MESSAGES["Summary"]
+    with open(path, "wb") as fh:
+        fh.write(_record(event(wall_time=1.7e9, file_version="brain.Event:2").SerializeToString()))
+        buf = []
+        for i in range(n_events):
+            step, k = divmod(i, len(TAGS))
+            value = 2.0 / (1.0 + 0.001 * step) + 0.01 * k
+            ev = event(wall_time=1.7e9 + 0.05 * i, step=step,
+                       summary=summary(value=[summary.Value(tag=TAGS[k], simple_value=value)]))
+            buf.append(_record(ev.SerializeToString()))
+            if len(buf) >= 50_000:
+                fh.write(b"".join(buf))
+                buf.clear()
+        fh.write(b"".join(buf))
+
+
+def measure(python: str, which: str, path: Path) -> dict:
+    """Run one reader in a fresh process and return its measurements."""
+    out = subprocess.run([python, "-c", _MEASURE, which, str(path)], capture_output=True, text=True)
+    if out.returncode != 0:
+        return {"reader": which, "error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--events", type=int, nargs="+", default=[1_000_000])
+    ap.add_argument("--other-python", default=None,
+                    help="interpreter of a virtualenv with tbparse and tensorboard installed")
+    ap.add_argument("--skip-others-above", type=int, default=2_000_000,
+                    help="measure tbparse/EventAccumulator only up to this many events")
+    ap.add_argument("--workdir", default=None, help="where to write the event files (default: a temp dir)")
+    args = ap.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="gradlog-bench-") as tmp:
+        work = Path(args.workdir or tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        for n in args.events:
+            run_dir = work / f"run_{n}"
+            run_dir.mkdir(exist_ok=True)
+            path = run_dir / f"events.out.tfevents.1700000000.bench.{n}"
+            if not path.exists():
+                t0 = time.perf_counter()
+                write_event_file(path, n)
+                print(f"wrote {path} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+            size_mb = path.stat().st_size / 1e6
+            print(f"\n{n:,} scalar events, {size_mb:.1f} MB")
+            print(f"{'reader':<18}{'seconds':>9}{'events/s':>13}{'MB/s':>9}{'peak MB':>10}"
+                  f"{'frame MB':>10}{'peak/frame':>11}{'rows':>11}")
+            results = [measure(sys.executable, "gradlog", path)]
+            if args.other_python and n <= args.skip_others_above:
+                results.append(measure(args.other_python, "tbparse", path))
+                results.append(measure(args.other_python, "EventAccumulator", path))
+            ours = results[0].get("seconds")
+            for r in results:
+                if "error" in r:
+                    print(f"{r['reader']:<18} error: {r['error']}")
+                    continue
+                s = r["seconds"]
+                frame = r.get("frame_mb")
+                ratio = f"{r['peak_mb'] / frame:.2f}" if frame else "-"
+                print(f"{r['reader']:<18}{s:>9.2f}{n / s:>13,.0f}{size_mb / s:>9.1f}{r['peak_mb']:>10.1f}"
+                      f"{frame if frame else float('nan'):>10.1f}{ratio:>11}{r['rows']:>11,}")
+            for r in results[1:]:
+                if "seconds" in r and ours:
+                    print(f"gradlog is {r['seconds'] / ours:.1f}x faster than {r['reader']}")
+
+
+if __name__ == "__main__":
+    main()
