@@ -14,6 +14,12 @@ role            type    meaning
 =============== ======= ===========================================================
 
 A role is ``None`` (or ``[]`` for ``grad``) when the run has no such series.
+
+The same rules serve every format, so a loss logged as ``loss`` (Keras, HF Trainer),
+``train_loss`` (timm), ``train_loss_step`` (Lightning), ``Loss/train`` (TensorBoard) or
+``train/loss`` (Caffe) becomes the tag ``train/loss`` everywhere; the name as logged
+stays in the frame's ``source_tag`` column.
+
 This module is a leaf: parsers import it to normalise their column names.
 """
 
@@ -25,22 +31,45 @@ from typing import Any
 
 from gradlog.errors import RoleError
 
-__all__ = ["ROLE_NAMES", "normalise_tag", "normalise_tags", "infer_roles", "apply_overrides"]
+__all__ = [
+    "ROLE_NAMES",
+    "normalise_tag",
+    "normalise_tags",
+    "infer_roles",
+    "apply_overrides",
+    "missing_roles_message",
+]
 
 ROLE_NAMES: tuple[str, ...] = ("loss", "lr", "val_loss", "val_metric", "grad_total", "grad")
 
-_TRAIN_PREFIXES = ("train", "training", "trn", "tr")
-_VAL_PREFIXES = ("val", "valid", "validation", "eval", "evaluation", "dev")
-_TEST_PREFIXES = ("test",)
-_GROUP_WORDS = {
-    **{p: "train" for p in _TRAIN_PREFIXES},
-    **{p: "val" for p in _VAL_PREFIXES},
-    **{p: "test" for p in _TEST_PREFIXES},
+_TRAIN_WORDS = ("train", "training", "trn", "tr")
+_VAL_WORDS = ("val", "valid", "validation", "eval", "evaluation", "dev")
+_TEST_WORDS = ("test", "testing")
+_GROUP_WORDS: dict[str, str] = {
+    **{p: "train" for p in _TRAIN_WORDS},
+    **{p: "val" for p in _VAL_WORDS},
+    **{p: "test" for p in _TEST_WORDS},
 }
-_LR_NAMES = {"lr", "learning_rate", "learningrate", "learning-rate", "lr0"}
-_GRAD_NORM_RE = re.compile(r"^(?:grad(?:ient)?[_-]?norm|gradnorm|grad_l2|grad_2norm)(?:[_/.-](.+))?$", re.I)
-_SPLIT_RE = re.compile(r"[/.]")
+# Words that name a held-out split even inside a name (``avg_test_acc``, ``best_val_loss``).
+_EMBEDDED_GROUP_WORDS: dict[str, str] = {
+    "val": "val", "valid": "val", "validation": "val", "eval": "val", "test": "test",
+}
+_LR_NAMES = frozenset({"lr", "learning_rate", "learningrate", "learning-rate", "lr0"})
+
+# grad_norm, gradient_norm, grad-norm, gradnorm, grad_l2, grad_2norm [sep <layer>]
+_GRAD_NORM_RE = re.compile(
+    r"^(?:grad(?:ient)?[_-]?norm|grad_l2|grad_2norm)(?:[_/.\-](.+))?$", re.I)
+# Lightning's grad_norm utility: grad_2.0_norm/<param>, grad_2.0_norm_total
+# (older versions: grad_2.0_norm_<param>)
+_LIGHTNING_GRAD_RE = re.compile(r"^grad_2(?:\.0)?_norm[_/](.+)$", re.I)
+# <layer>_grad_norm, <layer>.grad_norm, <layer>/grad_norm; total_grad_norm, global_grad_norm
+_SUFFIX_GRAD_RE = re.compile(r"^(.+?)[_./](?:grad(?:ient)?[_-]?norm)$", re.I)
+_TOTAL_WORDS = frozenset({"total", "global", "all", "overall", "model"})
 _ONE_GROUP_RE = re.compile(r"^([A-Za-z]+)[_\-](.+)$")
+_SPACES_RE = re.compile(r"\s+")
+_TEST_NET_RE = re.compile(r"^test\d+$")
+_TOKEN_RE = re.compile(r"[^a-z0-9]+")
+_LR_TAG_RE = re.compile(r"^(?:lr|learning_rate)(?:[-_/].*)?$")
 
 
 def normalise_tag(name: str) -> str:
@@ -48,34 +77,44 @@ def normalise_tag(name: str) -> str:
 
     ``loss`` -> ``train/loss``; ``train_loss`` -> ``train/loss``; ``val_loss`` ->
     ``val/loss``; ``eval_loss`` -> ``val/loss``; ``Loss/train`` -> ``train/loss``;
-    ``learning_rate`` / ``lr`` -> ``train/lr``; ``grad_norm`` -> ``grad_norm/total``;
-    ``grad_norm_conv1`` -> ``grad_norm/conv1``; Lightning's ``train_loss_step`` ->
+    ``avg_test_acc`` -> ``test/avg_acc``; ``learning_rate`` / ``lr`` -> ``train/lr``;
+    ``grad_norm`` -> ``grad_norm/total``; ``grad_norm_conv1`` and ``conv1_grad_norm`` ->
+    ``grad_norm/conv1``; Lightning's ``grad_2.0_norm/fc.weight`` -> ``grad_norm/fc.weight``
+    and ``grad_2.0_norm_total`` -> ``grad_norm/total``; Lightning's ``train_loss_step`` ->
     ``train/loss`` and ``train_loss_epoch`` -> ``train/loss_epoch``. Names that already
-    have a group (``metrics/mAP50(B)``, ``lr/pg0``) keep it. The result never has
-    leading/trailing spaces or empty path parts.
+    have a group (``metrics/mAP50(B)``, ``lr/pg0``, ``test0/loss``, ``grad_absmean/conv1/0``)
+    keep it. Runs of white space become ``_``. The result is never empty, never has
+    leading/trailing spaces and never has empty path parts.
+
+    Returns
+    -------
+    str
     """
-    raw = name.strip().strip("/")
+    raw = _SPACES_RE.sub("_", name.strip()).strip("/")
+    raw = "/".join(p for p in raw.split("/") if p)
     if not raw:
         return "train/unnamed"
-    m = _GRAD_NORM_RE.match(raw)
-    if m:
-        rest = (m.group(1) or "total").strip("/_.- ") or "total"
-        return f"grad_norm/{rest}"
-    parts = [p for p in raw.split("/") if p]
+    grad = _grad_norm_tag(raw)
+    if grad is not None:
+        return grad
+    parts = raw.split("/")
     if len(parts) >= 2:
         first, last = parts[0].lower(), parts[-1].lower()
         if first in _GROUP_WORDS:
-            group = _GROUP_WORDS[first]
             rest = "/".join(parts[1:])
-            return f"{group}/{_strip_step_suffix(rest)}"
+            rest = _strip_step_suffix(rest)
+            if rest.lower() in _LR_NAMES:
+                rest = "lr"
+            return f"{_GROUP_WORDS[first]}/{rest}"
         if len(parts) == 2 and last in _GROUP_WORDS and first not in ("lr", "x"):
+            # TensorBoard habit: Loss/train, Accuracy/val
             return f"{_GROUP_WORDS[last]}/{_strip_step_suffix(parts[0].lower())}"
-        return "/".join(parts)
+        return raw
     low = raw.lower()
     if low in _LR_NAMES:
         return "train/lr"
-    if low.startswith("lr-") or low.startswith("lr_"):
-        return f"train/{raw}"  # Lightning LearningRateMonitor: lr-SGD, lr-Adam/pg1
+    if low.startswith(("lr-", "lr_")):
+        return f"train/{raw}"  # Lightning LearningRateMonitor: lr-SGD, lr-Adam
     m1 = _ONE_GROUP_RE.match(raw)
     if m1 and m1.group(1).lower() in _GROUP_WORDS:
         group = _GROUP_WORDS[m1.group(1).lower()]
@@ -83,7 +122,28 @@ def normalise_tag(name: str) -> str:
         if rest.lower() in _LR_NAMES:
             rest = "lr"
         return f"{group}/{rest}"
+    tokens = raw.split("_")
+    for i, tok in enumerate(tokens[1:-1], start=1):
+        group = _EMBEDDED_GROUP_WORDS.get(tok.lower())
+        if group is not None:
+            rest = "_".join(tokens[:i] + tokens[i + 1:])
+            return f"{group}/{_strip_step_suffix(rest)}"
     return f"train/{_strip_step_suffix(raw)}"
+
+
+def _grad_norm_tag(raw: str) -> str | None:
+    m = _GRAD_NORM_RE.match(raw) or _LIGHTNING_GRAD_RE.match(raw)
+    if m:
+        rest = (m.group(1) or "total").strip("/_.- ") or "total"
+        rest = _strip_step_suffix(rest)
+        return f"grad_norm/{'total' if rest.lower() in _TOTAL_WORDS else rest}"
+    m = _SUFFIX_GRAD_RE.match(raw)
+    if m:
+        layer = m.group(1).strip("/_.- ")
+        if not layer or layer.lower() in _GROUP_WORDS:
+            return "grad_norm/total"
+        return f"grad_norm/{'total' if layer.lower() in _TOTAL_WORDS else layer}"
+    return None
 
 
 def _strip_step_suffix(name: str) -> str:
@@ -97,23 +157,39 @@ def _strip_step_suffix(name: str) -> str:
 def normalise_tags(names: Iterable[str]) -> dict[str, str]:
     """Return ``{source_name: tag}`` with every tag unique.
 
-    When two names normalise to the same tag (``loss`` and ``train_loss``), the ones
-    after the first keep a ``<group>/<source name>`` form so that nothing is merged.
+    When two names normalise to the same tag, the name that is already in that form
+    (or, failing that, the first one) gets it; the others keep a ``<group>/<source
+    name>`` form (``loss`` and ``train_loss`` -> ``train/loss`` and ``train/train_loss``),
+    with ``_2``, ``_3`` ... appended if that is taken too, so that nothing is merged.
+    Duplicate source names map to one entry.
+
+    Returns
+    -------
+    dict from each distinct source name to its tag.
     """
+    unique = list(dict.fromkeys(names))
+    wanted = {n: normalise_tag(n) for n in unique}
+    # The exact spelling wins a contested tag (``train/loss`` over ``loss``).
+    owner: dict[str, str] = {}
+    for n in unique:
+        t = wanted[n]
+        if t not in owner or (n.strip() == t and owner[t].strip() != t):
+            owner[t] = n
     out: dict[str, str] = {}
-    used: set[str] = set()
-    for name in names:
-        tag = normalise_tag(name)
-        if tag in used:
-            alt = "train/" + name.strip().replace(" ", "_").strip("/")
-            tag = alt if "/" not in name.strip("/") else name.strip().strip("/")
-            i = 2
-            base = tag
-            while tag in used:
-                tag = f"{base}_{i}"
-                i += 1
-        used.add(tag)
-        out[name] = tag
+    used = set(owner)
+    for n in unique:
+        t = wanted[n]
+        if owner[t] == n:
+            out[n] = t
+            continue
+        clean = "/".join(p for p in _SPACES_RE.sub("_", n.strip()).split("/") if p) or "unnamed"
+        base = clean if "/" in clean else f"{t.split('/', 1)[0]}/{clean}"
+        alt, i = base, 2
+        while alt in used:
+            alt = f"{base}_{i}"
+            i += 1
+        used.add(alt)
+        out[n] = alt
     return out
 
 
@@ -127,15 +203,45 @@ def _group(tag: str) -> str:
 
 def _is_heldout(tag: str) -> bool:
     g = _group(tag)
-    return g in ("val", "test", "eval", "validation") or bool(re.match(r"^test\d+$", g))
+    return g in ("val", "test", "eval", "validation") or bool(_TEST_NET_RE.match(g))
 
 
-_METRIC_WORDS = ("acc", "accuracy", "top1", "top-1", "top5", "map", "map50", "f1", "wer", "bleu",
-                 "auc", "precision", "recall", "iou", "dice", "mae", "rmse", "perplexity")
+def _is_stat_group(tag: str) -> bool:
+    return _group(tag).startswith(("grad", "param", "weight", "fwd", "update", "lr", "x", "act"))
+
+
+_METRIC_WORDS = ("acc", "accuracy", "top1", "top-1", "top5", "map", "map50", "f1", "wer", "cer",
+                 "bleu", "auc", "precision", "recall", "iou", "miou", "dice", "mae", "rmse",
+                 "perplexity", "ppl", "r2")
+_NOT_METRIC_WORDS = ("runtime", "per_second", "samples", "steps", "flos", "epoch", "time",
+                     "memory", "mem")
+
+
+def _metric_rank(tag: str) -> int | None:
+    """0 when a token of the name is a metric word, 1 when a metric word is a substring."""
+    name = _name(tag)
+    if any(w in name for w in _NOT_METRIC_WORDS):
+        return None
+    tokens = set(_TOKEN_RE.split(name))
+    if tokens & set(_METRIC_WORDS):
+        return 0
+    squashed = name.replace("_", "").replace("-", "")
+    if any(squashed.startswith(w) or w in squashed for w in _METRIC_WORDS if len(w) >= 3):
+        return 1
+    return None
 
 
 def infer_roles(tags: Iterable[str]) -> dict[str, Any]:
     """Infer the roles from normalised tag names.
+
+    ``loss``: ``train/loss`` (then ``train/train_loss``, ``train/total_loss`` ...), else the
+    shortest training tag whose name holds ``loss`` (never a held-out, smoothed, per-epoch
+    or statistics tag while another exists). ``lr``: ``train/lr``, else ``lr/...``,
+    ``train/lr-SGD``, ``x/lr0`` ... ``val_loss``: a held-out (``val/``, ``test/``,
+    ``test0/`` ...) loss, ``val/loss`` first. ``val_metric``: a held-out accuracy, top-1,
+    mAP, WER ... (or Ultralytics' ``metrics/...``). ``grad_total``: ``grad_norm/total``.
+    ``grad``: the per-layer ``grad_norm/<layer>`` tags, else Caffe's
+    ``grad_absmean/<layer>/0``, else TensorBoard histogram norms ``.../l2`` of gradients.
 
     Returns
     -------
@@ -147,51 +253,49 @@ def infer_roles(tags: Iterable[str]) -> dict[str, Any]:
     roles["grad"] = []
 
     # loss: the raw per-step training loss
-    for cand in ("train/loss", "train/train_loss", "train/loss_step", "train/total_loss",
-                 "train/objective"):
-        if cand in tagset:
+    for cand in ("train/loss", "train/train_loss", "train/total_loss", "train/loss_total",
+                 "train/objective", "train/loss_epoch"):
+        if cand in tagset and (cand != "train/loss_epoch" or not _has_step_loss(tags)):
             roles["loss"] = cand
             break
     else:
-        train_losses = sorted(
-            (t for t in tags if not _is_heldout(t) and "loss" in _name(t)
-             and not t.endswith("_smoothed") and not t.endswith("_epoch")
-             and not _group(t).startswith(("grad", "param", "fwd", "update", "lr"))),
-            key=lambda t: (len(t), t),
-        )
-        if not train_losses:
-            train_losses = sorted((t for t in tags if not _is_heldout(t) and "loss" in _name(t)),
-                                  key=lambda t: (len(t), t))
-        if train_losses:
-            roles["loss"] = train_losses[0]
+        cands = [t for t in tags if not _is_heldout(t) and "loss" in _name(t)
+                 and not _is_stat_group(t)]
+        preferred = [t for t in cands if not t.endswith(("_smoothed", "_epoch", "_avg", "_ema"))]
+        pool = preferred or cands
+        if pool:
+            roles["loss"] = min(pool, key=lambda t: (_group(t) not in ("train", ""), len(t), t))
 
     # lr
-    lr_cands = [t for t in tags if _name(t) in ("lr", "learning_rate", "lr0", "pg0")
-                or re.match(r"^(lr|learning_rate)([-_/].*)?$", _name(t))
-                or re.match(r"^lr[-_/]", t.lower()) or t.lower().startswith("lr/")
-                or t.lower().startswith("train/lr")]
+    lr_cands = [t for t in tags if not _is_heldout(t) and (
+        _name(t) in ("lr", "learning_rate", "lr0", "pg0")
+        or _LR_TAG_RE.match(_name(t))
+        or t.lower().startswith(("lr/", "lr-", "lr_", "train/lr")))]
     if lr_cands:
-        roles["lr"] = sorted(lr_cands, key=lambda t: (t != "train/lr", len(t), t))[0]
+        roles["lr"] = min(lr_cands, key=lambda t: (t != "train/lr", not t.startswith("train/"),
+                                                   len(t), t))
 
     # held-out loss and metric
     heldout = [t for t in tags if _is_heldout(t)]
-    vl = sorted((t for t in heldout if "loss" in _name(t)),
-                key=lambda t: (_name(t) != "loss", not t.startswith("val/"), len(t), t))
+    vl = [t for t in heldout if "loss" in _name(t)]
     if vl:
-        roles["val_loss"] = vl[0]
-    vm = sorted((t for t in heldout if any(w in _name(t).replace("_", "") for w in _METRIC_WORDS)
-                 or any(_name(t).startswith(w) for w in _METRIC_WORDS)),
-                key=lambda t: (not t.startswith("val/"), len(t), t))
-    if not vm:
-        vm = sorted((t for t in tags if _group(t) == "metrics"), key=lambda t: (len(t), t))
+        roles["val_loss"] = min(vl, key=lambda t: (_name(t) != "loss", _group(t) != "val",
+                                                   t.endswith("_epoch"), len(t), t))
+    vm = [(r, t) for t in heldout if (r := _metric_rank(t)) is not None]
     if vm:
-        roles["val_metric"] = vm[0]
+        roles["val_metric"] = min(vm, key=lambda rt: (rt[0], _group(rt[1]) != "val",
+                                                      len(rt[1]), rt[1]))[1]
+    else:
+        metrics = [t for t in tags if _group(t) == "metrics" and _metric_rank(t) is not None]
+        if metrics:
+            roles["val_metric"] = min(metrics, key=lambda t: (len(t), t))
 
     # gradients
     if "grad_norm/total" in tagset:
         roles["grad_total"] = "grad_norm/total"
     per_layer = sorted(t for t in tags if t.startswith("grad_norm/")
-                       and t not in ("grad_norm/total", "grad_norm/total_preclip"))
+                       and t not in ("grad_norm/total", "grad_norm/total_preclip")
+                       and not t.endswith("_epoch"))
     if not per_layer:
         # Caffe debug_info: mean |diff| of the weight blob (param 0) of each layer
         per_layer = sorted(t for t in tags if t.startswith("grad_absmean/") and t.endswith("/0"))
@@ -200,6 +304,31 @@ def infer_roles(tags: Iterable[str]) -> dict[str, Any]:
         per_layer = sorted(t for t in tags if t.endswith("/l2") and "grad" in t.lower())
     roles["grad"] = per_layer
     return roles
+
+
+def _has_step_loss(tags: list[str]) -> bool:
+    return any(not _is_heldout(t) and "loss" in _name(t) and not t.endswith("_epoch")
+               and not _is_stat_group(t) for t in tags)
+
+
+def missing_roles_message(roles: Mapping[str, Any], tags: Iterable[str],
+                          source_tags: Mapping[str, str] | None = None,
+                          *, source: str = "run") -> str | None:
+    """Return a one-line warning when no training loss was found, else None.
+
+    The line lists the columns (the names as logged when ``source_tags`` maps a
+    source tag to its tag) and says how to name the loss.
+    """
+    if roles.get("loss"):
+        return None
+    tag_list = list(tags)
+    if source_tags:
+        names = sorted(source_tags)
+    else:
+        names = sorted(tag_list)
+    shown = ", ".join(names[:30]) + (f", ... ({len(names)} in all)" if len(names) > 30 else "")
+    return (f"{source}: no training loss found among the columns ({shown or 'none'}); "
+            f"say which one it is with --role loss=COLUMN (or roles={{'loss': ...}})")
 
 
 def apply_overrides(roles: Mapping[str, Any], overrides: Mapping[str, Any] | None,
@@ -225,8 +354,9 @@ def apply_overrides(roles: Mapping[str, Any], overrides: Mapping[str, Any] | Non
         if role not in ROLE_NAMES:
             raise RoleError(f"unknown role {role!r}; roles are {', '.join(ROLE_NAMES)}")
         if role == "grad":
-            items = value.split(",") if isinstance(value, str) else list(value)
-            out[role] = [_resolve(v.strip(), tagset, alias, source) for v in items if v.strip()]
+            items = value.split(",") if isinstance(value, str) else list(value or [])
+            out[role] = [_resolve(str(v).strip(), tagset, alias, source)
+                         for v in items if str(v).strip()]
         else:
             out[role] = None if value in (None, "") else _resolve(str(value), tagset, alias, source)
     return out
@@ -237,6 +367,9 @@ def _resolve(name: str, tags: list[str], aliases: Mapping[str, str], source: str
         return name
     if name in aliases:
         return aliases[name]
+    stripped = name.strip()
+    if stripped in aliases:
+        return aliases[stripped]
     norm = normalise_tag(name)
     if norm in tags:
         return norm

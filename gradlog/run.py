@@ -10,7 +10,7 @@ import pandas as pd
 
 from gradlog.errors import GradlogError
 from gradlog.frame import validate_frame
-from gradlog.roles import ROLE_NAMES, apply_overrides, infer_roles
+from gradlog.roles import ROLE_NAMES, apply_overrides, infer_roles, missing_roles_message
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -82,6 +82,9 @@ class Run:
             inferred = apply_overrides(inferred, dict(roles), self._bounds, aliases=self.source_tags(),
                                        source=self.name)
         self.roles: dict[str, Any] = inferred
+        missing = missing_roles_message(self.roles, self._bounds, self.source_tags(), source=self.name)
+        if missing and missing not in self.meta["warnings"]:
+            self.meta["warnings"] = [*self.meta["warnings"], missing]
 
     # -- basic views -------------------------------------------------------------
     @property

@@ -1,14 +1,216 @@
-"""Placeholder: this format's parser is being written (to be replaced)."""
+"""Long (tidy) CSV: ``step,tag,value[,wall_time][,source_tag]``.
 
-from gradlog.errors import ParseError
+This is what ``gradlog convert`` writes (:func:`gradlog.export.write_frame`) and what
+tbparse exports (``step,tag,value[,wall_time][,dir_name]``). Reading a file that
+``gradlog convert`` wrote gives back the same frame: tags, steps, values bit for bit
+(``nan``, ``inf``, ``-inf`` included), wall times and source tags.
+
+* With a ``source_tag`` column the tags are taken as they are (they were normalised
+  when the file was written); without one (tbparse) they are normalised and the
+  original name becomes the source tag. tbparse's ``dir_name`` (``train``,
+  ``validation`` ...) is put in front of the tag before normalising
+  (``validation`` + ``epoch_loss`` -> ``val/epoch_loss``).
+* ``nan``/``NaN`` and ``inf``/``-inf``/``Infinity`` are values; an empty value or step
+  cell is a row that was not logged: skipped and counted.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gradlog.errors import DamagedInputError, EmptyLogError, ParseError
+from gradlog.frame import ParseResult, build_frame
+from gradlog.roles import normalise_tags
+from gradlog.source import Source
+
+from . import _tabular as tab
 
 NAME = "csv_long"
-DESCRIPTION = "csv_long (not yet implemented)"
+DESCRIPTION = "long CSV: step,tag,value[,wall_time][,source_tag] (gradlog convert, tbparse)"
+
+REQUIRED = ("step", "tag", "value")
+OPTIONAL = ("wall_time", "source_tag", "dir_name")
+_NAN = ["nan", "NaN", "NAN", "-nan", "+nan", "-NaN"]
 
 
-def sniff(source):  # noqa: D103
-    return False
+def sniff(source: Source) -> bool:
+    """Return True for a CSV whose columns are ``step``, ``tag``, ``value`` and at most
+    ``wall_time``, ``source_tag``, ``dir_name``."""
+    hdr = tab.sniff_table(source)
+    if hdr is None:
+        return False
+    low = hdr.lower()
+    return set(REQUIRED) <= set(low) and set(low) <= set(REQUIRED + OPTIONAL) \
+        and len(low) == len(set(low))
 
 
-def read(source, *, strict=False):  # noqa: D103
-    raise ParseError(f"{source.name}: the csv_long reader is not implemented yet")
+def read(source: Source, *, strict: bool = False) -> ParseResult:
+    """Read a long CSV.
+
+    Returns
+    -------
+    ParseResult
+        ``meta``: ``step_unit`` ``step``, ``rows``, ``skipped``, ``warnings``,
+        ``replaced_points``.
+
+    Raises
+    ------
+    ParseError
+        If the header is not a long table, the file is ragged (the message names the
+        line) or a step is not an integer.
+    EmptyLogError
+        If no row holds a point.
+    DamagedInputError
+        In strict mode, when a row would be skipped.
+    """
+    hdr = tab.sniff_table(source)
+    if hdr is None or not set(REQUIRED) <= set(hdr.lower()):
+        raise ParseError(f"{source.name}: not a long CSV (needs columns step, tag, value)")
+    low = hdr.lower()
+    names = list(low)
+    kwargs: dict[str, Any] = dict(
+        sep=hdr.sep, header=None, names=names, skiprows=hdr.header_line + 1,
+        keep_default_na=False, engine="c", quotechar='"', index_col=False,
+        na_values={"step": [""], "value": _NAN, "wall_time": _NAN + [""]},
+        dtype={"tag": object, "source_tag": object, "dir_name": object},
+        encoding="utf-8", encoding_errors="replace",
+    )
+    data = source.read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if b"\x00" in data:
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        raise ParseError(f"{source.name}: line {line}: binary data (a NUL byte); "
+                         "not a CSV text file")
+    meta: dict[str, Any] = {"step_unit": "step", "step_column": "step", "skipped": {},
+                            "warnings": [], "separator": hdr.sep}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            df = pd.read_csv(io.BytesIO(data), **kwargs)
+    except pd.errors.EmptyDataError:
+        df = pd.DataFrame(columns=names)
+    except pd.errors.ParserError as exc:
+        raise ParseError(f"{source.name}: {tab._c_error(str(exc), len(names))}") from None
+    except (ValueError, OverflowError, UnicodeError) as exc:
+        raise ParseError(f"{source.name}: cannot read as a long CSV ({exc})") from None
+    n = len(df)
+    if n == 0:
+        raise EmptyLogError(f"{source.name}: the table has a header but no data rows")
+    first_line = hdr.header_line + 2
+
+    steps, int_step = _int_steps(df["step"])
+    values, ok_value = _numbers(df["value"])
+    tags = df["tag"].astype(object).to_numpy()
+    ok_tag = np.array([isinstance(t, str) and t != "" for t in tags], dtype=bool)
+    good = int_step & ok_value & ok_tag
+    bad = int(n - np.count_nonzero(good))
+    if bad:
+        first = int(np.flatnonzero(~good)[0])
+        msg = (f"{bad} row(s) without an integer step, a tag or a number skipped "
+               f"(first: line {first_line + first})")
+        if strict:
+            raise DamagedInputError(f"{source.name}: {msg}")
+        meta["skipped"]["bad_rows"] = bad
+        meta["warnings"].append(msg)
+    if not good.any():
+        raise EmptyLogError(f"{source.name}: no row holds a point")
+
+    if "wall_time" in df.columns:
+        walls, ok_wall = _numbers(df["wall_time"])
+        walls = np.where(ok_wall, walls, np.nan)
+    else:
+        walls = np.full(n, np.nan)
+
+    if "source_tag" in df.columns:
+        src = df["source_tag"].astype(object).to_numpy()
+        src = np.array([s if isinstance(s, str) else t for s, t in zip(src, tags)], dtype=object)
+        tag_col = tags
+    else:
+        raw = tags
+        if "dir_name" in df.columns:
+            dirs = df["dir_name"].astype(object).to_numpy()
+            raw = np.array([f"{d}/{t}" if isinstance(d, str) and d else t
+                            for d, t in zip(dirs, tags)], dtype=object)
+        mapping = normalise_tags(str(t) for t in pd.unique(raw[good]))
+        tag_col = np.array([mapping.get(t, t) if isinstance(t, str) else t for t in raw],
+                           dtype=object)
+        src = raw
+
+    tag_sel, src_sel = tag_col[good], src[good]
+    st = steps[good]
+    frame, replaced = _build(tag_sel, st, values[good], walls[good], src_sel)
+    meta["rows"] = n
+    meta["replaced_points"] = replaced
+    if replaced:
+        meta["warnings"].append(f"{replaced} point(s) re-logged at an earlier step were "
+                                "replaced by the later record")
+    return ParseResult(frame, tab.finish_meta(meta))
+
+
+def _int_steps(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Return (int64 steps, mask of cells that hold an integer), exact beyond 2**53."""
+    if isinstance(col.dtype, np.dtype) and col.dtype.kind in "iu":
+        v = col.to_numpy(dtype=np.int64)
+        return v, np.ones(len(v), dtype=bool)
+    out = np.zeros(len(col), dtype=np.int64)
+    ok = np.zeros(len(col), dtype=bool)
+    for i, cell in enumerate(col.astype(object).tolist()):
+        try:
+            if isinstance(cell, str):
+                try:
+                    n = int(cell.strip())
+                except ValueError:
+                    f = float(cell)
+                    if not (math.isfinite(f) and f.is_integer()):
+                        continue
+                    n = int(f)
+            elif isinstance(cell, float):
+                if not (math.isfinite(cell) and cell.is_integer()):
+                    continue
+                n = int(cell)
+            else:
+                n = int(cell)
+        except (ValueError, TypeError, OverflowError):
+            continue
+        if -2**63 <= n < 2**63:
+            out[i], ok[i] = n, True
+    return out, ok
+
+
+def _numbers(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Return (float64 values, mask of cells that hold a number or a NaN spelling)."""
+    if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiub":
+        v = col.to_numpy(dtype=np.float64)
+        return v, np.ones(len(v), dtype=bool)
+    obj = col.astype(object)
+    v = pd.to_numeric(obj, errors="coerce").to_numpy(dtype=np.float64)
+    ok = ~np.isnan(v)
+    if not ok.all():
+        words = obj.map(lambda x: isinstance(x, float) or str(x).strip().lower() in
+                        ("nan", "-nan", "+nan")).to_numpy(dtype=bool)
+        ok |= words
+    return v, ok
+
+
+def _build(tags: np.ndarray, steps: np.ndarray, values: np.ndarray, walls: np.ndarray,
+           src: np.ndarray) -> tuple[pd.DataFrame, int]:
+    """Group rows by tag and hand them to the frame assembler (rows keep their own
+    source tag when a tag has several)."""
+    codes, uniq = pd.factorize(pd.Series(tags, dtype=object), sort=True)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniq) + 1))
+    parts = []
+    for i, tag in enumerate(uniq):
+        idx = order[bounds[i]: bounds[i + 1]]
+        sources = pd.unique(src[idx])
+        if len(sources) > 1:
+            return build_frame(tags.astype(str), steps, values, walls, src.astype(str))
+        parts.append(tab.Points(str(tag), str(sources[0]), steps[idx], values[idx], walls[idx]))
+    return tab.assemble_frame(parts)

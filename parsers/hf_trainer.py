@@ -1,14 +1,176 @@
-"""Placeholder: this format's parser is being written (to be replaced)."""
+"""Hugging Face ``Trainer`` state: ``trainer_state.json`` (in the output and checkpoint folders).
 
-from gradlog.errors import ParseError
+The ``log_history`` list holds one entry per logging event: training entries
+(``loss``, ``learning_rate``, ``grad_norm``, ``epoch``, ``step`` ...), evaluation entries
+(``eval_loss``, ``eval_<metric>``, ``eval_runtime`` ...) and, at the end, one summary
+entry (``train_loss`` averaged over the run, ``train_runtime``, ``total_flos`` ...).
+
+* Every numeric key of an entry is a tag at the entry's ``step`` (the global step):
+  ``loss`` -> ``train/loss``, ``learning_rate`` -> ``train/lr``, ``grad_norm`` ->
+  ``grad_norm/total``, ``eval_loss`` -> ``val/loss``, ``eval_wer`` -> ``val/wer``,
+  ``epoch`` -> ``train/epoch`` (fractional epochs).
+* The summary entry is not a series: it goes to ``meta["train_summary"]``.
+* ``train_batch_size``, ``max_steps``, ``num_train_epochs``, ``logging_steps``,
+  ``eval_steps``, ``save_steps`` go to ``meta["hparams"]`` (with ``batch_size``,
+  ``max_epochs`` added); ``best_metric``, ``best_model_checkpoint``, ``global_step`` to
+  ``meta["trainer_state"]``.
+* JSON's ``NaN`` and ``Infinity`` are values; entries without an integer ``step`` and
+  values that are not numbers are skipped and counted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from gradlog.errors import DamagedInputError, EmptyLogError, ParseError
+from gradlog.frame import ParseResult
+from gradlog.roles import normalise_tags
+from gradlog.source import Source
+
+from . import _tabular as tab
 
 NAME = "hf_trainer"
-DESCRIPTION = "hf_trainer (not yet implemented)"
+DESCRIPTION = "Hugging Face Trainer trainer_state.json (log_history)"
+
+_HPARAM_KEYS = ("train_batch_size", "max_steps", "num_train_epochs", "logging_steps",
+                "eval_steps", "save_steps")
+_STATE_KEYS = ("global_step", "epoch", "best_metric", "best_model_checkpoint",
+               "best_global_step", "is_hyper_param_search", "trial_name")
+_SUMMARY_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second",
+                 "total_flos", "train_loss")
 
 
-def sniff(source):  # noqa: D103
-    return False
+def sniff(source: Source) -> bool:
+    """Return True for a JSON object with a ``log_history`` key in its first 64 KiB."""
+    if source.is_dir:
+        return False
+    head = source.head
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    head = head.lstrip()
+    return head.startswith(b"{") and b'"log_history"' in head
 
 
-def read(source, *, strict=False):  # noqa: D103
-    raise ParseError(f"{source.name}: the hf_trainer reader is not implemented yet")
+def _is_summary(entry: dict[str, Any]) -> bool:
+    return "train_runtime" in entry or ("train_loss" in entry and "loss" not in entry
+                                        and not any(k.startswith("eval_") for k in entry))
+
+
+def read(source: Source, *, strict: bool = False) -> ParseResult:
+    """Read ``trainer_state.json``.
+
+    Returns
+    -------
+    ParseResult
+        ``meta``: ``step_unit`` ``step``, ``entries``, ``train_summary``,
+        ``trainer_state``, ``hparams``, ``skipped``, ``warnings``.
+
+    Raises
+    ------
+    ParseError
+        If the file is not valid JSON (the message names the line and column) or has
+        no ``log_history`` list.
+    EmptyLogError
+        If ``log_history`` holds no numeric value.
+    DamagedInputError
+        In strict mode, when an entry or a value would be skipped.
+    """
+    raw = source.read_bytes()
+    try:
+        state = json.loads(raw.decode("utf-8-sig", errors="replace"))
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"{source.name}: line {exc.lineno}, column {exc.colno}: not valid JSON "
+                         f"({exc.msg})") from None
+    except (ValueError, RecursionError) as exc:
+        raise ParseError(f"{source.name}: not valid JSON ({exc})") from None
+    if not isinstance(state, dict) or not isinstance(state.get("log_history"), list):
+        raise ParseError(f"{source.name}: no 'log_history' list; not a trainer_state.json")
+    history: list[Any] = state["log_history"]
+    meta: dict[str, Any] = {"step_unit": "step", "step_column": "step", "skipped": {},
+                            "warnings": [], "entries": len(history)}
+    keys: dict[str, list[tuple[int, float]]] = {}
+    no_step = 0
+    not_number = 0
+    first_bad: int | None = None
+    summary: dict[str, Any] = {}
+    for i, entry in enumerate(history):
+        if not isinstance(entry, dict):
+            no_step += 1
+            first_bad = i if first_bad is None else first_bad
+            continue
+        step = entry.get("step")
+        if isinstance(step, float) and step.is_integer():
+            step = int(step)
+        if not isinstance(step, int) or isinstance(step, bool):
+            no_step += 1
+            first_bad = i if first_bad is None else first_bad
+            continue
+        if _is_summary(entry):
+            summary = {k: v for k, v in entry.items() if _json_scalar(v)}
+            continue
+        for k, v in entry.items():
+            if k == "step":
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                if v is not None and not isinstance(v, (dict, list, str)):
+                    not_number += 1
+                elif isinstance(v, str):
+                    f = _float_or_none(v)
+                    if f is None:
+                        not_number += 1
+                        continue
+                    keys.setdefault(k, []).append((step, f))
+                continue
+            keys.setdefault(k, []).append((step, float(v)))
+    if no_step:
+        msg = (f"{no_step} log_history entr{'y' if no_step == 1 else 'ies'} without an "
+               f"integer step skipped (first: entry {first_bad})")
+        if strict:
+            raise DamagedInputError(f"{source.name}: {msg}")
+        meta["skipped"]["entries_without_step"] = no_step
+        meta["warnings"].append(msg)
+    if not_number:
+        msg = f"{not_number} value(s) that are not numbers skipped"
+        if strict:
+            raise DamagedInputError(f"{source.name}: {msg}")
+        meta["skipped"]["non_numeric_values"] = not_number
+        meta["warnings"].append(msg)
+    if not keys:
+        raise EmptyLogError(f"{source.name}: log_history holds no logged value")
+
+    tags = normalise_tags(keys)
+    parts = []
+    for k, pts in keys.items():
+        arr_s = np.fromiter((p[0] for p in pts), dtype=np.int64, count=len(pts))
+        arr_v = np.fromiter((p[1] for p in pts), dtype=np.float64, count=len(pts))
+        if arr_s.size > 1 and np.any(np.diff(arr_s) < 0):
+            order = np.argsort(arr_s, kind="stable")
+            arr_s, arr_v = arr_s[order], arr_v[order]
+        parts.append(tab.Points(tags[k], k, arr_s, arr_v))
+    frame, replaced = tab.assemble_frame(parts)
+    meta["replaced_points"] = replaced
+    if replaced:
+        meta["warnings"].append(f"{replaced} value(s) logged twice at one step; the later kept")
+    if summary:
+        meta["train_summary"] = summary
+    meta["trainer_state"] = {k: state[k] for k in _STATE_KEYS
+                             if k in state and _json_scalar(state[k])}
+    hp = {k: state[k] for k in _HPARAM_KEYS if k in state and _json_scalar(state[k])}
+    return ParseResult(frame, tab.finish_meta(meta, hparams=tab.normalise_hparams(hp)))
+
+
+def _json_scalar(v: Any) -> bool:
+    if isinstance(v, float):
+        return math.isfinite(v)
+    return v is None or isinstance(v, (int, str, bool))
+
+
+def _float_or_none(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None

@@ -1,14 +1,236 @@
-"""Placeholder: this format's parser is being written (to be replaced)."""
+"""MLflow file store: ``mlruns/<experiment>/<run>/metrics/<name>`` (+ ``params/``, ``meta.yaml``).
 
-from gradlog.errors import ParseError
+Each metric file holds one line per logged value, ``<timestamp ms> <value> <step>``
+(very old MLflow: no step). A metric called ``train/loss`` is stored as
+``metrics/train/loss`` (a sub-folder); the tag comes from the name as logged, normalised
+(``train_loss`` -> ``train/loss``). The timestamp becomes the frame's ``wall_time``.
+A metric logged without steps (every line at step 0) gets the line index as its step,
+with a warning.
+
+* a run directory (``metrics/`` + ``meta.yaml``, or ``metrics/`` + ``params/``) is one run;
+* an experiment directory or the ``mlruns`` root holds several (see :func:`split_runs`).
+
+``params/<name>`` files go to ``meta["hparams"]`` (numbers parsed, usual keys added:
+``lr``, ``batch_size``, ``momentum`` ...), ``meta.yaml``'s ``run_name`` /
+``tags/mlflow.runName`` to ``meta["name"]``, and the run id, experiment id and status to
+``meta["mlflow"]``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gradlog.errors import DamagedInputError, EmptyLogError, ParseError
+from gradlog.frame import ParseResult
+from gradlog.roles import normalise_tags
+from gradlog.source import Source
+
+from . import _tabular as tab
 
 NAME = "mlflow"
-DESCRIPTION = "mlflow (not yet implemented)"
+DESCRIPTION = "MLflow file store: mlruns/<experiment>/<run>/metrics/<name> (+ params/)"
+
+_MAX_FILE_BYTES = 1 << 31
 
 
-def sniff(source):  # noqa: D103
-    return False
+def _is_run_dir(d: Path) -> bool:
+    return (d / "metrics").is_dir() and ((d / "meta.yaml").is_file() or (d / "params").is_dir()
+                                         or (d / "tags").is_dir())
 
 
-def read(source, *, strict=False):  # noqa: D103
-    raise ParseError(f"{source.name}: the mlflow reader is not implemented yet")
+def _children(d: Path) -> list[Path]:
+    try:
+        return sorted((c for c in d.iterdir() if c.is_dir() and not c.name.startswith(".")),
+                      key=lambda p: p.name)
+    except OSError:
+        return []
+
+
+def _runs_under(d: Path) -> list[Path]:
+    if _is_run_dir(d):
+        return [d]
+    runs: list[Path] = []
+    for c in _children(d):  # experiment directories, or runs of one experiment
+        if _is_run_dir(c):
+            runs.append(c)
+        elif c.name != ".trash":
+            runs.extend(r for r in _children(c) if _is_run_dir(r))
+    return runs
+
+
+def sniff(source: Source) -> bool:
+    """Return True for an MLflow run directory, experiment directory or ``mlruns`` root."""
+    if not source.is_dir or source.path is None:
+        return False
+    return bool(_runs_under(source.path))
+
+
+def split_runs(source: Source) -> list[Path]:
+    """Return the run directories under ``source`` (itself when it is one run)."""
+    if source.path is None:
+        return []
+    return _runs_under(source.path)
+
+
+def _metric_files(metrics_dir: Path) -> list[tuple[str, Path]]:
+    out: list[tuple[str, Path]] = []
+    for root, dirs, files in os.walk(metrics_dir):
+        dirs.sort()
+        for f in sorted(files):
+            p = Path(root) / f
+            name = p.relative_to(metrics_dir).as_posix()
+            out.append((name, p))
+    return out
+
+
+def _read_metric(path: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """Return (steps, values, wall seconds, bad lines, first bad line) of one metric file."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ParseError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    if b"\x00" in data:
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        raise ParseError(f"{path}: line {line}: binary data (a NUL byte); "
+                         "not an MLflow metric file")
+    if not data.strip():
+        return (np.empty(0, np.int64), np.empty(0), np.empty(0), 0, 0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            df = pd.read_csv(io.BytesIO(data), sep=r"\s+", header=None,
+                             names=["ts", "value", "step"], engine="c", dtype=object,
+                             keep_default_na=False, na_values=[""], on_bad_lines="skip",
+                             encoding="utf-8", encoding_errors="replace")
+    except pd.errors.EmptyDataError:
+        return (np.empty(0, np.int64), np.empty(0), np.empty(0), 0, 0)
+    except (pd.errors.ParserError, ValueError, UnicodeError) as exc:
+        raise ParseError(f"{path}: cannot read as an MLflow metric file ({exc})") from None
+    ts = pd.to_numeric(df["ts"], errors="coerce").to_numpy(dtype=np.float64)
+    value_text = df["value"].astype(object)
+    vals = pd.to_numeric(value_text, errors="coerce").to_numpy(dtype=np.float64)
+    words = value_text.map(lambda x: isinstance(x, str) and x.strip().lower() in
+                           ("nan", "-nan", "+nan")).to_numpy(dtype=bool)
+    steps = pd.to_numeric(df["step"], errors="coerce").to_numpy(dtype=np.float64)
+    has_step = ~np.isnan(steps)
+    if not has_step.any():
+        steps = np.zeros(len(df))  # very old MLflow: no step column
+        has_step = np.ones(len(df), dtype=bool)
+    ok = ~np.isnan(ts) & (~np.isnan(vals) | words) & has_step
+    ok[ok] &= steps[ok] == np.round(steps[ok])
+    lines = [ln for ln in data.splitlines() if ln.strip()]
+    nbad = int(len(df) - np.count_nonzero(ok)) + max(0, len(lines) - len(df))
+    first = int(np.flatnonzero(~ok)[0]) + 1 if (~ok).any() else (len(df) + 1 if nbad else 0)
+    return steps[ok].astype(np.int64), vals[ok], ts[ok] / 1000.0, nbad, first
+
+
+def _read_params(params_dir: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if not params_dir.is_dir():
+        return out
+    for name, p in _metric_files(params_dir):
+        try:
+            text = p.read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            continue
+        out[name] = tab.parse_scalar(text) if text else ""
+    return out
+
+
+def read(source: Source, *, strict: bool = False) -> ParseResult:
+    """Read one MLflow run directory.
+
+    Returns
+    -------
+    ParseResult
+        ``meta``: ``step_unit`` ``step``, ``hparams`` (from ``params/``), ``name`` (the run
+        name), ``mlflow`` (run id, experiment id, status, start and end time),
+        ``skipped``, ``warnings``.
+
+    Raises
+    ------
+    ParseError
+        If ``source`` is not a run directory (or holds several runs), or a metric file
+        cannot be read.
+    EmptyLogError
+        If the run logged no metric.
+    DamagedInputError
+        In strict mode, for lines that would be skipped.
+    """
+    if not source.is_dir or source.path is None:
+        raise ParseError(f"{source.name}: an MLflow run is a directory (mlruns/<experiment>/<run>)")
+    runs = _runs_under(source.path)
+    if len(runs) != 1:
+        raise ParseError(f"{source.name}: {len(runs)} MLflow runs here; read each run directory "
+                         "(gradlog.load_all)")
+    run_dir = runs[0]
+    meta: dict[str, Any] = {"step_unit": "step", "step_column": "step", "skipped": {},
+                            "warnings": []}
+    info, warns = _run_info(run_dir)
+    meta["warnings"].extend(warns)
+    names: list[str] = []
+    loaded: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []
+    bad_total = 0
+    for name, path in _metric_files(run_dir / "metrics"):
+        steps, vals, walls, nbad, first = _read_metric(path, name)
+        if nbad:
+            bad_total += nbad
+            msg = (f"{path.name}: {nbad} line(s) that are not 'timestamp value step' skipped "
+                   f"(first: line {first})")
+            if strict:
+                raise DamagedInputError(f"{path}: {msg}")
+            meta["warnings"].append(msg)
+        if steps.size == 0:
+            continue
+        if steps.size > 1 and np.all(steps == steps[0]):
+            steps = np.arange(steps.size, dtype=np.int64)
+            meta["warnings"].append(f"{name}: logged without steps; the line index is its step")
+            meta.setdefault("indexed_metrics", []).append(name)
+        order = np.argsort(steps, kind="stable")
+        names.append(name)
+        loaded.append((name, steps[order], vals[order], walls[order]))
+    if bad_total:
+        meta["skipped"]["bad_lines"] = bad_total
+    if not loaded:
+        raise EmptyLogError(f"{source.name}: the MLflow run logged no metric")
+    tags = normalise_tags(names)
+    parts = [tab.Points(tags[n], n, s, v, w) for n, s, v, w in loaded]
+    frame, replaced = tab.assemble_frame(parts)
+    meta["replaced_points"] = replaced
+    if replaced:
+        meta["warnings"].append(f"{replaced} value(s) logged twice at one step; the later kept")
+    params = _read_params(run_dir / "params")
+    if info.get("run_name"):
+        meta["name"] = str(info["run_name"])
+    meta["mlflow"] = info
+    return ParseResult(frame, tab.finish_meta(meta, hparams=tab.normalise_hparams(params)))
+
+
+def _run_info(run_dir: Path) -> tuple[dict[str, Any], list[str]]:
+    info: dict[str, Any] = {"run_id": run_dir.name, "experiment_id": run_dir.parent.name}
+    warns: list[str] = []
+    meta_file = run_dir / "meta.yaml"
+    if meta_file.is_file():
+        try:
+            data, w = tab.read_simple_yaml(meta_file.read_text(encoding="utf-8", errors="replace"))
+        except OSError as exc:
+            data, w = {}, [f"meta.yaml: cannot read ({exc.strerror or exc})"]
+        warns.extend(f"meta.yaml: {x}" for x in w)
+        for k in ("run_id", "run_name", "experiment_id", "status", "start_time", "end_time",
+                  "lifecycle_stage", "user_id"):
+            if data.get(k) not in (None, ""):
+                info[k] = data[k]
+    run_name_tag = run_dir / "tags" / "mlflow.runName"
+    if "run_name" not in info and run_name_tag.is_file():
+        try:
+            info["run_name"] = run_name_tag.read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            pass
+    return info, warns
