@@ -7,6 +7,9 @@ The finding ids are a stable, documented contract (users script against them); s
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from datetime import date, datetime
+from pathlib import PurePath
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -49,19 +52,34 @@ def severity_rank(severity: str) -> int:
         raise ValueError(f"unknown severity {severity!r}; use one of {', '.join(SEVERITIES)}") from None
 
 
-def _plain(value: Any) -> Any:
-    """Convert numpy scalars/arrays and tuples into JSON-friendly Python values."""
+def plain(value: Any) -> Any:
+    """Return ``value`` as plain JSON data.
+
+    NaN and infinities become None; numpy scalars and arrays become Python numbers and
+    lists; tuples and sets become lists; paths and dates become strings; any other
+    object becomes its ``str()``. Dictionary keys become strings.
+    """
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
     if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
         value = value.item()
+        if value is None or isinstance(value, (bool, int, str)):
+            return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return [plain(v) for v in sorted(value, key=str)]
     if hasattr(value, "tolist"):
-        return _plain(value.tolist())
-    return value
+        return plain(value.tolist())
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, PurePath):
+        return str(value)
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -114,7 +132,7 @@ class Finding:
             "tags": list(self.tags),
             "step_range": list(self.step_range) if self.step_range is not None else None,
             "confidence": round(float(self.confidence), 3),
-            "evidence": _plain(self.evidence),
+            "evidence": plain(self.evidence),
             "explanation": self.explanation,
             "recommendation": self.recommendation,
             "references": list(self.references),
@@ -162,7 +180,7 @@ class Trend:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the trend as plain JSON-ready data (NaN/inf become None)."""
-        return {k: _plain(getattr(self, k)) for k in self.__dataclass_fields__}
+        return {k: plain(getattr(self, k)) for k in self.__dataclass_fields__}
 
     def line(self, steps: Any) -> Any:
         """Return the fitted trend evaluated at ``steps`` (in value units)."""

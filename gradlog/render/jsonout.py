@@ -8,13 +8,11 @@ Schema ships with gradlog as ``gradlog/render/report.schema.json`` (see
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Mapping, Sequence
-from datetime import date, datetime
-from pathlib import PurePath
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from gradlog._version import __version__
+from gradlog.findings import plain as strict
 
 if TYPE_CHECKING:  # pragma: no cover
     from gradlog.report import Report
@@ -23,36 +21,6 @@ __all__ = ["run_dict", "reports_dict", "reports_json", "strict", "schema", "SCHE
 
 #: File name of the JSON Schema, inside the ``gradlog.render`` package.
 SCHEMA_FILE = "report.schema.json"
-
-
-def strict(value: Any) -> Any:
-    """Return ``value`` as plain JSON data.
-
-    NaN and infinities become None; numpy scalars and arrays become Python numbers and
-    lists; tuples and sets become lists; paths and dates become strings; any other
-    object becomes its ``str()``. Dictionary keys become strings.
-    """
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
-        value = value.item()
-        if value is None or isinstance(value, (bool, int, str)):
-            return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): strict(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [strict(v) for v in value]
-    if isinstance(value, (set, frozenset)):
-        return [strict(v) for v in sorted(value, key=str)]
-    if hasattr(value, "tolist"):
-        return strict(value.tolist())
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, PurePath):
-        return str(value)
-    return str(value)
 
 
 def run_dict(report: "Report") -> dict[str, Any]:
