@@ -97,7 +97,7 @@ SCHEDULES = {
     "step50": ((0.5,), 0.1),
     "step2": ((0.5, 0.75), 0.1),
     "replica": ((8 / 45, 30 / 45), 0.3),      # the sample_logs/pytorch_cnn schedule
-    "replica_osc": ((14 / 24,), 0.1),         # the sample_logs/pytorch_cnn_oscillating one
+    "replica_osc": ((14 / 24,), 0.1),         # the sample_logs/pytorch_cnn_high_lr one
 }
 
 
