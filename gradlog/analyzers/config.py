@@ -1,0 +1,201 @@
+"""Every threshold the analyzers use, in one place, each with the reason for its value.
+
+The defaults were set on the *tune* part of ``bench/diagnosis`` (runs whose truth is
+known from instrumentation the log does not hold) and checked on its *holdout* part;
+they are round numbers on purpose. Pass a modified copy to any detector:
+
+>>> from dataclasses import replace
+>>> from gradlog.analyzers.config import DEFAULT_CONFIG
+>>> strict = replace(DEFAULT_CONFIG, trend_alpha=0.01)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["AnalysisConfig", "DEFAULT_CONFIG"]
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """Tunables of the analyzers (frozen; use :func:`dataclasses.replace` to change)."""
+
+    # ---- numerics / speed -------------------------------------------------------------
+    # Long series are reduced to at most this many equal-count bins (bin medians) before
+    # the O(n^2) statistics (Theil-Sen, Mann-Kendall). 400 bins keep the slope's
+    # resolution far below any trend worth reporting and cost ~10 ms per fit.
+    max_bins: int = 400
+    # The oscillation statistics need *consecutive* raw points (thinning would destroy
+    # the period-2 pattern); per LR phase at most this many are read, in evenly spread
+    # contiguous blocks of `raw_block` points.
+    max_raw_points: int = 20_000
+    raw_block: int = 2_000
+    # Mann-Kendall is valid only for independent points: the binned series is thinned
+    # (adjacent bins merged) until the lag-1 autocorrelation of its detrended residuals
+    # is no longer significant, but never below this many points (at 12 points a
+    # perfectly monotone series still gives p ~ 1e-5).
+    mk_min_points: int = 12
+    # Robust start / end levels are medians of this fraction of the points (at least
+    # `level_min_points`), so a single outlier never sets a fold change.
+    level_fraction: float = 0.1
+    level_min_points: int = 3
+
+    # ---- trends -------------------------------------------------------------------------
+    # A trend is called rising/falling when its Mann-Kendall p-value is below this and
+    # the Theil-Sen 95% interval excludes zero; otherwise "flat".
+    trend_alpha: float = 0.05
+    # Per-LR-phase trends need at least this many finite points in the phase.
+    trend_min_points: int = 8
+
+    # ---- loss plateau -------------------------------------------------------------------
+    # The loss has "stopped improving" from the earliest step after which its smoothed
+    # level stays within this relative band of its final level (5%: less than that is
+    # what a converged run still drifts by).
+    plateau_band: float = 0.05
+    # ... and that tail must span at least this fraction of the run's steps (shorter
+    # flat ends are normal convergence, not a plateau worth a finding).
+    plateau_min_fraction: float = 0.25
+    # The band is widened to 3 standard errors of the smoothed level on noisy series; past
+    # this width (20%) the level is too noisy to say where it stopped moving: no finding.
+    plateau_max_band: float = 0.20
+    # Minimum finite loss points for any level-based loss detector.
+    min_loss_points: int = 20
+
+    # ---- oscillation vs noise -----------------------------------------------------------
+    # Residuals are taken around a running median (this many points) of the 2-point
+    # moving average, which cancels an exact period-2 pattern before the median sees it.
+    osc_trend_window: int = 15
+    # The first part of each LR phase is skipped: after an LR change the loss relaxes to
+    # its new level and that transient is neither oscillation nor noise.
+    osc_phase_skip: float = 0.15
+    # Points per phase needed to estimate a lag-1 autocorrelation (its standard error
+    # under noise is 1/sqrt(n): 0.1 at 100 points).
+    osc_min_points: int = 60
+    # Residual lag-1 autocorrelation at or below this is "alternating": white noise
+    # around the running median gives about -0.05; a period-2 bounce gives -1.
+    osc_lag1_max: float = -0.35
+    # Fraction of residual power above 0.35 cycles/sample (periods shorter than ~2.9
+    # samples) at or above this is a "spectral peak near period 2"; white noise puts
+    # 30% of its power there.
+    osc_highfreq_min: float = 0.55
+    # Amplitude vs LR across a decay: slope of log(amplitude) on log(LR). Step-size
+    # driven bounce scales ~linearly with the LR (slope ~1); minibatch sampling noise
+    # does not depend on the LR at a fixed iterate (slope ~0).
+    osc_amp_lr_slope_min: float = 0.6
+    # ... and the amplitude must drop at least this factor across that decay.
+    osc_amp_drop_min: float = 1.5
+    # A validation loss (fixed data) that alternates: its residual lag-1 at or below
+    # this (and below its white-noise null), with at least `val_min_points` points and
+    # relative jitter above `osc_val_jitter_min`. Validation jitter that merely shrinks
+    # with the LR is reported but not counted: an iterate wandering in its noise ball
+    # does that too (the bench's small-batch runs show 10-40x drops at a decay).
+    osc_val_lag1_max: float = -0.35
+    osc_val_jitter_min: float = 0.01
+    val_min_points: int = 8
+    # Gradient norm swinging with the loss: correlation of the two residual series at
+    # the same steps at or above this, together with an alternating gradient norm.
+    osc_grad_corr_min: float = 0.5
+    # Gradient norm that falls with the LR: its level before a decay over its level after
+    # (reported only: a loss that drops at a decay takes its gradient norm with it).
+    osc_grad_drop_min: float = 1.5
+    # First-order arithmetic: a step eta*g promises a decrease of eta*||g||^2. In an LR
+    # phase where that promise is at least this fraction of the loss (half of it: for one
+    # quadratic mode holding the loss the ratio is 2*eta*lambda, so 0.5 means
+    # eta*lambda >= 0.25 for that mode alone) ...
+    osc_first_order_min: float = 0.5
+    # ... while the loss realises less than this fraction of the promise (it does not
+    # fall: the second-order term eta^2/2 g'Hg eats the gain, the step overshoots) ...
+    osc_first_order_efficiency: float = 0.05
+    # ... and the gradient norm follows the iterate's state, not minibatch sampling:
+    # minibatch noise inflates ||g||^2 (E||g_B||^2 = ||g||^2 + tr(Sigma)/B) with values
+    # independent from step to step, while a bouncing iterate's energy changes slowly,
+    # so the norm's residual lag-1 autocorrelation must exceed its white-noise null by
+    # this much (noise-dominated norms on the bench: -0.1..0.3; bouncing: 0.43..0.78).
+    osc_grad_state_margin: float = 0.35
+    # Otherwise at least this many of the pattern signals (alternation, amplitude vs LR,
+    # alternating validation loss, gradient norm alternating with the loss).
+    osc_min_signals: int = 2
+    # noisy_loss: reported when the robust relative fluctuation of the loss around its
+    # trend is at least this (15%: smaller scatter is unremarkable) and no oscillation
+    # signature is present.
+    noise_min_amplitude: float = 0.15
+    # ... and the scatter (in loss units, at the loss's median level) at least this
+    # fraction of the loss's total change over the run.
+    noise_min_progress: float = 0.05
+
+    # ---- LR-limited plateau -----------------------------------------------------------
+    # At a decay the loss must drop beyond its extrapolated trend by this many standard
+    # errors (noise and autocorrelation accounted for) ...
+    decay_z_min: float = 4.0
+    # ... and by at least this relative amount (30%: a sharp drop; the minibatch loss of
+    # a run whose full training loss barely moves at a decay still drops 15-25% as the
+    # noise of the iterate shrinks) ...
+    decay_min_drop: float = 0.30
+    # ... after a flat stretch: over the second half of the phase before the decay the
+    # trend fell at most this much (the loss "sat on a plateau").
+    decay_pre_max_fall: float = 0.25
+    # The trend before a decay is fitted on the last `decay_window_fraction` of the phase
+    # before it; the level after it is the median of the second half of a window as long
+    # (the first half is the relaxation to the new level).
+    decay_window_fraction: float = 0.3
+
+    # ---- divergence / spikes --------------------------------------------------------------
+    # The loss diverged when its smoothed level ends at least this factor above its
+    # running minimum and has lost at least `divergence_progress_lost` of the progress
+    # it made (so a 0.001 -> 0.003 wobble of a converged loss is not a divergence).
+    divergence_factor: float = 2.0
+    divergence_progress_lost: float = 0.5
+    # The LR to suggest after a divergence: this fraction of the LR when it began.
+    divergence_lr_cut: float = 1.0 / 3.0
+    # A spike is a point at least `spike_z` robust SDs and `spike_ratio` times above the
+    # local level; when more than `spike_max_rate` of all points qualify the loss is
+    # heavy-tailed noise, not spiking, and nothing is reported.
+    spike_z: float = 6.0
+    spike_ratio: float = 1.5
+    spike_max_rate: float = 0.005
+
+    # ---- LR too small -------------------------------------------------------------------
+    # Final window (fraction of the run) in which the loss must still fall steadily ...
+    lr_small_window: float = 0.3
+    # ... by at least this relative amount over the window, significantly (p below
+    # `lr_small_alpha`), ...
+    lr_small_min_drop: float = 0.15
+    lr_small_alpha: float = 0.001
+    # ... without slowing down: the rate over the last third of the window at least this
+    # fraction of the rate over the whole window.
+    lr_small_min_rate_ratio: float = 0.5
+
+    # ---- overfitting --------------------------------------------------------------------
+    # Validation loss must rise from its (smoothed) minimum by this relative amount and
+    # by `overfit_z` noise SDs, over at least `val_after_min_points` later points.
+    overfit_min_rise: float = 0.05
+    overfit_z: float = 3.0
+    val_after_min_points: int = 3
+    # ... while the training loss kept falling: at least this much (20%, the bench's
+    # labelling rule) since the validation minimum (a validation rise with a flat
+    # training loss is drift, not the model memorising its training set).
+    overfit_train_min_fall: float = 0.20
+
+    # ---- gradients ----------------------------------------------------------------------
+    # The first iterations move the weights out of their initialisation and gradient
+    # norms change fast for reasons unrelated to later growth: skip this fraction.
+    grad_skip_fraction: float = 0.1
+    # Growth: Mann-Kendall p below this, Theil-Sen interval above zero, and the robust
+    # end level at least this factor above the start level (a 20% rise; smaller drifts
+    # are ordinary).
+    grad_growth_alpha: float = 0.01
+    grad_growth_min_fold: float = 1.2
+    # The loss counts as "flat or falling" over the same window when its fold change is
+    # at most this or its trend is not significantly rising.
+    grad_loss_flat_fold: float = 1.05
+    # Exploding: a gradient statistic growing by this factor (3 orders of magnitude).
+    explode_fold: float = 1e3
+    # Vanishing: per-layer levels spanning this factor with the earliest layers smallest
+    # (Spearman rho of depth vs log level at least `vanish_rank_corr`), or a layer whose
+    # statistic fell by this factor over training.
+    vanish_span: float = 1e4
+    vanish_rank_corr: float = 0.7
+
+
+#: The defaults every detector uses unless given another config.
+DEFAULT_CONFIG = AnalysisConfig()

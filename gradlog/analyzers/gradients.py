@@ -1,0 +1,339 @@
+"""Gradient statistics: growth while the loss is flat or falling, and vanishing / exploding
+gradients across layers or over time."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import numpy as np
+
+from gradlog.analyzers.config import DEFAULT_CONFIG, AnalysisConfig
+from gradlog.analyzers.context import (
+    NotAssessable,
+    loss_data,
+    require_loss,
+    series_data,
+    statistic_name,
+)
+from gradlog.analyzers.divergence import divergence_info
+from gradlog.analyzers.stats import spearman
+from gradlog.analyzers.trends import trend_of
+from gradlog.analyzers.wording import fmt_step, pct, times
+from gradlog.findings import Finding, Trend
+from gradlog.run import Run
+
+__all__ = ["grad_tags", "detect_grad_norm_growth", "detect_exploding_gradients",
+           "detect_vanishing_gradients"]
+
+_DIGITS_RE = re.compile(r"\d+")
+_GOODFELLOW = ("Goodfellow, Bengio & Courville, Deep Learning (2016), §8.2.1 (ill-conditioning: the "
+               "gradient norm does not shrink, and often grows, while the gᵀHg term grows; Fig. 8.1)")
+
+
+def grad_tags(run: Run) -> list[str]:
+    """Return the gradient-statistic tags of the run (per layer, then the total)."""
+    tags = [t for t in (run.roles.get("grad") or []) if t in run]
+    tot = run.roles.get("grad_total")
+    if tot and tot in run and tot not in tags:
+        tags.append(tot)
+    return tags
+
+
+def _layer(tag: str) -> str:
+    parts = tag.split("/")
+    if parts[0] == "grad_absmean" and len(parts) >= 3:
+        return "/".join(parts[1:-1])
+    return "/".join(parts[1:]) or tag
+
+
+def _stop(run: Run, config: AnalysisConfig) -> float:
+    div = divergence_info(run, config)
+    return float(div["begin_step"]) - 1 if div is not None else math.inf
+
+
+def _growth_window(run: Run, tag: str, config: AnalysisConfig) -> tuple[float, float | None]:
+    g = series_data(run, tag)
+    first, last = float(g.fsteps[0]), float(g.fsteps[-1])
+    stop = _stop(run, config)
+    end = min(last, stop)
+    return first + config.grad_skip_fraction * (end - first), (None if stop == math.inf else stop)
+
+
+def _loss_over(run: Run, start: float, end: float | None, config: AnalysisConfig) -> Trend | None:
+    d = loss_data(run)
+    if d is None or d.n < 4:
+        return None
+    return trend_of(run, d.tag, start=start, end=end, scope="grad window", config=config)
+
+
+def detect_grad_norm_growth(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> list[Finding]:
+    """Detect gradient statistics that rose over training while the loss was flat or falling.
+
+    For each gradient tag, over the run after its first ``config.grad_skip_fraction``
+    (none when the loss diverged): a Theil-Sen slope of log10 with its interval above
+    zero, a Mann-Kendall p (thinned series) below ``config.grad_growth_alpha``, and a
+    fold change of at least ``config.grad_growth_min_fold``.
+
+    Returns
+    -------
+    one ``grad_norm_growth`` Finding per tag that rose (info; warning when the loss rose
+    too or the statistic grew tenfold); evidence ``fold_change``, ``slope``, ``slope_ci``,
+    ``p_value``.
+
+    Raises
+    ------
+    NotAssessable
+        When the run has no gradient statistics or no training loss.
+    """
+    tags = grad_tags(run)
+    if not tags:
+        raise NotAssessable("grad_norm_growth", "no gradient-norm series in the log")
+    require_loss(run, "grad_norm_growth", min_points=4)
+    if divergence_info(run, config) is not None:
+        return []  # a diverging run's gradients grow with its loss: see divergence / exploding
+    out: list[Finding] = []
+    for tag in tags:
+        g = series_data(run, tag)
+        if g.n < config.mk_min_points or not g.positive:
+            continue
+        start, end = _growth_window(run, tag, config)
+        tr = trend_of(run, tag, start=start, end=end, scope="after warm-up", config=config)
+        if tr is None or tr.n < config.mk_min_points:
+            continue
+        if not (tr.p_value < config.grad_growth_alpha and tr.slope_low > 0
+                and tr.fold_change >= config.grad_growth_min_fold):
+            continue
+        lt = _loss_over(run, tr.step_start, end, config)
+        loss_rising = lt is not None and lt.direction == "rising" and lt.fold_change > config.grad_loss_flat_fold
+        out.append(_growth_finding(run, tag, tr, lt, loss_rising, config))
+    return out
+
+
+def _growth_finding(run: Run, tag: str, tr: Trend, lt: Trend | None, loss_rising: bool,
+                    config: AnalysisConfig) -> Finding:
+    what = statistic_name(tag)
+    layer = _layer(tag)
+    per_k = 10.0 ** tr.slope - 1.0
+    loss_word = "unknown"
+    if lt is not None:
+        loss_word = {"rising": "rising", "falling": "falling", "flat": "flat"}[lt.direction]
+    ev: dict[str, Any] = {
+        "fold_change": tr.fold_change,
+        "slope": tr.slope,
+        "slope_ci": [tr.slope_low, tr.slope_high],
+        "slope_unit": "log10 per 1,000 steps",
+        "growth_per_1000_steps": per_k,
+        "p_value": tr.p_value,
+        "test": tr.test,
+        "window": [tr.step_start, tr.step_end],
+        "start_level": tr.start_level,
+        "end_level": tr.end_level,
+        "statistic": what,
+        "loss_direction": loss_word,
+        "loss_fold_change": lt.fold_change if lt is not None else None,
+    }
+    # what WOULD make it a defect, and whether it holds here
+    checks = {
+        "loss_rising": loss_rising,
+        "nonfinite": bool(np.any(~np.isfinite(series_data(run, tag).values))),
+        "orders_of_magnitude": bool(tr.fold_change >= 100.0),
+        "loss_diverged": divergence_info(run, config) is not None,
+    }
+    ev["defect_checks"] = checks
+    rate = f"+{pct(per_k)} per 1,000 steps, " if per_k < 10 else ""
+    summary = (f"The {what} of {layer} rose {times(tr.fold_change)} from step {fmt_step(tr.step_start)} to "
+               f"{fmt_step(tr.step_end)} ({rate}p = {tr.p_value:.2g}) while the loss was {loss_word}.")
+    expl = ("A gradient norm that grows while the loss is flat or falling is common in SGD training "
+            "and not a defect by itself. A step ε along g changes the loss by −ε gᵀg + ½ε² gᵀHg "
+            "(Goodfellow et al., Deep Learning, §8.2.1): training can keep lowering (or holding) the "
+            "loss while ‖g‖ grows, because the curvature term gᵀHg grows with it — the network moves "
+            "into sharper regions, and with a decaying LR the larger gradients still give small, stable "
+            "steps. Minibatch gradients also carry sampling noise that does not vanish as the loss "
+            "flattens. It WOULD be a defect if the loss rose with it, if values turned NaN/inf, if the "
+            "norm grew by orders of magnitude (×100 or more) or kept accelerating, or if loss spikes "
+            "appeared at the same time.")
+    bad = [k for k, v in checks.items() if v]
+    if bad:
+        expl += " Here: " + ", ".join(k.replace("_", " ") for k in bad) + " — treat it as a warning sign."
+    else:
+        expl += (f" None of these holds here (growth {times(tr.fold_change)}, loss {loss_word}, all values "
+                 "finite).")
+    if bad:
+        rec = ("Lower the LR (about 2x) or clip the gradient norm, and check for the cause of the rising "
+               "loss first.")
+    else:
+        rec = ("No action needed. Keep watching: clip the gradient norm, or lower the LR, only if the loss "
+               f"starts rising or the {what} keeps growing by orders of magnitude.")
+    return Finding(
+        id="grad_norm_growth",
+        severity="warning" if bad or tr.fold_change >= 10 else "info",
+        summary=summary,
+        tags=(tag,),
+        step_range=(tr.step_start, tr.step_end),
+        confidence=0.9 if tr.p_value < 1e-4 else 0.75,
+        evidence=ev,
+        explanation=expl,
+        recommendation=rec,
+        references=(_GOODFELLOW,),
+    )
+
+
+def detect_exploding_gradients(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> list[Finding]:
+    """Detect gradient statistics that grew by ``config.explode_fold`` or more (or to inf).
+
+    Returns
+    -------
+    list with at most one ``exploding_gradients`` Finding (critical when the loss
+    diverged, warning otherwise), tags = the exploding series.
+
+    Raises
+    ------
+    NotAssessable
+        When the run has no gradient statistics.
+    """
+    tags = grad_tags(run)
+    if not tags:
+        raise NotAssessable("exploding_gradients", "no gradient-norm series in the log")
+    hits: dict[str, dict[str, Any]] = {}
+    for tag in tags:
+        g = series_data(run, tag)
+        if g.n < 8 or not g.positive:
+            continue
+        k = max(config.level_min_points, int(round(config.level_fraction * g.n)))
+        start = float(np.median(g.fvalues[:k]))
+        peak_i = int(np.argmax(g.fvalues))
+        # robust peak: the median of the points around the maximum
+        lo, hi = max(0, peak_i - k // 2), min(g.n, peak_i + k // 2 + 1)
+        peak = float(np.median(g.fvalues[lo:hi]))
+        inf_after = bool(np.any(np.isinf(g.values)))
+        if start > 0 and (peak / start >= config.explode_fold or (inf_after and peak / start >= 10)):
+            hits[tag] = {"start_level": start, "peak_level": peak, "fold_change": peak / start,
+                         "peak_step": int(g.fsteps[peak_i]), "reached_inf": inf_after}
+    if not hits:
+        return []
+    div = divergence_info(run, config)
+    first = min(h["peak_step"] for h in hits.values())
+    layers = ", ".join(_layer(t) for t in hits)
+    top = max(hits.values(), key=lambda h: h["fold_change"])
+    summary = (f"Exploding gradients: {layers} grew up to {times(top['fold_change'])}"
+               + (" and reached inf" if any(h["reached_inf"] for h in hits.values()) else "") + ".")
+    expl = ("Gradient statistics growing by orders of magnitude mean each update is far larger than "
+            "the previous ones: the iterate has entered a region of steep curvature (a cliff) or a "
+            "feedback loop (a step too large makes the next gradient larger). Unless clipped, this ends "
+            "in a diverged loss or NaN.")
+    rec = ("Clip the gradient norm (e.g. at the median norm before the growth), lower the LR, and check "
+           "normalisation layers and the initialisation.")
+    return [Finding(
+        id="exploding_gradients",
+        severity="critical" if div is not None else "warning",
+        summary=summary,
+        tags=tuple(hits),
+        step_range=(int(series_data(run, next(iter(hits))).fsteps[0]), first),
+        confidence=0.9,
+        evidence={"per_tag": hits, "loss_diverged": div is not None},
+        explanation=expl,
+        recommendation=rec,
+        references=("Pascanu, Mikolov & Bengio, On the difficulty of training recurrent neural "
+                    "networks, ICML 2013", "Goodfellow, Bengio & Courville, Deep Learning (2016), §8.2.4"),
+    )]
+
+
+def _depth_order(tags: list[str]) -> list[int] | None:
+    """Return a depth index per tag from the numbers in the layer names, or None."""
+    keys = []
+    for t in tags:
+        nums = _DIGITS_RE.findall(_layer(t))
+        if not nums:
+            return None
+        keys.append(tuple(int(x) for x in nums))
+    if len(set(keys)) != len(keys):
+        return None
+    order = sorted(range(len(tags)), key=lambda i: keys[i])
+    depth = [0] * len(tags)
+    for rank, i in enumerate(order):
+        depth[i] = rank
+    return depth
+
+
+def detect_vanishing_gradients(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> list[Finding]:
+    """Detect per-layer gradient statistics spanning ``config.vanish_span`` with the earliest
+    layers smallest (depth taken from the numbers in the layer names), or a layer whose
+    statistic fell by ``config.explode_fold`` while the loss was still high.
+
+    Returns
+    -------
+    list with at most one ``vanishing_gradients`` Finding (warning).
+
+    Raises
+    ------
+    NotAssessable
+        When the run has fewer than 3 per-layer gradient series.
+    """
+    tags = [t for t in (run.roles.get("grad") or []) if t in run]
+    if len(tags) < 3:
+        raise NotAssessable("vanishing_gradients", "fewer than 3 per-layer gradient series in the log")
+    kinds = {t.split("/", 1)[0] for t in tags}
+    levels: dict[str, float] = {}
+    for t in tags:
+        g = series_data(run, t)
+        if g.n and g.positive:
+            levels[t] = float(np.median(g.fvalues))
+    ev: dict[str, Any] = {}
+    reason = None
+    if len(levels) >= 3 and len(kinds) == 1:
+        names = list(levels)
+        depth = _depth_order(names)
+        vals = np.array([levels[t] for t in names])
+        span = float(vals.max() / vals.min())
+        if depth is not None and span >= config.vanish_span:
+            rho = spearman(np.array(depth, dtype=float), np.log10(vals))
+            smallest = int(np.argmin(vals))
+            if rho >= config.vanish_rank_corr and depth[smallest] < len(names) / 3:
+                reason = "across_layers"
+                ev.update({"span": span, "depth_rank_corr": rho, "smallest_layer": _layer(names[smallest]),
+                           "levels": {_layer(t): levels[t] for t in names}})
+    d = loss_data(run)
+    if reason is None and d is not None and d.n >= 4:
+        loss_tr = trend_of(run, d.tag, config=config)
+        if loss_tr is not None and loss_tr.fold_change >= 0.5:
+            fallen = {}
+            for t in levels:
+                tr = trend_of(run, t, role="grad", config=config)
+                if tr is not None and tr.fold_change <= 1.0 / config.explode_fold and tr.direction == "falling":
+                    fallen[_layer(t)] = tr.fold_change
+            if fallen:
+                reason = "over_time"
+                ev.update({"fold_changes": fallen, "loss_fold_change": loss_tr.fold_change})
+    if reason is None:
+        return []
+    ev["kind"] = reason
+    if reason == "across_layers":
+        summary = (f"Vanishing gradients: per-layer {statistic_name(tags[0])}s span {times(ev['span'])}, "
+                   f"smallest in the earliest layers ({ev['smallest_layer']}).")
+        expl = ("Backpropagation multiplies the gradient by each layer's Jacobian; when those shrink it, "
+                "the first layers receive gradients orders of magnitude smaller than the last and barely "
+                "learn (saturating activations, poor initialisation, no normalisation or skip connections).")
+    else:
+        summary = ("Vanishing gradients: the gradient statistic of "
+                   + ", ".join(ev["fold_changes"]) + " fell by 1,000x or more while the loss stayed high.")
+        expl = ("A gradient that collapses while the loss is still high means those layers stopped "
+                "learning (dead ReLUs, saturated units), not that training converged.")
+    rec = ("Use an initialisation scaled to the layer width (He/Glorot), normalisation layers, "
+           "non-saturating activations (ReLU/leaky ReLU) or residual connections.")
+    return [Finding(
+        id="vanishing_gradients",
+        severity="warning",
+        summary=summary,
+        tags=tuple(tags),
+        step_range=None,
+        confidence=0.7,
+        evidence=ev,
+        explanation=expl,
+        recommendation=rec,
+        references=("Glorot & Bengio, Understanding the difficulty of training deep feedforward neural "
+                    "networks, AISTATS 2010", "Goodfellow, Bengio & Courville, Deep Learning (2016), §8.2.5"),
+    )]
+
+

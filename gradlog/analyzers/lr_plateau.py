@@ -1,0 +1,245 @@
+"""LR-limited plateaus: did the loss drop at an LR decay beyond what its trend and noise
+predicted? If so, the level before the decay was set by the learning rate (SGD settles
+into a noise floor, or bounces, at a height that scales with the step size), and the
+decay could have come as soon as the loss stopped improving.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from gradlog.analyzers.config import DEFAULT_CONFIG, AnalysisConfig
+from gradlog.analyzers.context import (
+    NotAssessable,
+    SeriesData,
+    cached,
+    loss_data,
+    phases,
+    require_loss,
+    require_role,
+)
+from gradlog.analyzers.divergence import divergence_info
+from gradlog.analyzers.segments import plateau_of
+from gradlog.analyzers.stats import (
+    bin_medians,
+    lag1_autocorr,
+    n_effective,
+    robust_sd,
+    theil_sen,
+)
+from gradlog.analyzers.wording import fmt_lr, fmt_step, pct
+from gradlog.findings import Finding
+from gradlog.run import Run
+
+__all__ = ["decay_tests", "detect_lr_limited_plateau"]
+
+_REFS = (
+    "Goodfellow, Bengio & Courville, Deep Learning (2016), §8.3.1: SGD needs a decreasing "
+    "learning rate because the minibatch gradient noise does not vanish at a minimum",
+    "He et al., Deep Residual Learning for Image Recognition, CVPR 2016 (the drop of the "
+    "training error at each 10x LR decay)",
+)
+
+
+def _median_se(r: np.ndarray) -> float:
+    """Standard error of the median of autocorrelated residuals ``r``."""
+    if len(r) < 3:
+        return math.inf
+    s = robust_sd(r)
+    rho = lag1_autocorr(r)
+    return 1.2533 * s / math.sqrt(n_effective(len(r), rho))
+
+
+def _test_decay(d: SeriesData, prev_start: float, step: float, next_end: float,
+                config: AnalysisConfig) -> dict[str, Any] | None:
+    # before: the last part of the previous phase (at least its last 4 points)
+    span = step - prev_start
+    pre_lo = step - config.decay_window_fraction * span
+    ps, py = d.window(pre_lo, step - 1)
+    if len(py) < 4:
+        ps, py = d.window(prev_start, step - 1)
+        ps, py = ps[-4:], py[-4:]
+    # after: the second half of a window as long as the one before (within the next
+    # phase), past the relaxation to the new level (at least 3 points)
+    h = min(config.decay_window_fraction * span, next_end - step)
+    qs, qy = d.window(step + 0.5 * h, step + h)
+    if len(qy) < 3:
+        qs, qy = d.window(step, next_end)
+        qs, qy = qs[:3], qy[:3]
+    if len(py) < 3 or len(qy) < 2:
+        return None
+    xb, yb = bin_medians((ps - step) / 1000.0, py, config.max_bins)
+    slope, icpt, lo, hi = theil_sen(xb, yb)
+    if not math.isfinite(slope):
+        return None
+    res_pre = yb - (icpt + slope * xb)
+    slope_se = (hi - lo) / 3.92 if math.isfinite(hi - lo) else 0.0
+    if not (lo > 0 or hi < 0):
+        # a slope its own interval cannot tell from zero is not extrapolated: the level
+        # before the decay is taken as flat (and known only to its noise)
+        slope, slope_se = 0.0, 0.0
+    pre_span = float(xb[-1] - xb[0])
+    pre_fall = 1.0 - 10.0 ** (slope * pre_span) if d.positive else -slope * pre_span / (abs(icpt) or 1.0)
+    tail = xb >= xb[0] + (2.0 / 3.0) * (xb[-1] - xb[0])
+    qb_x, qb_y = bin_medians((qs - step) / 1000.0, qy, config.max_bins)
+    x_tail = float(np.median(xb[tail]))
+    y_tail = float(np.median(yb[tail]))
+    x_post = float(np.median(qb_x))
+    y_post = float(np.median(qb_y))
+    if len(qb_y) >= 4:
+        ps_, pi_, _l, _h = theil_sen(qb_x, qb_y)
+        res_post = qb_y - (pi_ + ps_ * qb_x) if math.isfinite(ps_) else qb_y - y_post
+    else:
+        res_post = qb_y - y_post
+    dx = x_post - x_tail
+    obs = y_post - y_tail
+    # a falling trend is extrapolated; a rising (noisy, flat) one is held at its level
+    pred = min(slope, 0.0) * dx
+    se = math.sqrt(_median_se(res_pre[tail]) ** 2 + _median_se(res_post) ** 2 + (slope_se * dx) ** 2)
+    excess = pred - obs  # > 0: dropped more than the trend predicted
+    z = excess / se if se > 0 else (math.inf if excess > 0 else 0.0)
+    if d.positive:
+        rel = lambda v: 1.0 - 10.0 ** (-v)  # noqa: E731 - drop as a fraction
+        observed, predicted, beyond = rel(-obs), rel(-pred), rel(excess)
+    else:
+        scale = abs(y_tail) or 1.0
+        observed, predicted, beyond = -obs / scale, -pred / scale, excess / scale
+    return {
+        "step": int(step),
+        "pre_trend_fall": float(pre_fall),
+        "observed_drop": float(observed),
+        "predicted_drop": float(predicted),
+        "drop_beyond_trend": float(beyond),
+        "z": float(z),
+        "window_before": [int(ps[0]), int(ps[-1])],
+        "window_after": [int(qs[0]), int(qs[-1])],
+    }
+
+
+def decay_tests(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> list[dict[str, Any]]:
+    """Test every LR decay: the observed drop of the loss vs the one its trend predicted.
+
+    Returns
+    -------
+    list of dicts, one per testable decay: ``step``, ``lr_before``, ``lr_after``,
+    ``observed_drop``, ``predicted_drop``, ``drop_beyond_trend`` (relative),
+    ``z`` (in standard errors), ``limited`` (both beyond the thresholds),
+    ``plateau_start`` (where the loss stopped improving before the decay: the start of
+    the phase's flat tail, or of the flat window the trend was fitted on; None when it
+    was not flat) and
+    ``steps_saved`` (how much earlier the decay could have come).
+    """
+
+    def make() -> list[dict[str, Any]]:
+        d = loss_data(run)
+        ph = phases(run)
+        if d is None or d.n < 8 or len(ph) < 2:
+            return []
+        div = divergence_info(run, config)
+        stop = float(div["begin_step"]) if div is not None else math.inf
+        last = float(d.fsteps[-1])
+        out: list[dict[str, Any]] = []
+        for i in range(1, len(ph)):
+            a, b = ph[i - 1], ph[i]
+            if not b.lr < a.lr or b.start >= stop:
+                continue
+            next_end = float(ph[i + 1].start - 1) if i + 1 < len(ph) else last
+            next_end = min(next_end, stop)
+            prev_start = float(a.start) if i > 1 else float(max(a.start, d.fsteps[0]))
+            t = _test_decay(d, prev_start, float(b.start), next_end, config)
+            if t is None:
+                continue
+            t["lr_before"] = a.lr
+            t["lr_after"] = b.lr
+            t["limited"] = bool(t["z"] >= config.decay_z_min and t["drop_beyond_trend"] >= config.decay_min_drop
+                                and t["pre_trend_fall"] <= config.decay_pre_max_fall)
+            p = plateau_of(d, prev_start, b.start - 1, config)
+            useful = (p is not None and p.fraction >= config.plateau_min_fraction
+                      and p.trend_drop < config.plateau_band)
+            if useful:
+                t["plateau_start"] = p.start_step
+            elif t["pre_trend_fall"] <= config.decay_pre_max_fall:
+                # too noisy to place the start: the fitted window before the decay was flat
+                t["plateau_start"] = t["window_before"][0]
+            else:
+                t["plateau_start"] = None
+            t["steps_saved"] = int(b.start - t["plateau_start"]) if t["plateau_start"] is not None else 0
+            out.append(t)
+        return out
+
+    return cached(run, ("decays", config), make)
+
+
+def detect_lr_limited_plateau(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> list[Finding]:
+    """Detect plateaus the learning rate set: the loss dropped sharply right after a decay.
+
+    Returns
+    -------
+    list with at most one ``lr_limited_plateau`` Finding; evidence ``decay_steps`` (the
+    decays after which the loss dropped beyond its trend) and ``decays`` (every tested
+    decay: observed vs predicted drop, z, plateau start, steps saved).
+
+    Raises
+    ------
+    NotAssessable
+        When the run has no loss, no LR series, or an LR that never decreases.
+    """
+    d = require_loss(run, "lr_limited_plateau", min_points=config.min_loss_points)
+    require_role(run, "lr", "lr_limited_plateau")
+    ph = phases(run)
+    if not any(b.lr < a.lr for a, b in zip(ph, ph[1:])):
+        raise NotAssessable("lr_limited_plateau", "the learning rate never decreased, so no decay "
+                                                  "could be tested")
+    tests = decay_tests(run, config)
+    if not tests:
+        raise NotAssessable("lr_limited_plateau", "no LR decay had enough loss points on both sides "
+                                                  "to be tested")
+    hits = [t for t in tests if t["limited"]]
+    if not hits:
+        return []
+    first = hits[0]
+    start = first["plateau_start"] if first["plateau_start"] is not None else first["window_before"][0]
+    end = hits[-1]["step"]
+    saved = sum(t["steps_saved"] for t in hits)
+    span = float(d.fsteps[-1] - d.fsteps[0]) or 1.0
+    parts = [f"at step {fmt_step(t['step'])} (LR {fmt_lr(t['lr_before'])} → {fmt_lr(t['lr_after'])}) it fell "
+             f"{pct(t['observed_drop'])} where its trend predicted {pct(t['predicted_drop'])}"
+             for t in hits]
+    summary = ("The loss plateaued at a level the learning rate set: " + "; ".join(parts) + ".")
+    expl = ("With a fixed learning rate SGD does not settle at the minimum but in a band around it "
+            "whose height grows with the step size (the minibatch gradient noise does not vanish at a "
+            "minimum, and a step too large for the curvature bounces). A loss that sits flat and then "
+            "drops as soon as the LR is cut was held up by the LR, not by the model: the time spent "
+            "on the flat part before the decay bought little.")
+    recs = []
+    for t in hits:
+        if t["plateau_start"] is not None and t["steps_saved"] > 0:
+            recs.append(f"decay around step {fmt_step(t['plateau_start'])} instead of "
+                        f"{fmt_step(t['step'])} (the loss was flat from there on; "
+                        f"{fmt_step(t['steps_saved'])} steps saved)")
+    rec = ("Decay the LR as soon as the loss stops improving: " + "; ".join(recs) + "."
+           if recs else "Decay the LR earlier: the decays lowered the loss at once.")
+    rec += (" A plateau-triggered schedule (ReduceLROnPlateau on the training loss, patience about "
+            f"{fmt_step(max(1, int(0.05 * span)))} steps) does this automatically.")
+    last_phase = ph[-1]
+    if tests[-1]["step"] == end and last_phase.start == end:
+        p = plateau_of(d, float(last_phase.start), float(d.fsteps[-1]), config)
+        if p is not None and p.fraction >= 0.5 and p.trend_drop < config.plateau_band:
+            rec += (f" The loss is flat again since step {fmt_step(p.start_step)}: one more decay "
+                    f"(LR {fmt_lr(last_phase.lr)} → {fmt_lr(last_phase.lr / 10)}) would likely lower it further.")
+    return [Finding(
+        id="lr_limited_plateau",
+        severity="warning" if saved >= 0.1 * span else "info",
+        summary=summary,
+        tags=(d.tag,),
+        step_range=(int(start), int(end)),
+        confidence=min(0.95, 0.6 + 0.05 * max(t["z"] for t in hits) / config.decay_z_min),
+        evidence={"decay_steps": [t["step"] for t in hits], "decays": tests,
+                  "steps_saved": saved},
+        explanation=expl,
+        recommendation=rec,
+        references=_REFS,
+    )]

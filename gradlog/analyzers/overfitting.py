@@ -1,0 +1,125 @@
+"""Overfitting: the validation loss rose from its minimum while the training loss kept falling."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from gradlog.analyzers.config import DEFAULT_CONFIG, AnalysisConfig
+from gradlog.analyzers.context import require_loss, require_role
+from gradlog.analyzers.divergence import divergence_info
+from gradlog.analyzers.stats import robust_sd, running_median
+from gradlog.analyzers.wording import fmt_num, fmt_step, pct
+from gradlog.findings import Finding
+from gradlog.run import Run
+
+__all__ = ["detect_overfitting"]
+
+
+def detect_overfitting(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> list[Finding]:
+    """Detect a validation loss that rose from its minimum while the training loss fell.
+
+    The minimum is taken on the validation loss smoothed by a 3-point running median (one
+    lucky evaluation does not set it); the end level is the median of the last points
+    after it. The rise must be at least ``config.overfit_min_rise`` (relative) and
+    ``config.overfit_z`` noise SDs, with at least ``config.val_after_min_points``
+    evaluations after the minimum, and the training loss must have fallen by
+    ``config.overfit_train_min_fall`` meanwhile.
+
+    Returns
+    -------
+    list with at most one ``overfitting`` Finding (warning); evidence ``val_min_step``,
+    ``val_min``, ``val_last``.
+
+    Raises
+    ------
+    NotAssessable
+        When the run has no training loss or no validation loss.
+    """
+    d = require_loss(run, "overfitting", min_points=4)
+    v = require_role(run, "val_loss", "overfitting")
+    div = divergence_info(run, config)
+    stop = float(div["begin_step"]) if div is not None else math.inf
+    keep = v.fsteps <= stop
+    vs, vy = v.fsteps[keep], v.y[keep]
+    n = len(vy)
+    if n < config.val_after_min_points + 1:
+        return []
+    if n >= 7:
+        sm = running_median(vy, 3)
+        # at the ends a 3-point median would discard the first/last evaluation outright
+        sm[0], sm[-1] = 0.5 * (vy[0] + vy[1]), 0.5 * (vy[-1] + vy[-2])
+    else:
+        sm = vy
+    i_min = int(np.argmin(sm))
+    after = n - 1 - i_min
+    if after < config.val_after_min_points:
+        return []
+    k = min(after, max(3, int(round(0.1 * n))))
+    last_level = float(np.median(vy[-k:]))
+    min_level = float(sm[i_min])
+    sigma = robust_sd(np.diff(vy)) / math.sqrt(2.0) if n >= 5 else 0.0
+    rise = last_level - min_level
+    se = sigma * math.sqrt(1.0 / k + 1.0 / 3.0)
+    z = rise / se if se > 0 else (math.inf if rise > 0 else 0.0)
+    if v.positive:
+        rel_rise = 10.0 ** rise - 1.0
+    else:
+        rel_rise = rise / (abs(min_level) or 1.0)
+    if rel_rise < config.overfit_min_rise or z < config.overfit_z:
+        return []
+    min_step = int(vs[i_min])
+    # the training loss over the same span: it must not have risen
+    ts, ty = d.window(min_step - 0.05 * (vs[-1] - vs[0]), min_step + 0.05 * (vs[-1] - vs[0]))
+    te_s, te_y = d.window(vs[-1] - 0.1 * (vs[-1] - vs[0]), stop)
+    if len(ty) == 0 or len(te_y) == 0:
+        return []
+    t_at = float(np.median(ty))
+    t_end = float(np.median(te_y))
+    if d.positive:
+        train_change = 10.0 ** (t_end - t_at) - 1.0
+    else:
+        train_change = (t_end - t_at) / (abs(t_at) or 1.0)
+    if train_change > -config.overfit_train_min_fall:
+        return []
+    vmin_raw = float(v.fvalues[keep][i_min])
+    vlast = float(v.fvalues[keep][-1])
+    ev: dict[str, Any] = {
+        "val_min_step": min_step,
+        "val_min": v.to_value(min_level),
+        "val_min_raw": vmin_raw,
+        "val_last": vlast,
+        "val_end_level": v.to_value(last_level),
+        "rise": rel_rise,
+        "z": z,
+        "evaluations_after_min": after,
+        "train_loss_at_val_min": d.to_value(t_at),
+        "train_loss_end": d.to_value(t_end),
+        "train_change_since": train_change,
+    }
+    last_step = int(vs[-1])
+    summary = (f"Overfitting: the validation loss was lowest at step {fmt_step(min_step)} "
+               f"({fmt_num(v.to_value(min_level))}) and rose {pct(rel_rise)} to {fmt_num(v.to_value(last_level))} "
+               f"by step {fmt_step(last_step)}, while the training loss "
+               + f"fell {pct(-train_change)}.")
+    expl = ("The model kept fitting the training set after it stopped generalising: the training loss "
+            "went on falling while the loss on held-out data rose from its minimum (a rise of "
+            f"{z:.1f} noise SDs of the validation curve, over {after} evaluations). The steps after the "
+            "minimum made the model worse on new data.")
+    rec = (f"Keep the checkpoint from around step {fmt_step(min_step)} (early stopping with a patience of "
+           f"a few evaluations would have stopped there). To train longer usefully, regularise more "
+           "(weight decay, dropout, data augmentation), use more data, or a smaller model.")
+    return [Finding(
+        id="overfitting",
+        severity="warning",
+        summary=summary,
+        tags=(v.tag, d.tag),
+        step_range=(min_step, last_step),
+        confidence=min(0.95, 0.6 + 0.05 * z),
+        evidence=ev,
+        explanation=expl,
+        recommendation=rec,
+        references=("Goodfellow, Bengio & Courville, Deep Learning (2016), §7.8 (early stopping)",),
+    )]

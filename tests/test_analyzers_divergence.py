@@ -1,0 +1,121 @@
+"""Divergence, non-finite values and loss spikes on seeded synthetic runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gradlog
+from gradlog.analyzers import (
+    detect_divergence,
+    detect_exploding_gradients,
+    detect_loss_plateau,
+    detect_loss_spikes,
+    detect_nonfinite_values,
+)
+from gradlog.analyzers.synthetic import make_run, synthetic_run
+
+
+def _nan_run():
+    # exponential blow-up from step 3,000 that overflows to inf and then NaN
+    return synthetic_run(seed=4, steps=5000, divergence_at=3000, grad_layers=("a", "b"),
+                         grad_total=True)
+
+
+def test_blow_up_to_nan_is_divergence_with_lr_advice():
+    run = _nan_run()
+    (f,) = detect_divergence(run)
+    assert f.severity == "critical"
+    assert 2990 <= f.step_range[0] <= 3050 and f.step_range[1] == 5000
+    ev = f.evidence
+    assert ev["kind"] == "nonfinite"
+    assert ev["nonfinite_step"] == int(np.flatnonzero(~np.isfinite(run.series("train/loss").to_numpy()))[0])
+    assert ev["lr_at_divergence"] == pytest.approx(0.1)
+    assert ev["suggested_lr"] == pytest.approx(0.03)
+    assert "0.03" in f.recommendation
+
+
+def test_nonfinite_values_lists_every_series_and_first_step():
+    run = _nan_run()
+    (f,) = detect_nonfinite_values(run)
+    assert f.severity == "critical"
+    assert set(f.tags) == {"train/loss", "grad_norm/a", "grad_norm/b", "grad_norm/total"}
+    first = f.evidence["per_tag"]["train/loss"]["first_step"]
+    assert f.step_range[0] == first == f.evidence["first_step"]
+    assert f.evidence["per_tag"]["train/loss"]["count"] == 5001 - first
+
+
+def test_exploding_gradients_with_the_divergence():
+    (f,) = detect_exploding_gradients(_nan_run())
+    assert f.severity == "critical"
+    assert set(f.tags) == {"grad_norm/a", "grad_norm/b", "grad_norm/total"}
+    assert all(h["fold_change"] > 1e3 and h["reached_inf"] for h in f.evidence["per_tag"].values())
+
+
+def test_blow_up_to_chance_level_without_nan():
+    rng = np.random.default_rng(1)
+    t = np.arange(4000)
+    loss = np.where(t < 2500, 0.3 + 2 * np.exp(-t / 300), 2.3) * np.exp(rng.normal(0, 0.05, 4000))
+    ramp = (t >= 2500) & (t < 2600)
+    loss[ramp] = (0.3 + 2.0 * (t[ramp] - 2500) / 100) * np.exp(rng.normal(0, 0.05, ramp.sum()))
+    run = make_run({"train/loss": (t, loss), "train/lr": (t, np.full(4000, 0.5))})
+    (f,) = detect_divergence(run)
+    assert f.evidence["kind"] == "blowup"
+    assert 2450 <= f.step_range[0] <= 2520
+    assert f.evidence["rise_factor"] == pytest.approx(7.7, abs=0.5)
+    assert f.evidence["suggested_lr"] == pytest.approx(0.2)
+    # a diverged run is neither a plateau nor spiking
+    assert detect_loss_plateau(run) == []
+    assert detect_loss_spikes(run) == []
+
+
+def test_isolated_spikes_recover_and_are_not_divergence():
+    run = synthetic_run(seed=7, steps=5000, spikes=(1000, 2500, 4000), noise=0.05,
+                        grad_layers=("a",), grad_total=True)
+    assert detect_divergence(run) == []
+    (f,) = detect_loss_spikes(run)
+    assert f.evidence["spike_steps"] == [1000, 2500, 4000]
+    assert f.evidence["count"] == 3
+    assert all(r == pytest.approx(4.0, abs=0.5) for r in f.evidence["spike_ratios"])
+    assert f.step_range == (1000, 4000)
+    assert f.severity == "warning"
+    assert "0.1 → 0.05" in f.recommendation
+    assert f.evidence["suggested_clip_norm"] == pytest.approx(1.0)
+
+
+def test_heavy_tailed_noise_is_not_spikes():
+    rng = np.random.default_rng(3)
+    t = np.arange(5000)
+    loss = 0.5 * np.exp(rng.standard_t(2, 5000) * 0.2)
+    run = make_run({"train/loss": (t, loss)})
+    assert detect_loss_spikes(run) == []
+
+
+def test_noise_only_run_has_no_critical_finding():
+    run = synthetic_run(seed=8, steps=5000, noise=0.3, decays=(2500,))
+    rep = gradlog.analyze(run)
+    assert rep.max_severity != "critical"
+    assert not rep.by_id("divergence") and not rep.by_id("nonfinite_values")
+
+
+def test_all_nan_loss_is_divergence_from_the_start():
+    t = np.arange(50)
+    run = make_run({"train/loss": (t, np.full(50, np.nan))})
+    (f,) = detect_divergence(run)
+    assert f.step_range == (0, 49) and f.evidence["nonfinite_step"] == 0
+    (n,) = detect_nonfinite_values(run)
+    assert n.evidence["per_tag"]["train/loss"]["nan"] == 50
+
+
+def test_rare_inf_gradient_norms_read_as_skipped_mixed_precision_steps():
+    rng = np.random.default_rng(4)
+    t = np.arange(2000)
+    g = np.exp(rng.normal(0, 0.1, 2000))
+    g[[500, 1500]] = np.inf
+    run = make_run({"train/loss": (t, 0.5 * np.exp(rng.normal(0, 0.05, 2000))),
+                    "grad_norm/total": (t, g)})
+    (f,) = detect_nonfinite_values(run)
+    assert f.severity == "info"
+    assert f.tags == ("grad_norm/total",)
+    assert "loss scaler" in f.explanation
+    assert detect_divergence(run) == []

@@ -1,0 +1,64 @@
+"""Overfitting on seeded synthetic runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gradlog.analyzers import NotAssessable, detect_overfitting
+from gradlog.analyzers.synthetic import make_run, synthetic_run
+
+
+def test_validation_rise_with_falling_training_loss():
+    # training loss falls all along (tau 3,000); validation rises 30% per 1,000 steps
+    # on top of it from step 3,000
+    run = synthetic_run(seed=5, steps=8000, tau=3000, val_every=200, overfit_from=3000,
+                        overfit_rate=0.3, val_jitter=0.01, val_jitter_lr_scaled=False)
+    (f,) = detect_overfitting(run)
+    ev = f.evidence
+    assert 3000 <= ev["val_min_step"] <= 4400
+    assert f.step_range == (ev["val_min_step"], 8000)
+    assert ev["val_min"] == pytest.approx(1.13, abs=0.05)
+    assert ev["val_last"] == pytest.approx(run.series("val/loss").iloc[-1])
+    assert ev["rise"] > 0.5
+    assert ev["train_change_since"] < -0.4
+    assert f"step {ev['val_min_step']:,}" in f.recommendation
+
+
+def test_validation_rise_with_flat_training_loss_is_not_overfitting():
+    run = synthetic_run(seed=5, steps=8000, val_every=200, overfit_from=3000, overfit_rate=0.2,
+                        val_jitter=0.01, val_jitter_lr_scaled=False)
+    assert detect_overfitting(run) == []
+
+
+def test_noisy_flat_validation_is_not_overfitting():
+    run = synthetic_run(seed=5, steps=8000, val_every=200, val_jitter=0.03, val_jitter_lr_scaled=False)
+    assert detect_overfitting(run) == []
+
+
+def test_validation_rising_with_training_loss_is_not_overfitting():
+    t = np.arange(0, 3001, 10)
+    vs = np.arange(100, 3001, 100)
+    train = 0.3 + 0.0002 * t          # training loss rises too: instability, not overfitting
+    val = 0.4 + 0.0003 * vs
+    run = make_run({"train/loss": (t, train), "val/loss": (vs, val)})
+    assert detect_overfitting(run) == []
+
+
+def test_five_evaluations_suffice_for_a_clear_rise():
+    # like a fine-tuning run evaluated every 1,000 steps: 0.321 -> 0.420
+    t = np.arange(25, 5001, 25)
+    train = 0.3 * np.exp(-t / 500) + 1e-4
+    vs = np.array([1000, 2000, 3000, 4000, 5000])
+    val = np.array([0.321, 0.358, 0.394, 0.412, 0.420])
+    run = make_run({"train/loss": (t, train), "val/loss": (vs, val)})
+    (f,) = detect_overfitting(run)
+    assert f.evidence["val_min_step"] == 1000
+    assert f.evidence["val_min"] == pytest.approx(0.321)
+    assert f.evidence["val_last"] == pytest.approx(0.420)
+
+
+def test_without_validation_loss_not_assessable():
+    run = synthetic_run(seed=1, steps=1000)
+    with pytest.raises(NotAssessable, match="no validation-loss series"):
+        detect_overfitting(run)

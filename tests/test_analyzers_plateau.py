@@ -1,0 +1,112 @@
+"""Loss plateaus and LR-limited plateaus, on seeded synthetic runs with known truth."""
+
+from __future__ import annotations
+
+import pytest
+
+from gradlog.analyzers import (
+    NotAssessable,
+    detect_loss_plateau,
+    detect_lr_limited_plateau,
+    detect_lr_too_small,
+)
+from gradlog.analyzers.lr_plateau import decay_tests
+from gradlog.analyzers.synthetic import synthetic_run
+
+
+def _lr_floor_run():
+    # the loss settles by ~step 1,300 at a floor the LR sets (0.2 + 3 * lr); the LR is cut
+    # 10x at step 6,000 and the floor drops from 0.5 to 0.23
+    return synthetic_run(seed=3, steps=9000, decays=(6000,), floor=0.2, floor_per_lr=3.0,
+                         tau=300, noise=0.1)
+
+
+def test_drop_after_decay_is_lr_limited_plateau():
+    (f,) = detect_lr_limited_plateau(_lr_floor_run())
+    assert f.id == "lr_limited_plateau"
+    assert f.evidence["decay_steps"] == [6000]
+    (t,) = f.evidence["decays"]
+    assert t["observed_drop"] == pytest.approx(0.54, abs=0.03)
+    assert abs(t["predicted_drop"]) < 0.02  # the trend before the decay was flat
+    assert t["z"] > 10 and t["limited"]
+    # where the loss had stopped improving before the decay: when to decay instead
+    assert 1000 <= t["plateau_start"] <= 1800
+    assert f.step_range == (t["plateau_start"], 6000)
+    assert f.severity == "warning"  # most of the phase was wasted
+    assert f"decay around step {t['plateau_start']:,}" in f.recommendation
+
+
+def test_final_plateau_after_the_decay():
+    (f,) = detect_loss_plateau(_lr_floor_run())
+    assert f.tags == ("train/loss",)
+    assert 6000 < f.step_range[0] < 6500 and f.step_range[1] == 9000
+    assert f.evidence["plateau_start_step"] == f.step_range[0]
+    assert 0 <= f.evidence["improvement_since"] < 0.05
+    assert f.evidence["improvement_before"] == pytest.approx(0.76, abs=0.05)
+    assert f.evidence["step_size"]["earlier_lr_limited_decays"] == [6000]
+    assert "0.01 → 0.001" in f.recommendation
+
+
+def test_decay_that_changes_nothing_is_evidence_against_the_step_size():
+    run = synthetic_run(seed=4, steps=9000, decays=(5000,), floor=0.3, tau=300, noise=0.1)
+    assert detect_lr_limited_plateau(run) == []
+    (t,) = decay_tests(run)
+    assert t["step"] == 5000 and not t["limited"]
+    assert abs(t["observed_drop"]) < 0.03
+    (f,) = detect_loss_plateau(run)
+    assert 1000 < f.step_range[0] < 2500
+    v = f.evidence["step_size"]
+    assert v["verdict"] == "not_step_size"
+    assert v["decays_in_plateau"][0]["step"] == 5000
+    assert "does not look like the cause" in f.explanation
+
+
+def test_flat_from_the_start():
+    run = synthetic_run(seed=5, steps=4000, start_loss=0.3, floor=0.3, noise=0.05)
+    (f,) = detect_loss_plateau(run)
+    assert f.step_range == (0, 4000)
+    assert f.summary.startswith("The loss never improved")
+    assert f.severity == "warning"
+
+
+def test_steady_slow_decrease_is_not_a_plateau_but_lr_too_small():
+    run = synthetic_run(seed=6, steps=5000, tau=5000, noise=0.02, lr=0.001)
+    assert detect_loss_plateau(run) == []
+    (f,) = detect_lr_too_small(run)
+    assert f.step_range == (3500, 5000)
+    assert f.evidence["drop_over_window"] == pytest.approx(0.2, abs=0.03)
+    assert f.evidence["suggested_lr"] == pytest.approx(0.003)
+    assert "0.001 → 0.003" in f.recommendation
+
+
+def test_decayed_lr_explains_a_late_decrease_so_not_lr_too_small():
+    run = synthetic_run(seed=6, steps=5000, tau=5000, noise=0.02, lr=0.001, decays=(2000,),
+                        decay_factor=0.3)
+    assert detect_lr_too_small(run) == []
+
+
+def test_validation_plateau_while_training_loss_falls():
+    # validation loss flat from ~step 1,500 (floor reached) while the training loss
+    # keeps falling slowly: fitting the training set only
+    from gradlog.analyzers.synthetic import make_run
+    import numpy as np
+
+    rng = np.random.default_rng(11)
+    t = np.arange(0, 6001, 10)
+    train = (0.2 + 2.0 * np.exp(-t / 400)) * np.exp(-t / 8000) * np.exp(rng.normal(0, 0.05, len(t)))
+    vs = np.arange(100, 6001, 100)
+    val = (0.5 + 2.0 * np.exp(-vs / 400)) * np.exp(rng.normal(0, 0.01, len(vs)))
+    run = make_run({"train/loss": (t, train), "train/lr": (t, np.full(len(t), 0.1)),
+                    "val/loss": (vs, val)})
+    found = detect_loss_plateau(run)
+    assert [f.tags for f in found] == [("val/loss",)]
+    (f,) = found
+    assert f.evidence["series"] == "validation"
+    assert 1000 <= f.step_range[0] <= 2000 and f.step_range[1] == 6000
+    assert "training loss is still falling" in f.summary
+
+
+def test_lr_limited_plateau_needs_a_decay():
+    run = synthetic_run(seed=7, steps=3000)
+    with pytest.raises(NotAssessable, match="never decreased"):
+        detect_lr_limited_plateau(run)
