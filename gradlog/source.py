@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -91,7 +92,7 @@ class Source:
         inner: BinaryIO = rest  # type: ignore[assignment]
         if compressed:
             inner = gzip.GzipFile(fileobj=rest, mode="rb")  # type: ignore[assignment]
-            head = inner.read(HEAD_BYTES)
+            head = _read_head(inner)
             inner = _Chain(head, inner)  # type: ignore[assignment]
         else:
             head = raw
@@ -140,16 +141,33 @@ class Source:
                 raise ParseError(f"{self.name}: damaged gzip data ({exc})") from exc
 
 
+def _read_head(stream: BinaryIO) -> bytes:
+    """Read up to HEAD_BYTES from a (gzip) stream, stopping quietly at damage: the
+    parser that reads the whole stream reports it."""
+    parts: list[bytes] = []
+    have = 0
+    while have < HEAD_BYTES:
+        try:
+            chunk = stream.read1(HEAD_BYTES - have)  # type: ignore[attr-defined]
+        except (OSError, EOFError, zlib.error):
+            break
+        if not chunk:
+            break
+        parts.append(chunk)
+        have += len(chunk)
+    return b"".join(parts)
+
+
 def _gunzip_head(raw: bytes, path: Path) -> bytes:
     try:
         with gzip.open(path, "rb") as fh:
             return fh.read(HEAD_BYTES)
     except (OSError, EOFError):
         # A truncated or damaged gzip: return what decompresses; the parser reports it.
-        d = __import__("zlib").decompressobj(31)
+        d = zlib.decompressobj(31)
         try:
             return d.decompress(raw, HEAD_BYTES)
-        except Exception:  # noqa: BLE001 - zlib raises zlib.error
+        except zlib.error:
             return b""
 
 

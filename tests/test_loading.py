@@ -93,3 +93,9 @@ def test_import_from_outside_the_repository(tmp_path):
         cwd=tmp_path, capture_output=True, text=True, check=True,
     )
     assert out.stdout.strip() == "tensorboard"
+
+
+@pytest.mark.parametrize("data", [b"\x1f\x8b", b"\x1f\x8b\x08\x00garbage", gzip.compress(b"x" * 100)[:15]])
+def test_damaged_gzip_stream_is_a_gradlog_error(data):
+    with pytest.raises(GradlogError):
+        gradlog.load(io.BytesIO(data))

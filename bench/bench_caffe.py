@@ -1,0 +1,312 @@
+"""Benchmark: gradlog's Caffe reader against a straightforward line-by-line reader.
+
+    .venv/bin/python bench/bench_caffe.py              # 200 MB log in bench/data/
+    .venv/bin/python bench/bench_caffe.py --mb 50      # a smaller one
+
+Generates (once, cached in ``bench/data/``, which git ignores) a Caffe solver log of
+the requested size made mostly of ``debug_info`` lines, as current Caffe prints them
+for a 5-conv + 2-FC net (AlexNet-like: conv1-5 with ReLU/pooling, fc6, fc7), with the
+loss/lr lines of every display iteration and a test pass (with the test net's
+``[Forward]`` lines) every 1000 iterations.
+
+Both readers build the same common frame (every row on its iteration, wall times
+included); the script checks that they agree on a smaller log first. Each reader then
+runs on the big log in a fresh subprocess, which reports its time and its peak memory
+(``ru_maxrss``) above the baseline of the interpreter with numpy, pandas and gradlog
+imported and a tiny log already read, next to ``frame.memory_usage(deep=True)``.
+
+Targets (issue 2): >= 150 MB/s, >= 3x the line-by-line reader, peak extra memory under
+2x the frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+
+# -- the log generator ----------------------------------------------------------------------------
+# (layer, tops, params, bottoms that get a gradient) in forward order
+NET = [
+    ("data", ["data", "label"], 0, []),
+    ("conv1", ["conv1"], 2, []),
+    ("relu1", ["conv1"], 0, ["conv1"]),
+    ("norm1", ["norm1"], 0, ["conv1"]),
+    ("pool1", ["pool1"], 0, ["norm1"]),
+    ("conv2", ["conv2"], 2, ["pool1"]),
+    ("relu2", ["conv2"], 0, ["conv2"]),
+    ("norm2", ["norm2"], 0, ["conv2"]),
+    ("pool2", ["pool2"], 0, ["norm2"]),
+    ("conv3", ["conv3"], 2, ["pool2"]),
+    ("relu3", ["conv3"], 0, ["conv3"]),
+    ("conv4", ["conv4"], 2, ["conv3"]),
+    ("relu4", ["conv4"], 0, ["conv4"]),
+    ("conv5", ["conv5"], 2, ["conv4"]),
+    ("relu5", ["conv5"], 0, ["conv5"]),
+    ("pool5", ["pool5"], 0, ["conv5"]),
+    ("fc6", ["fc6"], 2, ["pool5"]),
+    ("relu6", ["fc6"], 0, ["fc6"]),
+    ("drop6", ["fc6"], 0, ["fc6"]),
+    ("fc7", ["fc7"], 2, ["fc6"]),
+    ("loss", ["loss"], 0, ["fc7"]),
+]
+TEST_NET = NET[:-1] + [("accuracy", ["accuracy"], 0, []), ("loss", ["loss"], 0, [])]
+DISPLAY = 20
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t = 14 * 3600 + 45 * 60 + 14.588873   # 07/03 14:45:14.588873
+        self.day = 3
+
+    def stamp(self, dt: float) -> str:
+        self.t += dt
+        if self.t >= 86400:
+            self.t -= 86400
+            self.day += 1
+        h, rem = divmod(self.t, 3600)
+        m, s = divmod(rem, 60)
+        return f"07{self.day:02d} {int(h):02d}:{int(m):02d}:{s:09.6f}"
+
+
+def generate(path: Path, mb: float, *, seed: int = 0) -> None:
+    """Write a Caffe debug_info log of about ``mb`` megabytes."""
+    rng = np.random.default_rng(seed)
+    clock = _Clock()
+    target = int(mb * 1e6)
+    size = 0
+    it = 0
+    with open(path, "w") as fh:
+        head = ("I{} 30876 caffe.cpp:211] Use GPU with device ID 0\n"
+                "I{} 30876 solver.cpp:48] Initializing solver from parameters: \n"
+                "base_lr: 0.01\ndisplay: 20\nmax_iter: 450000\nlr_policy: \"step\"\n"
+                "gamma: 0.1\nmomentum: 0.9\nweight_decay: 0.0005\nstepsize: 100000\n"
+                "debug_info: true\ntype: \"SGD\"\n"
+                "I{} 30876 solver.cpp:280] Solving AlexNet\n"
+                "I{} 30876 solver.cpp:281] Learning Rate Policy: step\n")
+        fh.write(head.format(*(clock.stamp(0.001) for _ in range(4))))
+        while size < target:
+            out = []
+            if it % 1000 == 0:
+                out.append(f"I{clock.stamp(0.01)} 30876 solver.cpp:330] Iteration {it}, Testing net (#0)")
+                for _ in range(10):
+                    for layer, tops, nparam, _b in TEST_NET:
+                        for t in tops:
+                            out.append(f"I{clock.stamp(1e-4)} 30876 net.cpp:593]     [Forward] Layer "
+                                       f"{layer}, top blob {t} data: {rng.random():.6g}")
+                        for p in range(nparam):
+                            out.append(f"I{clock.stamp(1e-5)} 30876 net.cpp:605]     [Forward] Layer "
+                                       f"{layer}, param blob {p} data: {rng.random() * 0.01:.6g}")
+                out.append(f"I{clock.stamp(0.001)} 30876 solver.cpp:397]     Test net output #0: "
+                           f"accuracy = {rng.random():.6g}")
+                v = rng.random() * 3
+                out.append(f"I{clock.stamp(1e-5)} 30876 solver.cpp:397]     Test net output #1: "
+                           f"loss = {v:.6g} (* 1 = {v:.6g} loss)")
+            vals = rng.random(200)
+            j = 0
+            for layer, tops, nparam, _b in NET:
+                for t in tops:
+                    out.append(f"I{clock.stamp(2e-4)} 30876 net.cpp:593]     [Forward] Layer {layer}, "
+                               f"top blob {t} data: {vals[j]:.6g}")
+                    j += 1
+                for p in range(nparam):
+                    out.append(f"I{clock.stamp(1e-5)} 30876 net.cpp:605]     [Forward] Layer {layer}, "
+                               f"param blob {p} data: {vals[j] * 0.01:.6g}")
+                    j += 1
+            for layer, _t, nparam, bottoms in reversed(NET):
+                for b in bottoms:
+                    out.append(f"I{clock.stamp(2e-4)} 30876 net.cpp:621]     [Backward] Layer {layer}, "
+                               f"bottom blob {b} diff: {vals[j] * 1e-5:.6g}")
+                    j += 1
+                for p in range(nparam):
+                    out.append(f"I{clock.stamp(1e-5)} 30876 net.cpp:632]     [Backward] Layer {layer}, "
+                               f"param blob {p} diff: {vals[j] * 1e-4:.6g}")
+                    j += 1
+            a = rng.random(4)
+            out.append(f"E{clock.stamp(1e-4)} 30876 net.cpp:684]     [Backward] All net params (data, diff): "
+                       f"L1 norm = ({a[0] * 1e5:.6g}, {a[1] * 10:.6g}); L2 norm = ({a[2] * 100:.6g}, "
+                       f"{a[3]:.6g})")
+            loss = 7 * np.exp(-it / 1e5) + rng.random() * 0.5
+            out.append(f"I{clock.stamp(0.05)} 30876 solver.cpp:218] Iteration {it} (3.2 iter/s, "
+                       f"6.25s/20 iters), loss = {loss:.6g}")
+            out.append(f"I{clock.stamp(1e-5)} 30876 solver.cpp:237]     Train net output #0: loss = "
+                       f"{loss:.6g} (* 1 = {loss:.6g} loss)")
+            out.append(f"I{clock.stamp(1e-5)} 30876 sgd_solver.cpp:105] Iteration {it}, lr = "
+                       f"{0.01 * 0.1 ** (it // 100000):.6g}")
+            text = "\n".join(out) + "\n"
+            fh.write(text)
+            size += len(text)
+            it += DISPLAY
+        fh.write(f"I{clock.stamp(0.01)} 30876 solver.cpp:322] Optimization Done.\n")
+
+
+# -- the line-by-line reader (the comparison) ----------------------------------------------------------
+_PREFIX = re.compile(r"^[IWEF](\d\d)(\d\d) (\d\d):(\d\d):(\d\d\.\d+) +\S+ \S+:\d+\] +(.*)$")
+_FWD_TOP = re.compile(r"^\[Forward\] Layer (.+), top blob (.+) data: (\S+)$")
+_FWD_PARAM = re.compile(r"^\[Forward\] Layer (.+), param blob (.+) data: (\S+)$")
+_BWD_BOTTOM = re.compile(r"^\[Backward\] Layer (.+), bottom blob (.+) diff: (\S+)$")
+_BWD_PARAM = re.compile(r"^\[Backward\] Layer (.+), param blob (.+) diff: (\S+)$")
+_ALL = re.compile(r"^\[Backward\] All net params \(data, diff\): L1 norm = \((\S+), (\S+)\); "
+                  r"L2 norm = \((\S+), (\S+)\)$")
+_LOSS = re.compile(r"^Iteration (\d+) \((\S+) iters?/s, [^)]*\), loss = (\S+)$")
+_LOSS_OLD = re.compile(r"^Iteration (\d+), loss = (\S+)$")
+_TRAIN_OUT = re.compile(r"^Train net output #\d+: (\S+) = (\S+)")
+_LR = re.compile(r"^Iteration (\d+), lr = (\S+)$")
+_TESTING = re.compile(r"^Iteration (\d+), Testing net \(#(\d+)\)$")
+_TEST_OUT = re.compile(r"^Test net output #\d+: (\S+) = (\S+)")
+
+
+def line_by_line(path: Path):
+    """Read the benchmark log one line at a time (one regex search per line type)."""
+    import datetime as dt
+
+    from gradlog.frame import build_frame
+
+    rows: list[tuple[str, int, float, float]] = []
+    block: list[tuple[str, float]] = []   # debug rows waiting for their Iteration line
+    in_test = False
+    test_step = test_net = 0
+    train_step = 0
+    first_rate = True
+    epoch0 = dt.datetime(1970, 1, 1).toordinal()
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            m = _PREFIX.match(line.rstrip("\n"))
+            if not m:
+                continue
+            mo, d, hh, mi, ss, msg = m.groups()
+            wall = ((dt.date(1970, int(mo), int(d)).toordinal() - epoch0) * 86400
+                    + int(hh) * 3600 + int(mi) * 60 + float(ss))
+            if (x := _FWD_TOP.match(msg)):
+                if not in_test:
+                    block.append((f"fwd_absmean/{x[1]}/{x[2]}", float(x[3])))
+            elif (x := _FWD_PARAM.match(msg)):
+                if not in_test:
+                    block.append((f"param_absmean/{x[1]}/{x[2]}", float(x[3])))
+            elif (x := _BWD_BOTTOM.match(msg)):
+                block.append((f"bwd_absmean/{x[1]}/{x[2]}", float(x[3])))
+            elif (x := _BWD_PARAM.match(msg)):
+                block.append((f"grad_absmean/{x[1]}/{x[2]}", float(x[3])))
+            elif (x := _ALL.match(msg)):
+                block += [("param_l1/total", float(x[1])), ("grad_l1/total", float(x[2])),
+                          ("param_norm/total", float(x[3])), ("grad_norm/total", float(x[4]))]
+            elif (x := _LOSS.match(msg)) or (x := _LOSS_OLD.match(msg)):
+                in_test = False
+                train_step = int(x[1])
+                rows += [(tag, train_step, val, wall) for tag, val in block]
+                block = []
+                rows.append(("train/loss_smoothed", train_step, float(x[x.re.groups]), wall))
+                if x.re is _LOSS:
+                    if first_rate:
+                        first_rate = False
+                    else:
+                        rows.append(("train/iter_per_s", train_step, float(x[2]), wall))
+            elif (x := _TRAIN_OUT.match(msg)):
+                rows.append((f"train/{x[1]}", train_step, float(x[2]), wall))
+            elif (x := _LR.match(msg)):
+                rows.append(("train/lr", int(x[1]), float(x[2]), wall))
+            elif (x := _TESTING.match(msg)):
+                in_test, test_step, test_net = True, int(x[1]), int(x[2])
+            elif (x := _TEST_OUT.match(msg)):
+                in_test = False
+                rows.append((f"test{test_net}/{x[1]}", test_step, float(x[2]), wall))
+    tags, steps, values, walls = zip(*rows)
+    frame, _ = build_frame(tags, steps, values, walls)
+    return frame
+
+
+# -- measuring -------------------------------------------------------------------------------------------
+def _maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def child(reader: str, path: Path) -> dict:
+    """Run one reader once, in this (fresh) process; return its figures."""
+    import gradlog.parsers.caffe  # noqa: F401
+    import pandas  # noqa: F401
+
+    import gradlog
+    import gradlog.frame
+
+    tiny = DATA / "tiny_caffe.log"
+    if not tiny.exists():
+        generate(tiny, 0.05)
+    # warm up: lazy imports and first-use allocations belong to the baseline
+    (gradlog.load(tiny).frame if reader == "gradlog" else line_by_line(tiny))
+    base = _maxrss_mb()
+    t0, c0 = time.perf_counter(), time.process_time()
+    frame = gradlog.load(path).frame if reader == "gradlog" else line_by_line(path)
+    secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+    peak = _maxrss_mb()
+    return {"reader": reader, "seconds": secs, "cpu_seconds": cpu, "mb": path.stat().st_size / 1e6,
+            "rows": len(frame), "peak_extra_mb": peak - base,
+            "frame_mb": float(frame.memory_usage(deep=True).sum()) / 2**20}
+
+
+def _run_child(reader: str, path: Path) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", reader, str(path)],
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def check_same(mb: float = 3.0) -> None:
+    """Both readers give the same frame on a small log (values, steps, wall times)."""
+    import gradlog
+
+    path = DATA / f"check_caffe_{mb:g}mb.log"
+    if not path.exists():
+        generate(path, mb, seed=1)
+    a = gradlog.load(path).frame
+    b = line_by_line(path)
+    cols = ["tag", "step", "value"]
+    a2 = a[cols].astype({"tag": str}).reset_index(drop=True)
+    b2 = b[cols].astype({"tag": str}).reset_index(drop=True)
+    # wall times: the same seconds, up to float rounding of the two computations
+    if not a2.equals(b2) or not np.allclose(a["wall_time"], b["wall_time"], rtol=0, atol=1e-6):
+        raise SystemExit(f"the readers disagree on {path}:\n{a2.compare(b2).head()}")
+    print(f"check: both readers give the same {len(a)} rows on a {mb:g} MB log")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--mb", type=float, default=200.0, help="size of the generated log")
+    ap.add_argument("--child", nargs=2, metavar=("READER", "PATH"), help=argparse.SUPPRESS)
+    ap.add_argument("--skip-baseline", action="store_true", help="time gradlog's reader only")
+    args = ap.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args.child[0], Path(args.child[1]))))
+        return
+    DATA.mkdir(parents=True, exist_ok=True)
+    path = DATA / f"caffe_debug_{args.mb:g}mb.log"
+    if not path.exists():
+        t = time.perf_counter()
+        generate(path, args.mb)
+        print(f"generated {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.0f}s")
+    check_same()
+    results = [_run_child("gradlog", path)]
+    if not args.skip_baseline:
+        results.append(_run_child("line_by_line", path))
+    print(f"load average before: {os.getloadavg()[0]:.2f} (the machine's other work slows the wall clock)")
+    print(f"{'reader':14s} {'MB':>6s} {'s':>7s} {'MB/s':>7s} {'CPU MB/s':>8s} {'rows':>9s} "
+          f"{'peak+MB':>8s} {'frame MB':>8s} {'peak/frame':>10s}")
+    for r in results:
+        print(f"{r['reader']:14s} {r['mb']:6.0f} {r['seconds']:7.2f} {r['mb'] / r['seconds']:7.1f} "
+              f"{r['mb'] / r['cpu_seconds']:8.1f} {r['rows']:9d} {r['peak_extra_mb']:8.1f} "
+              f"{r['frame_mb']:8.1f} {r['peak_extra_mb'] / r['frame_mb']:10.2f}")
+    if len(results) == 2:
+        print(f"speed-up over line-by-line: {results[1]['seconds'] / results[0]['seconds']:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
