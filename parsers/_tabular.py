@@ -84,6 +84,22 @@ _EOF_QUOTE_RE = re.compile(r"EOF inside string starting at row (\d+)")
 _MAX_NAME = 256
 
 
+def text_bytes(data: bytes, name: str) -> bytes:
+    """Return CSV bytes without a UTF-8 BOM.
+
+    Raises
+    ------
+    ParseError
+        If the data holds a NUL byte (a binary file), naming the line.
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if b"\x00" in data:
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        raise ParseError(f"{name}: line {line}: binary data (a NUL byte); not a CSV text file")
+    return data
+
+
 def step_unit_of(column: str | None) -> str:
     """Return the ``meta["step_unit"]`` for a step column name (``row`` for none)."""
     if column is None:
@@ -481,12 +497,7 @@ def read_table(source: Source, header: TableHeader | None = None, *,
     except OSError as exc:
         raise ParseError(f"{source.name}: cannot read ({exc})") from exc
     if data is not None:
-        if data.startswith(b"\xef\xbb\xbf"):
-            data = data[3:]
-        if b"\x00" in data:
-            line = data.count(b"\n", 0, data.index(b"\x00")) + 1
-            raise ParseError(f"{source.name}: line {line}: binary data (a NUL byte); "
-                             "not a CSV text file")
+        data = text_bytes(data, source.name)
         if b'"' in data:
             try:
                 scan = _scan_quoted(data.decode("utf-8", errors="replace"), hdr.sep, ncols,

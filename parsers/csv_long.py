@@ -81,13 +81,7 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
         dtype={"tag": object, "source_tag": object, "dir_name": object},
         encoding="utf-8", encoding_errors="replace",
     )
-    data = source.read_bytes()
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    if b"\x00" in data:
-        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
-        raise ParseError(f"{source.name}: line {line}: binary data (a NUL byte); "
-                         "not a CSV text file")
+    data = tab.text_bytes(source.read_bytes(), source.name)
     meta: dict[str, Any] = {"step_unit": "step", "step_column": "step", "skipped": {},
                             "warnings": [], "separator": hdr.sep}
     try:
