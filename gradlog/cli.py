@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 import gradlog
-from gradlog.errors import GradlogError, MultipleRunsError
+from gradlog.errors import GradlogError, MultipleRunsError, UnknownFormatError
 from gradlog.findings import SEVERITIES, severity_rank
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,6 +54,11 @@ def _load_runs(path: str, input_format: str | None, roles: dict[str, str], stric
             return [gradlog.load(path, format=input_format, roles=roles or None, strict=strict)]
         except MultipleRunsError:
             return gradlog.load_all(path, roles=roles or None, strict=strict)
+        except UnknownFormatError:
+            # a folder of plain logs (an archive): every run found inside it
+            if input_format is None and os.path.isdir(path):
+                return gradlog.load_all(path, roles=roles or None, strict=strict)
+            raise
     except GradlogError as exc:
         raise _Error(str(exc)) from exc
 
