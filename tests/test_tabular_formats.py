@@ -531,13 +531,16 @@ def test_sample_pytorch_loop_csv(samples):
     assert run.meta["format"] == "csv_wide" and run.meta["step_column"] == "step"
     counts = {t: len(run.series(t)) for t in run.tags}
     layers = ["conv1", "conv2", "conv3", "conv4", "conv5", "fc1", "fc2"]
-    assert counts == {**{f"grad_norm/{x}": 1800 for x in layers}, "grad_norm/total": 1800,
-                      "train/epoch": 1800, "train/loss": 1800, "train/lr": 1800,
-                      "val/acc": 90, "val/loss": 90}
-    assert run.series("train/loss").loc[0] == 2.3023407459259033
-    assert run.series("grad_norm/conv1").loc[0] == 0.0034897818695753813
-    assert run.series("val/loss").loc[1799] == 0.38130471110343933
-    assert run.series("train/lr").loc[1799] == 0.0045
+    assert counts == {**{f"grad_norm/{x}": 4000 for x in layers}, "grad_norm/total": 4000,
+                      "train/epoch": 4000, "train/loss": 4000, "train/lr": 4000,
+                      "val/acc": 200, "val/loss": 200}
+    assert run.series("train/loss").loc[0] == 3.8078722953796387
+    assert run.series("grad_norm/conv1").loc[0] == 1.736548662185669
+    assert run.series("val/loss").loc[3999] == 0.490399032831192
+    # LR 0.05 halved at steps 240, 800 and 2,000
+    lr = run.series("train/lr")
+    assert [lr.loc[s] for s in (239, 240, 799, 800, 1999, 2000, 3999)] == [
+        0.05, 0.025, 0.025, 0.0125, 0.0125, 0.00625, 0.00625]
     assert run.roles["grad"] == [f"grad_norm/{x}" for x in layers]
     assert run.roles["grad_total"] == "grad_norm/total" and run.roles["val_metric"] == "val/acc"
 
@@ -547,24 +550,26 @@ def test_sample_lightning_folder(samples):
     run = gradlog.load(logs)
     assert run.meta["format"] == "lightning" and run.meta["version"] == 0
     counts = {t: len(run.series(t)) for t in run.tags}
-    assert counts == {"train/epoch": 180, "train/loss": 180, "train/loss_epoch": 45,
-                      "train/lr-SGD": 45, "val/acc": 45, "val/loss": 45}
-    assert run.series("train/loss").loc[9] == 2.291729688644409
-    assert run.series("val/loss").loc[1799] == 0.38130471110343933
+    assert counts == {"train/epoch": 400, "train/loss": 400, "train/loss_epoch": 100,
+                      "train/lr-SGD": 100, "val/acc": 100, "val/loss": 100}
+    assert run.series("train/loss").loc[9] == 2.2701961994171143
+    assert run.series("val/loss").loc[3999] == 0.490399032831192
     assert run.series("train/lr-SGD").loc[0] == 0.05
+    assert run.series("train/lr-SGD").loc[2000] == 0.00625  # epoch 50: the third halving
     hp = run.meta["hparams"]
     assert (hp["lr"], hp["batch_size"], hp["momentum"]) == (0.05, 32, 0.9)
+    assert (hp["weight_decay"], hp["milestones"], hp["gamma"]) == (0.005, [6, 20, 50], 0.5)
     assert run.meta["warnings"] == []
 
 
 def test_sample_trainer_state(samples):
     run = gradlog.load(_sample(samples, "pytorch_cnn/trainer_state.json"))
     assert run.meta["format"] == "hf_trainer"
-    assert len(run.series("train/loss")) == 180 and len(run.series("val/loss")) == 90
-    assert run.series("train/loss").loc[10] == 2.307701587677002
-    assert run.series("grad_norm/total").loc[10] == 0.24774064123630524
-    assert run.series("val/accuracy").loc[1800] == 0.9651837348937988
-    assert run.meta["hparams"]["batch_size"] == 32 and run.meta["hparams"]["max_steps"] == 1800
+    assert len(run.series("train/loss")) == 400 and len(run.series("val/loss")) == 200
+    assert run.series("train/loss").loc[10] == 2.5313018798828124
+    assert run.series("grad_norm/total").loc[10] == 0.3717604875564575
+    assert run.series("val/accuracy").loc[4000] == 0.9767891764640808
+    assert run.meta["hparams"]["batch_size"] == 32 and run.meta["hparams"]["max_steps"] == 4000
 
 
 def test_discover_sample_folder(samples):
