@@ -96,7 +96,7 @@ SCHEDULES = {
     "const": ((), 1.0),
     "step50": ((0.5,), 0.1),
     "step2": ((0.5, 0.75), 0.1),
-    "replica": ((8 / 45, 30 / 45), 0.3),      # the sample_logs/pytorch_cnn schedule
+    "replica": ((8 / 45, 30 / 45), 0.3),      # the first pytorch_cnn sample's schedule (the sample now runs longer)
     "replica_osc": ((14 / 24,), 0.1),         # the sample_logs/pytorch_cnn_high_lr one
 }
 
