@@ -259,7 +259,7 @@ def _batch_one(path: str, fmt: str) -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(BATCH_COLUMNS, "")
     row.update(path=path, format=fmt)
     try:
-        run = gradlog.load(path, format=fmt)
+        run = gradlog.load(gradlog.RunRef(Path(path), fmt))  # exactly the run discover found
         rep = gradlog.analyze(run)
     except Exception as exc:  # noqa: BLE001 - one bad file must never stop a batch
         msg = str(exc).splitlines()[0] if str(exc) else ""

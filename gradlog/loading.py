@@ -9,7 +9,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, BinaryIO
 
-from gradlog.errors import EmptyLogError, GradlogError, MultipleRunsError, UnknownFormatError
+from gradlog.errors import DamagedInputError, EmptyLogError, GradlogError, MultipleRunsError, UnknownFormatError
 from gradlog.parsers import REGISTRY, all_parsers, get_parser
 from gradlog.run import Run
 from gradlog.source import Source
@@ -42,6 +42,10 @@ def _source(obj: PathOrStream) -> Source:
 
 def _detect(source: Source) -> ModuleType:
     if not source.is_dir and not source.head:
+        if source.head_error is not None:
+            raise DamagedInputError(
+                f"{source.name}: damaged gzip data, nothing could be decompressed "
+                f"({source.head_error})")
         raise EmptyLogError(f"{source.name}: empty file")
     for parser in all_parsers():
         if parser.sniff(source):
@@ -62,6 +66,8 @@ def detect_format(path: PathOrStream) -> str:
         If no format matches (the message lists the formats tried).
     EmptyLogError
         If the file is empty.
+    DamagedInputError
+        If the file is gzip data of which nothing decompresses.
     """
     return _detect(_source(path)).NAME
 
@@ -78,7 +84,7 @@ def _finish(parsed: Any, source: Source, fmt: str, roles: Mapping[str, Any] | No
 
 
 def load(
-    path: PathOrStream,
+    path: PathOrStream | RunRef,
     *,
     format: str | None = None,
     roles: Mapping[str, Any] | None = None,
@@ -89,8 +95,9 @@ def load(
 
     Parameters
     ----------
-    path : a log file (``.gz`` is decompressed transparently), a run directory, or an
-        open binary stream.
+    path : a log file (``.gz`` is decompressed transparently), a run directory, an
+        open binary stream, or a :class:`RunRef` from :func:`discover` (read as that one
+        run, even a run directory some of whose subdirectories hold other runs).
     format : a format name (see :func:`formats`) to skip detection.
     roles : role overrides, e.g. ``{"loss": "my_loss"}`` (tag or source tag).
     strict : turn any damage (skipped records, truncation) into an error.
@@ -109,10 +116,20 @@ def load(
     GradlogError
         Any other problem, with the file and what is wrong in the message.
     """
+    if isinstance(path, RunRef):
+        return _load(path.path, format=format or path.format, roles=roles, strict=strict,
+                     name=name, whole=False)
+    return _load(path, format=format, roles=roles, strict=strict, name=name, whole=True)
+
+
+def _load(path: PathOrStream, *, format: str | None, roles: Mapping[str, Any] | None,
+          strict: bool, name: str | None, whole: bool) -> Run:
+    """:func:`load`; with ``whole=False`` a run directory found by :func:`discover` is
+    read as that one run even when some of its subdirectories hold runs of their own."""
     source = _source(path)
     parser = get_parser(format) if format else _detect(source)
     split = getattr(parser, "split_runs", None)
-    if source.is_dir and split is not None:
+    if source.is_dir and split is not None and whole:
         runs = split(source)
         if len(runs) > 1:
             raise MultipleRunsError(
@@ -151,39 +168,66 @@ def discover(path: str | os.PathLike[str]) -> list[RunRef]:
         except GradlogError:
             pass
         return found
-    _walk(root, found)
+    _walk(root, found, set())
     return sorted(found, key=lambda r: str(r.path))
 
 
-def _walk(directory: Path, found: list[RunRef]) -> None:
+def _walk(directory: Path, found: list[RunRef], seen: set[Path]) -> None:
+    """Add the runs under ``directory`` to ``found`` (``seen``: their paths).
+
+    When a format reads ``directory`` (a run directory or a root of runs), its runs are
+    taken, and the rest of the directory is still searched: a run's own files and part
+    folders (a parser's optional ``run_members(run_dir)``; the whole directory for
+    formats without it) are left alone, other subdirectories may hold runs of other
+    formats (a CSV log beside a TensorBoard run, a ``version_1`` with ``metrics.csv``
+    beside a ``version_0`` with event files).
+    """
     src = Source.from_path(directory)
+    covered: set[Path] = set()
     for parser in all_parsers():
-        if parser.sniff(src):
-            split = getattr(parser, "split_runs", None)
-            runs = split(src) if split is not None else [directory]
-            found.extend(RunRef(Path(r), parser.NAME) for r in runs)
-            return
+        if not parser.sniff(src):
+            continue
+        split = getattr(parser, "split_runs", None)
+        members = getattr(parser, "run_members", None)
+        runs = [Path(r) for r in split(src)] if split is not None else [directory]
+        for r in runs:
+            if r not in seen:
+                seen.add(r)
+                found.append(RunRef(r, parser.NAME))
+            if members is not None and r.is_dir():
+                covered.update(Path(m) for m in members(r))
+            else:
+                covered.add(r)
+        break
+    if directory in covered:
+        return
     try:
         entries = sorted(os.scandir(directory), key=lambda e: e.name)
     except OSError:
         return
     for entry in entries:
-        if entry.name.startswith("."):
-            continue
         p = Path(entry.path)
+        if entry.name.startswith(".") or p in covered:
+            continue
         if entry.is_dir(follow_symlinks=False):
-            _walk(p, found)
+            _walk(p, found, seen)
         elif entry.is_file():
-            try:
-                s = Source.from_path(p)
-                if not s.head:
-                    continue
-                for parser in all_parsers():
-                    if parser.sniff(s):
-                        found.append(RunRef(p, parser.NAME))
-                        break
-            except GradlogError:
-                continue
+            _add_file(p, found, seen)
+
+
+def _add_file(p: Path, found: list[RunRef], seen: set[Path]) -> None:
+    try:
+        s = Source.from_path(p)
+        if not s.head:
+            return
+        for parser in all_parsers():
+            if parser.sniff(s):
+                if p not in seen:
+                    seen.add(p)
+                    found.append(RunRef(p, parser.NAME))
+                break
+    except GradlogError:
+        return
 
 
 def load_all(
@@ -207,4 +251,4 @@ def load_all(
     refs = discover(path)
     if not refs:
         raise UnknownFormatError(f"{path}: no training log found (formats tried: {', '.join(REGISTRY)})")
-    return [load(r.path, format=r.format, roles=roles, strict=strict) for r in refs]
+    return [load(r, roles=roles, strict=strict) for r in refs]

@@ -70,6 +70,8 @@ _SPACES_RE = re.compile(r"\s+")
 _TEST_NET_RE = re.compile(r"^test\d+$")
 _TOKEN_RE = re.compile(r"[^a-z0-9]+")
 _LR_TAG_RE = re.compile(r"^(?:lr|learning_rate)(?:[-_/].*)?$")
+#: A parameter group's learning rate: ``lr/pg1``, ``lr-SGD/pg1``, YOLOv5's ``x/lr1``.
+_LR_GROUP_RE = re.compile(r"^(?:lr|pg)(\d+)$")
 
 
 def normalise_tag(name: str) -> str:
@@ -231,15 +233,44 @@ def _metric_rank(tag: str) -> int | None:
     return None
 
 
+def _lr_group_rank(tag: str) -> int:
+    """Rank a learning-rate tag by its parameter group (``lr/pg1``, ``x/lr1``): group 1
+    first, then no group, then the others by number.
+
+    Ultralytics/YOLO log one LR per group, and group 0 holds the biases, whose warm-up
+    starts from ``warmup_bias_lr`` (0.1) and falls, while the weights' LR (group 1, the
+    group the ``results.csv`` role hints name) rises: group 0 is not "the" LR.
+    Lightning's LearningRateMonitor numbers groups from 1 (``lr-SGD/pg1``).
+    """
+    m = _LR_GROUP_RE.match(_name(tag))
+    if m is None:
+        return 1
+    n = int(m.group(1))
+    return 0 if n == 1 else 2 + n
+
+
+def _metric_preference(tag: str) -> int:
+    """0 for a summary metric (mAP over IoU 0.5:0.95), 1 for other mAP, accuracy ...,
+    2 for precision or recall (one side of a trade-off, never the headline metric)."""
+    name = _name(tag)
+    if "map" in name and ("50-95" in name or "0.5:0.95" in name or "50_95" in name):
+        return 0
+    if "precision" in name or "recall" in name:
+        return 2
+    return 1
+
+
 def infer_roles(tags: Iterable[str]) -> dict[str, Any]:
     """Infer the roles from normalised tag names.
 
     ``loss``: ``train/loss`` (then ``train/train_loss``, ``train/total_loss`` ...), else the
     shortest training tag whose name holds ``loss`` (never a held-out, smoothed, per-epoch
     or statistics tag while another exists). ``lr``: ``train/lr``, else ``lr/...``,
-    ``train/lr-SGD``, ``x/lr0`` ... ``val_loss``: a held-out (``val/``, ``test/``,
+    ``train/lr-SGD``, ``x/lr1`` ... (parameter group 1 before the others: see
+    :func:`_lr_group_rank`) ``val_loss``: a held-out (``val/``, ``test/``,
     ``test0/`` ...) loss, ``val/loss`` first. ``val_metric``: a held-out accuracy, top-1,
-    mAP, WER ... (or Ultralytics' ``metrics/...``). ``grad_total``: ``grad_norm/total``.
+    mAP, WER ... (or Ultralytics' ``metrics/...``; mAP50-95 first, precision and recall
+    last). ``grad_total``: ``grad_norm/total``.
     ``grad``: the per-layer ``grad_norm/<layer>`` tags, else Caffe's
     ``grad_absmean/<layer>/0``, else TensorBoard histogram norms ``.../l2`` of gradients.
 
@@ -270,10 +301,11 @@ def infer_roles(tags: Iterable[str]) -> dict[str, Any]:
     lr_cands = [t for t in tags if not _is_heldout(t) and (
         _name(t) in ("lr", "learning_rate", "lr0", "pg0")
         or _LR_TAG_RE.match(_name(t))
+        or (_group(t) == "x" and _LR_GROUP_RE.match(_name(t)))
         or t.lower().startswith(("lr/", "lr-", "lr_", "train/lr")))]
     if lr_cands:
         roles["lr"] = min(lr_cands, key=lambda t: (t != "train/lr", not t.startswith("train/"),
-                                                   len(t), t))
+                                                   _lr_group_rank(t), len(t), t))
 
     # held-out loss and metric
     heldout = [t for t in tags if _is_heldout(t)]
@@ -283,12 +315,12 @@ def infer_roles(tags: Iterable[str]) -> dict[str, Any]:
                                                    t.endswith("_epoch"), len(t), t))
     vm = [(r, t) for t in heldout if (r := _metric_rank(t)) is not None]
     if vm:
-        roles["val_metric"] = min(vm, key=lambda rt: (rt[0], _group(rt[1]) != "val",
-                                                      len(rt[1]), rt[1]))[1]
+        roles["val_metric"] = min(vm, key=lambda rt: (rt[0], _metric_preference(rt[1]),
+                                                      _group(rt[1]) != "val", len(rt[1]), rt[1]))[1]
     else:
         metrics = [t for t in tags if _group(t) == "metrics" and _metric_rank(t) is not None]
         if metrics:
-            roles["val_metric"] = min(metrics, key=lambda t: (len(t), t))
+            roles["val_metric"] = min(metrics, key=lambda t: (_metric_preference(t), len(t), t))
 
     # gradients
     if "grad_norm/total" in tagset:

@@ -37,6 +37,8 @@ class Source:
     head : up to the first 64 KiB of the (decompressed) content; ``b""`` for a directory.
     is_dir : True for a directory (run directories, Lightning/MLflow folders).
     compressed : True when the content is gzip-compressed.
+    head_error : why decompressing the head stopped early (damaged or cut-off gzip
+        data), or None.
     """
 
     path: Path | None
@@ -44,6 +46,7 @@ class Source:
     head: bytes = b""
     is_dir: bool = False
     compressed: bool = False
+    head_error: str | None = None
     _stream: BinaryIO | None = field(default=None, repr=False)
     _consumed: bool = field(default=False, repr=False)
 
@@ -67,8 +70,8 @@ class Source:
         except OSError as exc:
             raise GradlogError(f"{p}: cannot read ({exc.strerror or exc})") from exc
         compressed = raw[:2] == GZIP_MAGIC
-        head = _gunzip_head(raw, p) if compressed else raw
-        return cls(path=p, name=str(p), head=head, compressed=compressed)
+        head, error = _gunzip_head(raw, p) if compressed else (raw, None)
+        return cls(path=p, name=str(p), head=head, compressed=compressed, head_error=error)
 
     @classmethod
     def from_stream(cls, stream: BinaryIO, name: str | None = None) -> "Source":
@@ -90,13 +93,15 @@ class Source:
         compressed = raw[:2] == GZIP_MAGIC
         rest = _Chain(raw, stream)
         inner: BinaryIO = rest  # type: ignore[assignment]
+        error = None
         if compressed:
             inner = gzip.GzipFile(fileobj=rest, mode="rb")  # type: ignore[assignment]
-            head = _read_head(inner)
+            head, error = _read_head(inner)
             inner = _Chain(head, inner)  # type: ignore[assignment]
         else:
             head = raw
-        return cls(path=None, name=label, head=head, compressed=compressed, _stream=inner)
+        return cls(path=None, name=label, head=head, compressed=compressed, head_error=error,
+                   _stream=inner)
 
     @property
     def suffix_name(self) -> str:
@@ -141,34 +146,40 @@ class Source:
                 raise ParseError(f"{self.name}: damaged gzip data ({exc})") from exc
 
 
-def _read_head(stream: BinaryIO) -> bytes:
-    """Read up to HEAD_BYTES from a (gzip) stream, stopping quietly at damage: the
-    parser that reads the whole stream reports it."""
+def _read_head(stream: BinaryIO) -> tuple[bytes, str | None]:
+    """Return (up to HEAD_BYTES from a (gzip) stream, why it stopped early or None).
+
+    Damage stops the head quietly: the parser that reads the whole stream reports it.
+    """
     parts: list[bytes] = []
     have = 0
+    error = None
     while have < HEAD_BYTES:
         try:
             chunk = stream.read1(HEAD_BYTES - have)  # type: ignore[attr-defined]
-        except (OSError, EOFError, zlib.error):
+        except (OSError, EOFError, zlib.error) as exc:
+            error = str(exc) or type(exc).__name__
             break
         if not chunk:
             break
         parts.append(chunk)
         have += len(chunk)
-    return b"".join(parts)
+    return b"".join(parts), error
 
 
-def _gunzip_head(raw: bytes, path: Path) -> bytes:
+def _gunzip_head(raw: bytes, path: Path) -> tuple[bytes, str | None]:
+    """Return (the decompressed head of a gzip file, why decompressing failed or None)."""
     try:
         with gzip.open(path, "rb") as fh:
-            return fh.read(HEAD_BYTES)
-    except (OSError, EOFError):
+            return fh.read(HEAD_BYTES), None
+    except (OSError, EOFError, zlib.error) as exc:
         # A truncated or damaged gzip: return what decompresses; the parser reports it.
+        error = str(exc) or type(exc).__name__
         d = zlib.decompressobj(31)
         try:
-            return d.decompress(raw, HEAD_BYTES)
+            return d.decompress(raw, HEAD_BYTES), error
         except zlib.error:
-            return b""
+            return b"", error
 
 
 class _Chain(io.RawIOBase):

@@ -695,15 +695,30 @@ def _integer_steps(v: np.ndarray) -> bool:
                 and np.all(np.abs(v) < 2.0 ** 62))
 
 
-def choose_step_column(table: Table, prefer: Sequence[str] = STEP_COLUMNS) -> Column | None:
+def choose_step_column(table: Table, prefer: Sequence[str] = STEP_COLUMNS,
+                       why: list[str] | None = None) -> Column | None:
     """Return the step column: the first name of ``prefer`` present whose values are
-    integers (where present), or None (the row index is the step)."""
+    integers (where present), or None (the row index is the step).
+
+    ``why``, when given, receives a one-line reason for each step-named column passed
+    over because its values are not whole numbers an int64 holds (``step`` = 0.5).
+    """
     for want in prefer:
         col = table.get(want)
         if col is None:
             continue
         v = col.values[col.mask()]
-        if not (v.size and _integer_steps(v)):
+        if not v.size:
+            continue
+        if not _integer_steps(v):
+            if why is not None:
+                first = int(np.flatnonzero(~(np.isfinite(v) & (v == np.round(v))
+                                             & (np.abs(v) < 2.0 ** 62)))[0])
+                row = int(np.flatnonzero(col.mask())[first])
+                bad = v[first:first + 1]
+                why.append(f"column {col.name!r} not used as the step: it holds values that are "
+                           f"not whole numbers in the int64 range ({bad[0]:g} at line "
+                           f"{table.first_line + row}); it is read as a metric")
             continue
         # a step axis has (mostly) distinct values: not a constant `batch` size column,
         # nor an `epoch` repeated on every per-batch row
@@ -748,7 +763,12 @@ def wide_to_frame(table: Table, source: Source, *, step: str | None | bool = Tru
     meta["warnings"] = list(meta.get("warnings", []))
     n = table.nrows
     if step is True:
-        step_col = choose_step_column(table)
+        passed_over: list[str] = []
+        step_col = choose_step_column(table, why=passed_over)
+        if passed_over:
+            using = (f"; the step is column {step_col.name!r}" if step_col is not None
+                     else "; the row number is the step")
+            meta["warnings"].extend(w + using for w in passed_over)
     elif step:
         step_col = table.get(str(step))
         if step_col is None:
@@ -772,6 +792,12 @@ def wide_to_frame(table: Table, source: Source, *, step: str | None | bool = Tru
     if unnamed:
         # e.g. the index column pandas' to_csv writes by default
         meta["ignored_columns"] = [f"column {i} (no name)" for i in unnamed]
+        dropped = sum(int(np.count_nonzero(c.mask())) for c in table.columns if not c.name)
+        if dropped:
+            meta["skipped"]["unnamed_column_values"] = dropped
+            where = ", ".join(str(i) for i in unnamed)
+            meta["warnings"].append(f"column(s) {where} have no name: their {dropped} value(s) "
+                                    "were not read (a saved row index?)")
 
     # step of each row
     row_ok: np.ndarray | None = None

@@ -94,7 +94,10 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
                             "warnings": [], "entries": len(history)}
     keys: dict[str, list[tuple[int, float]]] = {}
     no_step = 0
+    out_of_range = 0
+    first_out: int | None = None
     not_number = 0
+    nulls = 0
     first_bad: int | None = None
     summary: dict[str, Any] = {}
     for i, entry in enumerate(history):
@@ -109,14 +112,21 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
             no_step += 1
             first_bad = i if first_bad is None else first_bad
             continue
+        if not _INT64_MIN <= step <= _INT64_MAX:
+            out_of_range += 1
+            first_out = i if first_out is None else first_out
+            continue
         if _is_summary(entry):
             summary = {k: v for k, v in entry.items() if _json_scalar(v)}
             continue
         for k, v in entry.items():
             if k == "step":
                 continue
+            if v is None:
+                nulls += 1
+                continue
             if isinstance(v, bool) or not isinstance(v, (int, float)):
-                if v is not None and not isinstance(v, (dict, list, str)):
+                if not isinstance(v, (dict, list, str)):
                     not_number += 1
                 elif isinstance(v, str):
                     f = _float_or_none(v)
@@ -133,6 +143,17 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
             raise DamagedInputError(f"{source.name}: {msg}")
         meta["skipped"]["entries_without_step"] = no_step
         meta["warnings"].append(msg)
+    if out_of_range:
+        msg = (f"{out_of_range} log_history entr{'y' if out_of_range == 1 else 'ies'} with a step "
+               f"outside the 64-bit integer range skipped (first: entry {first_out})")
+        if strict:
+            raise DamagedInputError(f"{source.name}: {msg}")
+        meta["skipped"]["steps_out_of_range"] = out_of_range
+        meta["warnings"].append(msg)
+    if nulls:
+        # null is an explicit "no value" (not damage): counted, never an error
+        meta["skipped"]["null_values"] = nulls
+        meta["warnings"].append(f"{nulls} null value(s) (no value logged) skipped")
     if not_number:
         msg = f"{not_number} value(s) that are not numbers skipped"
         if strict:
@@ -161,6 +182,10 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
                              if k in state and _json_scalar(state[k])}
     hp = {k: state[k] for k in _HPARAM_KEYS if k in state and _json_scalar(state[k])}
     return ParseResult(frame, tab.finish_meta(meta, hparams=tab.normalise_hparams(hp)))
+
+
+_INT64_MIN = -(2 ** 63)
+_INT64_MAX = 2 ** 63 - 1
 
 
 def _json_scalar(v: Any) -> bool:

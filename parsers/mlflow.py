@@ -79,6 +79,11 @@ def split_runs(source: Source) -> list[Path]:
     return _runs_under(source.path)
 
 
+#: The steps an int64 holds, as floats: [-2**63, 2**63).
+_INT64_MIN = -(2.0 ** 63)
+_INT64_END = 2.0 ** 63
+
+
 def _metric_files(metrics_dir: Path) -> list[tuple[str, Path]]:
     out: list[tuple[str, Path]] = []
     for root, dirs, files in os.walk(metrics_dir):
@@ -96,10 +101,7 @@ def _read_metric(path: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndar
         data = path.read_bytes()
     except OSError as exc:
         raise ParseError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    if b"\x00" in data:
-        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
-        raise ParseError(f"{path}: line {line}: binary data (a NUL byte); "
-                         "not an MLflow metric file")
+    data = tab.text_bytes(data, str(path))
     if not data.strip():
         return (np.empty(0, np.int64), np.empty(0), np.empty(0), 0, 0)
     try:
@@ -125,6 +127,7 @@ def _read_metric(path: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndar
         has_step = np.ones(len(df), dtype=bool)
     ok = ~np.isnan(ts) & (~np.isnan(vals) | words) & has_step
     ok[ok] &= steps[ok] == np.round(steps[ok])
+    ok &= (steps >= _INT64_MIN) & (steps < _INT64_END)  # a step int64 cannot hold is a bad line
     lines = [ln for ln in data.splitlines() if ln.strip()]
     nbad = int(len(df) - np.count_nonzero(ok)) + max(0, len(lines) - len(df))
     first = int(np.flatnonzero(~ok)[0]) + 1 if (~ok).any() else (len(df) + 1 if nbad else 0)

@@ -53,14 +53,14 @@ import pandas as pd
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory, struct_pb2
 from google.protobuf.message import DecodeError
 
-from gradlog.errors import DamagedInputError, EmptyLogError, MultipleRunsError, ParseError
+from gradlog.errors import DamagedInputError, EmptyLogError, GradlogError, MultipleRunsError, ParseError
 from gradlog.frame import ParseResult, build_frame
 from gradlog.roles import normalise_tag
 from gradlog.source import Source
 
 from . import _tfrecord as tfr
 
-__all__ = ["NAME", "DESCRIPTION", "sniff", "read", "split_runs", "event_files"]
+__all__ = ["NAME", "DESCRIPTION", "sniff", "read", "split_runs", "event_files", "run_members"]
 
 NAME = "tensorboard"
 DESCRIPTION = (
@@ -74,6 +74,8 @@ SPLIT_DIRS = frozenset({"train", "training", "validation", "val", "valid", "eval
                         "test"})
 _EVENT_NAME_RE = re.compile(r"tfevents")
 _STAMP_RE = re.compile(r"tfevents\.(\d+)")
+#: ``add_hparams``'s default folder name: ``str(time.time())``.
+_TIMESTAMP_DIR_RE = re.compile(r"^\d{9,}(\.\d+)?$")
 #: Files next to run directories that suggest the directory is an archive of other logs.
 _LOG_SUFFIXES = (".log", ".csv", ".tsv", ".txt", ".json", ".jsonl", ".gz")
 _ROOT_DEPTH = 3
@@ -313,23 +315,93 @@ def _has_events(d: Path) -> bool:
     return any(_is_event_name(f.name) for f in files)
 
 
+def _head_summaries(path: Path) -> tuple[set[str], bool]:
+    """Return (the summary tags in the first 64 KiB of an event file, whether one of
+    them is an hparams summary); empty when the head holds no decodable summary."""
+    try:
+        head = Source.from_path(path).head
+    except GradlogError:
+        return set(), False
+    tags: set[str] = set()
+    hparams = False
+    if len(head) < tfr.HEADER_BYTES + tfr.FOOTER_BYTES:
+        return tags, hparams
+    scanner = tfr.RecordScanner(io.BytesIO(head), block_bytes=len(head))
+    for blk in scanner.blocks():
+        for payload in blk.payloads():
+            try:
+                ev = _Event.FromString(payload)
+            except DecodeError:
+                continue
+            if ev.WhichOneof("what") != "summary":
+                continue
+            for v in ev.summary.value:
+                if v.HasField("metadata") and v.metadata.plugin_data.plugin_name == "hparams":
+                    hparams = True
+                else:
+                    tags.add(v.tag)
+    return tags, hparams
+
+
+def _is_part(sub: Path) -> bool:
+    """Return True when ``sub`` (a subdirectory holding event files) belongs to the run
+    of its parent directory rather than being a run of its own.
+
+    Parts are phase folders (``train/``, ``validation/`` ...), ``add_hparams`` folders
+    (``hparams/`` or a ``time.time()`` name, or whose events hold an hparams summary)
+    and PyTorch ``add_scalars`` folders (``Loss_train/`` holding tag ``Loss``: every tag
+    ``t`` in the folder's first events has the folder name start with ``t`` + ``_``).
+    """
+    name = sub.name
+    if name.lower() in SPLIT_DIRS or name.lower() == "hparams" or _TIMESTAMP_DIR_RE.match(name):
+        return True
+    events = _sorted_events(sub)
+    if not events:
+        return False
+    tags, hparams = _head_summaries(events[0])
+    if hparams:
+        return True
+    return bool(tags) and all(name.startswith(t.replace("/", "_") + "_") and len(name) > len(t) + 1
+                              for t in tags)
+
+
+def _parts(d: Path, dirs: list[Path] | None = None) -> list[Path]:
+    """Return the subdirectories of run directory ``d`` that belong to its run."""
+    if dirs is None:
+        _files, dirs = _listdir(d)
+    return [s for s in dirs if _has_events(s) and _is_part(s)]
+
+
+def _is_run_dir(files: list[Path], dirs: list[Path]) -> bool:
+    """A run directory holds event files itself, or phase folders that hold them."""
+    return (any(_is_event_name(f.name) for f in files)
+            or any(s.name.lower() in SPLIT_DIRS and _has_events(s) for s in dirs))
+
+
 def _runs_under(d: Path, depth: int) -> tuple[list[Path], bool]:
     """Return (the run directories under ``d``, whether ``d`` holds nothing else).
 
     A directory is a run when it holds event files itself, or when its phase
-    subdirectories (``train/``, ``validation/`` ...) do. Otherwise its subdirectories
-    are searched, ``depth`` levels deep. ``d`` is "pure" when it holds no log-like
-    files beside the runs (so it is safe to read it as a TensorBoard log root).
+    subdirectories (``train/``, ``validation/`` ...) do; its subdirectories that are not
+    parts of its run (see :func:`_is_part`) are searched for runs of their own, as are
+    the subdirectories of other directories, ``depth`` levels deep. ``d`` is "pure" when
+    it is a run itself, or holds no log-like files beside the runs (so it is safe to
+    read it as a TensorBoard log root).
     """
     files, dirs = _listdir(d)
-    if any(_is_event_name(f.name) for f in files):
-        return [d], True
-    if any(s.name.lower() in SPLIT_DIRS and _has_events(s) for s in dirs):
-        return [d], True
+    runs: list[Path] = []
+    if _is_run_dir(files, dirs):
+        runs.append(d)
+        parts = set(_parts(d, dirs))
+        dirs = [s for s in dirs if s not in parts]
+        if depth <= 0:
+            return runs, True
+        for s in dirs:
+            runs.extend(_runs_under(s, depth - 1)[0])
+        return runs, True
     pure = not any(f.name.lower().endswith(_LOG_SUFFIXES) for f in files)
     if depth <= 0:
         return [], pure and not dirs
-    runs: list[Path] = []
     for s in dirs:
         sub, sub_pure = _runs_under(s, depth - 1)
         runs.extend(sub)
@@ -346,17 +418,29 @@ class _EventFile:
 def event_files(run_dir: str | os.PathLike[str]) -> list[tuple[Path, str]]:
     """Return the event files of one run directory with the tag prefix each gets.
 
-    Files directly in ``run_dir`` get no prefix; files in a subdirectory (Keras's
-    ``train/`` and ``validation/``, PyTorch's ``add_scalars`` folders) get the
-    subdirectory's name. Within a prefix, files are in the order they were written
+    Files directly in ``run_dir`` get no prefix; files in a part subdirectory (Keras's
+    ``train/`` and ``validation/``, PyTorch's ``add_scalars`` and ``add_hparams``
+    folders, see :func:`_is_part`) get the subdirectory's name; other subdirectories
+    are runs of their own and are left out. Within a prefix, files are in the order they were written
     (the timestamp in the name, then the name).
     """
     root = Path(run_dir)
     out = [_EventFile(p, "") for p in _sorted_events(root)]
-    _files, dirs = _listdir(root)
-    for s in dirs:
+    for s in _parts(root):
         out.extend(_EventFile(p, s.name) for p in _sorted_events(s))
     return [(f.path, f.prefix) for f in out]
+
+
+def run_members(run_dir: str | os.PathLike[str]) -> list[Path]:
+    """Return what belongs to the run directory ``run_dir``: every file directly in it
+    and its part subdirectories (phase, ``add_scalars`` and ``add_hparams`` folders).
+
+    Discovery does not look for other runs among these; its other subdirectories may
+    hold runs of their own.
+    """
+    root = Path(run_dir)
+    files, dirs = _listdir(root)
+    return files + _parts(root, dirs)
 
 
 def _sorted_events(d: Path) -> list[Path]:
@@ -661,11 +745,12 @@ class _ByteCodes(dict):  # type: ignore[type-arg]
 class _FileReader:
     """Decode the events of one file into a :class:`_RunState`."""
 
-    def __init__(self, state: _RunState, label: str, prefix: str) -> None:
+    def __init__(self, state: _RunState, label: str, prefix: str, *, soft: bool = False) -> None:
         self.st = state
         self.label = label
         self.prefix = prefix
         self.pfx = f"{prefix}/" if prefix else ""
+        self.soft = soft  # tags that have a group ("metrics/mAP") get no prefix
         # raw tag bytes (fast path) -> code; b"" is the separator
         self.byte_codes = _ByteCodes(self._code_str)
         self.str_codes: dict[str, int] = {}
@@ -676,8 +761,15 @@ class _FileReader:
     def _code_str(self, tag: str) -> int:
         c = self.str_codes.get(tag)
         if c is None:
-            c = self.str_codes[tag] = self.st.code(self.pfx + tag, self.prefix)
+            if self.soft:  # a lone file: the source tag is the file's own tag
+                c = self.str_codes[tag] = self.st.code(tag, "" if "/" in tag else self.prefix)
+            else:
+                c = self.str_codes[tag] = self.st.code(self.pfx + tag, self.prefix)
         return c
+
+    def _src(self, tag: str) -> str:
+        """Return the source tag ``tag`` is kept under (with its folder prefix, if any)."""
+        return tag if self.soft else self.pfx + tag
 
     # -- blocks --------------------------------------------------------------------
     def block(self, blk: tfr.RecordBlock) -> None:
@@ -828,7 +920,7 @@ class _FileReader:
         """Yield (tag, value) points of a non-simple_value summary value."""
         st = self.st
         tag = v.tag
-        key = self.pfx + tag
+        key = self._src(tag)
         if v.HasField("metadata"):
             plugin = v.metadata.plugin_data.plugin_name
             st.plugins.setdefault(key, plugin)
@@ -866,7 +958,7 @@ class _FileReader:
             return
         for stat, x in zip(_HISTOGRAM_STATS, stats):
             name = f"{tag}/{stat}"
-            self.st.stats.setdefault(self.pfx + name, (self.pfx + tag, stat, exact))
+            self.st.stats.setdefault(self._src(name), (self._src(tag), stat, exact))
             yield name, x
 
     def _hparams(self, content: bytes) -> None:
@@ -880,9 +972,14 @@ class _FileReader:
                 self.st.hparams[k] = _pyvalue(data.session_start_info.hparams[k])
 
 
-def _read_file(state: _RunState, stream: BinaryIO, label: str, prefix: str) -> None:
-    """Read one event file's records into ``state`` (damage counted, or raised if strict)."""
-    reader = _FileReader(state, label, prefix)
+def _read_file(state: _RunState, stream: BinaryIO, label: str, prefix: str, *,
+               grouped_tags_unprefixed: bool = False) -> None:
+    """Read one event file's records into ``state`` (damage counted, or raised if strict).
+
+    ``prefix`` goes before every tag, or, with ``grouped_tags_unprefixed``, only before
+    tags without a group (``loss`` but not ``metrics/mAP``).
+    """
+    reader = _FileReader(state, label, prefix, soft=grouped_tags_unprefixed)
     scanner = tfr.RecordScanner(stream)
     for blk in scanner.blocks():
         if scanner.damage and state.strict:
@@ -952,7 +1049,8 @@ def _normalise(source_tags: list[str], prefix_of: list[str]) -> list[str]:
     parsed: list[tuple[str, str, str] | None] = []
     for src, prefix in zip(source_tags, prefix_of):
         if prefix and prefix.lower() in SPLIT_DIRS:
-            inner = src[len(prefix) + 1:]
+            # (a lone file's tags are not prefixed in the source: ``loss`` in ``test/``)
+            inner = src[len(prefix) + 1:] if src.startswith(prefix + "/") else src
             m = _KERAS_PREFIX_RE.match(inner)
             kind, base = (m.group(1), m.group(2)) if m else ("", inner)
             inner_names.setdefault(prefix, set()).add(f"{kind}:{base}")
@@ -1019,31 +1117,62 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
     DamagedInputError
         With ``strict=True``, on the first damage found.
     MultipleRunsError
-        If the directory holds several runs (use ``gradlog.load_all``).
+        If the directory is not a run itself and holds several runs (use
+        ``gradlog.load_all``). A run directory is read as its own run, even when some of
+        its subdirectories hold other runs (``gradlog.load`` reports those).
     """
     state = _RunState(name=source.name, strict=strict)
     if source.is_dir:
         assert source.path is not None
-        runs = split_runs(source)
-        if len(runs) > 1:
-            raise MultipleRunsError(
-                f"{source.name}: holds {len(runs)} TensorBoard runs; use gradlog.load_all()"
-            )
-        if not runs:
-            raise ParseError(f"{source.name}: no TensorBoard event file in this directory")
-        run_dir = runs[0]
+        files_here, dirs_here = _listdir(source.path)
+        if _is_run_dir(files_here, dirs_here):
+            # A run directory: its own run (runs in its other subdirectories are not read).
+            run_dir = source.path
+        else:
+            runs = split_runs(source)
+            if len(runs) > 1:
+                raise MultipleRunsError(
+                    f"{source.name}: holds {len(runs)} TensorBoard runs; use gradlog.load_all()"
+                )
+            if not runs:
+                raise ParseError(f"{source.name}: no TensorBoard event file in this directory")
+            run_dir = runs[0]
         files = event_files(run_dir)
+        empty: list[str] = []
         for path, prefix in files:
             rel = str(path.relative_to(run_dir))
+            if _stat_size(path) == 0:
+                # A zero-length file (a writer that died before its first flush): nothing
+                # to read, and no reason to lose the run's other files.
+                empty.append(rel)
+                continue
             state.files.append(rel)
-            src = Source.from_path(path)
-            with src.open() as fh:
+            with Source.from_path(path).open() as fh:
                 _read_file(state, fh, str(path), prefix)
+        if empty:
+            if len(empty) == len(files):
+                raise EmptyLogError(f"{source.name}: every event file is empty "
+                                    f"({', '.join(empty[:5])}{', ...' if len(empty) > 5 else ''})")
+            state.skipped["empty_files"] += len(empty)
+            state.warn(f"{source.name}: {len(empty)} empty event file(s) skipped: "
+                       f"{', '.join(empty[:5])}{', ...' if len(empty) > 5 else ''}")
     else:
         state.files.append(source.path.name if source.path is not None else source.name)
+        # A lone event file in a phase folder (``test/events...``) is that phase's
+        # series: its bare tags take the folder as their group.
+        phase = ""
+        if source.path is not None and source.path.parent.name.lower() in SPLIT_DIRS:
+            phase = source.path.parent.name
         with source.open() as fh:
-            _read_file(state, fh, source.name, "")
+            _read_file(state, fh, source.name, phase, grouped_tags_unprefixed=True)
     return _result(state)
+
+
+def _stat_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _group_by_tag(columns: list[np.ndarray], lut_tag: np.ndarray) -> None:

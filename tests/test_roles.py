@@ -104,7 +104,9 @@ def test_roles_tensorboard_histogram_norms():
 def test_roles_ultralytics_and_keras():
     r = _roles("train/box_loss", "train/cls_loss", "train/dfl_loss", "val/box_loss",
                "metrics/precision(B)", "metrics/mAP50(B)", "lr/pg0", "lr/pg1", "lr/pg2")
-    assert (r["loss"], r["val_loss"], r["lr"]) == ("train/box_loss", "val/box_loss", "lr/pg0")
+    # group 1 (the weights), as ultralytics.py's results.csv hints: group 0 is the biases'
+    # warm-up LR, which starts at warmup_bias_lr and falls
+    assert (r["loss"], r["val_loss"], r["lr"]) == ("train/box_loss", "val/box_loss", "lr/pg1")
     assert r["val_metric"] == "metrics/mAP50(B)"
     r = _roles("train/accuracy", "train/dice_coef", "train/loss", "train/lr", "val/accuracy",
                "val/dice_coef", "val/loss", "val/mean_io_u_5", "val/precision")
@@ -137,3 +139,22 @@ def test_apply_overrides():
         apply_overrides(roles, {"los": "xent"}, tags)
     with pytest.raises(RoleError, match=r"run: no tag 'nope'; tags are: grad_norm/a, grad_norm/b"):
         apply_overrides(roles, {"val_loss": "nope"}, tags)
+
+
+def test_roles_of_a_yolov5_event_file_match_its_results_csv_hints():
+    """YOLOv5's TensorBoard tags: the same LR group and metric as the results.csv reader."""
+    from gradlog.parsers import ultralytics
+
+    tags = ["metrics/mAP_0.5", "metrics/mAP_0.5:0.95", "metrics/precision", "metrics/recall",
+            "train/box_loss", "train/cls_loss", "train/obj_loss", "val/box_loss", "val/cls_loss",
+            "val/obj_loss", "x/lr0", "x/lr1", "x/lr2"]
+    r = _roles(*tags)
+    assert (r["lr"], r["val_metric"]) == ("x/lr1", "metrics/mAP_0.5:0.95")
+    hints = ultralytics._roles(tags)
+    assert {k: r[k] for k in hints} == hints
+    # one group only: that group; Lightning's LearningRateMonitor numbers groups from 1
+    assert _roles("train/loss", "x/lr0")["lr"] == "x/lr0"
+    assert _roles("train/loss", "lr-SGD/pg1", "lr-SGD/pg2")["lr"] == "lr-SGD/pg1"
+    # precision/recall only when nothing else is there
+    assert _roles("train/loss", "val/recall", "val/precision")["val_metric"] == "val/recall"
+    assert _roles("train/loss", "val/recall", "val/f1")["val_metric"] == "val/f1"

@@ -167,4 +167,5 @@ def test_yolov5_torch_writer_matches_results_csv(corpus):
         for tag in ("train/box_loss", "metrics/mAP_0.5", "val/obj_loss", "x/lr0", "x/lr2"):
             # results.csv rounds to 5 significant digits
             assert _series(run, tag).loc[epoch] == pytest.approx(float(row[tag]), rel=6e-5, abs=1e-9)
-    assert run.roles["lr"] == "x/lr0"
+    assert run.roles["lr"] == "x/lr1"  # the weights' LR, as results.csv's role hints (not group 0's warm-up)
+    assert run.roles["val_metric"] == "metrics/mAP_0.5:0.95"
