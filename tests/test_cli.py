@@ -53,7 +53,7 @@ def logs(tmp_path, monkeypatch):
         (tmp_path / name).write_text("x\n")
 
     def fake_load(path, *, format=None, roles=None, strict=False, name=None):
-        p = str(path).rsplit("/", 1)[-1]
+        p = str(getattr(path, "path", path)).rsplit("/", 1)[-1]  # a path or a RunRef
         if p == "broken.log":
             raise UnknownFormatError(f"{p}: not a training log gradlog can read (this file "
                                      "matched none of the formats tried: caffe, csv_long)")
