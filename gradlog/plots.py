@@ -149,9 +149,21 @@ def _thin(steps: Any, values: Any, max_points: int | None = None) -> tuple[np.nd
     return x[idx], y[idx]
 
 
+#: Beyond this magnitude matplotlib's log-axis tick arithmetic overflows; such series
+#: (a run that blew up to 1e300) are drawn on a linear axis instead.
+_LOG_LIMIT = 1e150
+
+
+def _log_ok(values: np.ndarray) -> bool:
+    """True when every finite value is positive and within what a log axis can draw."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return bool(v.size and np.all(v > 0) and v.max() < _LOG_LIMIT and v.min() > 1.0 / _LOG_LIMIT)
+
+
 def _auto_log(values: np.ndarray, ratio: float = 30.0) -> bool:
     v = values[np.isfinite(values)]
-    if v.size < 2 or np.any(v <= 0):
+    if v.size < 2 or not _log_ok(v):
         return False
     return bool(v.max() / v.min() > ratio)
 
@@ -433,7 +445,7 @@ def _draw_lr(ax: "Axes", run: "Run", report: Any) -> "Axes | None":
     twin = ax.twinx()
     twin.plot(*_thin(lr.index, lr.to_numpy()), color=PURPLE, lw=1.1, drawstyle="steps-post", gid="lr",
               label=f"{_txt(run.roles.get('lr'))} (right axis)", alpha=0.9)
-    if np.all(lr.to_numpy() > 0):
+    if _log_ok(lr.to_numpy()):
         twin.set_yscale("log")
         _plain_log_ticks(twin)
     if decays:
@@ -528,7 +540,8 @@ def plot_grad_norms(report_or_run: "Report | Run", *, ax: "Axes | None" = None,
         if t is not None:
             xs = np.linspace(t.step_start, t.step_end, 50)
             ax.plot(xs, t.line(xs), color=color, lw=1.0, ls="--", gid=f"trend:{tag}:run", zorder=4)
-    ax.set_yscale("log")
+    if _log_ok(np.concatenate([run.series(t).to_numpy() for t in tags])):
+        ax.set_yscale("log")
     ax.set_ylabel(_stat_label(run, tags), fontsize=9)
     ax.set_xlabel(_step_label(run))
     decays = _decays(run, report_or_run)

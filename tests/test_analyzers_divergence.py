@@ -119,3 +119,83 @@ def test_rare_inf_gradient_norms_read_as_skipped_mixed_precision_steps():
     assert f.tags == ("grad_norm/total",)
     assert "loss scaler" in f.explanation
     assert detect_divergence(run) == []
+
+
+# ---- signed losses (a WGAN critic) and a blow-up at the very end of the log -----------------
+
+
+def _wgan_critic(seed: int = 0) -> gradlog.Run:
+    # a healthy critic loss: negative, rising towards 0 as the generator catches up
+    rng = np.random.default_rng(seed)
+    t = np.arange(2000)
+    loss = -3.0 * np.exp(-t / 400.0) - 0.3 + rng.normal(0.0, 0.2, t.size)
+    return make_run({"train/loss": (t, loss)})
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_signed_loss_rising_towards_zero_is_not_divergence(seed):
+    run = _wgan_critic(seed)
+    assert detect_divergence(run) == []
+    assert "divergence" not in {f.id for f in gradlog.analyze(run).findings}
+
+
+def test_signed_loss_that_does_blow_up_is_worded_as_an_absolute_rise():
+    rng = np.random.default_rng(5)
+    t = np.arange(1000)
+    loss = -1.0 + rng.normal(0.0, 0.05, t.size)
+    loss[600:] = 50.0 + rng.normal(0.0, 0.05, 400)
+    (f,) = detect_divergence(make_run({"train/loss": (t, loss)}))
+    assert f.severity == "critical" and 590 <= f.step_range[0] <= 600
+    assert "nan" not in f.summary
+    assert "rose by 51.1 from its minimum (-1.05" in f.summary
+    assert f.evidence["rise"] == pytest.approx(51.0, abs=0.3)
+    assert f.evidence["rise_factor"] != f.evidence["rise_factor"]  # NaN: no ratio of signed values
+
+
+def _blow_up_at_the_end(last: int = 30):
+    rng = np.random.default_rng(3)
+    t = np.arange(1000)
+    loss = 2.3 * np.exp(-t / 150.0) + 0.5 + rng.normal(0.0, 0.01, t.size)
+    loss[-last:] = 50.0
+    return make_run({"train/loss": (t, loss), "train/lr": (t, np.full(t.size, 0.1))})
+
+
+def test_blow_up_in_the_last_points_is_divergence_not_a_survived_spike():
+    run = _blow_up_at_the_end(30)
+    (f,) = detect_divergence(run)
+    assert f.step_range == (969, 999)
+    assert f.evidence["end_loss"] == pytest.approx(50.0)
+    assert f.evidence["rise_factor"] == pytest.approx(100.0, rel=0.05)
+    assert detect_loss_spikes(run) == []
+    ids = [x.id for x in gradlog.analyze(run).findings]
+    assert "divergence" in ids and "loss_spikes" not in ids
+
+
+def test_jump_in_the_last_two_points_is_neither_a_spike_nor_divergence():
+    # two points are too few to call a divergence, and nothing shows a recovery
+    run = _blow_up_at_the_end(2)
+    assert detect_divergence(run) == []
+    assert detect_loss_spikes(run) == []
+
+
+def test_spike_before_the_end_is_still_a_spike_when_the_log_ends_high():
+    rng = np.random.default_rng(3)
+    t = np.arange(1000)
+    loss = 2.3 * np.exp(-t / 150.0) + 0.5 + rng.normal(0.0, 0.01, t.size)
+    loss[500] = 5.0
+    loss[-2:] = 50.0
+    (f,) = detect_loss_spikes(make_run({"train/loss": (t, loss)}))
+    assert f.evidence["spike_steps"] == [500]
+
+
+@pytest.mark.corpus
+def test_real_gan_logs_signed_losses_without_false_divergence(corpus):
+    osc = corpus / "lightning" / "genrisk_gan_v12_oscillating_metrics.csv"
+    for loss in ("train_disc_loss", "train_gen_loss"):
+        rep = gradlog.analyze(gradlog.load(osc, roles={"loss": loss}))
+        assert not [f for f in rep.findings if f.severity == "critical"], loss
+    nan = corpus / "lightning" / "genrisk_gan_v0_nan_metrics.csv"
+    rep = gradlog.analyze(gradlog.load(nan, roles={"loss": "train_disc_loss"}))
+    (div,) = rep.by_id("divergence")
+    assert div.evidence["kind"] == "nonfinite" and div.evidence["nonfinite_step"] == 1
+    assert rep.by_id("nonfinite_values")[0].severity == "critical"

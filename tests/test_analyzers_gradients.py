@@ -84,3 +84,23 @@ def test_gradient_detectors_need_gradient_series():
         detect_grad_norm_growth(run)
     with pytest.raises(NotAssessable):
         detect_vanishing_gradients(run)
+
+
+def test_persistent_but_trendless_gradient_norms_are_not_growth():
+    # 40 runs of stationary AR(1) log gradient norms (phi = 0.995, no trend) beside a falling
+    # loss: the trend test must keep its nominal error rate (before the autocorrelation
+    # correction five of these runs gave grad_norm_growth with p = 0.0004-0.008)
+    from scipy.signal import lfilter
+
+    n, phi, found = 2000, 0.995, []
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        e = rng.normal(0.0, 0.05, n)
+        e[0] /= math.sqrt(1.0 - phi * phi)
+        log_g = lfilter([1.0], [1.0, -phi], e)
+        t = np.arange(n)
+        loss = (2.0 * np.exp(-t / (n / 5)) + 0.3) * np.exp(rng.normal(0.0, 0.05, n))
+        run = make_run({"train/loss": (t, loss), "train/lr": (t, np.full(n, 0.1)),
+                        "grad_norm/total": (t, np.exp(log_g))})
+        found += detect_grad_norm_growth(run)
+    assert len(found) <= 2

@@ -86,3 +86,16 @@ def test_subsampled_log_says_alternation_is_aliased():
     assert sig["log_interval"] == 10
     assert "every 10 iterations" in sig["signals_unavailable"]["alternation"]
     assert not sig["signals"]["alternation"]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_one_signal_present_is_not_called_minibatch_noise(seed):
+    # lognormal noise plus a +-20% period-2 bounce that shrinks with the LR: the alternation
+    # is detected (one signal, short of the two step_size_oscillation needs), so saying
+    # "none of the signatures" would contradict the evidence
+    run = synthetic_run(seed=seed, steps=5000, noise=0.2, alternation=0.2, lr=0.1,
+                        decays=(2000, 3500))
+    sig = oscillation_signals(run)
+    assert sig["signals_present"] == ["alternation"] and not sig["oscillating"]
+    assert detect_noisy_loss(run) == []
+    assert detect_step_size_oscillation(run) == []

@@ -62,3 +62,16 @@ def test_without_validation_loss_not_assessable():
     run = synthetic_run(seed=1, steps=1000)
     with pytest.raises(NotAssessable, match="no validation-loss series"):
         detect_overfitting(run)
+
+
+def test_summary_says_the_minimum_is_smoothed_and_gives_the_lowest_evaluation():
+    vs = np.arange(0, 2001, 100)
+    val = np.array([0.6042, 0.64, 0.62, 0.63, 0.65, 0.66, 0.68, 0.70, 0.71, 0.73, 0.75, 0.77,
+                    0.78, 0.80, 0.82, 0.84, 0.85, 0.87, 0.89, 0.90, 0.92])
+    ts = np.arange(0, 2001)
+    run = make_run({"train/loss": (ts, 2.0 * np.exp(-ts / 500.0) + 0.05), "val/loss": (vs, val)})
+    (f,) = detect_overfitting(run)
+    ev = f.evidence
+    assert ev["val_min_step"] == 100 and ev["val_min"] == pytest.approx(0.62)
+    assert ev["val_lowest"] == pytest.approx(0.6042) and ev["val_lowest_step"] == 0
+    assert "lowest around step 100 (0.62 smoothed; lowest evaluation 0.604 at step 0)" in f.summary

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from gradlog.analyzers.stats import pow10
 from gradlog.errors import GradlogError
 from gradlog.run import Run
 from gradlog.series import LRPhase, lr_phases
@@ -103,7 +104,7 @@ class SeriesData:
 
     def to_value(self, y: float) -> float:
         """Map an analysis-space number back to the series' units."""
-        return float(10.0 ** y) if self.positive else float(y)
+        return pow10(y) if self.positive else float(y)
 
     def window(self, start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(steps, y)`` of the finite points with ``start <= step <= end``."""

@@ -18,7 +18,7 @@ from gradlog.analyzers.context import (
     require_loss,
     series_data,
 )
-from gradlog.analyzers.stats import bin_medians, robust_sd, running_median
+from gradlog.analyzers.stats import bin_medians, pow10, robust_sd, running_median
 from gradlog.analyzers.wording import fmt_lr, fmt_num, fmt_step, nice_round, times
 from gradlog.findings import Finding
 from gradlog.run import Run
@@ -33,19 +33,56 @@ _REFS_DIV = (
 )
 
 
+# A signed loss must rise at least this many point-to-point noise SDs to have diverged.
+_SIGNED_Z = 10.0
+# A final excursion must stand this many noise SDs above the level just before it.
+_EXCURSION_Z = 5.0
+
+
+def _trailing_excursion(y: np.ndarray, steps: np.ndarray, min_step: float, min_level: float,
+                        logspace: bool, config: AnalysisConfig, signed_need: float) -> int | None:
+    """Return the index where a persistent excursion that runs to the last point begins, or None.
+
+    The excursion is the trailing run of at least 3 points (after the minimum) that are all
+    ``config.divergence_factor`` above the minimum (for a signed loss: ``signed_need``
+    above it) and all ``_EXCURSION_Z`` noise SDs above the median of the points before
+    the run.
+    """
+    need = math.log10(config.divergence_factor) if logspace else signed_need
+    if not need > 0:
+        return None
+    high = y >= min_level + need
+    if not high[-1]:
+        return None
+    lows = np.flatnonzero(~high)
+    i0 = int(lows[-1]) + 1 if lows.size else 0
+    if len(y) - i0 < 3 or i0 < 5 or steps[i0] <= min_step:
+        return None
+    before = y[max(0, i0 - max(20, len(y) // 10)):i0]
+    ref = float(np.median(before))
+    sd = robust_sd(np.diff(before)) / math.sqrt(2.0) if before.size >= 5 else 0.0
+    if not bool(np.all(y[i0:] >= ref + _EXCURSION_Z * sd)) or not bool(np.all(y[i0:] > ref)):
+        return None
+    return i0
+
+
 def divergence_info(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[str, Any] | None:
     """Return where and how the loss diverged, or None when it did not.
 
     The loss diverged when it turned non-finite for good (the rest of the log is mostly
     NaN/inf), or when its smoothed level ends ``config.divergence_factor`` above its
     running minimum having lost ``config.divergence_progress_lost`` of the progress it
-    had made. ``begin_step`` is the last step at which the loss was still near its
-    minimum before the blow-up.
+    had made, or when the last (at least 3) points all sit that far above the minimum and
+    far out of the noise before them (a blow-up at the very end of the log). A loss that
+    is not positive (a WGAN critic) has no ratios: it must rise by at least
+    ``config.divergence_factor`` times its own magnitude and 10 noise SDs. ``begin_step``
+    is the last step at which the loss was still near its minimum before the blow-up.
 
     Returns
     -------
     dict with ``kind`` (``"nonfinite"`` or ``"blowup"``), ``begin_step``, ``min_step``,
-    ``min_level``, ``end_level``, ``nonfinite_step`` (or None), ``rise_factor``; or None.
+    ``min_level``, ``end_level``, ``nonfinite_step`` (or None), ``rise_factor`` (NaN for
+    a signed loss), ``rise`` (end minus minimum, in loss units), ``log_space``; or None.
     """
 
     def make() -> dict[str, Any] | None:
@@ -70,9 +107,10 @@ def divergence_info(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[s
                 return None
             return {"kind": "nonfinite", "begin_step": nonfinite_step, "min_step": None,
                     "min_level": math.nan, "end_level": math.nan,
-                    "nonfinite_step": nonfinite_step, "rise_factor": math.inf}
-        y = np.log10(vals) if d.positive or np.all(vals > 0) else vals
+                    "nonfinite_step": nonfinite_step, "rise_factor": math.inf, "rise": math.inf,
+                    "log_space": bool(d.positive)}
         logspace = d.positive or bool(np.all(vals > 0))
+        y = np.log10(vals) if logspace else vals
         xb, yb = bin_medians(steps.astype(float), y, config.max_bins)
         sm = running_median(yb, 5) if len(yb) >= 10 else yb
         imin = int(np.argmin(sm))
@@ -80,24 +118,49 @@ def divergence_info(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[s
         k = max(config.level_min_points, int(round(config.level_fraction * len(y))))
         end_level = float(np.median(y[-min(k, len(y)):]))
         start_level = float(sm[0])
-        to_v = (lambda v: 10.0 ** v) if logspace else (lambda v: v)
-        blow_factor = to_v(end_level) / to_v(min_level) if logspace else math.nan
+        to_v = pow10 if logspace else float
+        # the point-to-point noise of the loss (robust; analysis space)
+        noise = robust_sd(np.diff(y)) / math.sqrt(2.0) if len(y) >= 5 else 0.0
+        if not math.isfinite(noise):
+            noise = 0.0
+        # a signed loss (a WGAN critic, a log-likelihood) has no ratios: its rise must be
+        # large against its own magnitude and stand far out of its noise
+        scale = max(abs(min_level), abs(start_level))
+        signed_need = max(config.divergence_factor * scale, _SIGNED_Z * noise)
+
+        def diverged(level: float) -> bool:
+            if logspace:
+                lost = (to_v(level) - to_v(min_level)) / max(to_v(start_level) - to_v(min_level), 1e-300)
+                return (level - min_level >= math.log10(config.divergence_factor)
+                        and (lost >= config.divergence_progress_lost
+                             or to_v(start_level) <= to_v(min_level) * 1.05))
+            rng = float(np.ptp(sm))
+            rise = level - min_level
+            return (rng > 0 and rise >= 0.5 * rng and level > start_level
+                    and signed_need > 0 and rise >= signed_need)
+
+        excursion_begin = None
         blowup = False
         if nonfinite_step is None:
-            if logspace:
-                lost = (to_v(end_level) - to_v(min_level)) / max(to_v(start_level) - to_v(min_level), 1e-300)
-                blowup = (blow_factor >= config.divergence_factor
-                          and (lost >= config.divergence_progress_lost
-                               or to_v(start_level) <= to_v(min_level) * 1.05))
-            else:
-                rng = float(np.ptp(sm))
-                blowup = rng > 0 and (end_level - min_level) >= 0.5 * rng and end_level > start_level
+            blowup = diverged(end_level)
+            if not blowup:
+                # a blow-up at the very end of the log: the last points all far above the
+                # minimum and far out of the noise of the points before them
+                i_excursion = _trailing_excursion(y, steps, xb[imin], min_level, logspace, config,
+                                                  signed_need)
+                if i_excursion is not None and diverged(float(np.median(y[i_excursion:]))):
+                    blowup = True
+                    end_level = float(np.median(y[i_excursion:]))
+                    excursion_begin = int(steps[i_excursion - 1])
             if not blowup:
                 return None
+        blow_factor = to_v(end_level) / to_v(min_level) if logspace else math.nan
         # where it began: the last step the (lightly smoothed) loss was near its minimum
         seg0 = int(np.searchsorted(steps, xb[imin], side="left"))
         seg_steps, seg_y = steps[seg0:], y[seg0:]
-        if seg_y.size >= 3:
+        if excursion_begin is not None:
+            begin = excursion_begin
+        elif seg_y.size >= 3:
             rm = running_median(seg_y, 9 if seg_y.size >= 9 else 3)
             noise = robust_sd(seg_y - rm) if seg_y.size >= 9 else 0.0
             band = max(math.log10(1.1) if logspace else 0.1 * abs(min_level), 2.0 * noise / 3.0)
@@ -114,6 +177,8 @@ def divergence_info(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[s
             "end_level": to_v(end_level),
             "nonfinite_step": nonfinite_step,
             "rise_factor": blow_factor if nonfinite_step is None else math.inf,
+            "rise": (to_v(end_level) - to_v(min_level)) if nonfinite_step is None else math.inf,
+            "log_space": logspace,
         }
 
     return cached(run, ("divergence", config), make)
@@ -125,7 +190,9 @@ def detect_divergence(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> l
     Returns
     -------
     list with at most one ``divergence`` Finding (critical): ``step_range[0]`` is where it
-    began; evidence ``lr_at_divergence`` and ``suggested_lr`` (None without an LR series).
+    began; evidence ``lr_at_divergence`` and ``suggested_lr`` (None without an LR series),
+    ``rise_factor`` (end over minimum; NaN for a loss that is not positive) and ``rise``
+    (end minus minimum, in loss units).
 
     Raises
     ------
@@ -151,6 +218,7 @@ def detect_divergence(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> l
         "min_loss": info["min_level"],
         "end_loss": info["end_level"],
         "rise_factor": info["rise_factor"],
+        "rise": info["rise"],
         "lr_at_divergence": lr if math.isfinite(lr) else None,
         "suggested_lr": suggested if math.isfinite(lr) else None,
         "momentum": beta,
@@ -165,9 +233,13 @@ def detect_divergence(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> l
             ev["grad_norm_max_after"] = float(after.max())
     if info["kind"] == "nonfinite":
         what = f"turned non-finite (NaN/inf) at step {fmt_step(info['nonfinite_step'])}"
-    else:
+    elif info["log_space"] and math.isfinite(info["rise_factor"]):
         what = (f"rose {times(info['rise_factor'])} above its minimum "
                 f"({fmt_num(info['min_level'])} at step {fmt_step(info['min_step'])}) and stayed there")
+    else:
+        # a signed loss (or one past the float range) has no meaningful ratio: say the rise
+        what = (f"rose by {fmt_num(info['rise'])} from its minimum ({fmt_num(info['min_level'])} at step "
+                f"{fmt_step(info['min_step'])}) to {fmt_num(info['end_level'])} and stayed there")
     summary = f"The loss diverged: it {what}; the blow-up began around step {fmt_step(begin)}."
     expl = (
         "A diverging loss means the updates no longer reduce it: a step of size η along a "

@@ -18,7 +18,7 @@ from gradlog.analyzers.context import (
     statistic_name,
 )
 from gradlog.analyzers.divergence import divergence_info
-from gradlog.analyzers.stats import spearman
+from gradlog.analyzers.stats import pow10, spearman
 from gradlog.analyzers.trends import trend_of
 from gradlog.analyzers.wording import fmt_step, pct, times
 from gradlog.findings import Finding, Trend
@@ -115,7 +115,7 @@ def _growth_finding(run: Run, tag: str, tr: Trend, lt: Trend | None, loss_rising
                     config: AnalysisConfig) -> Finding:
     what = statistic_name(tag)
     layer = _layer(tag)
-    per_k = 10.0 ** tr.slope - 1.0
+    per_k = pow10(tr.slope) - 1.0
     loss_word = "unknown"
     if lt is not None:
         loss_word = {"rising": "rising", "falling": "falling", "flat": "flat"}[lt.direction]

@@ -27,6 +27,7 @@ from gradlog.analyzers.stats import (
     bin_medians,
     lag1_autocorr,
     n_effective,
+    pow10,
     robust_sd,
     theil_sen,
 )
@@ -82,7 +83,7 @@ def _test_decay(d: SeriesData, prev_start: float, step: float, next_end: float,
         # before the decay is taken as flat (and known only to its noise)
         slope, slope_se = 0.0, 0.0
     pre_span = float(xb[-1] - xb[0])
-    pre_fall = 1.0 - 10.0 ** (slope * pre_span) if d.positive else -slope * pre_span / (abs(icpt) or 1.0)
+    pre_fall = 1.0 - pow10(slope * pre_span) if d.positive else -slope * pre_span / (abs(icpt) or 1.0)
     tail = xb >= xb[0] + (2.0 / 3.0) * (xb[-1] - xb[0])
     qb_x, qb_y = bin_medians((qs - step) / 1000.0, qy, config.max_bins)
     x_tail = float(np.median(xb[tail]))
@@ -98,11 +99,12 @@ def _test_decay(d: SeriesData, prev_start: float, step: float, next_end: float,
     obs = y_post - y_tail
     # a falling trend is extrapolated; a rising (noisy, flat) one is held at its level
     pred = min(slope, 0.0) * dx
-    se = math.sqrt(_median_se(res_pre[tail]) ** 2 + _median_se(res_post) ** 2 + (slope_se * dx) ** 2)
+    # hypot: the squares of errors of a series near 1e160 would overflow
+    se = math.hypot(_median_se(res_pre[tail]), _median_se(res_post), slope_se * dx)
     excess = pred - obs  # > 0: dropped more than the trend predicted
     z = excess / se if se > 0 else (math.inf if excess > 0 else 0.0)
     if d.positive:
-        rel = lambda v: 1.0 - 10.0 ** (-v)  # noqa: E731 - drop as a fraction
+        rel = lambda v: 1.0 - pow10(-v)  # noqa: E731 - drop as a fraction
         observed, predicted, beyond = rel(-obs), rel(-pred), rel(excess)
     else:
         scale = abs(y_tail) or 1.0

@@ -8,6 +8,7 @@ from gradlog.analyzers.config import DEFAULT_CONFIG, AnalysisConfig
 from gradlog.analyzers.context import phases, require_loss, require_role
 from gradlog.analyzers.divergence import divergence_info
 from gradlog.analyzers.oscillation import oscillation_signals
+from gradlog.analyzers.stats import pow10
 from gradlog.analyzers.trends import trend_of
 from gradlog.analyzers.wording import fmt_lr, fmt_step, nice_round, pct
 from gradlog.findings import Finding
@@ -48,7 +49,7 @@ def detect_lr_too_small(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) ->
     if not (tw.p_value < config.lr_small_alpha and tw.slope_high < 0):
         return []
     span_k = (last - w0) / 1000.0
-    drop = 1.0 - 10.0 ** (tw.slope * span_k)
+    drop = 1.0 - pow10(tw.slope * span_k)
     if drop < config.lr_small_min_drop:
         return []
     rate_ratio = tl.slope / tw.slope if tw.slope < 0 else 0.0
@@ -65,7 +66,7 @@ def detect_lr_too_small(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) ->
     lr_max = float(lr.fvalues.max())
     if lr_end < 0.5 * lr_max:
         return []
-    per_k = 1.0 - 10.0 ** tw.slope
+    per_k = 1.0 - pow10(tw.slope)
     target = nice_round(3.0 * lr_end)
     summary = (f"The loss was still falling steadily at the end: {pct(drop)} over the last "
                f"{pct(config.lr_small_window)} of the run (from step {fmt_step(w0)}), without slowing down, "

@@ -54,6 +54,8 @@ from gradlog.analyzers.lr_plateau import decay_tests
 from gradlog.analyzers.stats import (
     highfreq_fraction,
     lag1_autocorr,
+    log_ratio,
+    pow10,
     residual_lag1_null,
     robust_sd,
     smooth_residuals,
@@ -149,7 +151,7 @@ def _rel_amp(d: SeriesData, amp: float) -> float:
     """Relative amplitude (fraction of the level) from a residual SD in analysis space."""
     if not math.isfinite(amp):
         return math.nan
-    return float(10.0 ** amp - 1.0) if d.positive else amp
+    return pow10(amp) - 1.0 if d.positive else amp
 
 
 def _total_grad(run: Run) -> SeriesData | None:
@@ -161,6 +163,19 @@ def _total_grad(run: Run) -> SeriesData | None:
         if t in run and t.startswith("grad_norm/"):
             return series_data(run, t)
     return None
+
+
+def _first_order_ratio(lr: float, gnorm: float, level: float) -> float | None:
+    """Return ``lr * gnorm**2 / level`` (the first-order promise as a fraction of the loss),
+    or None unless all three are positive and finite and so is the ratio (a dead network's
+    zero gradient promises nothing; norms near 1e160 overflow the square)."""
+    if not all(math.isfinite(v) and v > 0 for v in (lr, gnorm, level)):
+        return None
+    # in logs: the square of a norm of 1e160 overflows a float, the ratio may not
+    log_r = math.log(lr) + 2.0 * math.log(gnorm) - math.log(level)
+    if not -700.0 < log_r < 700.0:
+        return None
+    return math.exp(log_r)
 
 
 def oscillation_signals(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[str, Any] | None:
@@ -232,13 +247,14 @@ def oscillation_signals(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> di
                     li0 = int(np.searchsorted(d.fsteps, lo, side="left"))
                     li1 = int(np.searchsorted(d.fsteps, hi, side="right"))
                     lvl = float(np.median(d.fvalues[li0:li1]))
-                    if math.isfinite(lr) and not adaptive and lvl > 0 and g.tag.startswith("grad_norm/"):
-                        row["first_order_ratio"] = lr * gmed ** 2 / lvl
+                    ratio = _first_order_ratio(lr, gmed, lvl)
+                    if not adaptive and g.tag.startswith("grad_norm/") and ratio is not None:
+                        row["first_order_ratio"] = ratio
                         tr = trend_of(run, d.tag, start=lo, end=hi, scope="osc", config=config)
-                        if tr is not None and d.positive:
+                        if tr is not None and d.positive and math.isfinite(tr.slope):
                             # realised decrease per iteration as a fraction of the promised one
                             per_step = -math.log(10.0) * tr.slope / 1000.0
-                            row["first_order_efficiency"] = per_step / row["first_order_ratio"]
+                            row["first_order_efficiency"] = per_step / ratio
             phase_rows.append(row)
         if not phase_rows:
             return None
@@ -257,10 +273,12 @@ def oscillation_signals(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> di
             if not (a["_amp_log"] > 0 and b["_amp_log"] > 0):
                 continue
             ratio = a["_amp_log"] / b["_amp_log"]
-            lr_ratio = a["lr"] / b["lr"]
+            slope = log_ratio(a["_amp_log"], b["_amp_log"]) / log_ratio(a["lr"], b["lr"])
+            if not (math.isfinite(ratio) and math.isfinite(slope)):
+                continue
             decays.append({"step": b["start"], "lr_before": a["lr"], "lr_after": b["lr"],
                            "amplitude_before": a["amplitude"], "amplitude_after": b["amplitude"],
-                           "amplitude_ratio": ratio, "slope": math.log(ratio) / math.log(lr_ratio)})
+                           "amplitude_ratio": ratio, "slope": slope})
         amp_lr_slope = math.nan
         if len(phase_rows) >= 2:
             lrs = np.array([r["lr"] or math.nan for r in phase_rows], dtype=float)
@@ -296,9 +314,10 @@ def oscillation_signals(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> di
                 for a_, b_ in zip(per_phase, per_phase[1:]):
                     if a_["lr"] and b_["lr"] and a_["lr"] > 1.2 * b_["lr"] and b_["jitter"] > 0:
                         ratio = a_["jitter"] / b_["jitter"]
-                        vdrops.append({"step": b_["start"], "jitter_ratio": ratio,
-                                       "slope": math.log(ratio) / math.log(a_["lr"] / b_["lr"]),
-                                       "jitter_before": a_["jitter"]})
+                        vslope = log_ratio(a_["jitter"], b_["jitter"]) / log_ratio(a_["lr"], b_["lr"])
+                        if math.isfinite(ratio) and math.isfinite(vslope):
+                            vdrops.append({"step": b_["start"], "jitter_ratio": ratio, "slope": vslope,
+                                           "jitter_before": a_["jitter"]})
                 peak = max([p_["jitter"] for p_ in per_phase], default=jit)
                 val = {"available": True, "tag": vtag, "n": int(len(vy)), "jitter": peak,
                        "lag1_autocorr": vlag, "lag1_threshold": vthr, "per_phase": per_phase, "decays": vdrops}
@@ -335,8 +354,9 @@ def oscillation_signals(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> di
             if (a["lr"] and b["lr"] and a["lr"] > 1.2 * b["lr"] and a.get("grad_level")
                     and b.get("grad_level")):
                 ratio = a["grad_level"] / b["grad_level"]
-                grad_decays.append({"step": b["start"], "grad_ratio": ratio,
-                                    "slope": math.log(ratio) / math.log(a["lr"] / b["lr"])})
+                gslope = log_ratio(a["grad_level"], b["grad_level"]) / log_ratio(a["lr"], b["lr"])
+                if math.isfinite(ratio) and math.isfinite(gslope):
+                    grad_decays.append({"step": b["start"], "grad_ratio": ratio, "slope": gslope})
         grad_drop = any(x["grad_ratio"] >= config.osc_grad_drop_min for x in grad_decays)
 
         # 5. first-order arithmetic: a step that promises to remove a large part of the loss,
@@ -546,8 +566,9 @@ def detect_noisy_loss(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> l
     Returns
     -------
     list with at most one ``noisy_loss`` Finding (info), reported when the relative
-    fluctuation about the trend is at least ``config.noise_min_amplitude`` and no
-    oscillation signature is present.
+    fluctuation about the trend is at least ``config.noise_min_amplitude`` and none of
+    the oscillation signatures is present (not even one, short of
+    ``config.osc_min_signals``).
 
     Raises
     ------
@@ -557,6 +578,10 @@ def detect_noisy_loss(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> l
     d = require_loss(run, "noisy_loss", min_points=config.min_loss_points)
     sig = oscillation_signals(run, config)
     if sig is None or sig["oscillating"] or not d.positive:
+        return []
+    if sig["signals_present"]:
+        # one signature of a too-large step is present (too few for step_size_oscillation):
+        # calling the scatter plain minibatch noise would contradict the evidence
         return []
     amp = sig["amplitude"]
     if not (math.isfinite(amp) and amp >= config.noise_min_amplitude):

@@ -10,7 +10,7 @@ import numpy as np
 from gradlog.analyzers.config import DEFAULT_CONFIG, AnalysisConfig
 from gradlog.analyzers.context import require_loss, require_role
 from gradlog.analyzers.divergence import divergence_info
-from gradlog.analyzers.stats import robust_sd, running_median
+from gradlog.analyzers.stats import pow10, robust_sd, running_median
 from gradlog.analyzers.wording import fmt_num, fmt_step, pct
 from gradlog.findings import Finding
 from gradlog.run import Run
@@ -31,7 +31,8 @@ def detect_overfitting(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> 
     Returns
     -------
     list with at most one ``overfitting`` Finding (warning); evidence ``val_min_step``,
-    ``val_min``, ``val_last``.
+    ``val_min`` (the smoothed minimum), ``val_min_raw`` (the evaluation at that step),
+    ``val_lowest`` / ``val_lowest_step`` (the lowest single evaluation), ``val_last``.
 
     Raises
     ------
@@ -65,7 +66,7 @@ def detect_overfitting(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> 
     se = sigma * math.sqrt(1.0 / k + 1.0 / 3.0)
     z = rise / se if se > 0 else (math.inf if rise > 0 else 0.0)
     if v.positive:
-        rel_rise = 10.0 ** rise - 1.0
+        rel_rise = pow10(rise) - 1.0
     else:
         rel_rise = rise / (abs(min_level) or 1.0)
     if rel_rise < config.overfit_min_rise or z < config.overfit_z:
@@ -79,17 +80,22 @@ def detect_overfitting(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> 
     t_at = float(np.median(ty))
     t_end = float(np.median(te_y))
     if d.positive:
-        train_change = 10.0 ** (t_end - t_at) - 1.0
+        train_change = pow10(t_end - t_at) - 1.0
     else:
         train_change = (t_end - t_at) / (abs(t_at) or 1.0)
     if train_change > -config.overfit_train_min_fall:
         return []
     vmin_raw = float(v.fvalues[keep][i_min])
     vlast = float(v.fvalues[keep][-1])
+    # the lowest single evaluation (the minimum above is of the smoothed curve)
+    i_low = int(np.argmin(vy))
+    low_raw, low_step = float(v.fvalues[keep][i_low]), int(vs[i_low])
     ev: dict[str, Any] = {
         "val_min_step": min_step,
         "val_min": v.to_value(min_level),
         "val_min_raw": vmin_raw,
+        "val_lowest": low_raw,
+        "val_lowest_step": low_step,
         "val_last": vlast,
         "val_end_level": v.to_value(last_level),
         "rise": rel_rise,
@@ -100,8 +106,11 @@ def detect_overfitting(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> 
         "train_change_since": train_change,
     }
     last_step = int(vs[-1])
-    summary = (f"Overfitting: the validation loss was lowest at step {fmt_step(min_step)} "
-               f"({fmt_num(v.to_value(min_level))}) and rose {pct(rel_rise)} to {fmt_num(v.to_value(last_level))} "
+    smoothed = fmt_num(v.to_value(min_level))
+    lowest = (f"; lowest evaluation {fmt_num(low_raw)} at step {fmt_step(low_step)}"
+              if fmt_num(low_raw) != smoothed else "")
+    summary = (f"Overfitting: the validation loss was lowest around step {fmt_step(min_step)} "
+               f"({smoothed} smoothed{lowest}) and rose {pct(rel_rise)} to {fmt_num(v.to_value(last_level))} "
                f"by step {fmt_step(last_step)}, while the training loss "
                + f"fell {pct(-train_change)}.")
     expl = ("The model kept fitting the training set after it stopped generalising: the training loss "

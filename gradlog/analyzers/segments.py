@@ -10,7 +10,7 @@ import numpy as np
 
 from gradlog.analyzers.config import AnalysisConfig
 from gradlog.analyzers.context import SeriesData
-from gradlog.analyzers.stats import bin_medians, robust_sd, running_median, theil_sen
+from gradlog.analyzers.stats import bin_medians, pow10, robust_sd, running_median, theil_sen
 
 __all__ = ["Plateau", "plateau_of"]
 
@@ -105,7 +105,7 @@ def plateau_of(d: SeriesData, lo: float, hi: float, config: AnalysisConfig,
         slope, _ic, lo_s, hi_s = theil_sen(xb2, yb2)
         span = (ts[-1] - ts[0]) / 1000.0
         if d.positive:
-            trend_drop = 1.0 - 10.0 ** (slope * span)
+            trend_drop = 1.0 - pow10(slope * span)
         else:
             trend_drop = -slope * span / (abs(end_level) or 1.0)
     sv, ev, fv = d.to_value(float(sm[i])), d.to_value(end_level), d.to_value(start_level0)
@@ -114,7 +114,7 @@ def plateau_of(d: SeriesData, lo: float, hi: float, config: AnalysisConfig,
         above = ev / best - 1.0
         since = (sv - ev) / sv
         before = (fv - sv) / fv
-        band_rel = 10.0 ** band - 1.0
+        band_rel = pow10(band) - 1.0
     else:
         scale = float(np.ptp(sm)) or 1.0
         since = (sv - ev) / scale

@@ -10,7 +10,7 @@ import numpy as np
 from gradlog.analyzers.config import DEFAULT_CONFIG, AnalysisConfig
 from gradlog.analyzers.context import lr_at, require_loss, series_data
 from gradlog.analyzers.divergence import divergence_info
-from gradlog.analyzers.stats import robust_sd, smooth_residuals
+from gradlog.analyzers.stats import pow10, robust_sd, smooth_residuals
 from gradlog.analyzers.wording import fmt_lr, fmt_num, fmt_step, nice_round, times
 from gradlog.findings import Finding
 from gradlog.run import Run
@@ -32,7 +32,8 @@ def detect_loss_spikes(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> 
     point before it; neighbouring points merge into one spike.
     When more than ``config.spike_max_rate`` of the points qualify, the loss is
     heavy-tailed noise rather than spiking and nothing is reported. Points after a
-    divergence began are not counted.
+    divergence began are not counted, nor is a jump that runs to the last logged point
+    (nothing shows it recovered).
 
     Returns
     -------
@@ -68,11 +69,15 @@ def detect_loss_spikes(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> 
             groups.append([int(i)])
     # a spike jumps up from the point before it (the first point of a falling loss is not one)
     groups = [g for g in groups if g[0] >= 1 and max(y[j] for j in g) - y[g[0] - 1] >= math.log10(config.spike_ratio)]
+    # a spike is followed by a recovery: a jump that runs to the last logged point has not
+    # recovered (it is the start of a blow-up, or the log ends inside it), so it is not one
+    last = float(d.fsteps[-1])
+    groups = [g for g in groups if float(steps[g[-1]]) < last]
     if not groups:
         return []
     peaks = [max(g, key=lambda j: r[j]) for g in groups]
     spike_steps = [int(steps[j]) for j in peaks]
-    ratios = [float(10.0 ** r[j]) for j in peaks]
+    ratios = [pow10(r[j]) for j in peaks]
     count = len(peaks)
     lrs = [lr_at(run, s) for s in spike_steps]
     ev: dict[str, Any] = {

@@ -87,6 +87,8 @@ def trend_of(run: Run, tag: str, *, start: float | None = None, end: float | Non
         else:
             fold = math.nan
         thin = f", each of {fit.thin_factor} bins" if fit.thin_factor > 1 else ""
+        if fit.autocorr > 0:
+            thin += f", variance corrected for lag-1 autocorrelation {fit.autocorr:.2f}"
         return Trend(
             tag=tag,
             role=role,

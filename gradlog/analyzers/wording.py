@@ -25,10 +25,10 @@ def nice_round(x: float) -> float:
     ``0.0033`` -> ``0.003``; ``0.07`` -> ``0.05``; ``0.45`` -> ``0.5``. Non-positive or
     non-finite input is returned unchanged.
     """
-    if x is None or not math.isfinite(x) or x <= 0:
+    if x is None or not math.isfinite(x) or x <= 0 or not 1e-300 < x < 1e300:
         return x
     e = math.floor(math.log10(x))
-    m = x / 10 ** e
+    m = x / 10.0 ** e
     ladder = (1.0, 2.0, 3.0, 5.0, 10.0)
     best = min(ladder, key=lambda v: abs(math.log(m / v)))
     return float(f"{best * 10 ** e:.3g}")
@@ -36,10 +36,10 @@ def nice_round(x: float) -> float:
 
 def nice_floor(x: float) -> float:
     """Round a positive number down to the 1-2-3-5 ladder (``0.4`` -> ``0.3``; ``0.05`` stays)."""
-    if x is None or not math.isfinite(x) or x <= 0:
+    if x is None or not math.isfinite(x) or x <= 0 or not 1e-300 < x < 1e300:
         return x
     e = math.floor(math.log10(x))
-    m = x / 10 ** e
+    m = x / 10.0 ** e
     best = max(v for v in (1.0, 2.0, 3.0, 5.0) if v <= m * (1 + 1e-9))
     return float(f"{best * 10 ** e:.3g}")
 
