@@ -484,11 +484,19 @@ def _draw_loss_findings(ax: "Axes", report: Any, loss: pd.Series | None, val: pd
                        label=f"diverged at {f.step_range[0]:,}")
 
 
+def _long_ema_weight(n: int) -> float:
+    """An EMA weight whose window spans about 1% of ``n`` points (at least TensorBoard's
+    0.6, at most 0.99): several layers' per-step gradient norms overlap, and only their
+    drift over the run is the point of the figure."""
+    return float(np.clip(1.0 - 2.0 / (n / 100.0 + 1.0), EMA_WEIGHT, 0.99))
+
+
 def plot_grad_norms(report_or_run: "Report | Run", *, ax: "Axes | None" = None,
-                    ema_weight: float = EMA_WEIGHT) -> "Axes":
+                    ema_weight: float | None = None) -> "Axes":
     """Plot every layer's gradient statistic on a log axis against steps.
 
-    One line per layer (smoothed with TensorBoard's EMA, the raw values faint beneath),
+    One line per layer (smoothed with TensorBoard's debiased EMA, the raw values faint
+    beneath; ``ema_weight=None`` picks a window of about 1% of the points),
     the global norm in black when the log has it, the fitted trends (dashed), the LR
     decay steps, and the gradient findings shaded; a layer a growth finding names has
     ``↑`` after its name in the legend. The y axis names the statistic: an L2 norm
@@ -531,7 +539,8 @@ def plot_grad_norms(report_or_run: "Report | Run", *, ax: "Axes | None" = None,
         if len(s) > SMOOTH_MIN_POINTS:
             ax.plot(*_thin(s.index, s.to_numpy()), color=color, lw=0.6, alpha=0.25,
                     gid=f"grad_raw:{tag}")
-            ax.plot(*_thin(s.index, ema_debiased(s.to_numpy(), ema_weight)), color=color, lw=lw,
+            w = ema_weight if ema_weight is not None else _long_ema_weight(len(s))
+            ax.plot(*_thin(s.index, ema_debiased(s.to_numpy(), w)), color=color, lw=lw,
                     gid=f"grad:{tag}", label=label)
         else:
             ax.plot(s.index, s.to_numpy(), color=color, lw=lw, marker="o", ms=3, gid=f"grad:{tag}",
