@@ -533,6 +533,8 @@ def plot_grad_norms(report_or_run: "Report | Run", *, ax: "Axes | None" = None,
         if s.empty:
             continue
         label = "total" if tag == total else _txt(_short(tag, layers))
+        if tag == total and layers and _stat_label(run, [tag]) != _stat_label(run, layers):
+            label += f" ({_stat_label(run, [tag])})"  # e.g. Caffe: layers mean |diff|, total L2
         if tag in rising:
             label += " ↑"  # named by a growth finding
         lw = 2.0 if tag == total else 1.4
@@ -551,7 +553,7 @@ def plot_grad_norms(report_or_run: "Report | Run", *, ax: "Axes | None" = None,
             ax.plot(xs, t.line(xs), color=color, lw=1.0, ls="--", gid=f"trend:{tag}:run", zorder=4)
     if _log_ok(np.concatenate([run.series(t).to_numpy() for t in tags])):
         ax.set_yscale("log")
-    ax.set_ylabel(_stat_label(run, tags), fontsize=9)
+    ax.set_ylabel(_stat_label(run, layers or tags), fontsize=9)
     ax.set_xlabel(_step_label(run))
     decays = _decays(run, report_or_run)
     _mark_decays(ax, decays)
