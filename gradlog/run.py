@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from gradlog.errors import GradlogError
 from gradlog.frame import validate_frame
 from gradlog.roles import ROLE_NAMES, apply_overrides, infer_roles, missing_roles_message
 
@@ -222,9 +221,3 @@ class Run:
         return (f"<Run {self.name!r} format={self.meta.get('format')} tags={len(self._bounds)} "
                 f"rows={len(self.frame)} steps={st['first']}..{st['last']}>")
 
-
-def require_tag(run: Run, tag: str | None, what: str) -> str:
-    """Return ``tag`` or raise a GradlogError saying the run has no ``what``."""
-    if not tag or tag not in run:
-        raise GradlogError(f"{run.name}: no {what} series; tags are: {', '.join(run.tags)}")
-    return tag
