@@ -152,6 +152,23 @@ def test_signed_loss_that_does_blow_up_is_worded_as_an_absolute_rise():
     assert f.evidence["rise_factor"] != f.evidence["rise_factor"]  # NaN: no ratio of signed values
 
 
+def test_signed_loss_rise_must_stand_config_noise_sds_out():
+    from dataclasses import replace
+
+    from gradlog.analyzers.config import DEFAULT_CONFIG
+
+    # the rise of 51 is about 1,000 point-to-point noise SDs (0.05): a divergence at the
+    # default 10 SDs, not when the config asks for 2,000
+    rng = np.random.default_rng(5)
+    t = np.arange(1000)
+    loss = -1.0 + rng.normal(0.0, 0.05, t.size)
+    loss[600:] = 50.0 + rng.normal(0.0, 0.05, 400)
+    run = make_run({"train/loss": (t, loss)})
+    assert DEFAULT_CONFIG.divergence_signed_z == 10.0
+    assert len(detect_divergence(run)) == 1
+    assert detect_divergence(run, config=replace(DEFAULT_CONFIG, divergence_signed_z=2000.0)) == []
+
+
 def _blow_up_at_the_end(last: int = 30):
     rng = np.random.default_rng(3)
     t = np.arange(1000)

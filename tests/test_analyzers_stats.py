@@ -175,6 +175,16 @@ def test_smooth_trend_tells_curvature_from_noise():
     assert not smooth_trend(np.random.default_rng(3).normal(size=23))
 
 
+def test_smooth_trend_cut_off_comes_from_the_config():
+    from gradlog.analyzers.config import DEFAULT_CONFIG
+
+    x = np.arange(23.0)
+    curve = np.log10(0.3 + 2.0 * np.exp(-x / 3.0))  # bias-corrected difference lag-1 about 1.12
+    assert DEFAULT_CONFIG.trend_smooth_min_autocorr == 0.5
+    assert smooth_trend(curve, DEFAULT_CONFIG.trend_smooth_min_autocorr)
+    assert not smooth_trend(curve, 1.2)
+
+
 def test_fit_trend_on_very_persistent_noise_keeps_its_false_positive_rate():
     # stationary AR(1) with phi = 0.995 (about 5 independent points in 1,800): the thinning
     # stops at ~22 points whose residuals are still autocorrelated; uncorrected, 10 of these

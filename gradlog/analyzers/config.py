@@ -46,6 +46,13 @@ class AnalysisConfig:
     trend_alpha: float = 0.05
     # Per-LR-phase trends need at least this many finite points in the phase.
     trend_min_points: int = 8
+    # A thinned series whose first differences have a bias-corrected lag-1 autocorrelation
+    # at least this is a smooth curve (an exponential decay gives about 0.8): its wiggles
+    # about a line are the trend's own curvature, not persistent noise, so the
+    # Mann-Kendall variance is not inflated for autocorrelation. Noise about any trend
+    # gives differences at or below 0 (white: -0.5, random walk: about 0); 0.5 is 2.4 SDs
+    # above a random walk on 22 points.
+    trend_smooth_min_autocorr: float = 0.5
 
     # ---- loss plateau -------------------------------------------------------------------
     # The loss has "stopped improving" from the earliest step after which its smoothed
@@ -147,6 +154,15 @@ class AnalysisConfig:
     divergence_progress_lost: float = 0.5
     # The LR to suggest after a divergence: this fraction of the LR when it began.
     divergence_lr_cut: float = 1.0 / 3.0
+    # A signed loss (a WGAN critic, a log-likelihood) has no ratios: besides rising
+    # `divergence_factor` times its own magnitude, the rise must be at least this many
+    # point-to-point noise SDs (10: a rise a noisy stationary loss never makes by chance).
+    divergence_signed_z: float = 10.0
+    # A persistent excursion that runs to the last point counts as a divergence only when
+    # every point in it stands at least this many noise SDs above the median level just
+    # before it (5: beyond the reach of the loss's own scatter, so a noisy tail is not
+    # read as a blow-up).
+    divergence_excursion_z: float = 5.0
     # A spike is a point at least `spike_z` robust SDs and `spike_ratio` times above the
     # local level; when more than `spike_max_rate` of all points qualify the loss is
     # heavy-tailed noise, not spiking, and nothing is reported.

@@ -33,19 +33,13 @@ _REFS_DIV = (
 )
 
 
-# A signed loss must rise at least this many point-to-point noise SDs to have diverged.
-_SIGNED_Z = 10.0
-# A final excursion must stand this many noise SDs above the level just before it.
-_EXCURSION_Z = 5.0
-
-
 def _trailing_excursion(y: np.ndarray, steps: np.ndarray, min_step: float, min_level: float,
                         logspace: bool, config: AnalysisConfig, signed_need: float) -> int | None:
     """Return the index where a persistent excursion that runs to the last point begins, or None.
 
     The excursion is the trailing run of at least 3 points (after the minimum) that are all
     ``config.divergence_factor`` above the minimum (for a signed loss: ``signed_need``
-    above it) and all ``_EXCURSION_Z`` noise SDs above the median of the points before
+    above it) and all ``config.divergence_excursion_z`` noise SDs above the median of the points before
     the run.
     """
     need = math.log10(config.divergence_factor) if logspace else signed_need
@@ -61,7 +55,7 @@ def _trailing_excursion(y: np.ndarray, steps: np.ndarray, min_step: float, min_l
     before = y[max(0, i0 - max(20, len(y) // 10)):i0]
     ref = float(np.median(before))
     sd = robust_sd(np.diff(before)) / math.sqrt(2.0) if before.size >= 5 else 0.0
-    if not bool(np.all(y[i0:] >= ref + _EXCURSION_Z * sd)) or not bool(np.all(y[i0:] > ref)):
+    if not bool(np.all(y[i0:] >= ref + config.divergence_excursion_z * sd)) or not bool(np.all(y[i0:] > ref)):
         return None
     return i0
 
@@ -126,7 +120,7 @@ def divergence_info(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[s
         # a signed loss (a WGAN critic, a log-likelihood) has no ratios: its rise must be
         # large against its own magnitude and stand far out of its noise
         scale = max(abs(min_level), abs(start_level))
-        signed_need = max(config.divergence_factor * scale, _SIGNED_Z * noise)
+        signed_need = max(config.divergence_factor * scale, config.divergence_signed_z * noise)
 
         def diverged(level: float) -> bool:
             if logspace:

@@ -141,9 +141,10 @@ def residual_autocorr(x: np.ndarray, y: np.ndarray) -> float:
     return float(min(0.99, (n * r + 1.0) / (n - 4.0)))
 
 
-def smooth_trend(y: np.ndarray) -> bool:
+def smooth_trend(y: np.ndarray, min_autocorr: float = 0.5) -> bool:
     """Return True when the point-to-point changes of ``y`` move together (lag-1
-    autocorrelation of the first differences, bias-corrected, at least 0.5).
+    autocorrelation of the first differences, bias-corrected, at least ``min_autocorr``;
+    ``AnalysisConfig.trend_smooth_min_autocorr``).
 
     Noise about any linear trend gives differences that alternate (``-(1 - rho) / 2``
     for AR(1) noise of lag-1 ``rho``); a smooth curve (an exponential decay) gives
@@ -157,7 +158,7 @@ def smooth_trend(y: np.ndarray) -> bool:
         return False
     r_d = lag1_autocorr(np.diff(y))
     n = len(y) - 1
-    return math.isfinite(r_d) and (n * r_d + 1.0) / (n - 4.0) >= 0.5
+    return math.isfinite(r_d) and (n * r_d + 1.0) / (n - 4.0) >= min_autocorr
 
 
 def block_autocorr(phi: float, m: int) -> float:
@@ -292,7 +293,8 @@ class TrendFit:
 
 
 def fit_trend(x: np.ndarray, y: np.ndarray, *, max_bins: int, min_points: int,
-              level_fraction: float, level_min_points: int) -> TrendFit | None:
+              level_fraction: float, level_min_points: int,
+              smooth_min_autocorr: float = 0.5) -> TrendFit | None:
     """Fit a robust trend to raw points ``(x, y)`` (finite values only).
 
     The series is binned to ``max_bins`` medians, then thinned until independent
@@ -301,7 +303,7 @@ def fit_trend(x: np.ndarray, y: np.ndarray, *, max_bins: int, min_points: int,
     autocorrelated (the thinning's stopping test has little power on a few dozen points,
     and the ``min_points`` floor can stop it): when the series was thinned or hit the
     floor, unless the thinned series is a smooth curve
-    (:func:`smooth_trend`), the autocorrelation of the bins' residuals
+    (:func:`smooth_trend` with ``smooth_min_autocorr``), the autocorrelation of the bins' residuals
     (:func:`residual_autocorr`) carried to the thinned scale (:func:`block_autocorr`)
     inflates the Mann-Kendall variance (Hamed-Rao, :func:`mk_variance_factor`), so the
     p-value stays valid for autocorrelated training curves.
@@ -324,7 +326,7 @@ def fit_trend(x: np.ndarray, y: np.ndarray, *, max_bins: int, min_points: int,
         # longer tell that autocorrelation is left (it has little power there): estimate
         # it on the (many) bins and carry it to the thinned scale
         phi = residual_autocorr(xb, yb)
-        if math.isfinite(phi) and not smooth_trend(yt):
+        if math.isfinite(phi) and not smooth_trend(yt, smooth_min_autocorr):
             rho = block_autocorr(phi, factor)
     z, p = mann_kendall(yt, rho)
     return TrendFit(slope, icpt, lo, hi, p, z, len(y), len(yt), factor, start, end, rho)

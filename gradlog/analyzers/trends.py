@@ -77,7 +77,8 @@ def trend_of(run: Run, tag: str, *, start: float | None = None, end: float | Non
             steps, y = fx[inside], fy[inside]
         fit = fit_trend((steps - s0) / 1000.0, y, max_bins=config.max_bins,
                         min_points=config.mk_min_points, level_fraction=config.level_fraction,
-                        level_min_points=config.level_min_points)
+                        level_min_points=config.level_min_points,
+                        smooth_min_autocorr=config.trend_smooth_min_autocorr)
         if fit is None:
             return None
         start_level = d.to_value(fit.start_level)
