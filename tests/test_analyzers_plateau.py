@@ -110,3 +110,16 @@ def test_lr_limited_plateau_needs_a_decay():
     run = synthetic_run(seed=7, steps=3000)
     with pytest.raises(NotAssessable, match="never decreased"):
         detect_lr_limited_plateau(run)
+
+
+def test_lightning_copy_of_the_motivating_run_shows_the_plateau(samples):
+    # The same run as sample_logs/pytorch_cnn/train_log.csv, but the loss only every 10
+    # steps (400 points): the lowest smoothed level is then a noisier minimum, which must
+    # not be mistaken for "the loss rose from its best" (config.plateau_rise_bands).
+    import gradlog
+
+    rep = gradlog.analyze(gradlog.load(samples / "pytorch_cnn" / "lightning_logs" / "version_0"))
+    (f,) = rep.by_id("loss_plateau")
+    assert f.tags == ("train/loss",)
+    assert 2300 <= f.step_range[0] <= 2500 and f.step_range[1] == 3999
+    assert abs(f.evidence["improvement_since"]) < 0.05

@@ -65,6 +65,11 @@ class AnalysisConfig:
     # The band is widened to 3 standard errors of the smoothed level on noisy series; past
     # this width (20%) the level is too noisy to say where it stopped moving: no finding.
     plateau_max_band: float = 0.20
+    # A flat tail "sits above the best level" (the loss rose; it did not stall) only when
+    # its level exceeds the lowest smoothed level by this many bands: that lowest level is
+    # a minimum over many noisy running medians, biased low by about two of their
+    # standard errors, while the band is at least three of them.
+    plateau_rise_bands: float = 2.0
     # Minimum finite loss points for any level-based loss detector.
     min_loss_points: int = 20
 

@@ -116,7 +116,7 @@ def detect_loss_plateau(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) ->
 def _is_plateau(p: Plateau, config: AnalysisConfig) -> bool:
     if p.fraction < config.plateau_min_fraction:
         return False
-    if p.above_best > p.band:
+    if p.above_best > config.plateau_rise_bands * p.band:
         return False  # the flat tail sits above the best level: the loss rose, it did not stall
     if p.band > config.plateau_max_band:
         return False  # the level is too noisy to say where it stopped moving
