@@ -161,8 +161,10 @@ def _finding(run: Run, d: SeriesData, p: Plateau, which: str, config: AnalysisCo
         expl = ("The training loss keeps falling while the loss on held-out data does not: the extra "
                 "steps fit the training set only (its noise and idiosyncrasies), without generalising. "
                 + expl)
+        # the step-size advice of _advice is about the training loss; here the training loss
+        # is still improving, so only the generalisation advice applies
         rec = (f"Stop (or keep the checkpoint) around step {fmt_step(p.start_step)}; to go further, improve "
-               "generalisation (regularisation, augmentation, more or cleaner data). " + rec)
+               "generalisation (regularisation, augmentation, more or cleaner data).")
     # a converged loss is not a problem by itself; one that never moved is
     severity = "warning" if never and which == "training" else "info"
     return Finding(
