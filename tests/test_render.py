@@ -330,3 +330,16 @@ def test_notebook_views() -> None:
     assert (df.loc[0, "step_start"], df.loc[0, "step_end"]) == (900, 990)
     assert json.loads(df.loc[0, "evidence"]) == {"ratio_to_min": None}
     assert math.isclose(rep.to_dict()["findings"][0]["confidence"], 0.95)
+
+
+def test_text_report_fits_80_columns_with_huge_step_numbers():
+    # steps in the tens of millions (Caffe at batch 1) must not widen the trend table
+    from gradlog.analyzers.synthetic import make_run
+
+    steps = np.arange(0, 80_000_000, 100_000)
+    rng = np.random.default_rng(0)
+    run = make_run({"train/loss": (steps, 2.0 * np.exp(-steps / 3e7) * np.exp(rng.normal(0, 0.05, steps.size))),
+                    "train/lr": (steps, np.where(steps < 40_000_000, 0.01, 0.001))})
+    text = gradlog.analyze(run).to_text()
+    assert "40M-" in text  # the second LR phase, abbreviated
+    assert max(len(line) for line in text.splitlines()) <= 80

@@ -109,13 +109,20 @@ def _trend_rows(trends: Sequence["Trend"], width: int) -> list[str]:
         out.append(_clip(f"  {single_line(tag)}{role}{unit}", width))
         for t in rows:
             interval = f"[{_compact(t.slope_low)}, {_compact(t.slope_high)}]"
-            steps = f"{fmt_step(t.step_start)}-{fmt_step(t.step_end)}"
+            steps = f"{_short_step(t.step_start)}-{_short_step(t.step_end)}"
             scope = t.scope.replace("lr_phase ", "phase ")
             out.append(
                 f"    {scope:<8} {steps:<13} {_compact(t.slope):>8} {interval:>20} "
                 f"{_p(t.p_value):>6} {_compact(t.fold_change):>6} {t.direction:<7}".rstrip()
             )
     return out
+
+
+def _short_step(x: int) -> str:
+    """A step for the 13-character column: ``25,600`` as is, ``25.6M`` past a million."""
+    if abs(x) >= 1_000_000:
+        return f"{x / 1e6:.4g}M"
+    return fmt_step(x)
 
 
 def _p(p: float) -> str:
