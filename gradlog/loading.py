@@ -222,6 +222,9 @@ def _add_file(p: Path, found: list[RunRef], seen: set[Path]) -> None:
             return
         for parser in all_parsers():
             if parser.sniff(s):
+                superseded = getattr(parser, "superseded", None)
+                if superseded is not None and superseded(p):
+                    break  # an older copy of a run listed through its latest copy
                 if p not in seen:
                     seen.add(p)
                     found.append(RunRef(p, parser.NAME))

@@ -14,6 +14,9 @@ Every parser module exposes the same small surface:
     subclass naming the file and what is wrong.
 ``split_runs(source) -> list[Path]`` (directory formats only, optional)
     the runs a directory holds (a TensorBoard log root, a ``lightning_logs/`` folder).
+``superseded(path) -> bool`` (optional)
+    True for a file that a more complete copy of the same run supersedes (a
+    Hugging Face ``checkpoint-N/trainer_state.json``); discovery leaves it out.
 ``run_members(run_dir) -> list[Path]`` (directory formats only, optional)
     what a run directory owns (its files and phase folders); discovery searches the
     rest of the tree for runs of their own.

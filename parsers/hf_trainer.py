@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,6 +55,32 @@ def sniff(source: Source) -> bool:
         head = head[3:]
     head = head.lstrip()
     return head.startswith(b"{") and b'"log_history"' in head
+
+
+_CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+
+
+def superseded(path: Path) -> bool:
+    """Return True for a checkpoint copy of a run's state that a later copy supersedes.
+
+    The Trainer saves ``<output_dir>/checkpoint-N/trainer_state.json`` at every save, each
+    the history up to step N; ``<output_dir>/trainer_state.json`` (written at the end) or
+    a ``checkpoint-M`` with M > N holds all of it. :func:`gradlog.discover` lists only
+    the most complete copy, so an output folder is one run, not one per checkpoint.
+    """
+    m = _CHECKPOINT_RE.match(path.parent.name)
+    if path.name != "trainer_state.json" or m is None:
+        return False
+    out = path.parent.parent
+    if (out / "trainer_state.json").is_file():
+        return True
+    n = int(m.group(1))
+    try:
+        siblings = list(out.iterdir())
+    except OSError:
+        return False
+    return any((mm := _CHECKPOINT_RE.match(d.name)) is not None and int(mm.group(1)) > n
+               and (d / "trainer_state.json").is_file() for d in siblings)
 
 
 def _is_summary(entry: dict[str, Any]) -> bool:

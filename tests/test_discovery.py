@@ -145,3 +145,24 @@ def test_a_lone_event_file_in_a_phase_folder_takes_the_phase(corpus, tmp_path):
                   [("metrics/mAP50", 0, 0.5), ("lr/pg0", 0, 0.01), ("loss", 0, 1.0)])
     lone = gradlog.load(tmp_path / "train" / "events.out.tfevents.1.host")
     assert sorted(lone.frame["tag"].unique()) == ["lr/pg0", "metrics/mAP50", "train/loss"]
+
+
+def test_hf_output_dir_is_one_run_not_one_per_checkpoint(samples, tmp_path):
+    import shutil
+
+    import gradlog
+
+    state = samples / "pytorch_cnn" / "trainer_state.json"
+    out = tmp_path / "hf_out"
+    for n in (500, 1000, 1500):
+        (out / f"checkpoint-{n}").mkdir(parents=True)
+        shutil.copy(state, out / f"checkpoint-{n}" / "trainer_state.json")
+    refs = gradlog.discover(tmp_path)
+    assert [(r.path.relative_to(tmp_path).as_posix(), r.format) for r in refs] == [
+        ("hf_out/checkpoint-1500/trainer_state.json", "hf_trainer")]
+    shutil.copy(state, out / "trainer_state.json")  # the final state, written at the end
+    refs = gradlog.discover(tmp_path)
+    assert [r.path.relative_to(tmp_path).as_posix() for r in refs] == ["hf_out/trainer_state.json"]
+    # a checkpoint's state still loads on its own when asked for
+    run = gradlog.load(out / "checkpoint-500" / "trainer_state.json")
+    assert run.meta["format"] == "hf_trainer"
