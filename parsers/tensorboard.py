@@ -1233,8 +1233,11 @@ def _result(state: _RunState) -> ParseResult:
     if replaced:
         warnings.append(f"{state.name}: {replaced} points were logged again at a step already "
                         f"logged (a resumed run?); the later record was kept")
+    # Keras's TensorBoard callback logs per-epoch series as `epoch_<metric>` at the epoch
+    # index; when every series is such, the step axis is the epoch
+    per_epoch = all(n.rsplit("/", 1)[-1].startswith("epoch_") for n in names)
     meta: dict[str, Any] = {
-        "step_unit": "step",
+        "step_unit": "epoch" if per_epoch else "step",
         "files": state.files,
         "records": state.records,
         "skipped": dict(state.skipped),

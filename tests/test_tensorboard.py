@@ -304,3 +304,12 @@ def test_frame_from_fast_and_general_paths_agree(samples):
     assert _value(fast_run := gradlog.Run(fast.frame), "train/loss", 179) == pytest.approx(
         0.25626182556152344, rel=1e-7)
     assert fast_run.series("val/accuracy").index.tolist() == [0, 25, 50, 75, 100, 125, 150, 175, 179]
+
+
+def test_keras_per_epoch_series_say_the_step_is_the_epoch(samples):
+    # the train/ half of a Keras TF2 run holds only epoch_* series, logged at the epoch index
+    run = gradlog.load(samples / KERAS / "train")
+    assert run.meta["step_unit"] == "epoch"
+    assert run.steps == {"first": 0, "last": 14, "count": 15}
+    # the whole run also has validation/evaluation_loss_vs_iterations (per iteration)
+    assert gradlog.load(samples / KERAS).meta["step_unit"] == "step"
