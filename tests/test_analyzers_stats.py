@@ -136,6 +136,8 @@ def test_suggested_numbers_are_rounded_on_the_1_2_3_5_ladder():
     assert nice_floor(0.05) == 0.05
     assert fmt_step(2000) == "2,000"
     assert pct(0.123) == "12%"
+    assert pct(0.997) == "99.7%" and pct(0.99997) == "99.997%"  # never "100%" short of it
+    assert pct(1.58) == "158%" and pct(-0.5) == "-50%"
 
 
 # ---- Mann-Kendall on series still autocorrelated after thinning ---------------------------

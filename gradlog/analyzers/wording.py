@@ -58,7 +58,11 @@ def pct(x: float, digits: int = 2) -> str:
     v = 100.0 * x
     if abs(v) >= 10 ** digits or v == 0:
         return f"{v:.0f}%"
-    return f"{float(f'{v:.{digits}g}'):g}%"
+    r = float(f"{v:.{digits}g}")
+    while abs(r) >= 100 > abs(v) and digits < 6:
+        digits += 1  # 99.7% must not round to "100%" (a loss that fell 99.7% did not vanish)
+        r = float(f"{v:.{digits}g}")
+    return f"{r:g}%"
 
 
 def times(x: float) -> str:
