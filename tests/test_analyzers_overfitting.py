@@ -75,3 +75,36 @@ def test_summary_says_the_minimum_is_smoothed_and_gives_the_lowest_evaluation():
     assert ev["val_min_step"] == 100 and ev["val_min"] == pytest.approx(0.62)
     assert ev["val_lowest"] == pytest.approx(0.6042) and ev["val_lowest_step"] == 0
     assert "lowest around step 100 (0.62 smoothed; lowest evaluation 0.604 at step 0)" in f.summary
+
+
+def _overfit_with_accuracy(acc_after_min):
+    # training loss falls; validation loss bottoms out at step 3,000 and rises; the
+    # validation accuracy after that follows ``acc_after_min(steps)``
+    rng = np.random.default_rng(3)
+    steps = np.arange(0, 8000, 10)
+    train = 2.0 * np.exp(-steps / 3000) + 0.05 * rng.standard_normal(steps.size) ** 2
+    vs = np.arange(0, 8001, 200)
+    val = np.where(vs < 3000, 1.5 - 0.2 * vs / 1000, 0.9 + 0.25 * (vs - 3000) / 1000)
+    val = val + 0.01 * rng.standard_normal(vs.size)
+    acc = np.where(vs < 3000, 0.5 + 0.1 * vs / 1000, acc_after_min(vs)) + 0.002 * rng.standard_normal(vs.size)
+    return make_run({"train/loss": (steps, train), "val/loss": (vs, val), "val/acc": (vs, acc)})
+
+
+def test_loss_only_overfitting_while_accuracy_still_improves_says_so():
+    run = _overfit_with_accuracy(lambda vs: 0.8 + 0.02 * (vs - 3000) / 1000)  # 0.80 -> 0.90
+    (f,) = detect_overfitting(run)
+    ev = f.evidence
+    assert 2800 <= ev["val_min_step"] <= 3400
+    assert ev["val_metric"] == "val/acc" and ev["val_metric_still_improving"] is True
+    assert ev["val_metric_end"] == pytest.approx(0.9, abs=0.01)
+    assert "still improved" in f.summary and "calibration" in f.explanation
+    assert f.recommendation.startswith("Choose the checkpoint by val/acc")
+    assert f.confidence <= 0.95 * 0.7
+
+
+def test_classic_overfitting_when_accuracy_stalls():
+    run = _overfit_with_accuracy(lambda vs: 0.8 - 0.005 * (vs - 3000) / 1000)  # stalls, drifts down
+    (f,) = detect_overfitting(run)
+    assert f.evidence["val_metric_still_improving"] is False
+    assert "still improved" not in f.summary
+    assert f.recommendation.startswith("Keep the checkpoint from around step")

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from gradlog.analyzers.config import DEFAULT_CONFIG, AnalysisConfig
-from gradlog.analyzers.context import require_loss, require_role
+from gradlog.analyzers.context import require_loss, require_role, series_data
 from gradlog.analyzers.divergence import divergence_info
 from gradlog.analyzers.stats import pow10, robust_sd, running_median
 from gradlog.analyzers.wording import fmt_num, fmt_step, pct
@@ -16,6 +16,42 @@ from gradlog.findings import Finding
 from gradlog.run import Run
 
 __all__ = ["detect_overfitting"]
+
+# Validation metrics where higher is better / lower is better (by name); others are not
+# interpreted.
+_HIGHER_BETTER = ("acc", "top", "map", "f1", "auc", "precision", "recall", "iou", "dice", "bleu",
+                  "rouge", "r2")
+_LOWER_BETTER = ("wer", "cer", "err", "mae", "mse", "rmse", "perplexity", "ppl")
+
+
+def _metric_since(run: Run, start: int, stop: float, config: AnalysisConfig) -> dict[str, Any] | None:
+    """How the validation metric moved from ``start`` to the end (before ``stop``).
+
+    Returns ``{"tag", "at_min", "end", "improved"}`` (``improved``: the end level is
+    better than the level at ``start`` by more than the metric's own noise), or None when
+    the run has no interpretable metric.
+    """
+    tag = run.roles.get("val_metric")
+    if not tag or tag not in run:
+        return None
+    name = tag.rsplit("/", 1)[-1].lower().replace("_", "").replace("-", "")
+    if any(w in name for w in _LOWER_BETTER):
+        sign = -1.0
+    elif any(w in name for w in _HIGHER_BETTER):
+        sign = 1.0
+    else:
+        return None
+    m = series_data(run, tag)
+    keep = (m.fsteps >= start) & (m.fsteps <= stop)
+    vals = m.fvalues[keep]
+    if vals.size < 4:
+        return None
+    k = max(2, int(round(0.2 * vals.size)))
+    at_min, end = float(np.median(vals[:k])), float(np.median(vals[-k:]))
+    noise = robust_sd(np.diff(vals)) / math.sqrt(2.0) if vals.size >= 5 else 0.0
+    se = noise * math.sqrt(2.0 / k)
+    improved = sign * (end - at_min) > max(3.0 * se, 1e-12)
+    return {"tag": tag, "at_min": at_min, "end": end, "improved": bool(improved)}
 
 
 def detect_overfitting(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> list[Finding]:
@@ -105,6 +141,13 @@ def detect_overfitting(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> 
         "train_loss_end": d.to_value(t_end),
         "train_change_since": train_change,
     }
+    metric = _metric_since(run, min_step, stop, config)
+    if metric is not None:
+        ev["val_metric"] = metric["tag"]
+        ev["val_metric_at_min"] = metric["at_min"]
+        ev["val_metric_end"] = metric["end"]
+        ev["val_metric_still_improving"] = metric["improved"]
+    still = metric is not None and metric["improved"]
     last_step = int(vs[-1])
     smoothed = fmt_num(v.to_value(min_level))
     lowest = (f"; lowest evaluation {fmt_num(low_raw)} at step {fmt_step(low_step)}"
@@ -120,13 +163,27 @@ def detect_overfitting(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> 
     rec = (f"Keep the checkpoint from around step {fmt_step(min_step)} (early stopping with a patience of "
            f"a few evaluations would have stopped there). To train longer usefully, regularise more "
            "(weight decay, dropout, data augmentation), use more data, or a smaller model.")
+    if still:
+        assert metric is not None
+        mname = metric["tag"]
+        summary += (f" Yet {mname} still improved ({fmt_num(metric['at_min'])} → "
+                    f"{fmt_num(metric['end'])}).")
+        expl += (f" But the validation metric {mname} kept improving over the same steps: the "
+                 "held-out loss rose because the model grew over-confident on the examples it still "
+                 "gets wrong (worse calibration), not because it makes more errors. Stopping at the "
+                 "loss minimum would have cost accuracy.")
+        rec = (f"Choose the checkpoint by {mname}, not by the validation loss (early stopping on the "
+               f"loss would stop at step {fmt_step(min_step)}, before the metric's best). If calibrated "
+               "probabilities matter, add label smoothing or temperature scaling; more regularisation "
+               "(weight decay, dropout, augmentation) addresses both.")
     return [Finding(
         id="overfitting",
         severity="warning",
         summary=summary,
         tags=(v.tag, d.tag),
         step_range=(min_step, last_step),
-        confidence=min(0.95, 0.6 + 0.05 * z),
+        # a loss-only rise while the metric improves is overfitting of confidence only
+        confidence=min(0.95, 0.6 + 0.05 * z) * (0.7 if still else 1.0),
         evidence=ev,
         explanation=expl,
         recommendation=rec,
