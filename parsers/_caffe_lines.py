@@ -63,6 +63,9 @@ EVENT_RE = re.compile(
     rb"|([^\n]*))"
     rb"|([^\n]*))\n")
 
+#: The largest iteration number the frame can hold (int64); a larger one is a damaged line.
+MAX_STEP = 2**63 - 1
+
 # -- numbers ----------------------------------------------------------------------------------
 _WIN_SPECIAL = {b"1.#INF": math.inf, b"-1.#INF": -math.inf, b"1.#QNAN": math.nan,
                 b"-1.#QNAN": math.nan, b"1.#IND": math.nan, b"-1.#IND": math.nan,
@@ -419,7 +422,18 @@ SNIFF_FILES = frozenset({
     b"image_data_layer.cpp", b"insert_splits.cpp", b"cpu_info.cpp", b"data_transformer.cpp",
     b"solver_factory.hpp", b"common.cpp",
 })
+#: Messages only Caffe prints: enough on their own (forks rename the source files).
 SNIFF_MSG_RE = re.compile(
-    rb"^(?:Initializing solver from parameters|Solving |Iteration \d+, (?:loss|lr) = "
-    rb"|Iteration \d+ \(|\s*Train net output #|\s*Test net output #|Creating layer "
-    rb"|Setting up |\s*\[(?:Forward|Backward)\] Layer )")
+    rb"^(?:Initializing solver from parameters|Solving \S+\s*$|Iteration \d+, (?:loss|lr) = "
+    rb"|Iteration \d+ \([^ ]+ iters?/s|Iteration \d+, Testing net|\s*Train net output #"
+    rb"|\s*Test net output #|Test score #\d+: |\s*\[(?:Forward|Backward)\] Layer "
+    rb"|\[debug_info\] \[|Top shape: |Memory required for data: |Network initialization done"
+    rb"|Solver scaffolding done)")
+#: Messages Caffe prints that other programs could print too: claimed only from one of
+#: Caffe's source files (:data:`SNIFF_FILES`); a Caffe file name alone is not enough
+#: (``common.cpp``, ``net.cpp``, ``solver.cpp`` are common names in other glog programs).
+SNIFF_WEAK_RE = re.compile(
+    rb"^(?:Creating layer \S+\s*$|Setting up \S+\s*$|Initializing net from parameters"
+    rb"|Learning Rate Policy|This network produces output|\S+ -> \S+\s*$|\S+ <- \S+\s*$"
+    rb"|Using GPUs? |GPU \d+: |Use CPU\.|Opened (?:lmdb|leveldb) |output data size: "
+    rb"|Restoring previous solver status|Resuming from |Finetuning from |Snapshotting to )")

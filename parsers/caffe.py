@@ -131,18 +131,21 @@ _OPENS = _lut(L.K_F, L.K_B, L.K_A)                        # (K_TF: a test-net li
 _PASS = _lut(L.K_F, L.K_B, L.K_A)                         # what a pass is made of
 _TRAIN_DEBUG = _lut(L.K_F, L.K_B, L.K_A, L.K_U, L.K_U1)   # train-net debug lines
 _DROP = -1
+#: Event of a damaged Iteration line: the output lines after it belong to no known step.
+EV_BROKEN = "broken_iteration_line"
 
 
 def sniff(source: Source) -> bool:
     """Return True when the first 64 KiB hold a glog line written by Caffe.
 
-    A glog prefix alone is not enough (other programs use glog): the line must come
-    from one of Caffe's source files or carry a message only Caffe prints.
+    A glog prefix alone is not enough (other programs use glog), nor is a source file
+    name Caffe also uses (``common.cpp``, ``solver.cpp``): the line must carry a message
+    only Caffe prints, or a Caffe-like message from one of Caffe's source files.
     """
     if source.is_dir or not source.head:
         return False
     for m in L.SNIFF_LINE_RE.finditer(source.head):
-        if m[1] in L.SNIFF_FILES or L.SNIFF_MSG_RE.match(m[2]):
+        if L.SNIFF_MSG_RE.match(m[2]) or (m[1] in L.SNIFF_FILES and L.SNIFF_WEAK_RE.match(m[2])):
             return True
     return False
 
@@ -499,6 +502,10 @@ class _Reader:
             self.glog_lines += 1
             if g[1]:                   # Iteration N ..., loss = X  /  Iteration N, lr = X
                 self.dump = None
+                if len(g[1]) > 18 and int(g[1]) > L.MAX_STEP:
+                    self._count("malformed_lines", self._line(k))
+                    append((k, ts, (EV_BROKEN,)))
+                    continue
                 if g[3] == b"loss":
                     ev: tuple = (L.K_L, int(g[1]), num(g[4]), num(g[2]) if g[2] else None, g[4])
                 else:
@@ -530,8 +537,12 @@ class _Reader:
             if ev is None:
                 continue
             k0 = ev[0]
+            if k0 == L.K_T and ev[1] > L.MAX_STEP:
+                k0 = "malformed"
             if k0 == "malformed":
                 self._count("malformed_lines", self._line(k))
+                if ev[1] == "Iteration line":   # the outputs after it have no known step
+                    append((k, ts, (EV_BROKEN,)))
                 continue
             if k0 == "debug_2014":     # a debug line after all: becomes one
                 kd = self.keytab[ev[1]]
@@ -711,6 +722,8 @@ class _Reader:
             for k, _ts, ev in events:
                 if ev[0] == L.EV_INFO:
                     self._info_event(ev, self._line(k))
+                elif ev[0] == EV_BROKEN:
+                    self.chain = None
             return
         kc = kind[rec]
         prev = np.empty_like(kc)
@@ -835,6 +848,9 @@ class _Reader:
                         rows.append((tid, ch[1], value, wl[i]))
                         continue
             if k0 == "header":
+                continue
+            if k0 == EV_BROKEN:
+                self.chain = None
                 continue
             if k0 == L.EV_INFO:
                 self._info_event(ev, self._line(k))

@@ -644,3 +644,54 @@ def test_meta_documents_the_tags(tmp_path):
     assert "name" not in solver                      # nested net_param fields are not solver keys
     assert meta["skipped"]["parameter_dump_lines"] == 11
     np.testing.assert_array_equal(run.frame["step"].to_numpy().dtype, np.dtype("int64"))
+
+
+# -- regressions found in review ------------------------------------------------------------------
+def test_an_iteration_beyond_int64_is_a_malformed_line_not_a_crash(tmp_path):
+    log = Log()
+    log.add("Solving TinyNet", "solver.cpp:288")
+    display(log, 0, rate=False)
+    big = "99999999999999999999999"
+    log.add(f"Iteration {big}, loss = 2.5")
+    log.add("    Train net output #0: loss = 2.4 (* 1 = 2.4 loss)", "solver.cpp:237")
+    log.add(f"Iteration {big}, lr = 0.01", "sgd_solver.cpp:106")
+    log.add(f"Iteration {big}, Testing net (#0)", "solver.cpp:338")
+    log.add("    Test net output #0: accuracy = 0.5", "solver.cpp:406")
+    log.add(f"Iteration {2**63 - 1}, loss = 3.5")
+    run = gradlog.load(log.write(tmp_path))
+    assert series(run, "train/loss_smoothed") == {0: v("smooth", 0), 2**63 - 1: 3.5}
+    # the outputs after the unreadable lines are not put on iteration 0
+    assert series(run, "train/loss") == {0: v("out", 0)}
+    assert "test0/accuracy" not in run
+    assert run.meta["skipped"]["malformed_lines"] == 3
+    assert run.meta["skipped"]["unplaced_values"] == 2
+
+
+def test_outputs_after_a_cut_iteration_line_are_not_put_on_the_previous_one(tmp_path):
+    log = Log()
+    log.add("Solving TinyNet", "solver.cpp:288")
+    display(log, 0, rate=False)
+    log.add("Iteration 1")                     # "Iteration 100, loss = ..." cut in its number
+    log.add("    Train net output #0: loss = 0.5 (* 1 = 0.5 loss)", "solver.cpp:237")
+    log.add("Iteration 100, lr = 0.01", "sgd_solver.cpp:106")
+    display(log, 200, rate=False)
+    run = gradlog.load(log.write(tmp_path))
+    assert series(run, "train/loss") == {0: v("out", 0), 200: v("out", 200)}
+    assert series(run, "train/lr") == {0: 0.01, 100: 0.01, 200: 0.01}
+    assert run.meta["skipped"] == {"malformed_lines": 1, "unplaced_values": 1}
+
+
+def test_glog_logs_of_other_programs_with_common_file_names_are_not_claimed(tmp_path):
+    other = Log()
+    other.add("Creating default 'local' authorizer", "common.cpp:42")
+    other.add("Setting up server on port 5050", "master.cpp:12")
+    other.add("Loading model", "parallel.cpp:42").add("done", "net.cpp:12")
+    other.add("Iteration 1, cost = 3.2", "solver.cpp:100")
+    other.add("Solving problem with 10 residuals", "solver.cpp:101")
+    path = other.write(tmp_path, "server.INFO")
+    assert not caffe.sniff(Source.from_path(path))
+    with pytest.raises(UnknownFormatError):
+        gradlog.load(path)
+    # Caffe's own setup lines from its source files are still recognised
+    setup = Log().add("Setting up conv1", "net.cpp:150").write(tmp_path, "setup.log")
+    assert caffe.sniff(Source.from_path(setup))
