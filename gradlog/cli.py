@@ -6,7 +6,6 @@ input (one ``Error: ...`` line, no traceback).
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 import sys
@@ -17,18 +16,18 @@ from typing import TYPE_CHECKING, Any
 import click
 
 import gradlog
+from gradlog.batch import BATCH_COLUMNS, DASK_MISSING, run_batch
 from gradlog.errors import GradlogError, MultipleRunsError, UnknownFormatError
 from gradlog.findings import SEVERITIES, severity_rank
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
     from gradlog.report import Report
     from gradlog.run import Run
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 PLOT_KINDS = ("tags", "overview", "grad_norms", "oscillation", "report")
-#: Columns of the summary CSV that ``gradlog batch`` writes.
-BATCH_COLUMNS = ("path", "format", "status", "error", "run", "first_step", "last_step",
-                 "steps", "tags", "findings", "max_severity", "finding_ids")
 
 
 class _Error(click.ClickException):
@@ -254,95 +253,63 @@ def formats_cmd() -> None:
 
 # -- batch ------------------------------------------------------------------------
 
-def _batch_one(path: str, fmt: str) -> dict[str, Any]:
-    """Load and analyse one run; return its summary row (errors recorded, never raised)."""
-    row: dict[str, Any] = dict.fromkeys(BATCH_COLUMNS, "")
-    row.update(path=path, format=fmt)
-    try:
-        run = gradlog.load(gradlog.RunRef(Path(path), fmt))  # exactly the run discover found
-        rep = gradlog.analyze(run)
-    except Exception as exc:  # noqa: BLE001 - one bad file must never stop a batch
-        msg = str(exc).splitlines()[0] if str(exc) else ""
-        row.update(status="error", error=f"{type(exc).__name__}: {msg}"[:500])
-        return row
-    st = run.steps
-    row.update(status="ok", run=run.name, first_step=st["first"], last_step=st["last"],
-               steps=st["count"], tags=len(run.tags), findings=len(rep.findings),
-               max_severity=rep.max_severity or "",
-               finding_ids=" ".join(dict.fromkeys(f.id for f in rep.findings)))
-    return row
-
-
 @main.command()
 @click.argument("directory", type=click.Path(exists=True))
 @click.option("-o", "--output", default="-", show_default=True, type=click.Path(dir_okay=False),
               help="Summary CSV, one row per run (- for standard output).")
 @click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,
-              help="Worker processes (default: the number of CPUs; 1 runs in this process).")
+              help="Worker processes (default: the number of CPUs; 1 runs in this process). "
+                   "With --dask local: the number of Dask workers.")
+@click.option("--dask", "dask_address", default=None, metavar="ADDRESS",
+              help="Run on Dask: a scheduler address (tcp://host:8786), or 'local' for a "
+                   "cluster on this machine. Needs: pip install 'gradlog[dask]'.")
 @click.option("--fail-on", type=click.Choice(list(SEVERITIES)), default=None,
               help="Exit with 1 when a run has a finding at or above this severity.")
 @click.option("--progress/--no-progress", default=None,
               help="Show a progress bar on standard error (default: when it is a terminal).")
-def batch(directory: str, output: str, jobs: int | None, fail_on: str | None,
-          progress: bool | None) -> None:
+def batch(directory: str, output: str, jobs: int | None, dask_address: str | None,
+          fail_on: str | None, progress: bool | None) -> None:
     """Analyse every run found under DIRECTORY and write a summary table.
 
-    Runs are analysed in parallel processes; a file that cannot be read is recorded in
-    the table (status "error") and never stops the batch.
+    Runs are analysed in parallel processes (or on a Dask cluster with --dask); a file
+    that cannot be read is recorded in the table (status "error") and never stops the
+    batch.
     """
+    if dask_address is not None:
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise _Error(f"--dask needs {DASK_MISSING}") from None
     try:
         refs = gradlog.discover(directory)
     except GradlogError as exc:
         raise _Error(str(exc)) from exc
     if not refs:
         raise _Error(f"{directory}: no training log found")
-    jobs = jobs or os.cpu_count() or 1
     show = progress if progress is not None else sys.stderr.isatty()
-    rows = _run_batch([(str(r.path), r.format) for r in refs], min(jobs, len(refs)), show)
-    rows.sort(key=lambda r: r["path"])
-    try:
-        if output == "-":
-            _write_rows(sys.stdout, rows)
-        else:
-            with open(output, "w", newline="", encoding="utf-8") as fh:
-                _write_rows(fh, rows)
-    except OSError as exc:
-        raise _Error(f"{output}: cannot write ({exc.strerror or exc})") from exc
-    bad = sum(1 for r in rows if r["status"] != "ok")
-    click.echo(f"{len(rows)} runs, {len(rows) - bad} analysed, {bad} could not be read"
-               + (f"; summary in {output}" if output != "-" else ""), err=True)
-    if fail_on is not None:
-        worst = [severity_rank(r["max_severity"]) for r in rows if r["max_severity"]]
-        if worst and max(worst) >= severity_rank(fail_on):
-            sys.exit(1)
-
-
-def _run_batch(items: list[tuple[str, str]], jobs: int, show: bool) -> list[dict[str, Any]]:
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
-
-    rows: list[dict[str, Any]] = []
-    bar_cm = (click.progressbar(length=len(items), label="analysing", file=sys.stderr) if show
+    bar_cm = (click.progressbar(length=len(refs), label="analysing", file=sys.stderr) if show
               else _NoBar())
     with bar_cm as bar:
-        if jobs <= 1:
-            for path, fmt in items:
-                rows.append(_batch_one(path, fmt))
-                bar.update(1)
-            return rows
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(_batch_one, p, f): (p, f) for p, f in items}
-            for fut in as_completed(futures):
-                path, fmt = futures[fut]
-                try:
-                    rows.append(fut.result())
-                except BrokenProcessPool as exc:
-                    row = dict.fromkeys(BATCH_COLUMNS, "")
-                    row.update(path=path, format=fmt, status="error",
-                               error=f"worker process died: {exc}"[:500])
-                    rows.append(row)
-                bar.update(1)
-    return rows
+        try:
+            table = run_batch(refs, jobs=jobs, scheduler=dask_address,
+                              progress=lambda row: bar.update(1))
+        except GradlogError as exc:
+            raise _Error(str(exc)) from exc
+    try:
+        if output == "-":
+            _write_table(sys.stdout, table)
+        else:
+            with open(output, "w", newline="", encoding="utf-8") as fh:
+                _write_table(fh, table)
+    except OSError as exc:
+        raise _Error(f"{output}: cannot write ({exc.strerror or exc})") from exc
+    bad = int((table["status"] != "ok").sum())
+    click.echo(f"{len(table)} runs, {len(table) - bad} analysed, {bad} could not be read"
+               + (f"; summary in {output}" if output != "-" else ""), err=True)
+    if fail_on is not None:
+        worst = [severity_rank(s) for s in table["max_severity"] if s]
+        if worst and max(worst) >= severity_rank(fail_on):
+            sys.exit(1)
 
 
 class _NoBar:
@@ -358,10 +325,8 @@ class _NoBar:
         """Do nothing."""
 
 
-def _write_rows(fh: Any, rows: list[dict[str, Any]]) -> None:
-    w = csv.DictWriter(fh, fieldnames=list(BATCH_COLUMNS), lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
+def _write_table(fh: Any, table: "pd.DataFrame") -> None:
+    table.to_csv(fh, index=False, columns=list(BATCH_COLUMNS), lineterminator="\n", na_rep="")
 
 
 if __name__ == "__main__":  # pragma: no cover
