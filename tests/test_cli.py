@@ -241,7 +241,7 @@ def test_convert(logs) -> None:
     out = logs / "out.csv"
     r = _runner().invoke(cli.main, ["convert", str(logs / "ok.log"), "-o", str(out)])
     assert (r.exit_code, r.stderr) == (0, f"wrote 40 rows (2 tags) to {out}\n")
-    rows = list(csv.reader(out.open()))
+    rows = list(csv.reader(out.read_text().splitlines()))
     assert rows[0] == ["step", "tag", "value", "wall_time", "source_tag"]
     assert rows[1] == ["0", "train/loss", "2.0", "nan", "train/loss"]
     assert len(rows) == 41
@@ -258,7 +258,7 @@ def test_batch_records_bad_files_and_goes_on(logs, monkeypatch) -> None:
     r = _runner().invoke(cli.main, ["batch", str(logs), "-j", "1", "-o", str(out)])
     assert r.exit_code == 0
     assert r.stderr == f"3 runs, 2 analysed, 1 could not be read; summary in {out}\n"
-    rows = list(csv.DictReader(out.open()))
+    rows = list(csv.DictReader(out.read_text().splitlines()))
     assert [(x["path"].rsplit("/", 1)[-1], x["status"], x["max_severity"], x["finding_ids"])
             for x in rows] == [("broken.log", "error", "", ""),
                                ("crit.log", "ok", "critical", "loss_plateau"),
@@ -345,7 +345,7 @@ def test_batch_in_worker_processes_on_real_files(samples, tmp_path) -> None:
     r = _runner().invoke(cli.main, ["batch", str(tmp_path), "-j", "2", "-o", str(out)])
     assert r.exit_code == 0, r.stderr
     assert r.stderr == f"2 runs, 1 analysed, 1 could not be read; summary in {out}\n"
-    rows = {x["path"].rsplit("/", 1)[-1]: x for x in csv.DictReader(out.open())}
+    rows = {x["path"].rsplit("/", 1)[-1]: x for x in csv.DictReader(out.read_text().splitlines())}
     assert rows["empty.csv"]["status"] == "error"
     assert rows["empty.csv"]["error"].startswith("EmptyLogError: ")
     ok = rows["train_log.csv"]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from gradlog.analyzers.config import DEFAULT_CONFIG, AnalysisConfig
 from gradlog.analyzers.context import NotAssessable, clear_cache
 from gradlog.analyzers.divergence import detect_divergence, detect_nonfinite_values
@@ -79,13 +81,17 @@ def analyze_run(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> Report:
     """
     findings: list[Finding] = []
     not_assessable: list[dict[str, str]] = []
-    try:
-        trends = compute_trends(run, config=config)
-        for detect in DETECTORS:
-            try:
-                findings.extend(detect(run, config=config))
-            except NotAssessable as e:
-                not_assessable.append({"id": e.finding_id, "reason": e.reason})
-    finally:
-        clear_cache(run)
+    # Logs can hold values near +-1e300, zeros and infinities; the detectors turn the
+    # resulting inf/NaN intermediates into "no evidence", so numpy's floating-point
+    # warnings would only be noise on the user's terminal.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        try:
+            trends = compute_trends(run, config=config)
+            for detect in DETECTORS:
+                try:
+                    findings.extend(detect(run, config=config))
+                except NotAssessable as e:
+                    not_assessable.append({"id": e.finding_id, "reason": e.reason})
+        finally:
+            clear_cache(run)
     return Report(run=run, findings=findings, trends=trends, not_assessable=not_assessable)
