@@ -164,19 +164,17 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
                     keys.setdefault(k, []).append((step, f))
                 continue
             keys.setdefault(k, []).append((step, float(v)))
-    if no_step:
-        msg = (f"{no_step} log_history entr{'y' if no_step == 1 else 'ies'} without an "
-               f"integer step skipped (first: entry {first_bad})")
+    for count, key, what, first in (
+            (no_step, "entries_without_step", "without an integer step", first_bad),
+            (out_of_range, "steps_out_of_range", "with a step outside the 64-bit integer range",
+             first_out)):
+        if not count:
+            continue
+        msg = (f"{count} log_history entr{'y' if count == 1 else 'ies'} {what} skipped "
+               f"(first: entry {first})")
         if strict:
             raise DamagedInputError(f"{source.name}: {msg}")
-        meta["skipped"]["entries_without_step"] = no_step
-        meta["warnings"].append(msg)
-    if out_of_range:
-        msg = (f"{out_of_range} log_history entr{'y' if out_of_range == 1 else 'ies'} with a step "
-               f"outside the 64-bit integer range skipped (first: entry {first_out})")
-        if strict:
-            raise DamagedInputError(f"{source.name}: {msg}")
-        meta["skipped"]["steps_out_of_range"] = out_of_range
+        meta["skipped"][key] = count
         meta["warnings"].append(msg)
     if nulls:
         # null is an explicit "no value" (not damage): counted, never an error
