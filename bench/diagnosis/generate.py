@@ -537,9 +537,13 @@ def label_run(trace: Trace) -> tuple[dict[str, int], dict[str, float], list[str]
     V = np.array([p["heldout_loss"] for p in Pf])
     Lf = L[: len(Pf)]
     if len(V) >= 6 and np.isfinite(V).all():
-        i_min = int(np.argmin(V))
+        # the minimum is taken on a 3-probe running median, like the end level (a median
+        # of the last 3 probes): the lowest single probe of a noisy curve is biased low
+        # and would turn scatter into a "rise"
+        Vs = np.array([np.median(V[max(0, i - 1):i + 2]) for i in range(len(V))])
+        i_min = int(np.argmin(Vs))
         v_end = float(np.median(V[-3:]))
-        rise = v_end / V[i_min] - 1.0
+        rise = v_end / Vs[i_min] - 1.0
         train_fall = 1.0 - float(np.median(Lf[-3:])) / Lf[i_min]
         m["overfit_rise"], m["overfit_train_fall"] = rise, train_fall
         min_early = steps[i_min] <= T["overfit_min_before"] * last
@@ -589,79 +593,99 @@ def scenarios() -> list[Spec]:
     def add(base: Spec, seeds: tuple[int, ...], **kw: object) -> None:
         S.extend(replace(base, seed=sd, **kw) for sd in seeds)
 
+    # Seeds: 0-4 for the cheap families, 0-3 for the CNNs; seeds 3 and 4 (and every
+    # family marked "added") came after the detectors' thresholds were set.
+    S5, S4, S2 = (0, 1, 2, 3, 4), (0, 1, 2, 3), (0, 1)
     # MLP (64-64-32-10, ReLU) on digits, SGD momentum 0.9, batch 32, 800 steps
     mlp = Spec("good", "digits", "mlp", lr=0.05, batch_size=32, steps=800)
-    add(mlp, (0, 1, 2))
-    add(mlp, (0, 1, 2), group="tiny_lr", lr=0.0005)
-    add(mlp, (0, 1, 2), group="too_large", lr=0.15)
-    add(mlp, (0, 1), group="dies", lr=0.25)
-    add(mlp, (0, 1), group="good_decay", lr=0.02, schedule="step50")
-    add(mlp, (0, 1, 2), group="plateau_decay", lr=0.1, label_noise=0.3, schedule="step50",
+    add(mlp, S5)
+    add(mlp, S5, group="tiny_lr", lr=0.0005)
+    add(mlp, S5, group="too_large", lr=0.15)
+    add(mlp, S5, group="dies", lr=0.25)
+    add(mlp, S5, group="good_decay", lr=0.02, schedule="step50")
+    add(mlp, S5, group="plateau_decay", lr=0.1, label_noise=0.3, schedule="step50",
         steps=1600)
-    add(mlp, (0, 1), group="plateau_decay_b8", lr=0.05, batch_size=8, label_noise=0.2,
+    add(mlp, S5, group="plateau_decay_b8", lr=0.05, batch_size=8, label_noise=0.2,
         schedule="step50")
-    add(mlp, (0, 1), group="nomomentum_good", lr=0.2, momentum=0.0)
-    add(mlp, (0,), group="fullbatch_stable", lr=0.5, momentum=0.0, batch_size=1000)
-    add(mlp, (0,), group="dropout_label_noise", lr=0.05, dropout=0.3, label_noise=0.3,
+    add(mlp, S5, group="nomomentum_good", lr=0.2, momentum=0.0)
+    add(mlp, S2, group="fullbatch_stable", lr=0.5, momentum=0.0, batch_size=1000)
+    add(mlp, S2, group="dropout_label_noise", lr=0.05, dropout=0.3, label_noise=0.3,
         schedule="step50", steps=1600)
-    add(mlp, (0, 1), group="bn_weight_decay", model="bnmlp", lr=0.01, weight_decay=1e-2,
+    add(mlp, S5, group="bn_weight_decay", model="bnmlp", lr=0.01, weight_decay=1e-2,
         label_noise=0.2, steps=1600)
+    # added: plain SGD with label noise and a decay; a slower tiny LR at batch 64
+    add(mlp, S5, group="plateau_decay_nomom", lr=0.3, momentum=0.0, label_noise=0.3,
+        schedule="step50", steps=1600)
+    add(mlp, S5, group="tiny_lr_b64", lr=0.001, batch_size=64)
     # hard negatives: small LR, tiny batch -> very noisy minibatch loss, stable iterate
-    add(mlp, (0, 1, 2), group="hardneg_tinybatch", lr=0.005, batch_size=2, hard_negative=True)
-    add(mlp, (0, 1, 2), group="hardneg_tinybatch_decay", lr=0.01, batch_size=4,
+    add(mlp, S5, group="hardneg_tinybatch", lr=0.005, batch_size=2, hard_negative=True)
+    add(mlp, S5, group="hardneg_tinybatch_decay", lr=0.01, batch_size=4,
         schedule="step50", hard_negative=True)
+    add(mlp, S5, group="hardneg_tinybatch_nomom", lr=0.02, batch_size=2, momentum=0.0,
+        hard_negative=True)  # added
     # small CNN (3 conv + 2 FC, leaky ReLU, dropout 0.2) on 8x8 digits
     cnn = Spec("cnn_good", "digits", "cnn", lr=0.05, batch_size=32, steps=800, dropout=0.2)
-    add(cnn, (0, 1))
-    add(cnn, (0, 1), group="cnn_too_large", lr=0.3)
-    add(cnn, (0, 1), group="cnn_plateau_decay", lr=0.05, dropout=0.3, label_noise=0.3,
+    add(cnn, S4)
+    add(cnn, S4, group="cnn_too_large", lr=0.3)
+    add(cnn, S4, group="cnn_plateau_decay", lr=0.05, dropout=0.3, label_noise=0.3,
         schedule="step2", steps=1600)
-    add(cnn, (0, 1), group="cnn_hardneg_tinybatch", lr=0.005, batch_size=2, hard_negative=True)
+    add(cnn, S4, group="cnn_hardneg_tinybatch", lr=0.005, batch_size=2, hard_negative=True)
     # the sample_logs replicas (5 conv + 2 FC on 16x16 digits, same hyperparameters)
     rep = Spec("replica_plateau", "digits16", "cnn5", lr=0.05, batch_size=32, steps=1800,
                dropout=0.3, label_noise=0.3, schedule="replica")
-    add(rep, (0, 1, 2))
-    add(rep, (0,), group="replica_oscillating", lr=0.06, weight_decay=5e-4, label_noise=0.0,
+    add(rep, S4)
+    add(rep, S2, group="replica_oscillating", lr=0.06, weight_decay=5e-4, label_noise=0.0,
         schedule="replica_osc", steps=960)
     # overfitting: 150 training digits (20% noisy labels), wide MLP, long training
     small = Spec("overfit", "digits_small", "mlp", lr=0.05, batch_size=16, steps=1500,
                  label_noise=0.2)
-    add(small, (0, 1, 2))
-    add(small, (0,), group="small_wd", weight_decay=5e-3, label_noise=0.0)
+    add(small, S5)
+    add(small, S2, group="small_wd", weight_decay=5e-3, label_noise=0.0)
+    add(small, S5, group="overfit_b32_m0", lr=0.1, batch_size=32, momentum=0.0)  # added
     # synthetic regression: ill-conditioned quadratic (condition number 100), 512 samples
     lin = Spec("lin_good", "illcond", "linear", lr=0.2, batch_size=128, steps=600)
-    add(lin, (0, 1))
-    add(lin, (0, 1), group="lin_osc", lr=1.2, momentum=0.5)
-    add(lin, (0, 1), group="lin_osc_b256", lr=1.3, momentum=0.5, batch_size=256)
-    add(lin, (0, 1), group="lin_osc_decay", lr=1.2, momentum=0.5, schedule="step50")
-    add(lin, (0, 1), group="lin_nomom_osc", lr=0.95, momentum=0.0, batch_size=64)
-    add(lin, (0, 1), group="lin_fullbatch_edge", lr=1.3, batch_size=512)
-    add(lin, (0, 1), group="lin_diverge", lr=2.6)
-    add(lin, (0, 1), group="lin_tiny_lr", lr=0.002)
-    add(lin, (0, 1), group="lin_hardneg_tinybatch", lr=0.01, batch_size=1, hard_negative=True)
-    add(lin, (0, 1, 2), group="lin_plateau_decay", lr=0.15, batch_size=8, schedule="step50")
-    add(lin, (0, 1), group="lin_plateau_decay_nomom", lr=0.5, momentum=0.0, batch_size=8,
+    add(lin, S5)
+    add(lin, S5, group="lin_osc", lr=1.2, momentum=0.5)
+    add(lin, S5, group="lin_osc_b256", lr=1.3, momentum=0.5, batch_size=256)
+    add(lin, S5, group="lin_osc_decay", lr=1.2, momentum=0.5, schedule="step50")
+    add(lin, S5, group="lin_nomom_osc", lr=0.95, momentum=0.0, batch_size=64)
+    add(lin, S5, group="lin_fullbatch_edge", lr=1.3, batch_size=512)
+    add(lin, S5, group="lin_diverge", lr=2.6)
+    add(lin, S5, group="lin_tiny_lr", lr=0.002)
+    add(lin, S5, group="lin_hardneg_tinybatch", lr=0.01, batch_size=1, hard_negative=True)
+    add(lin, S5, group="lin_plateau_decay", lr=0.15, batch_size=8, schedule="step50")
+    add(lin, S5, group="lin_plateau_decay_nomom", lr=0.5, momentum=0.0, batch_size=8,
         schedule="step50")
+    # added: a noisier bounce (batch 32), a momentum-0.9 bounce, a plateau at batch 32
+    add(lin, S5, group="lin_osc_b32", lr=1.1, momentum=0.5, batch_size=32)
+    add(lin, S5, group="lin_osc_m9", lr=0.5, momentum=0.9)
+    add(lin, S5, group="lin_plateau_decay_b32", lr=0.3, batch_size=32, schedule="step50")
     # one-hidden-layer tanh regression on the same data
     tanh = replace(lin, group="tanh_good", model="tanh", lr=0.1)
-    add(tanh, (0, 1))
-    add(tanh, (0, 1), group="tanh_osc", lr=0.33, momentum=0.0)
-    add(tanh, (0,), group="tanh_fullbatch_stable", lr=0.3, momentum=0.0, batch_size=512)
-    add(tanh, (0, 1), group="tanh_diverge", lr=1.2)
+    add(tanh, S5)
+    add(tanh, S5, group="tanh_osc", lr=0.33, momentum=0.0)
+    add(tanh, S2, group="tanh_fullbatch_stable", lr=0.3, momentum=0.0, batch_size=512)
+    add(tanh, S5, group="tanh_diverge", lr=1.2)
+    # added: a bounce with momentum 0.5 and one cut by a decay; a plateau; a hard negative
+    add(tanh, S5, group="tanh_osc_m5", lr=0.5, momentum=0.5)
+    add(tanh, S5, group="tanh_osc_decay", lr=0.33, momentum=0.0, schedule="step50")
+    add(tanh, S5, group="tanh_plateau_decay", lr=0.1, batch_size=8, schedule="step50")
+    add(tanh, S5, group="tanh_hardneg_tinybatch", lr=0.01, batch_size=1, hard_negative=True)
     # over-parameterised regression (100 features, 60 samples): fits the noise
-    add(lin, (0, 1), group="overparam", data="overparam", lr=0.01, batch_size=60, steps=1500)
-    add(lin, (0, 1), group="overparam_tanh", data="overparam", model="tanh", lr=0.02,
+    add(lin, S5, group="overparam", data="overparam", lr=0.01, batch_size=60, steps=1500)
+    add(lin, S5, group="overparam_tanh", data="overparam", model="tanh", lr=0.02,
         batch_size=20, steps=1500)
     return S
 
 
 def split_of(spec: Spec) -> str:
-    """``holdout`` for seed 1 of every family run with two or more seeds, else ``tune``.
+    """``holdout`` for odd seeds (1 and 3) of every family run with two or more seeds.
 
-    Every family with repeats has one run whose thresholds were never looked at, so
-    each finding has positives and negatives on both sides.
+    Every family with repeats has runs whose thresholds were never looked at, so each
+    finding has positives and negatives on both sides. Seeds 3 and 4 were added after the
+    detectors' thresholds had been set on seeds 0 and 2, so seed 3 is data nobody saw.
     """
-    return "holdout" if spec.seed == 1 else "tune"
+    return "holdout" if spec.seed % 2 == 1 else "tune"
 
 
 # ---------------------------------------------------------------- writing
