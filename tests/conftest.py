@@ -25,6 +25,12 @@ def samples() -> Path:
     return SAMPLES
 
 
+@pytest.fixture
+def bench_runs() -> Path:
+    """The labelled real runs of the diagnosis benchmark (bench/diagnosis/runs)."""
+    return REPO / "bench" / "diagnosis" / "runs"
+
+
 @pytest.fixture(autouse=True)
 def _close_figures():
     yield

@@ -123,3 +123,20 @@ def test_lightning_copy_of_the_motivating_run_shows_the_plateau(samples):
     assert f.tags == ("train/loss",)
     assert 2300 <= f.step_range[0] <= 2500 and f.step_range[1] == 3999
     assert abs(f.evidence["improvement_since"]) < 0.05
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_very_noisy_flat_plateau_uses_the_whole_window_for_its_level(seed):
+    # a minibatch loss as noisy as a batch-8 run's (lognormal sigma 1.2) sits flat at 0.8
+    # until the decay at step 1,000 and settles at 0.35 after it (a 56% drop). The trend
+    # before is flat, so every point of the window before measures the level: with the
+    # last third alone the drop is under 4 standard errors for these seeds.
+    run = synthetic_run(seed=seed, steps=2000, decays=(1000,), lr=0.1, floor=0.3,
+                        floor_per_lr=5.0, start_loss=0.8, tau=50, noise=1.2, relax=20)
+    (t,) = decay_tests(run)
+    assert t["step"] == 1000 and t["window_before"] == [700, 999]
+    assert t["pre_trend_fall"] == 0.0 and t["predicted_drop"] == 0.0
+    assert t["observed_drop"] == pytest.approx(0.5, abs=0.05)
+    assert 4.0 <= t["z"] < 5.0 and t["limited"]
+    (f,) = detect_lr_limited_plateau(run)
+    assert f.evidence["decay_steps"] == [1000] and f.step_range[1] == 1000

@@ -100,7 +100,9 @@ def test_pytorch_cnn_sample_plateau_with_rising_gradient_norms(samples):
     assert verdict["signals_present"] == []
     (decay,) = verdict["decays_in_plateau"]
     assert (decay["step"], decay["lr_before"], decay["lr_after"]) == (2000, 0.0125, 0.00625)
-    assert not decay["limited"] and decay["observed_drop"] < 0.02 and decay["z"] < 1
+    # the level before is the median of the whole (flat) window before the decay
+    assert not decay["limited"] and decay["observed_drop"] == pytest.approx(0.033, abs=0.01)
+    assert decay["z"] < 2.5
     assert "does not look like the cause" in plateau.explanation
     # the deep layers' gradient norms (and the total) rose; conv1, conv2 and fc2 did not
     growth = {f.tags[0]: f for f in rep.by_id("grad_norm_growth")}

@@ -78,13 +78,16 @@ def _test_decay(d: SeriesData, prev_start: float, step: float, next_end: float,
         return None
     res_pre = yb - (icpt + slope * xb)
     slope_se = (hi - lo) / 3.92 if math.isfinite(hi - lo) else 0.0
-    if not (lo > 0 or hi < 0):
+    flat = not (lo > 0 or hi < 0)
+    if flat:
         # a slope its own interval cannot tell from zero is not extrapolated: the level
         # before the decay is taken as flat (and known only to its noise)
         slope, slope_se = 0.0, 0.0
     pre_span = float(xb[-1] - xb[0])
     pre_fall = 1.0 - pow10(slope * pre_span) if d.positive else -slope * pre_span / (abs(icpt) or 1.0)
-    tail = xb >= xb[0] + (2.0 / 3.0) * (xb[-1] - xb[0])
+    # the level the decay is compared with: the last third of the window, or all of it
+    # when the window is flat (every point then measures the same level)
+    tail = np.ones(len(xb), dtype=bool) if flat else xb >= xb[0] + (2.0 / 3.0) * (xb[-1] - xb[0])
     qb_x, qb_y = bin_medians((qs - step) / 1000.0, qy, config.max_bins)
     x_tail = float(np.median(xb[tail]))
     y_tail = float(np.median(yb[tail]))
