@@ -140,3 +140,21 @@ def test_very_noisy_flat_plateau_uses_the_whole_window_for_its_level(seed):
     assert 4.0 <= t["z"] < 5.0 and t["limited"]
     (f,) = detect_lr_limited_plateau(run)
     assert f.evidence["decay_steps"] == [1000] and f.step_range[1] == 1000
+
+
+def test_hf_copy_counts_the_decay_at_the_plateau_start(samples):
+    # The Hugging Face copy of the motivating run logs every 10 steps, and its plateau is
+    # estimated to start at step 2,010, just after the LR halving at 2,000 (the CSV copy:
+    # 1,910, just before it). Either way the halving did not lower the loss, which is
+    # evidence that the step size did not set the level.
+    import gradlog
+
+    rep = gradlog.analyze(gradlog.load(samples / "pytorch_cnn" / "trainer_state.json"))
+    (f,) = rep.by_id("loss_plateau")
+    assert f.step_range == (2010, 4000)
+    verdict = f.evidence["step_size"]
+    assert verdict["verdict"] == "not_step_size"
+    (decay,) = verdict["decays_in_plateau"]
+    assert (decay["step"], decay["lr_before"], decay["lr_after"]) == (2000, 0.0125, 0.00625)
+    assert not decay["limited"] and decay["observed_drop"] < 0.1
+    assert "step 2,000" in f.explanation

@@ -70,6 +70,10 @@ class AnalysisConfig:
     # a minimum over many noisy running medians, biased low by about two of their
     # standard errors, while the band is at least three of them.
     plateau_rise_bands: float = 2.0
+    # A decay up to this fraction of the run before the plateau's estimated start that
+    # did not lower the loss is counted as tried during the plateau (the start is known
+    # to about a logging window: 5% of the run).
+    plateau_decay_margin: float = 0.05
     # Minimum finite loss points for any level-based loss detector.
     min_loss_points: int = 20
 

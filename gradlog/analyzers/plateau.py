@@ -10,6 +10,7 @@ from gradlog.analyzers.config import DEFAULT_CONFIG, AnalysisConfig
 from gradlog.analyzers.context import (
     SeriesData,
     batch_size,
+    loss_data,
     lr_at,
     momentum,
     phases,
@@ -43,7 +44,13 @@ def step_size_verdict(run: Run, start: float, config: AnalysisConfig = DEFAULT_C
     sig = oscillation_signals(run, config)
     tests = decay_tests(run, config)
     has_lr = bool(run.roles.get("lr")) and run.roles.get("lr") in run
-    inside = [t for t in tests if t["step"] >= start]
+    # The plateau's start is an estimate (two copies of one run logged at different
+    # intervals put it 100 steps apart), so a decay shortly before it that did not lower
+    # the loss counts as tried during the plateau: the loss went flat after it anyway.
+    d = loss_data(run)
+    span = float(d.fsteps[-1] - d.fsteps[0]) if d is not None and d.n else 0.0
+    margin = config.plateau_decay_margin * span
+    inside = [t for t in tests if t["step"] >= start or (t["step"] >= start - margin and not t["limited"])]
     tested = {t["step"] for t in tests}
     ph = phases(run)
     untested = [b.start for a, b in zip(ph, ph[1:]) if b.lr < a.lr and b.start >= start
