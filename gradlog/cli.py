@@ -263,12 +263,14 @@ def formats_cmd() -> None:
 @click.option("--dask", "dask_address", default=None, metavar="ADDRESS",
               help="Run on Dask: a scheduler address (tcp://host:8786), or 'local' for a "
                    "cluster on this machine. Needs: pip install 'gradlog[dask]'.")
+@click.option("--dask-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
+              show_default=True, help="Seconds to wait for a --dask scheduler to answer.")
 @click.option("--fail-on", type=click.Choice(list(SEVERITIES)), default=None,
               help="Exit with 1 when a run has a finding at or above this severity.")
 @click.option("--progress/--no-progress", default=None,
               help="Show a progress bar on standard error (default: when it is a terminal).")
 def batch(directory: str, output: str, jobs: int | None, dask_address: str | None,
-          fail_on: str | None, progress: bool | None) -> None:
+          dask_timeout: float, fail_on: str | None, progress: bool | None) -> None:
     """Analyse every run found under DIRECTORY and write a summary table.
 
     Runs are analysed in parallel processes (or on a Dask cluster with --dask); a file
@@ -292,7 +294,7 @@ def batch(directory: str, output: str, jobs: int | None, dask_address: str | Non
     with bar_cm as bar:
         try:
             table = run_batch(refs, jobs=jobs, scheduler=dask_address,
-                              progress=lambda row: bar.update(1))
+                              progress=lambda row: bar.update(1), connect_timeout=dask_timeout)
         except GradlogError as exc:
             raise _Error(str(exc)) from exc
     try:

@@ -127,3 +127,21 @@ def test_empty_archive_and_bad_jobs(tmp_path) -> None:
         run_batch(tmp_path, jobs=0)
     with pytest.raises(gradlog.GradlogError, match="no such file or directory"):
         run_batch(tmp_path / "nowhere")
+
+
+def test_unreachable_dask_scheduler_is_one_line_and_exit_2(archive) -> None:
+    pytest.importorskip("distributed")
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    r = _runner().invoke(cli.main, ["batch", str(archive), "--dask", address, "--dask-timeout", "1"])
+    assert r.exit_code == 2
+    assert r.stderr.startswith(f"Error: {address}: cannot reach the Dask scheduler within 1 s (")
+    assert r.stderr.count("\n") == 1
+    with pytest.raises(gradlog.GradlogError, match="within 0.5 s"):
+        run_batch(archive, scheduler=address, connect_timeout=0.5)
+    with pytest.raises(ValueError, match="connect_timeout"):
+        run_batch(archive, scheduler=address, connect_timeout=0)
