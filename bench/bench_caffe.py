@@ -1,13 +1,18 @@
 """Benchmark: gradlog's Caffe reader against a straightforward line-by-line reader.
 
-    .venv/bin/python bench/bench_caffe.py              # 200 MB log in bench/data/
+    .venv/bin/python bench/bench_caffe.py              # 200 MB debug_info log in bench/data/
     .venv/bin/python bench/bench_caffe.py --mb 50      # a smaller one
+    .venv/bin/python bench/bench_caffe.py --plain      # a plain solver log (no debug_info)
+    .venv/bin/python bench/bench_caffe.py --plain --against HEAD --repeat 3
+                                                       # before/after, interleaved, same run
 
 Generates (once, cached in ``bench/data/``, which git ignores) a Caffe solver log of
 the requested size made mostly of ``debug_info`` lines, as current Caffe prints them
 for a 5-conv + 2-FC net (AlexNet-like: conv1-5 with ReLU/pooling, fc6, fc7), with the
 loss/lr lines of every display iteration and a test pass (with the test net's
-``[Forward]`` lines) every 1000 iterations.
+``[Forward]`` lines) every 1000 iterations. With ``--plain``, a plain solver log instead
+(no debug_info; :func:`generate_plain`): every line a loss, output, lr or test line,
+which the reader cannot skip in bulk the way it handles debug lines.
 
 Both readers build the same common frame (every row on its iteration, wall times
 included); the script checks that they agree on a smaller log first. Each reader then
@@ -16,7 +21,7 @@ runs on the big log in a fresh subprocess, which reports its time and its peak m
 imported and a tiny log already read, next to ``frame.memory_usage(deep=True)``.
 
 Targets (issue 2): >= 150 MB/s, >= 3x the line-by-line reader, peak extra memory under
-2x the frame.
+2x the frame; plain logs: >= 100 MB/s.
 """
 
 from __future__ import annotations
@@ -151,6 +156,70 @@ def generate(path: Path, mb: float, *, seed: int = 0) -> None:
         fh.write(f"I{clock.stamp(0.01)} 30876 solver.cpp:322] Optimization Done.\n")
 
 
+# GoogLeNet's three heads: (output name, loss weight); plain logs print one line each
+PLAIN_TRAIN = [("loss1/loss1", 0.3), ("loss2/loss1", 0.3), ("loss3/loss3", 1.0)]
+PLAIN_TEST = [("loss1/loss1", 0.3), ("loss1/top-1", None), ("loss1/top-5", None),
+              ("loss2/loss1", 0.3), ("loss2/top-1", None), ("loss2/top-5", None),
+              ("loss3/loss3", 1.0), ("loss3/top-1", None), ("loss3/top-5", None)]
+
+
+def generate_plain(path: Path, mb: float, *, seed: int = 0) -> None:
+    """Write a plain (no debug_info) Caffe solver log of about ``mb`` megabytes.
+
+    As Caffe 1.0 prints a GoogLeNet run with ``display: 1``: per iteration the
+    ``Iteration N (X iter/s, ...), loss`` line, three ``Train net output`` lines (with
+    their loss weights) and the ``Iteration N, lr`` line; every 1000 iterations two
+    test nets (nine outputs each) and a snapshot; now and then a data-layer message.
+    """
+    rng = np.random.default_rng(seed)
+    clock = _Clock()
+    target = int(mb * 1e6)
+    size = 0
+    it = 0
+    with open(path, "w") as fh:
+        head = ("I{} 30876 caffe.cpp:211] Use GPU with device ID 0\n"
+                "I{} 30876 solver.cpp:48] Initializing solver from parameters: \n"
+                "test_iter: 1000\ntest_iter: 500\ntest_interval: 1000\nbase_lr: 0.01\n"
+                "display: 1\nmax_iter: 10000000\nlr_policy: \"step\"\ngamma: 0.96\n"
+                "momentum: 0.9\nweight_decay: 0.0002\nstepsize: 320000\ntype: \"SGD\"\n"
+                "I{} 30876 solver.cpp:280] Solving GoogleNet\n"
+                "I{} 30876 solver.cpp:281] Learning Rate Policy: step\n")
+        fh.write(head.format(*(clock.stamp(0.001) for _ in range(4))))
+        while size < target:
+            out = []
+            if it % 1000 == 0:
+                if it:
+                    out.append(f"I{clock.stamp(0.01)} 30876 solver.cpp:456] Snapshotting to binary "
+                               f"proto file snapshots/googlenet_iter_{it}.caffemodel")
+                    out.append(f"I{clock.stamp(0.2)} 30876 sgd_solver.cpp:273] Snapshotting solver "
+                               f"state to binary proto file snapshots/googlenet_iter_{it}.solverstate")
+                for net in (0, 1):
+                    out.append(f"I{clock.stamp(0.01)} 30876 solver.cpp:330] Iteration {it}, "
+                               f"Testing net (#{net})")
+                    for k, (name, w) in enumerate(PLAIN_TEST):
+                        x = rng.random() * (7 if w else 1)
+                        tail = f" (* {w:g} = {x * w:.6g} loss)" if w else ""
+                        out.append(f"I{clock.stamp(1e-5)} 30876 solver.cpp:397]     Test net output "
+                                   f"#{k}: {name} = {x:.6g}{tail}")
+            if rng.random() < 0.02:
+                out.append(f"I{clock.stamp(0.01)} 30876 blocking_queue.cpp:50] Data layer prefetch "
+                           f"queue empty")
+            xs = 7 * np.exp(-it / 1e5) + rng.random(3) * 0.5
+            total = 0.3 * xs[0] + 0.3 * xs[1] + xs[2]
+            out.append(f"I{clock.stamp(0.3)} 30876 solver.cpp:218] Iteration {it} (3.2 iter/s, "
+                       f"0.31s/1 iters), loss = {total:.6g}")
+            for k, ((name, w), x) in enumerate(zip(PLAIN_TRAIN, xs)):
+                out.append(f"I{clock.stamp(1e-5)} 30876 solver.cpp:237]     Train net output #{k}: "
+                           f"{name} = {x:.6g} (* {w:g} = {x * w:.6g} loss)")
+            out.append(f"I{clock.stamp(1e-5)} 30876 sgd_solver.cpp:105] Iteration {it}, lr = "
+                       f"{0.01 * 0.96 ** (it // 320000):.6g}")
+            text = "\n".join(out) + "\n"
+            fh.write(text)
+            size += len(text)
+            it += 1
+        fh.write(f"I{clock.stamp(0.01)} 30876 solver.cpp:322] Optimization Done.\n")
+
+
 # -- the line-by-line reader (the comparison) ----------------------------------------------------------
 _PREFIX = re.compile(r"^[IWEF](\d\d)(\d\d) (\d\d):(\d\d):(\d\d\.\d+) +\S+ \S+:\d+\] +(.*)$")
 _FWD_TOP = re.compile(r"^\[Forward\] Layer (.+), top blob (.+) data: (\S+)$")
@@ -231,22 +300,56 @@ def _maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def child(reader: str, path: Path) -> dict:
-    """Run one reader once, in this (fresh) process; return its figures."""
+def _reader_at(rev: str):
+    """Import the Caffe reader as it was at git revision ``rev`` (read with ``git show``,
+    nothing in the work tree changes) from a temporary package; return its module."""
+    import importlib
+    import tempfile
+
+    root = HERE.parent
+    names = subprocess.run(["git", "ls-tree", "--name-only", rev, "parsers/"], cwd=root,
+                           check=True, capture_output=True, text=True).stdout.split()
+    files = [n for n in names if re.fullmatch(r"parsers/_?caffe\w*\.py", n)]
+    pkg = Path(tempfile.mkdtemp(prefix="bench_caffe_rev_")) / "caffe_at_rev"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    for name in files:
+        text = subprocess.run(["git", "show", f"{rev}:{name}"], cwd=root, check=True,
+                              capture_output=True, text=True).stdout
+        text = re.sub(r"from gradlog\.parsers import (_caffe\w*)", r"from . import \1", text)
+        text = re.sub(r"from gradlog\.parsers\.(_caffe\w*) import", r"from .\1 import", text)
+        (pkg / Path(name).name).write_text(text)
+    sys.path.insert(0, str(pkg.parent))
+    return importlib.import_module("caffe_at_rev.caffe")
+
+
+def child(reader: str, path: Path, plain: bool = False) -> dict:
+    """Run one reader once, in this (fresh) process; return its figures.
+
+    ``reader`` is ``gradlog`` (the work tree's reader), ``gradlog@REV`` (the reader at
+    git revision REV) or ``line_by_line``.
+    """
     import gradlog.parsers.caffe  # noqa: F401
     import pandas  # noqa: F401
 
-    import gradlog
     import gradlog.frame
+    from gradlog.source import Source
 
-    tiny = DATA / "tiny_caffe.log"
+    if reader.startswith("gradlog"):
+        mod = _reader_at(reader.split("@", 1)[1]) if "@" in reader else gradlog.parsers.caffe
+
+        def load(p: Path):
+            return mod.read(Source.from_path(p)).frame
+    else:
+        load = line_by_line
+    tiny = DATA / ("tiny_caffe_plain.log" if plain else "tiny_caffe.log")
     if not tiny.exists():
-        generate(tiny, 0.05)
+        (generate_plain if plain else generate)(tiny, 0.05)
     # warm up: lazy imports and first-use allocations belong to the baseline
-    (gradlog.load(tiny).frame if reader == "gradlog" else line_by_line(tiny))
+    load(tiny)
     base = _maxrss_mb()
     t0, c0 = time.perf_counter(), time.process_time()
-    frame = gradlog.load(path).frame if reader == "gradlog" else line_by_line(path)
+    frame = load(path)
     secs, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = _maxrss_mb()
     return {"reader": reader, "seconds": secs, "cpu_seconds": cpu, "mb": path.stat().st_size / 1e6,
@@ -254,19 +357,19 @@ def child(reader: str, path: Path) -> dict:
             "frame_mb": float(frame.memory_usage(deep=True).sum()) / 2**20}
 
 
-def _run_child(reader: str, path: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", reader, str(path)],
-                         check=True, capture_output=True, text=True)
+def _run_child(reader: str, path: Path, plain: bool) -> dict:
+    cmd = [sys.executable, __file__, "--child", reader, str(path)] + (["--plain"] if plain else [])
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def check_same(mb: float = 3.0) -> None:
+def check_same(mb: float = 3.0, plain: bool = False) -> None:
     """Both readers give the same frame on a small log (values, steps, wall times)."""
     import gradlog
 
-    path = DATA / f"check_caffe_{mb:g}mb.log"
+    path = DATA / f"check_caffe_{'plain_' if plain else ''}{mb:g}mb.log"
     if not path.exists():
-        generate(path, mb, seed=1)
+        (generate_plain if plain else generate)(path, mb, seed=1)
     a = gradlog.load(path).frame
     b = line_by_line(path)
     cols = ["tag", "step", "value"]
@@ -275,37 +378,54 @@ def check_same(mb: float = 3.0) -> None:
     # wall times: the same seconds, up to float rounding of the two computations
     if not a2.equals(b2) or not np.allclose(a["wall_time"], b["wall_time"], rtol=0, atol=1e-6):
         raise SystemExit(f"the readers disagree on {path}:\n{a2.compare(b2).head()}")
-    print(f"check: both readers give the same {len(a)} rows on a {mb:g} MB log")
+    print(f"check: both readers give the same {len(a)} rows on a {mb:g} MB "
+          f"{'plain' if plain else 'debug_info'} log")
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mb", type=float, default=200.0, help="size of the generated log")
+    ap.add_argument("--plain", action="store_true",
+                    help="a plain solver log (no debug_info) instead of a debug_info log")
+    ap.add_argument("--against", metavar="REV", action="append", default=[],
+                    help="also time the reader as it is at this git revision (e.g. HEAD); "
+                         "repeatable")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="time each reader this many times, interleaved (the best is shown)")
     ap.add_argument("--child", nargs=2, metavar=("READER", "PATH"), help=argparse.SUPPRESS)
-    ap.add_argument("--skip-baseline", action="store_true", help="time gradlog's reader only")
+    ap.add_argument("--skip-baseline", action="store_true", help="do not time the line-by-line reader")
     args = ap.parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.child[0], Path(args.child[1]))))
+        print(json.dumps(child(args.child[0], Path(args.child[1]), args.plain)))
         return
     DATA.mkdir(parents=True, exist_ok=True)
-    path = DATA / f"caffe_debug_{args.mb:g}mb.log"
+    kind = "plain" if args.plain else "debug"
+    path = DATA / f"caffe_{kind}_{args.mb:g}mb.log"
     if not path.exists():
         t = time.perf_counter()
-        generate(path, args.mb)
+        (generate_plain if args.plain else generate)(path, args.mb)
         print(f"generated {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.0f}s")
-    check_same()
-    results = [_run_child("gradlog", path)]
+    check_same(plain=args.plain)
+    readers = ["gradlog"] + [f"gradlog@{rev}" for rev in args.against]
     if not args.skip_baseline:
-        results.append(_run_child("line_by_line", path))
+        readers.append("line_by_line")
     print(f"load average before: {os.getloadavg()[0]:.2f} (the machine's other work slows the wall clock)")
-    print(f"{'reader':14s} {'MB':>6s} {'s':>7s} {'MB/s':>7s} {'CPU MB/s':>8s} {'rows':>9s} "
+    best: dict[str, dict] = {}
+    for _ in range(max(1, args.repeat)):
+        for reader in readers:
+            r = _run_child(reader, path, args.plain)
+            if reader not in best or r["seconds"] < best[reader]["seconds"]:
+                best[reader] = r
+    print(f"{'reader':18s} {'MB':>6s} {'s':>7s} {'MB/s':>7s} {'CPU MB/s':>8s} {'rows':>9s} "
           f"{'peak+MB':>8s} {'frame MB':>8s} {'peak/frame':>10s}")
-    for r in results:
-        print(f"{r['reader']:14s} {r['mb']:6.0f} {r['seconds']:7.2f} {r['mb'] / r['seconds']:7.1f} "
+    for r in best.values():
+        print(f"{r['reader']:18s} {r['mb']:6.0f} {r['seconds']:7.2f} {r['mb'] / r['seconds']:7.1f} "
               f"{r['mb'] / r['cpu_seconds']:8.1f} {r['rows']:9d} {r['peak_extra_mb']:8.1f} "
               f"{r['frame_mb']:8.1f} {r['peak_extra_mb'] / r['frame_mb']:10.2f}")
-    if len(results) == 2:
-        print(f"speed-up over line-by-line: {results[1]['seconds'] / results[0]['seconds']:.1f}x")
+    ref = best["gradlog"]["seconds"]
+    for reader, r in best.items():
+        if reader != "gradlog":
+            print(f"gradlog (work tree) vs {reader}: {r['seconds'] / ref:.2f}x faster")
 
 
 if __name__ == "__main__":
