@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from gradlog.run import Run
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-PLOT_KINDS = ("tags", "overview", "grad_norms", "oscillation", "report")
+PLOT_KINDS = ("tags", "overview", "grad_norms", "oscillation", "first_order", "report")
 
 
 class _Error(click.ClickException):
@@ -179,8 +179,8 @@ def _emit(reports: list["Report"], out_format: str, outdir: str | None, color: b
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Image file; the extension picks the type (.png, .svg, .pdf).")
 @click.option("--kind", type=click.Choice(PLOT_KINDS), default="tags", show_default=True,
-              help="tags: the chosen tags; overview / grad_norms / oscillation / report: the "
-                   "report's figures with the findings drawn on them.")
+              help="tags: the chosen tags; overview / grad_norms / oscillation / first_order / "
+                   "report: the report's figures with the findings drawn on them.")
 @click.option("--logy/--linear", default=None, help="Log or linear y axis (default: from the data).")
 @click.option("--dpi", type=click.IntRange(20, 600), default=100, show_default=True,
               help="Resolution of raster images (8 in wide: 800 px at 100 dpi).")

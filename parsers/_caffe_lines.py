@@ -382,7 +382,21 @@ def ts_fields(ts: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
     if n == 0:
         z = np.zeros(0, dtype=np.int64)
         return z, z, z, np.zeros(0, dtype=np.float64)
-    u = np.array(ts, dtype="S25").view(np.uint8).reshape(n, 25).astype(np.int64) - 48
+    return ts_fields_u8(np.array(ts, dtype="S25").view(np.uint8).reshape(n, 25))
+
+
+def ts_fields_u8(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`ts_fields` of timestamps given as a (n, 25) uint8 array, zero padded.
+
+    Returns
+    -------
+    (year, month, day, seconds) : as :func:`ts_fields`.
+    """
+    n = len(raw)
+    if n == 0:
+        z = np.zeros(0, dtype=np.int64)
+        return z, z, z, np.zeros(0, dtype=np.float64)
+    u = raw.astype(np.int64) - 48
     long_ = u[:, 5] != (32 - 48)            # 8-digit date: no space at column 5
     off = np.where(long_, 4, 0)
     rows = np.arange(n)

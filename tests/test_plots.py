@@ -3,9 +3,11 @@ axes, the statistic named on the axis, and no pyplot state or backend forced on 
 
 from __future__ import annotations
 
+import functools
 import struct
 import subprocess
 import sys
+from pathlib import Path
 
 import matplotlib
 
@@ -342,3 +344,180 @@ def test_grad_norms_flag_the_layers_a_finding_names_and_read_the_statistic_from_
     ax = plots.plot_grad_norms(rep, ax=_ax())
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["fc1.weight", "fc2.weight ↑", "total"]
     assert ax.get_ylabel() == "gradient L2 norm"
+
+
+# -- the first-order check -----------------------------------------------------------
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "diagnosis" / "runs"
+TANH = "tanh_osc__tanh_illcond_lr0.33_b128_m0_const_s1.csv"
+LIN_DECAY = "lin_osc_decay__linear_illcond_lr1.2_b128_m0.5_step50_s1.csv"
+SKIP = 0.15  # the analyzers measure a phase without its first 15% (osc_phase_skip)
+
+
+@functools.lru_cache(maxsize=None)
+def _bench_report(name: str) -> gradlog.Report:
+    return gradlog.analyze(gradlog.load(BENCH / name))
+
+
+def _level(coll) -> tuple[float, float, float]:
+    """(x0, x1, y) of a one-segment hlines collection."""
+    (seg,) = coll.get_segments()
+    return float(seg[0][0]), float(seg[1][0]), float(seg[0][1])
+
+
+def _box(ax, k: int):
+    (text,) = [t for t in ax.texts if t.get_gid() == f"first_order:{k}"]
+    return text
+
+
+def _window_median(s, lo: float, hi: float) -> float:
+    return float(np.median(s[(s.index >= lo) & (s.index <= hi)].to_numpy()))
+
+
+def test_first_order_figure_shows_the_promise_and_the_evidence_of_an_overshooting_run() -> None:
+    """bench/diagnosis tanh net at LR 0.33: each step promises 28% of the loss, the loss
+    realises 0.54% of that promise (the finding's words)."""
+    rep = _bench_report(TANH)
+    (f,) = rep.by_id("step_size_oscillation")
+    assert f.evidence["signals_present"] == ["first_order_overshoot"]
+    (phase,) = f.evidence["phases"]
+    assert [k for k, _fig in plots.report_figures(rep)] == [
+        "overview", "grad_norms", "oscillation", "first_order"]
+    ax = plots.plot_first_order(rep, ax=_ax())
+    gids = _gids(ax.figure)
+    assert ax.get_yscale() == "log"
+    assert "evidence of step_size_oscillation" in ax.get_title(loc="left")
+    g, loss = rep.run.series("grad_norm/total"), rep.run.series("train/loss")
+    lo = SKIP * 599
+    # the promise per logged step: LR x squared total gradient norm (CSV row 0: 1.20999)
+    raw = gids["promise_raw"][0]
+    x, y = np.asarray(raw.get_xdata()), np.asarray(raw.get_ydata())
+    assert y[x == 0][0] == pytest.approx(0.33 * 1.20999 ** 2)
+    in_phase = (x >= lo) & (x <= 599)
+    assert np.median(y[in_phase]) == pytest.approx(0.33 * _window_median(g, lo, 599) ** 2, rel=0.02)
+    # the phase's median promise and loss, over the part the analyzers measure; their
+    # quotient is the evidence's ratio, the realised decrease is efficiency x promise
+    x0, x1, promise = _level(gids["promise_level:0"][0])
+    assert (x0, x1) == pytest.approx((lo, 599))
+    assert promise == pytest.approx(0.33 * _window_median(g, lo, 599) ** 2, rel=1e-12)
+    level = _level(gids["loss_level:0"][0])[2]
+    assert level == pytest.approx(_window_median(loss, lo, 599), rel=1e-12)
+    assert promise / level == pytest.approx(phase["first_order_ratio"], rel=1e-9)
+    assert _level(gids["realised:0"][0])[2] == pytest.approx(
+        phase["first_order_efficiency"] * promise, rel=1e-9)
+    # the numbers, in the finding's words, in a vermilion box (this phase overshoots)
+    box = _box(ax, 0)
+    assert f"{100 * phase['first_order_ratio']:.2g}%" == "28%"
+    assert box.get_text() == "LR 0.33\npromise 28% of the loss per step\nrealised 0.54% of it"
+    assert matplotlib.colors.to_hex(box.get_bbox_patch().get_edgecolor()) == plots.VERMILLION.lower()
+    assert not [g_ for g_ in gids if g_.startswith("decay:")]  # a constant LR
+    # the one-figure report has the panel too
+    titles = [a.get_title(loc="left") for a in plots.report_figure(rep).axes]
+    assert any(t.startswith("first-order check") for t in titles)
+
+
+def test_first_order_figure_across_an_lr_decay() -> None:
+    """LR 1.2 -> 0.12 at step 300: before, a step promises 110% of the loss; after, 1.9%."""
+    rep = _bench_report(LIN_DECAY)
+    (f,) = rep.by_id("step_size_oscillation")
+    ph = f.evidence["phases"]
+    ax = plots.plot_first_order(rep, ax=_ax())
+    gids = _gids(ax.figure)
+    assert "decay:300" in gids
+    g = rep.run.series("grad_norm/total")
+    raw = gids["promise_raw"][0]
+    x, y = np.asarray(raw.get_xdata()), np.asarray(raw.get_ydata())
+    # the LR in effect at each step: 1.2 up to 299, 0.12 from 300
+    assert y[x == 299][0] == pytest.approx(1.2 * g.loc[299] ** 2)
+    assert y[x == 300][0] == pytest.approx(0.12 * g.loc[300] ** 2)
+    for k, (a, b, lr) in enumerate([(0, 299, 1.2), (300, 599, 0.12)]):
+        lo = a + SKIP * (b - a)
+        x0, _x1, promise = _level(gids[f"promise_level:{k}"][0])
+        assert x0 == pytest.approx(lo)
+        assert promise == pytest.approx(lr * _window_median(g, lo, b) ** 2, rel=1e-12)
+        level = _level(gids[f"loss_level:{k}"][0])[2]
+        assert promise / level == pytest.approx(ph[k]["first_order_ratio"], rel=1e-9)
+    assert _box(ax, 0).get_text() == "LR 1.2\npromise 110% of the loss per step\nrealised 0.039% of it"
+    # after the decay the loss rose slightly (efficiency < 0): no realised line, said in words
+    assert ph[1]["first_order_efficiency"] < 0 and "realised:1" not in gids
+    after = _box(ax, 1)
+    assert after.get_text() == "LR 0.12\npromise 1.9% of the loss per step\nrealised none: the loss rose"
+    assert matplotlib.colors.to_hex(after.get_bbox_patch().get_edgecolor()) == plots.GREY.lower()
+    assert after.get_fontweight() == "normal" and _box(ax, 0).get_fontweight() == "bold"
+
+
+def test_no_first_order_figure_without_the_first_order_signal(samples, tmp_path) -> None:
+    """The CNN sample's noisy_loss evidence carries a first-order ratio per phase, but no
+    finding rests on it: the report has no first-order figure."""
+    from gradlog.render.figures import figure_files
+
+    rep = gradlog.analyze(gradlog.load(samples / "pytorch_cnn" / "train_log.csv"))
+    (f,) = rep.by_id("noisy_loss")
+    assert all("first_order_ratio" in p for p in f.evidence["phases"])
+    assert not rep.by_id("step_size_oscillation")
+    kinds = [k for k, _fig in plots.report_figures(rep)]
+    assert kinds == ["overview", "grad_norms", "oscillation"]
+    titles = [a.get_title(loc="left") for a in plots.report_figure(rep).axes]
+    assert not any(t.startswith("first-order check") for t in titles)
+    # the tanh run's first-order figure is written as a PNG with a caption
+    files = dict(figure_files(_bench_report(TANH), tmp_path, stem="tanh"))
+    assert files["first_order"].name == "tanh_first_order.png"
+    assert files["first_order"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from gradlog.render.figures import FIGURE_CAPTIONS, FIGURES_AFTER_FINDINGS
+
+    assert "η‖g‖²" in FIGURE_CAPTIONS["first_order"]
+    assert FIGURES_AFTER_FINDINGS[-1] == "first_order"
+
+
+def _fo_run(lr: float | None = 0.5, grad: str | None = "grad_norm/total", n: int = 1000,
+            optimizer: str | None = None) -> gradlog.Run:
+    """Constant LR 0.5, gradient norm 0.4 (a promise of 0.08 per step), loss 0.2 exp(-2e-4 t)."""
+    steps = np.arange(n)
+    series = {"train/loss": 0.2 * np.exp(-2e-4 * steps)}
+    if lr is not None:
+        series["train/lr"] = np.full(n, lr)
+    if grad is not None:
+        series[grad] = np.full(n, 0.4)
+    frame, _ = build_frame(np.repeat(list(series), n), np.tile(steps, len(series)),
+                           np.concatenate(list(series.values())))
+    return gradlog.Run(frame, {"name": "fo", "hparams": {"optimizer": optimizer} if optimizer else {}})
+
+
+def test_first_order_without_a_finding_draws_the_curves_and_claims_nothing() -> None:
+    # no oscillation finding: the whole LR phase is drawn with its medians, but no ratio
+    # is stated (the analyzers found nothing; plots do not re-run them)
+    run = _fo_run()
+    ax = plots.plot_first_order(gradlog.Report(run=run), ax=_ax())
+    assert "(no oscillation finding)" in ax.get_title(loc="left")
+    gids = _gids(ax.figure)
+    level = 0.2 * np.exp(-2e-4 * np.median(np.arange(1000)))
+    assert _level(gids["promise_level:0"][0]) == pytest.approx((0, 999, 0.08))
+    assert _level(gids["loss_level:0"][0])[2] == pytest.approx(level)
+    assert "realised:0" not in gids and "promise_smooth" in gids
+    assert _box(ax, 0).get_text() == "LR 0.5\nno oscillation finding"
+    assert matplotlib.colors.to_hex(_box(ax, 0).get_bbox_patch().get_edgecolor()) == plots.GREY.lower()
+
+
+def test_first_order_box_says_not_assessed_when_the_evidence_has_no_ratio() -> None:
+    # e.g. an adaptive optimizer (Adam's step is not eta * g): the analyzers leave the
+    # ratio out of the phase, and the figure does not invent one
+    run = _fo_run(optimizer="AdamW")
+    f = Finding("noisy_loss", "info", "Noisy.", tags=("train/loss",), step_range=(0, 999),
+                evidence={"phases": [{"start": 0, "end": 999, "lr": 0.5, "window_start": 150.0}]})
+    ax = plots.plot_first_order(gradlog.Report(run=run, findings=[f]), ax=_ax())
+    assert "(evidence of noisy_loss)" in ax.get_title(loc="left")
+    assert _box(ax, 0).get_text() == "LR 0.5\nfirst order not assessed"
+    assert _level(_gids(ax.figure)["promise_level:0"][0]) == pytest.approx((150, 999, 0.08))
+    assert "realised:0" not in _gids(ax.figure)
+
+
+@pytest.mark.parametrize("kw, missing", [
+    ({"grad": None}, "no gradient L2 norm"),
+    ({"grad": "grad_absmean/total"}, "no gradient L2 norm"),  # not a 2-norm: no promise
+    ({"lr": None}, "no learning rate"),
+])
+def test_first_order_not_available(kw, missing) -> None:
+    ax = plots.plot_first_order(gradlog.Report(run=_fo_run(**kw)), ax=_ax())
+    (text,) = ax.texts
+    assert text.get_text().startswith("first-order check not available") and missing in text.get_text()
+    assert not ax.axison and not ax.lines

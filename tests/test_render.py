@@ -343,3 +343,16 @@ def test_text_report_fits_80_columns_with_huge_step_numbers():
     text = gradlog.analyze(run).to_text()
     assert "40M-" in text  # the second LR phase, abbreviated
     assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_markdown_and_html_show_the_first_order_figure(tmp_path, bench_runs) -> None:
+    # a run flagged by the first-order overshoot alone gets the figure that shows it
+    name = "tanh_osc__tanh_illcond_lr0.33_b128_m0_const_s1.csv"
+    rep = gradlog.analyze(gradlog.load(bench_runs / name))
+    md = render_markdown([rep], figures_dir=tmp_path / "figures")
+    assert f"](figures/{name}_first_order.png)" in md
+    assert (tmp_path / "figures" / f"{name}_first_order.png").is_file()
+    assert "decrease one step promises to first order" in md
+    assert md.index("_oscillation.png)") < md.index("_first_order.png)")
+    html = render_html([rep])
+    assert html.count('<figure class="figure-first_order">') == 1

@@ -368,6 +368,9 @@ def oscillation_signals(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> di
                    and r.get("first_order_efficiency", math.inf) < config.osc_first_order_efficiency
                    and r.get("_grad_lag1_margin", -math.inf) >= config.osc_grad_state_margin]
         first_order = bool(fo_hits)
+        for r in fo_rows:  # per phase, for the report and its first-order figure
+            r["first_order_overshoot"] = any(r is h for h in fo_hits)
+            r["window_start"] = float(r["_lo"])
 
         signals = {"alternation": alternation, "amplitude_scales_with_lr": lr_scaling,
                    "validation_oscillation": val_osc, "grad_norm_swings_with_loss": grad_swing,

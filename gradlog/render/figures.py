@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from gradlog.report import Report
 
-__all__ = ["png_bytes", "png_data_uri", "figure_files", "FIGURE_CAPTIONS"]
+__all__ = ["png_bytes", "png_data_uri", "figure_files", "FIGURE_CAPTIONS", "FIGURES_AFTER_FINDINGS"]
 
 #: What each figure of :func:`gradlog.plots.report_figures` shows (alt text and captions).
 FIGURE_CAPTIONS = {
@@ -26,7 +26,16 @@ FIGURE_CAPTIONS = {
                   "(dashed) and the LR decays (dotted).",
     "oscillation": "The loss minus its rolling median, with the oscillation amplitude of each "
                    "LR phase (bands), and the amplitude against the LR.",
+    "first_order": "The loss (blue) and the decrease one step promises to first order, "
+                   "η‖g‖² (LR × squared gradient L2 norm, vermilion), on a log axis (raw, "
+                   "light; smoothed). Per LR phase: their medians (dashed), the realised "
+                   "decrease per step (dotted green) and the ratios: a step that promises a "
+                   "large part of the loss while the loss does not fall overshoots.",
 }
+
+#: The figures a report shows after the findings, in this order (the overview comes
+#: before them); a kind :func:`gradlog.plots.report_figures` did not draw is skipped.
+FIGURES_AFTER_FINDINGS: tuple[str, ...] = ("grad_norms", "oscillation", "first_order")
 
 
 def png_bytes(fig: "Figure", *, dpi: int = 100) -> bytes:

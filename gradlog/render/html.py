@@ -259,6 +259,8 @@ def _findings_html(report: "Report", prefix: str) -> str:
 
 
 def _run_section(report: "Report", anchor: str, *, figures: bool = True) -> str:
+    from gradlog.render.figures import FIGURES_AFTER_FINDINGS
+
     run = report.run
     figs = _figures(report) if figures else {}
     parts = [f'<section class="run" id="{_e(anchor)}">', f"<h2>{_e(run.name)}</h2>",
@@ -266,7 +268,7 @@ def _run_section(report: "Report", anchor: str, *, figures: bool = True) -> str:
     if "overview" in figs:
         parts.append(_figure_html("overview", figs["overview"], run.name))
     parts.append(_findings_html(report, anchor))
-    for kind in ("grad_norms", "oscillation"):
+    for kind in FIGURES_AFTER_FINDINGS:
         if kind in figs:
             parts.append(_figure_html(kind, figs[kind], run.name))
     parts.append(_trends_html(report))

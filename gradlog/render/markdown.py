@@ -89,7 +89,7 @@ def _get(mapping: Mapping[Any, Any], key: str) -> Any:
 
 
 def _section(report: "Report", figures: dict[str, str]) -> list[str]:
-    from gradlog.render.figures import FIGURE_CAPTIONS
+    from gradlog.render.figures import FIGURE_CAPTIONS, FIGURES_AFTER_FINDINGS
 
     run = report.run
     st = run.steps
@@ -122,7 +122,8 @@ def _section(report: "Report", figures: dict[str, str]) -> list[str]:
         out += ["### Not assessable", ""]
         out += [f"- `{md_escape(na.get('id', ''))}`: {md_escape(na.get('reason', ''))}"
                 for na in report.not_assessable] + [""]
-    out += fig("grad_norms") + fig("oscillation")
+    for kind in FIGURES_AFTER_FINDINGS:
+        out += fig(kind)
     if report.trends:
         rows = []
         for t in report.trends:
