@@ -147,7 +147,10 @@ def discover(path: str | os.PathLike[str]) -> list[RunRef]:
 
     Directories a format reads as a whole (TensorBoard run directories, Lightning
     version folders, MLflow runs) are one run each; other files are sniffed one by one.
-    Hidden files and directories are skipped. Files no format recognises are left out.
+    Hidden files and directories are skipped. Files no format recognises are left out,
+    and so are tables the generic CSV format would read but that have neither a step-like
+    column nor a loss, LR, validation or gradient column (datasets, predictions,
+    manifests); ``gradlog.load`` of such a file still reads it.
 
     Returns
     -------
@@ -225,6 +228,9 @@ def _add_file(p: Path, found: list[RunRef], seen: set[Path]) -> None:
                 superseded = getattr(parser, "superseded", None)
                 if superseded is not None and superseded(p):
                     break  # an older copy of a run listed through its latest copy
+                plausible = getattr(parser, "plausible_run", None)
+                if plausible is not None and not plausible(s):
+                    break  # a table that is not a training log (a dataset, a manifest)
                 if p not in seen:
                     seen.add(p)
                     found.append(RunRef(p, parser.NAME))

@@ -20,6 +20,10 @@ Every parser module exposes the same small surface:
 ``run_members(run_dir) -> list[Path]`` (directory formats only, optional)
     what a run directory owns (its files and phase folders); discovery searches the
     rest of the tree for runs of their own.
+``plausible_run(source) -> bool`` (generic formats, optional)
+    for a file ``sniff`` accepted: whether it looks like a training log and not just
+    any table (a dataset, predictions, a manifest); discovery of an archive leaves the
+    others out, while ``gradlog.load`` of the file itself still reads it.
 
 The registry order is the detection order: specific formats before generic ones.
 Parsers import only leaf modules of gradlog (frame, source, roles, errors).

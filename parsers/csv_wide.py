@@ -30,6 +30,7 @@ One row per logging event, one column per metric, for example::
 from __future__ import annotations
 
 from gradlog.frame import ParseResult
+from gradlog.roles import infer_roles, normalise_tags
 from gradlog.source import Source
 
 from . import _tabular as tab
@@ -45,6 +46,21 @@ def sniff(source: Source) -> bool:
     """Return True for a text file whose first line is a header of column names over
     rows with numbers (the generic fallback: more specific CSV formats come first)."""
     return tab.sniff_table(source) is not None
+
+
+def plausible_run(source: Source) -> bool:
+    """Return True when the table's header looks like a training log: a step-like column
+    (``step``, ``iteration``, ``epoch`` ...) or a column that plays a role (a loss, a
+    learning rate, a validation metric, a gradient norm). A dataset, a predictions file
+    or a manifest has neither and is not a run when an archive is searched."""
+    hdr = tab.sniff_table(source)
+    if hdr is None:
+        return False
+    names = [n for n in hdr.names if n]
+    if any(n.strip().lower() in tab.STEP_COLUMNS for n in names):
+        return True
+    roles = infer_roles(normalise_tags(names).values())
+    return any(roles[r] for r in ("loss", "lr", "val_loss", "val_metric", "grad_total", "grad"))
 
 
 def read(source: Source, *, strict: bool = False) -> ParseResult:

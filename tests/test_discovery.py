@@ -166,3 +166,29 @@ def test_hf_output_dir_is_one_run_not_one_per_checkpoint(samples, tmp_path):
     # a checkpoint's state still loads on its own when asked for
     run = gradlog.load(out / "checkpoint-500" / "trainer_state.json")
     assert run.meta["format"] == "hf_trainer"
+
+
+def test_tables_that_are_not_training_logs_are_left_out_of_an_archive(samples, tmp_path):
+    # an experiment folder as people keep them: the log, the dataset, the predictions,
+    # a manifest; only the log is a run (each of the others still loads when asked for)
+    exp = tmp_path / "exp1"
+    exp.mkdir()
+    shutil.copy(samples / "pytorch_cnn" / "train_log.csv", exp / "train_log.csv")
+    (exp / "dataset.csv").write_text("pixel0,pixel1,pixel2,label\n0.1,0.5,0.9,3\n0.2,0.4,0.8,7\n")
+    (exp / "predictions.csv").write_text("id,prob_cat,prob_dog\n1,0.9,0.1\n2,0.3,0.7\n")
+    (exp / "MANIFEST.tsv").write_text("file\tkind\tbytes\nrun1.log\tcaffe\t1234\nrun2.log\tcaffe\t99\n")
+    # tables with only a step column, or only a metric, are logs
+    (exp / "eval.csv").write_text("epoch,top1\n0,0.51\n1,0.62\n")  # read as Keras CSVLogger
+    (exp / "lr_sweep.csv").write_text("lr,loss\n0.001,2.3\n0.01,1.9\n")
+    refs = gradlog.discover(tmp_path)
+    assert [(r.path.name, r.format) for r in refs] == [
+        ("eval.csv", "keras"), ("lr_sweep.csv", "csv_wide"), ("train_log.csv", "csv_wide")]
+    run = gradlog.load(exp / "dataset.csv")
+    assert run.series("train/pixel1").tolist() == [0.5, 0.4]
+    assert [r.path.name for r in gradlog.discover(exp / "predictions.csv")] == ["predictions.csv"]
+
+
+def test_the_corpus_manifest_is_not_a_run(corpus):
+    refs = gradlog.discover(corpus)
+    assert "MANIFEST.tsv" not in {r.path.name for r in refs}
+    assert len(refs) == 26
