@@ -158,3 +158,33 @@ def test_hf_copy_counts_the_decay_at_the_plateau_start(samples):
     assert (decay["step"], decay["lr_before"], decay["lr_after"]) == (2000, 0.0125, 0.00625)
     assert not decay["limited"] and decay["observed_drop"] < 0.1
     assert "step 2,000" in f.explanation
+
+
+def test_a_drop_of_one_rounding_step_is_not_a_drop():
+    # a loss logged with 4 decimals near its floor (Hugging Face rounds it): 0.0002 before
+    # the decay, 0.0001 after it is "50%" but one step of the rounding; the same values
+    # logged at full precision around 2e-4 -> 1e-4 with noise are a real halving
+    import numpy as np
+
+    from gradlog.analyzers.synthetic import make_run
+
+    t = np.arange(0, 2000, 25)
+    lr = np.where(t < 1000, 1e-5, 1e-6)
+    rng = np.random.default_rng(0)
+    exact = np.where(t < 1000, 2e-4, 1e-4) * np.exp(rng.normal(0, 0.1, t.size))
+    rounded = np.round(exact, 4)
+    assert set(rounded[t < 1000]) == {2e-4} and set(rounded[t >= 1100]) == {1e-4}
+    (q,) = decay_tests(make_run({"train/loss": (t, rounded), "train/lr": (t, lr)}))
+    assert q["resolution"] == pytest.approx(1e-4) and q["below_resolution"]
+    assert q["observed_drop"] == pytest.approx(0.5) and not q["limited"]
+    (f,) = decay_tests(make_run({"train/loss": (t, exact), "train/lr": (t, lr)}))
+    assert not f["below_resolution"] and f["limited"]
+
+
+def test_whisper_corpus_rounded_loss_is_not_lr_limited(corpus):
+    import gradlog
+
+    rep = gradlog.analyze(gradlog.load(corpus / "hf_trainer" / "whisper_large_v2_ja_5k_trainer_state.json"))
+    assert rep.by_id("lr_limited_plateau") == []
+    late = [t for t in decay_tests(rep.run) if t["step"] == 4525]
+    assert late and late[0]["below_resolution"] and late[0]["resolution"] == pytest.approx(1e-4)

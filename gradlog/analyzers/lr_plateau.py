@@ -112,6 +112,14 @@ def _test_decay(d: SeriesData, prev_start: float, step: float, next_end: float,
     else:
         scale = abs(y_tail) or 1.0
         observed, predicted, beyond = -obs / scale, -pred / scale, excess / scale
+    # The resolution the values were logged at (a loss printed with 4 decimals moves in
+    # steps of 1e-4): a change of the level by less than two of those steps is rounding,
+    # whatever its relative size (0.0002 -> 0.0001 is "50%").
+    inw = (d.fsteps >= ps[0]) & (d.fsteps <= qs[-1])
+    levels = np.unique(d.fvalues[inw])
+    gaps = np.diff(levels)
+    resolution = float(gaps.min()) if gaps.size else 0.0
+    change = abs(d.to_value(y_post) - d.to_value(y_tail))
     return {
         "step": int(step),
         "pre_trend_fall": float(pre_fall),
@@ -121,6 +129,8 @@ def _test_decay(d: SeriesData, prev_start: float, step: float, next_end: float,
         "z": float(z),
         "window_before": [int(ps[0]), int(ps[-1])],
         "window_after": [int(qs[0]), int(qs[-1])],
+        "resolution": resolution,
+        "below_resolution": bool(resolution > 0 and change < 2.0 * resolution),
     }
 
 
@@ -131,7 +141,10 @@ def decay_tests(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> list[dict[
     -------
     list of dicts, one per testable decay: ``step``, ``lr_before``, ``lr_after``,
     ``observed_drop``, ``predicted_drop``, ``drop_beyond_trend`` (relative),
-    ``z`` (in standard errors), ``limited`` (both beyond the thresholds),
+    ``z`` (in standard errors), ``resolution`` (the smallest step between the logged
+    values around the decay), ``below_resolution`` (the level moved by less than two of
+    those steps: rounding, not a drop), ``limited`` (beyond the thresholds and not below
+    the resolution),
     ``plateau_start`` (where the loss stopped improving before the decay: the start of
     the phase's flat tail, or of the flat window the trend was fitted on; None when it
     was not flat) and
@@ -160,7 +173,8 @@ def decay_tests(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> list[dict[
             t["lr_before"] = a.lr
             t["lr_after"] = b.lr
             t["limited"] = bool(t["z"] >= config.decay_z_min and t["drop_beyond_trend"] >= config.decay_min_drop
-                                and t["pre_trend_fall"] <= config.decay_pre_max_fall)
+                                and t["pre_trend_fall"] <= config.decay_pre_max_fall
+                                and not t["below_resolution"])
             p = plateau_of(d, prev_start, b.start - 1, config)
             useful = (p is not None and p.fraction >= config.plateau_min_fraction
                       and p.trend_drop < config.plateau_band)
