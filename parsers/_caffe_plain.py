@@ -5,19 +5,26 @@ A plain solver log (no ``debug_info``) is made almost only of a few line shapes:
 ``Iteration N, lr = X``, ``Iteration N, Testing net (#k)``, ``Test net output #k: ...``,
 and glog messages the reader ignores. :func:`scan` finds, with numpy over the whole
 chunk (no Python loop over lines), the lines that have *exactly* one of these shapes
-and the byte spans of their fields. Every other line (and every line whose shape is in
-the least doubt: a control or non-ASCII byte, trailing blanks, a value with a comma,
-a very long field) is marked *rare*; the reader sends rare lines to its general
-line-by-line machinery, which is the reference. So a common line here is one the
-general machinery reads to the same event, by construction:
+and the byte spans of their fields. Every other line, and every line whose shape is in
+the least doubt (a control or non-ASCII byte, trailing blanks, a very long field), is
+*rare*: the reader sends it to its general line-by-line machinery, which stays the
+reference. A common line is one that machinery reads to the same event, by construction:
 
-- the glog prefix follows ``EVENT_RE`` in :mod:`._caffe_lines`: ``[IWEF]`` + 4 or 8
-  digits, a blank, ``hh:mm:ss.uuuuuu``, blanks, a thread token, a blank, the first
-  ``]`` after it, blanks; the message is the rest;
-- the message does not start with ``[`` (debug lines, and keys the chunk scanner would
-  take as debug keys) and is not empty; the level is not ``F`` (a fatal line);
-- a message of another shape is common only when the general machinery ignores it
-  (its first six bytes have no parser in ``HANDLERS``) or counts it (a snapshot line).
+- the glog prefix is ``EVENT_RE``'s in :mod:`._caffe_lines` (``[IWE]mmdd hh:mm:ss.uuuuuu``
+  or ``[IWE]yyyymmdd ...``, blanks, a thread token, a blank, anything up to the first
+  ``]``, blanks); the message is the rest of the line, not empty, and does not start
+  with ``[`` (debug lines, and what the chunk scanner would take for a debug key);
+- an Iteration or output line has exactly the shape ``EVENT_RE`` (or, for test outputs,
+  ``_OUTPUT``) reads, with nothing after it; a value is not checked here beyond having no
+  blank at either end: the reader converts it with ``float`` and leaves the line to the
+  general machinery when it does not convert;
+- any other message is common only when the general machinery ignores it (no parser for
+  its first six bytes in ``HANDLERS``), or just counts it (a snapshot line).
+
+The lookups run on an unaligned little-endian uint64 view of the (zero-padded) chunk:
+the 8 bytes at any offset as one integer, gathered for many offsets at once, so that a
+literal of up to 8 bytes is one comparison, and a byte is searched for, digits checked
+and read, eight at a time (SWAR: the bit tricks of "SIMD within a register").
 """
 
 from __future__ import annotations
@@ -25,43 +32,70 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 from gradlog.parsers import _caffe_lines as L
 
 #: Line classes (per line of the chunk).
 C_RARE = 0       # the general machinery reads it
 C_NOOP = 1       # a glog message the reader ignores
 C_SNAP = 2       # "Snapshotting to ..." / "Snapshotting solver state to ..." (counted)
-C_EVENT = 3      # one of the event shapes below
+C_EVENT = 3      # one of the event shapes
 
-#: Longest field spans the scanner looks at (a longer one makes its line rare).
-_NUM_W = 40      # a number (value, rate, weight)
-_NAME_W = 96     # an output name
-_SKIP = 24       # blanks skipped after the timestamp and after the ']'
-_FILE_W = 64     # the ' file:line' part before the ']'
-_PAD = 256       # zero bytes after the chunk, so every window gather stays inside
-
-
-def _code(text: bytes) -> np.ndarray:
-    return np.frombuffer(text, dtype=np.uint8)
+#: Widths of the windows the scanner searches (a longer field makes its line rare).
+_BLANKS = 16     # blanks after the timestamp, and after the ']'
+_THREAD = 24     # the thread token
+_NUMBER = 32     # a number (value, rate, weight)
+_NAME = 64       # an output name
+_PAD = 256       # zero bytes after the chunk, so that every window stays inside
 
 
-_ITER = _code(b"Iteration ")
-_TRAIN = _code(b"Train net output #")
-_TEST = _code(b"Test net output #")
-_SNAP1 = _code(b"Snapshotting to ")
-_SNAP2 = _code(b"Snapshotting solver state to ")
-_LOSS = _code(b", loss = ")
-_LR = _code(b", lr = ")
-_TESTING = _code(b", Testing net (#")
-_RATE1 = _code(b" iter/s, ")
-_RATE2 = _code(b" iters/s, ")
-_WOPEN = _code(b" (* ")
-_WEQ = _code(b" = ")
-_WCLOSE = _code(b" loss)")
-_HANDLER_CODES = np.array(sorted(int.from_bytes(k, "little") for k in L.HANDLERS), dtype=np.int64)
-_POW6 = (256 ** np.arange(6, dtype=np.int64))
-_TS_DIGITS = np.array([6, 7, 9, 10, 12, 13, 15, 16, 17, 18, 19, 20])
+def _words(text: bytes) -> list[tuple[int, int, int]]:
+    """(offset, mask, code) of the 8-byte words of a literal (little-endian)."""
+    out = []
+    for o in range(0, len(text), 8):
+        part = text[o:o + 8]
+        mask = (1 << (8 * len(part))) - 1
+        out.append((o, mask, int.from_bytes(part, "little")))
+    return out
+
+
+_ITER = _words(b"Iteration ")
+_TRAIN = _words(b"Train net output #")
+_TEST = _words(b"Test net output #")
+_SNAP1 = _words(b"Snapshotting to ")
+_SNAP2 = _words(b"Snapshotting solver state to ")
+_LOSS = _words(b", loss = ")
+_LR = _words(b", lr = ")
+_TESTING = _words(b", Testing net (#")
+_RATE_OPEN = _words(b" (")
+_RATE1 = _words(b" iter/s, ")
+_RATE2 = _words(b" iters/s, ")
+_COLON = _words(b": ")
+_W_OPEN = _words(b" (* ")
+_W_EQ = _words(b" = ")
+_W_CLOSE = _words(b" loss)")
+_SIX = (1 << 48) - 1
+_HANDLER_CODES = np.array(sorted(int.from_bytes(k, "little") for k in L.HANDLERS),
+                          dtype=np.uint64)
+
+# the short glog timestamp "Lmmdd hh:mm:ss.uuuuuu " as three words: digits, fixed bytes
+_TS_DIGITS = ((1, 2, 3, 4, 6, 7), (1, 2, 4, 5, 7), (0, 1, 2, 3, 4))
+_TS_FIXED = ({5: 0x20}, {0: 0x3A, 3: 0x3A, 6: 0x2E}, {5: 0x20})
+
+
+def _byte_mask(positions, value: int) -> int:
+    """The integer with byte ``value`` at each of the byte ``positions``."""
+    return sum(value << (8 * p) for p in positions)
+
+
+_TS_CHECKS = []
+for _dig, _fix in zip(_TS_DIGITS, _TS_FIXED):
+    _TS_CHECKS.append((
+        np.uint64(_byte_mask(_dig, 0xF0) | _byte_mask(_fix, 0xFF)),            # hi nibbles + fixed
+        np.uint64(_byte_mask(_dig, 0x30) | sum(v << (8 * p) for p, v in _fix.items())),
+        np.uint64(_byte_mask(_dig, 0x0F)),                                      # lo nibbles
+        np.uint64(_byte_mask(_dig, 0x06)),                                      # + 6: carry if > 9
+        np.uint64(_byte_mask(_dig, 0x10)),
+    ))
 
 
 @dataclass
@@ -75,13 +109,16 @@ class Scan:
     ev : line indices of the event lines (C_EVENT), in order.
     kind : per event, K_L, K_LR, K_T, K_TRO or K_TO (from :mod:`._caffe_lines`).
     step : per event, the iteration (K_L, K_LR, K_T), else -1.
-    net : per event, the test net (K_T), else -1; the output index (K_TRO, K_TO).
-    ts : per event, the glog timestamp as a (n, 25) uint8 array (zero padded), as
-        :func:`._caffe_lines.ts_fields_u8` reads it.
-    val : per event, the (start, end) span of its value (K_T: empty).
-    rate : per event, the span of the rate of a K_L line (empty when none).
-    weight : per event, the span of the loss weight of an output (empty when none).
+    net : per event, the test net (K_T), the output index (K_TRO, K_TO), else -1.
+    time : per event, (year, month, day, seconds) of its glog timestamp, as
+        :func:`._caffe_lines.ts_fields` reads it.
+    val : per event, the (start, end) offsets of its value (K_T: an empty span).
+    rate : per event, the span of the rate of a K_L line (empty when it has none).
+    weight : per event, the span of an output's loss weight (empty when none).
     name : per event, the span of an output's name (empty otherwise).
+    words : the chunk as an unaligned uint64 view (the 8 bytes at each offset).
+    mixed_years : True when the chunk has glog timestamps with and without a year (the
+        reader then reads it line by line, as wall times are computed per chunk).
     """
 
     cls: np.ndarray
@@ -91,223 +128,437 @@ class Scan:
     kind: np.ndarray
     step: np.ndarray
     net: np.ndarray
-    ts: np.ndarray
+    time: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     val: tuple[np.ndarray, np.ndarray]
     rate: tuple[np.ndarray, np.ndarray]
     weight: tuple[np.ndarray, np.ndarray]
     name: tuple[np.ndarray, np.ndarray]
+    words: np.ndarray
+    mixed_years: bool
 
 
-def _window(buf: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:
-    """The ``width`` bytes of ``buf`` from each position (a (len(pos), width) array)."""
-    return buf[pos[:, None] + np.arange(width)]
+_ONES = np.uint64(0x0101010101010101)
+_HIGHS = np.uint64(0x8080808080808080)
+_ONE = np.uint64(1)
 
 
-def _starts_with(win: np.ndarray, lit: np.ndarray, at: int = 0) -> np.ndarray:
-    return (win[:, at:at + len(lit)] == lit).all(axis=1)
+def _rep(byte: int) -> np.uint64:
+    """The word with ``byte`` in all eight bytes."""
+    return np.uint64(byte * 0x0101010101010101)
 
 
-def _at(buf: np.ndarray, pos: np.ndarray, lit: np.ndarray) -> np.ndarray:
-    """True where ``buf`` holds ``lit`` at each position."""
-    return (_window(buf, pos, len(lit)) == lit).all(axis=1)
+_LOWS = np.uint64(0x7F7F7F7F7F7F7F7F)
 
 
-def _first(buf: np.ndarray, pos: np.ndarray, width: int, stop: np.ndarray) -> np.ndarray:
-    """Offset of the first byte in ``stop`` (a bool table) at or after each position,
-    within ``width`` bytes; -1 where there is none."""
-    hit = stop[_window(buf, pos, width)]
-    found = hit.any(axis=1)
-    return np.where(found, pos + hit.argmax(axis=1), -1)
+def _lowest_byte(flags: np.ndarray) -> np.ndarray:
+    """Index (0-7) of the lowest flagged byte of nonzero words whose flags are bit 7 of
+    their bytes (as :func:`_zero_bytes` and :func:`_nonzero_bytes` set them): the bytes
+    below the lowest set bit, counted with one multiplication."""
+    low = flags & (~flags + _ONE)
+    return ((((low - _ONE) & _ONES) * _ONES) >> np.uint64(56)).astype(np.int64) - 1
 
 
-def _lut(chars: bytes) -> np.ndarray:
-    t = np.zeros(256, dtype=bool)
-    t[list(chars)] = True
-    return t
+def _nonzero_bytes(x: np.ndarray) -> np.ndarray:
+    """A word with bit 7 of byte k set exactly where byte k of ``x`` is not zero."""
+    return (((x & _LOWS) + _LOWS) | x) & _HIGHS
 
 
-_NOT_BLANK = ~_lut(b" ")
-_DIGIT = _lut(b"0123456789")
-_BLANK_NL = _lut(b" \n")
-_EQ_NL = _lut(b"=\n")
-_CLOSE_NL = _lut(b")\n")
-_BAD_IN_VALUE = _lut(b" ,\n")
+def _zero_bytes(x: np.ndarray) -> np.ndarray:
+    """A word with bit 7 of byte k set where byte k of ``x`` is zero: exact for the
+    lowest such byte, which is all :func:`_lowest_byte` reads."""
+    return (x - _ONES) & ~x & _HIGHS
 
 
-def _digits(buf: np.ndarray, pos: np.ndarray, most: int) -> tuple[np.ndarray, np.ndarray]:
-    """(count, value) of the decimal digits at each position; count is 0 where there
-    are none and ``most + 1`` where there are more than ``most`` (value then unusable)."""
-    win = _window(buf, pos, most + 1)
-    isd = _DIGIT[win]
-    count = np.where(isd.all(axis=1), most + 1, (~isd).argmax(axis=1))
-    value = np.zeros(len(pos), dtype=np.int64)
-    d = win.astype(np.int64) - 48
-    for j in range(most):
-        more = j < count
-        if not more.any():
-            break
-        value = np.where(more, value * 10 + d[:, j], value)
-    return count, value
+class _Bytes:
+    """The zero-padded chunk and its uint64 view."""
+
+    def __init__(self, chunk: bytes | bytearray, end: int) -> None:
+        self.raw = np.frombuffer(chunk, dtype=np.uint8, count=end)
+        buf = np.zeros(end + _PAD, dtype=np.uint8)
+        buf[:end] = self.raw
+        self.buf = buf
+        self.u64 = np.ndarray((end + _PAD - 8,), dtype="<u8", buffer=buf, strides=(1,))
+
+    def at(self, pos: np.ndarray, lit: list[tuple[int, int, int]],
+           first: np.ndarray | None = None) -> np.ndarray:
+        """True where the literal (:func:`_words`) is at each position (``first``: the
+        words at the positions, when already read)."""
+        u = self.u64
+        w = u[pos + lit[0][0]] if first is None else first
+        ok = (w & np.uint64(lit[0][1])) == np.uint64(lit[0][2])
+        if len(lit) > 1:
+            cand = np.flatnonzero(ok)
+            p = pos[cand]
+            sub = np.ones(len(cand), dtype=bool)
+            for o, mask, code in lit[1:]:
+                sub &= (u[p + o] & np.uint64(mask)) == np.uint64(code)
+            ok[cand] = sub
+        return ok
+
+    def first(self, pos: np.ndarray, width: int, a: int, end: np.ndarray) -> np.ndarray:
+        """Offset of the first byte ``a`` or newline at or after each position (``end``:
+        the offset of the line's newline), within ``width`` bytes (a multiple of 8); -1
+        where there is none."""
+        out = np.full(len(pos), -1, dtype=np.int64)
+        todo = np.arange(len(pos))
+        p = pos
+        ra = _rep(a)
+        for o in range(0, width, 8):
+            z = _zero_bytes(self.u64[p + o] ^ ra)
+            hit = z != 0
+            got = np.flatnonzero(hit)
+            out[todo[got]] = p[got] + o + _lowest_byte(z[got])
+            miss = ~hit
+            todo, p = todo[miss], p[miss]
+            if not len(todo):
+                break
+        # the newline, where it comes first (or where the byte is not in the window)
+        return np.where((out >= 0) & (out < end), out, np.where(end < pos + width, end, -1))
+
+    def first_not_blank(self, pos: np.ndarray) -> np.ndarray:
+        """Each position moved past the blanks there; -1 past ``_BLANKS`` of them."""
+        out = np.full(len(pos), -1, dtype=np.int64)
+        todo = np.arange(len(pos))
+        p = pos
+        blanks = _rep(32)
+        for o in range(0, _BLANKS, 8):
+            t = _nonzero_bytes(self.u64[p + o] ^ blanks)
+            hit = t != 0
+            got = np.flatnonzero(hit)
+            out[todo[got]] = p[got] + o + _lowest_byte(t[got])
+            miss = ~hit
+            todo, p = todo[miss], p[miss]
+            if not len(todo):
+                break
+        return out
+
+    def digits(self, pos: np.ndarray, most: int) -> tuple[np.ndarray, np.ndarray]:
+        """(count, value) of the decimal digits at each position (``most`` <= 18);
+        count is ``most + 1`` where there are more than ``most`` (the value is then not
+        read). Eight digits are checked, and read, at a time."""
+        n = len(pos)
+        count = np.full(n, -1, dtype=np.int64)
+        words = []
+        for o in range(0, most + 1, 8):
+            x = self.u64[pos + o]
+            words.append(x)
+            t = _nonzero_bytes(_not_digits(x))
+            got = (count < 0) & (t != 0)
+            count[got] = o + _lowest_byte(t[got])
+            if not (count < 0).any():
+                break
+        count = np.where((count < 0) | (count > most), most + 1, count)
+        value = np.zeros(n, dtype=np.uint64)
+        ten = np.uint64(10)
+        for k, x in enumerate(words):
+            left = count - 8 * k                 # digits from this word on
+            use = (left > 0) & (count <= most)
+            if not use.any():
+                break
+            here = np.clip(left, 1, 8).astype(np.uint64)
+            part = _eight_digits(x << (np.uint64(8) * (np.uint64(8) - here)))
+            value = np.where(use, value * ten ** here + part, value)
+        return count, value.astype(np.int64)
+
+
+def _not_digits(x: np.ndarray) -> np.ndarray:
+    """A word with a nonzero byte k where byte k of ``x`` is not an ASCII digit."""
+    hi = (x & np.uint64(0xF0F0F0F0F0F0F0F0)) ^ np.uint64(0x3030303030303030)
+    lo = ((x & np.uint64(0x0F0F0F0F0F0F0F0F)) + np.uint64(0x0606060606060606)) \
+        & np.uint64(0x1010101010101010)
+    return hi | lo
+
+
+def _eight_digits(x: np.ndarray) -> np.ndarray:
+    """The number the eight digits of each word write (the first in the lowest byte;
+    leading zero bytes read as zeros)."""
+    x = x & np.uint64(0x0F0F0F0F0F0F0F0F)
+    x = (x * np.uint64(2561)) >> np.uint64(8)
+    x = ((x & np.uint64(0x00FF00FF00FF00FF)) * np.uint64(6553601)) >> np.uint64(16)
+    return ((x & np.uint64(0x0000FFFF0000FFFF)) * np.uint64(42949672960001)) >> np.uint64(32)
+
+
+def _timestamps(u: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Which lines start with a glog timestamp, ``Lmmdd hh:mm:ss.uuuuuu `` (short) or
+    ``Lyyyymmdd hh:mm:ss.uuuuuu `` (long), ``L`` in IWEF; digits and separators are
+    checked eight bytes at a time.
+
+    Returns
+    -------
+    (short, long, words) : the two bool masks, and the three words that hold the
+        ``mmdd hh:mm:ss.uuuuuu`` part of each line (for a long one, from its 5th byte).
+    """
+    w0 = u[s]
+    lvl = w0 & np.uint64(0xFF)
+    glog = ((lvl == np.uint64(0x49)) | (lvl == np.uint64(0x57)) | (lvl == np.uint64(0x45))
+            | (lvl == np.uint64(0x46)))
+    words = [w0, u[s + 8], u[s + 16]]
+    short = glog.copy()
+    for w, (hi, code, lo, six, carry) in zip(words, _TS_CHECKS):
+        short &= (((w & hi) ^ code) | (((w & lo) + six) & carry)) == np.uint64(0)
+    # long: byte 5 a digit; the short layout from byte 4 on (its byte 0 a digit)
+    byte5 = (w0 >> np.uint64(40)) & np.uint64(0xF0)
+    cand = np.flatnonzero(glog & ~short & (byte5 == np.uint64(0x30)))
+    long_ = np.zeros(len(s), dtype=bool)
+    if len(cand):
+        sc = s[cand]
+        lw = [u[sc + 4], u[sc + 12], u[sc + 20]]
+        ok = (_not_digits(w0[cand] >> np.uint64(8)) & np.uint64(0xFFFFFF)) == np.uint64(0)
+        ok &= (_not_digits(lw[0]) & np.uint64(0xFF)) == np.uint64(0)
+        for w, (hi, code, lo, six, carry) in zip(lw, _TS_CHECKS):
+            ok &= (w & hi) == code
+            ok &= ((w & lo) + six) & carry == np.uint64(0)
+        long_[cand] = ok
+        for w, x in zip(words, lw):
+            w[cand[ok]] = x[ok]
+    return short, long_, words
 
 
 def scan(chunk: bytes | bytearray, end: int) -> Scan:
-    """Classify the whole lines of ``chunk[:end]`` (it ends with a newline).
+    """Classify the whole lines of ``chunk[:end]`` (the last one ends with a newline).
 
     Returns
     -------
     Scan : the class of every line and the fields of the event lines.
     """
-    raw = np.frombuffer(chunk, dtype=np.uint8, count=end)
-    buf = np.zeros(end + _PAD, dtype=np.uint8)
-    buf[:end] = raw
-    ends = np.flatnonzero(raw == 10)
+    B = _Bytes(chunk, end)
+    raw = B.raw
+    # newlines, and the control and non-ASCII bytes (a tab, a CR, a NUL, UTF-8) that
+    # leave their line to the general machinery
+    # (one pass for both, and the ']' too)
+    hits = np.flatnonzero((raw.view(np.int8) < 32) | (raw == 93))
+    hb = raw[hits]
+    nl = hb == 10
+    ends = hits[nl]
+    rb = hits[hb == 93]                                    # ']'
+    special = hits[~nl & (hb != 93)]
     n = len(ends)
     starts = np.empty(n, dtype=np.int64)
     if n:
         starts[0] = 0
         starts[1:] = ends[:-1] + 1
-    ok = np.ones(n, dtype=bool)
-    # control and non-ASCII bytes (a tab, a CR, a NUL, UTF-8): the general machinery
-    special = np.flatnonzero(raw.view(np.int8) < 32)
-    special = special[raw[special] != 10]
+    short, long_, head = _timestamps(B.u64, starts)
+    mixed = bool(short.any() and long_.any())
+    ok = (short | long_) & ((head[0] & np.uint64(0xFF)) != np.uint64(0x46))  # F: fatal
     if len(special):
         ok[np.searchsorted(ends, special)] = False
-
-    # the glog prefix: [IWEF]dddd[dddd] hh:mm:ss.uuuuuu, blanks, thread, blank, ..., ']'
-    head = _window(buf, starts, 10)
-    lvl = head[:, 0]
-    ok &= (lvl == 73) | (lvl == 87) | (lvl == 69)          # I W E (F: a fatal line)
-    d4 = _DIGIT[head[:, 1:5]].all(axis=1)
-    short = d4 & (head[:, 5] == 32)
-    long_ = d4 & _DIGIT[head[:, 5:9]].all(axis=1) & (head[:, 9] == 32)
-    ok &= short | long_
-    off = np.where(long_, 4, 0)
-    tsw = buf[(starts + off)[:, None] + np.arange(22)]
-    ok &= _DIGIT[tsw[:, _TS_DIGITS]].all(axis=1)
-    ok &= (tsw[:, 8] == 58) & (tsw[:, 11] == 58) & (tsw[:, 14] == 46) & (tsw[:, 21] == 32)
     idx = np.flatnonzero(ok)
-    s, e, off = starts[idx], ends[idx], off[idx]
-    a = _first(buf, s + off + 22, _SKIP, _NOT_BLANK)       # the thread token
-    good = (a >= 0) & (a < e)
-    rb = np.flatnonzero(raw == 93)                          # ']'
-    k = np.searchsorted(rb, np.where(good, a, 0))
-    r = np.where(k < len(rb), rb[np.minimum(k, max(len(rb) - 1, 0))] if len(rb) else -1, -1)
-    good &= (r >= 0) & (r < e)
-    # a blank between the thread token and the ']' ('\S+ ' then '[^\]\n]*\]')
-    back = buf[np.maximum(r, 1)[:, None] - np.arange(1, _FILE_W + 1)]
-    inside = (r[:, None] - np.arange(1, _FILE_W + 1)) > a[:, None]
-    good &= ((back == 32) & inside).any(axis=1)
-    m = _first(buf, r + 1, _SKIP, _NOT_BLANK)              # the message
-    good &= (m >= 0) & (m < e)
-    idx, s, e, m = idx[good], s[good], e[good], m[good]
-    msg = _window(buf, m, 32)
-    good = msg[:, 0] != 91                                  # '[': debug lines
-    idx, s, e, m, msg = idx[good], s[good], e[good], m[good], msg[good]
+    s, e = starts[idx], ends[idx]
+    # ' +\S+ [^\]\n]*\] *': the thread token, a blank after it, the first ']' after that
+    a = B.first_not_blank(s + np.where(long_[idx], 26, 22))
+    good = (a > 0) & (a < e)
+    a = np.where(good, a, s)
+    fb = B.first(a, _THREAD, 32, e)
+    k = np.searchsorted(rb, a)
+    r = rb[np.minimum(k, len(rb) - 1)] if len(rb) else np.full(len(a), -1)
+    good &= (k < len(rb)) & (fb > a) & (r > fb) & (r < e)
+    m = B.first_not_blank(np.where(good, r + 1, s))
+    good &= (m > 0) & (m < e)
+    w0 = B.u64[np.where(good, m, 0)]
+    good &= (w0 & np.uint64(0xFF)) != np.uint64(0x5B)           # '[': debug lines
+    idx, s, e, m, w0 = idx[good], s[good], e[good], m[good], w0[good]
 
     cls = np.zeros(n, dtype=np.int8)
-    # messages the general machinery ignores: no parser for their first six bytes
-    six = (msg[:, :6].astype(np.int64) * _POW6).sum(axis=1)
-    noop = ((e - m) < 6) | ~np.isin(six, _HANDLER_CODES)
+    six = w0 & np.uint64(_SIX)
+    hk = np.searchsorted(_HANDLER_CODES, six)
+    noop = ((e - m) < 6) | (_HANDLER_CODES[np.minimum(hk, len(_HANDLER_CODES) - 1)] != six)
     cls[idx[noop]] = C_NOOP
-    snap = _starts_with(msg, _SNAP1) | _starts_with(msg, _SNAP2)
+    snap = B.at(m, _SNAP1, w0) | B.at(m, _SNAP2, w0)
     cls[idx[snap]] = C_SNAP
 
-    kinds: list[np.ndarray] = []
-    parts: list[tuple] = []
+    parts: list[tuple[np.ndarray, ...]] = []
 
     # -- Iteration lines -----------------------------------------------------------------
-    it = _starts_with(msg, _ITER)
-    if it.any():
+    it = np.flatnonzero(B.at(m, _ITER, w0))
+    if len(it):
         li, ie, im = idx[it], e[it], m[it]
-        nd, step = _digits(buf, im + 10, 18)
+        nd, step = B.digits(im + 10, 18)
         p = im + 10 + nd
         fine = (nd >= 1) & (nd <= 18)
-        is_loss = fine & _at(buf, p, _LOSS)
-        is_lr = fine & _at(buf, p, _LR)
-        is_test = fine & _at(buf, p, _TESTING)
-        is_rate = fine & _at(buf, p, _code(b" ("))
-        # the rate form: ' (R iter/s, ...), loss = X'
-        q = _first(buf, p + 2, _NUM_W, _BLANK_NL)
-        rate_ok = is_rate & (q > p + 2) & (q < ie)
-        qq = np.where(rate_ok, q, p)
-        r1 = _at(buf, qq, _RATE1)
-        r2 = _at(buf, qq, _RATE2)
-        rate_ok &= r1 | r2
-        c = _first(buf, qq + np.where(r1, 9, 10), _FILE_W, _CLOSE_NL)
-        rate_ok &= (c >= 0) & (c < ie)
-        cc = np.where(rate_ok, c, p)
-        rate_ok &= _at(buf, cc + 1, _LOSS)
-        vs = np.select([is_loss, is_lr, rate_ok], [p + 9, p + 7, cc + 10], -1)
-        val_ok = (is_loss | is_lr | rate_ok) & (vs < ie) & (ie - vs <= _NUM_W)
-        vw = _window(buf, np.where(val_ok, vs, 0), _NUM_W)
-        inval = (np.arange(_NUM_W) < (ie - vs)[:, None]) & _BAD_IN_VALUE[vw]
-        val_ok &= ~inval.any(axis=1)
-        # Testing net (#k): the net's digits, then ')' ending the line
-        nn, net = _digits(buf, p + 16, 9)
-        test_ok = is_test & (nn >= 1) & (nn <= 9) & (p + 16 + nn + 1 == ie)
-        test_ok &= buf[np.where(test_ok, ie - 1, 0)] == 41
-        take = val_ok | test_ok
-        kind = np.select([is_loss | rate_ok, is_lr], [L.K_L, L.K_LR], L.K_T)
+        wp = B.u64[p]                               # what follows the number
+        is_loss = fine & B.at(p, _LOSS, wp)
+        is_lr = fine & B.at(p, _LR, wp)
+        is_test = fine & B.at(p, _TESTING, wp)
+        # ' (R iter/s, ...), loss = X'
+        rate = fine & B.at(p, _RATE_OPEN, wp)
+        q = p.copy()
+        c = p.copy()
+        ra = np.flatnonzero(rate)
+        if len(ra):
+            pr, er = p[ra], ie[ra]
+            qr = B.first(pr + 2, _NUMBER, 32, er)
+            ok = (qr > pr + 2) & (qr < er)
+            qr = np.where(ok, qr, pr)
+            r1 = B.at(qr, _RATE1)
+            ok &= r1 | B.at(qr, _RATE2)
+            cr = B.first(qr + np.where(r1, 9, 10), _NUMBER, 41, er)       # ')'
+            ok &= (cr > 0) & (cr < er)
+            cr = np.where(ok, cr, pr)
+            ok &= B.at(cr + 1, _LOSS)
+            rate[ra] = ok
+            q[ra] = qr
+            c[ra] = cr
+        vs = np.where(is_loss, p + 9, np.where(is_lr, p + 7, c + 10))
+        val = (is_loss | is_lr | rate) & (vs < ie)
+        vs = np.where(val, vs, ie)
+        val &= (B.buf[vs] != 32) & (B.buf[ie - 1] != 32)
+        # ', Testing net (#k)' ending the line
+        net = np.full(len(it), -1, dtype=np.int64)
+        test = is_test
+        ta = np.flatnonzero(is_test)
+        if len(ta):
+            nn, nt = B.digits(p[ta] + 16, 9)
+            ok = (nn >= 1) & (nn <= 9) & (p[ta] + 17 + nn == ie[ta])
+            ok &= B.buf[np.where(ok, ie[ta] - 1, 0)] == 41
+            test[ta] = ok
+            net[ta] = nt
+        take = np.flatnonzero(val | test)
+        kind = np.where(is_loss | rate, L.K_L, np.where(is_lr, L.K_LR, L.K_T))
         cls[li[take]] = C_EVENT
-        sel = np.flatnonzero(take)
-        kinds.append(kind[sel])
-        parts.append((li[sel], step[sel], np.where(test_ok, net, -1)[sel],
-                      np.where(val_ok, vs, ie)[sel], ie[sel],
-                      np.where(rate_ok, p + 2, 0)[sel], np.where(rate_ok, q, 0)[sel],
-                      np.zeros(len(sel), dtype=np.int64), np.zeros(len(sel), dtype=np.int64),
-                      np.zeros(len(sel), dtype=np.int64), np.zeros(len(sel), dtype=np.int64)))
+        none = np.zeros(len(take), dtype=np.int64)
+        parts.append((li[take], kind[take], step[take], np.where(test, net, -1)[take],
+                      vs[take], ie[take], np.where(rate, p + 2, 0)[take],
+                      np.where(rate, q, 0)[take], none, none, none, none))
 
     # -- Train / Test net output lines ---------------------------------------------------
-    tr = _starts_with(msg, _TRAIN)
-    te = _starts_with(msg, _TEST)
-    out = tr | te
-    if out.any():
+    tr = B.at(m, _TRAIN, w0)
+    out = np.flatnonzero(tr | B.at(m, _TEST, w0))
+    if len(out):
         li, oe, om, is_tr = idx[out], e[out], m[out], tr[out]
-        p = om + np.where(is_tr, len(_TRAIN), len(_TEST))
-        nd, index = _digits(buf, p, 9)
-        fine = (nd >= 1) & (nd <= 9)
+        p = om + np.where(is_tr, 18, 17)
+        nd, index = B.digits(p, 9)
+        fine = (nd >= 1) & (nd <= 9) & B.at(p + nd, _COLON)
         n0 = p + nd + 2
-        fine &= (buf[p + nd] == 58) & (buf[p + nd + 1] == 32)          # ': '
-        eq = _first(buf, n0, _NAME_W, _EQ_NL)
+        eq = B.first(n0, _NAME, 61, oe)                               # '='
         fine &= (eq > n0 + 1) & (eq < oe)
-        eqq = np.where(fine, eq, n0)
-        fine &= (buf[eqq - 1] == 32) & (buf[eqq + 1] == 32)
-        vs = eqq + 2
-        ve = _first(buf, vs, _NUM_W, _BLANK_NL)
+        eq = np.where(fine, eq, n0 + 1)
+        fine &= B.at(eq - 1, _W_EQ)                                   # ' = '
+        vs = eq + 2
+        ve = B.first(vs, _NUMBER, 32, oe)
         fine &= (ve > vs) & (ve <= oe)
-        vee = np.where(fine, ve, vs)
-        plain_end = vee == oe
+        ve = np.where(fine, ve, vs)
+        bare = ve == oe
         # ' (* W = X loss)' ending the line
-        w0 = vee + 4
-        w1 = _first(buf, w0, _NUM_W, _BLANK_NL)
-        tail = ~plain_end & _at(buf, vee, _WOPEN) & (w1 > w0)
-        w1s = np.where(tail, w1, w0)
-        tail &= _at(buf, w1s, _WEQ)
-        x1 = _first(buf, w1s + 3, _NUM_W, _BLANK_NL)
-        tail &= (x1 > w1s + 3) & (x1 + 6 == oe)
-        tail &= _at(buf, np.where(tail, x1, 0), _WCLOSE)
-        take = fine & (plain_end | tail)
+        w0_ = ve + 4
+        w1 = B.first(w0_, _NUMBER, 32, oe)
+        tail = ~bare & B.at(ve, _W_OPEN) & (w1 > w0_)
+        w1 = np.where(tail, w1, w0_)
+        tail &= B.at(w1, _W_EQ)
+        x1 = B.first(w1 + 3, _NUMBER, 32, oe)
+        tail &= (x1 > w1 + 3) & (x1 + 6 == oe)
+        tail &= B.at(np.where(tail, x1, 0), _W_CLOSE)
+        take = np.flatnonzero(fine & (bare | tail))
         cls[li[take]] = C_EVENT
-        sel = np.flatnonzero(take)
-        kinds.append(np.where(is_tr, L.K_TRO, L.K_TO)[sel])
-        parts.append((li[sel], np.full(len(sel), -1, dtype=np.int64), index[sel], vs[sel],
-                      vee[sel], np.zeros(len(sel), dtype=np.int64),
-                      np.zeros(len(sel), dtype=np.int64), np.where(tail, w0, 0)[sel],
-                      np.where(tail, w1s, 0)[sel], n0[sel], (eqq - 1)[sel]))
+        none = np.zeros(len(take), dtype=np.int64)
+        parts.append((li[take], np.where(is_tr, L.K_TRO, L.K_TO)[take], none - 1, index[take],
+                      vs[take], ve[take], none, none, np.where(tail, w0_, 0)[take],
+                      np.where(tail, w1, 0)[take], n0[take], (eq - 1)[take]))
 
-    if kinds:
-        kind = np.concatenate(kinds)
-        cols = [np.concatenate(c) for c in zip(*parts)]
-        order = np.argsort(cols[0], kind="stable")
-        kind = kind[order]
-        cols = [c[order] for c in cols]
-    else:
-        kind = np.zeros(0, dtype=np.int64)
-        cols = [np.zeros(0, dtype=np.int64) for _ in range(11)]
-    ev = cols[0]
-    ts = buf[starts[ev][:, None] + np.arange(25)]
-    short_ts = buf[starts[ev] + 5] == 32
-    ts[short_ts, 21:] = 0
-    return Scan(cls=cls, starts=starts, ends=ends, ev=ev, kind=kind, step=cols[1], net=cols[2],
-                ts=ts, val=(cols[3], cols[4]), rate=(cols[5], cols[6]),
-                weight=(cols[7], cols[8]), name=(cols[9], cols[10]))
+    # the event columns in line order (each part is; the parts interleave)
+    is_ev = cls == C_EVENT
+    ev = np.flatnonzero(is_ev)
+    slot = np.cumsum(is_ev) - 1                   # line -> its place among the events
+    cols = [ev] + [np.empty(len(ev), dtype=np.int64) for _ in range(11)]
+    for part in parts:
+        at = slot[part[0]]
+        for col, values in zip(cols[1:], part[1:]):
+            col[at] = values
+    return Scan(cls=cls, starts=starts, ends=ends, ev=ev, kind=cols[1], step=cols[2],
+                net=cols[3], time=_times([w[ev] for w in head], B.u64[starts[ev]], long_[ev]),
+                val=(cols[4], cols[5]), rate=(cols[6], cols[7]), weight=(cols[8], cols[9]),
+                name=(cols[10], cols[11]), words=B.u64, mixed_years=mixed)
+
+
+def same_as_previous(words: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """True where the text ``[lo, hi)`` is the same as the one before it in the list
+    (compared as two 8-byte words: texts longer than 16 bytes never compare equal).
+
+    Returns
+    -------
+    bool array, one per span (the first is False).
+    """
+    n = len(lo)
+    out = np.zeros(n, dtype=bool)
+    if n < 2:
+        return out
+    ln = hi - lo
+    short = ln <= 16
+    sh0 = np.uint64(8) * np.minimum(ln, 8).astype(np.uint64)
+    sh1 = np.uint64(8) * np.clip(ln - 8, 0, 8).astype(np.uint64)
+    full = np.uint64(0xFFFFFFFFFFFFFFFF)
+    # masks of the low 8*len bits (a shift by 64 is not defined: whole words separately)
+    m0 = np.where(sh0 >= 64, full, (np.uint64(1) << np.minimum(sh0, 63)) - np.uint64(1))
+    m1 = np.where(sh1 >= 64, full, (np.uint64(1) << np.minimum(sh1, 63)) - np.uint64(1))
+    a = words[lo] & m0
+    b = words[lo + 8] & m1
+    out[1:] = short[1:] & short[:-1] & (ln[1:] == ln[:-1]) & (a[1:] == a[:-1]) & (b[1:] == b[:-1])
+    return out
+
+
+def _times(words: list[np.ndarray], first: np.ndarray,
+           long_: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`._caffe_lines.ts_fields` of checked timestamps (:func:`_timestamps`), from
+    the three words that hold ``mmdd hh:mm:ss.uuuuuu`` (byte 0 of the first is not read)
+    and the first word of the line (the year of a long one).
+
+    Returns
+    -------
+    (year, month, day, seconds) : as :func:`._caffe_lines.ts_fields` (year -1 where the
+        timestamp has none).
+    """
+    low = np.uint64(0x0F0F0F0F0F0F0F0F)
+    # byte k of a pair word: 10 x digit k + digit k + 1 of the timestamp word
+    pairs = [((w & low) * np.uint64(2561)) >> np.uint64(8) for w in words]
+
+    def byte(x: np.ndarray, k: int) -> np.ndarray:
+        return ((x >> np.uint64(8 * k)) & np.uint64(0xFF)).astype(np.int64)
+
+    month = byte(pairs[0], 1)
+    day = byte(pairs[0], 3)
+    secs = byte(pairs[0], 6) * 3600 + byte(pairs[1], 1) * 60 + byte(pairs[1], 4)
+    micro = ((byte(words[1], 7) & 15) * 100000 + byte(pairs[2], 0) * 1000
+             + byte(pairs[2], 2) * 10 + (byte(words[2], 4) & 15))
+    bad = (month < 1) | (month > 12) | (day < 1) | (day > 31)
+    month = np.where(bad, 0, month)
+    year = np.full(len(month), -1, dtype=np.int64)
+    if long_.any():
+        yp = ((first[long_] & low) * np.uint64(2561)) >> np.uint64(8)
+        year[long_] = byte(yp, 1) * 100 + byte(yp, 3)
+    return year, month, day, secs + micro * 1e-6
+
+
+def same_texts(words: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+               key: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Group equal texts ``[lo, hi)`` of at most 24 bytes, given a small non-negative
+    int ``key`` (< 2**16) that equal texts usually share (an output's net and index):
+    texts are grouped by key, and every text is checked, word by word, to be its
+    group's first.
+
+    Returns
+    -------
+    (first, inverse) : the index of the first text of each group, and each text's group;
+        or None when a text is longer than 24 bytes or differs from its group's first
+        (the caller then reads every text).
+    """
+    ln = (hi - lo).astype(np.int64)
+    if len(ln) == 0 or int(ln.max()) > 24 or int(key.max()) >= 1 << 16 or int(key.min()) < 0:
+        return None
+    key16 = key.astype(np.uint16)
+    order = np.argsort(key16, kind="stable")          # (a radix sort)
+    ks = key16[order]
+    heads = np.flatnonzero(np.concatenate([[True], ks[1:] != ks[:-1]]))
+    first = order[heads]
+    group = np.empty(len(ln), dtype=np.int64)
+    group[order] = np.repeat(np.arange(len(heads)), np.diff(np.append(heads, len(ln))))
+    rep = first[group]
+    if not (ln == ln[rep]).all():
+        return None
+    for k in range(3):
+        bits = np.clip(ln - 8 * k, 0, 8).astype(np.uint64) * np.uint64(8)
+        mask = np.where(bits >= 64, np.uint64(0xFFFFFFFFFFFFFFFF),
+                        (np.uint64(1) << np.minimum(bits, np.uint64(63))) - np.uint64(1))
+        w = words[lo + 8 * k] & mask
+        if not (w == w[rep]).all():
+            return None
+    return first, group
+

@@ -32,6 +32,11 @@ are then the iterations between them, and they are placed only when their number
 matches the gap exactly and each has the same shape (count of [Forward], [Backward] and
 All-net-params lines) as the blocks with a loss line. Anything whose iteration is not
 certain is dropped and counted (``meta["skipped"]``), never put on a guessed step.
+A block that runs the net more than once before its Iteration line (the same blobs'
+lines again: ``iter_size`` > 1, or old Caffe's iterations without [Update] lines between
+them) is split into those iterations when that is certain (``iter_size`` known and the
+count of passes matches the gap exactly); otherwise only its last pass is used and the
+earlier ones are counted (``ambiguous_debug_values``) with a warning.
 
 Wall time: glog prints month, day and time of day (local time, read as UTC: durations
 are right, the absolute offset is not). The year comes from the glog file header
@@ -43,7 +48,11 @@ the time of their iteration's loss line (interpolated between two loss lines for
 in-between iterations of older Caffe, NaN where no loss line bounds them).
 
 The reader streams the input in large chunks, scans each chunk with one regular
-expression (one match per line, in C) and converts the values in bulk with numpy.
+expression (one match per line, in C) and converts the values in bulk with numpy; a
+chunk of plain lines (no debug_info) is classified with numpy over its bytes
+(:mod:`._caffe_plain`) and its common lines read without a Python loop over lines. A
+line longer than :data:`MAX_LINE_BYTES` is skipped and counted (``overlong_lines``), so
+memory stays bounded on an input without newlines.
 """
 
 from __future__ import annotations
@@ -59,6 +68,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from gradlog.parsers import _caffe_lines as L
+from gradlog.parsers import _caffe_plain as P
 
 from gradlog.errors import DamagedInputError, EmptyLogError, ParseError
 from gradlog.frame import ParseResult
@@ -71,6 +81,10 @@ DESCRIPTION = "Caffe solver log (glog output of `caffe train`, incl. debug_info)
 
 #: Bytes read per chunk (the last partial line is carried to the next chunk).
 CHUNK_BYTES = 2 << 20
+#: The longest line kept, in bytes (without its newline): a longer one is skipped and
+#: counted (``meta["skipped"]["overlong_lines"]``), so that an input without newlines
+#: cannot make the reader's buffer grow without bound.
+MAX_LINE_BYTES = 1 << 20
 #: The year assumed when the log has none (not a leap year; a Feb 29 line makes it one).
 ASSUMED_YEAR = 1970
 
@@ -114,9 +128,21 @@ STATISTICS: dict[str, str] = {
                                             "just before that step",
 }
 
+#: The bulk reading of plain lines (:meth:`_Reader._feed_plain`): the smallest chunk it
+#: is tried on, the shortest stretch of common lines it reads in bulk, how many stretches
+#: of rare lines a chunk may have (plus one per 1024 lines) before it is read line by
+#: line, the most outputs one Iteration/Testing line may have.
+_PLAIN_MIN_BYTES = 4096
+_PLAIN_MIN_RUN = 32
+_PLAIN_MAX_RARE = 16
+_PLAIN_MAX_OUTPUTS = 256
+#: How often a stretch of common lines is tried in bulk again after a line that needed
+#: the general machinery (a new output name, the first rate of a run, ...).
+_PLAIN_TRIES = 8
+
 #: Skipped-line counts that are damage (``strict=True`` raises on them).
 _DAMAGE = ("truncated_input", "non_utf8_lines", "malformed_lines", "unknown_debug_lines",
-           "unplaced_values")
+           "unplaced_values", "overlong_lines")
 
 _G0, _G1 = itemgetter(0), itemgetter(1)
 
@@ -187,8 +213,16 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
 
 
 def _read(source: Source, reader: _Reader, strict: bool) -> ParseResult:
+    """Stream ``source`` into ``reader`` in chunks of whole lines; return its result.
+
+    A line longer than :data:`MAX_LINE_BYTES` is not kept: its bytes are dropped up to
+    its newline (the buffer never grows past about twice that size) and the reader
+    counts it. Raises what :meth:`_Reader.finish` raises.
+    """
     size = CHUNK_BYTES
+    cap = MAX_LINE_BYTES
     buf = bytearray(size)
+    dropping = -1             # bytes of an over-long line dropped so far; -1: not in one
     with source.open() as fh:
         # readinto1 makes at most one underlying read, so a damaged gzip stream still
         # yields everything before the damage; the buffer is reused for every chunk
@@ -207,22 +241,68 @@ def _read(source: Source, reader: _Reader, strict: bool) -> ParseResult:
                     eof = True
                     break
                 have += got
+            if dropping >= 0:         # inside an over-long line: drop it up to its newline
+                nl = buf.find(b"\n", 0, have)
+                if nl < 0:
+                    dropping += have
+                    have = 0
+                    if eof:
+                        reader.overlong(dropping)
+                    continue
+                reader.overlong(dropping + nl)
+                dropping = -1
+                rest = have - nl - 1
+                buf[:rest] = buf[nl + 1:have]
+                have = rest
             end = have if eof else buf.rfind(b"\n", 0, have) + 1
-            if end == 0 and not eof:   # a line longer than the buffer: a bigger buffer
-                size *= 2
+            if end == 0 and not eof:
+                if have > cap:        # the line is already too long: drop it
+                    dropping = have
+                    have = 0
+                    continue
+                size *= 2             # a line longer than the buffer: a bigger buffer
                 bigger = bytearray(size)
                 bigger[:have] = buf[:have]
                 buf, view = bigger, memoryview(bigger)
                 continue
-            if eof and end and buf[end - 1] != 10:
-                reader.feed(bytes(buf[:end]) + b"\n")
-            elif end:
-                reader.feed(buf, end)
+            _feed_chunk(reader, buf, end, eof)
             rest = have - end
             buf[:rest] = buf[end:have]
             have = rest
         view.release()
     return reader.finish(strict=strict)
+
+
+def _feed_chunk(reader: _Reader, buf: bytearray, end: int, eof: bool) -> None:
+    """Feed the lines of ``buf[:end]`` (whole lines; at the end of the input the last
+    one may lack its newline), leaving out those longer than :data:`MAX_LINE_BYTES`."""
+    cap = MAX_LINE_BYTES
+    spans: list[tuple[int, int]] = []       # [start, newline) of each over-long line
+    half = max(cap // 2, 1)
+    # an over-long line holds a whole aligned window of cap/2 bytes without a newline
+    if end > cap and any(buf.find(b"\n", p, p + half) < 0 for p in range(0, end - half + 1, half)):
+        arr = np.frombuffer(buf, dtype=np.uint8, count=end)
+        nl = np.flatnonzero(arr == 10)
+        starts = np.concatenate([[0], nl + 1])
+        stops = np.append(nl, end)
+        for a, b in zip(starts.tolist(), stops.tolist()):
+            if b - a > cap:
+                spans.append((a, b))
+    if not spans:
+        if eof and end and buf[end - 1] != 10:
+            reader.feed(bytes(buf[:end]) + b"\n")
+        elif end:
+            reader.feed(buf, end)
+        return
+    pos = 0
+    for a, b in spans:
+        if a > pos:
+            reader.feed(bytes(buf[pos:a]))
+        reader.overlong(b - a)
+        pos = b + 1
+    if pos < end:
+        tail = bytes(buf[pos:end])
+        reader.feed(tail if tail.endswith(b"\n") else tail + b"\n")
 
 
 # -- the reader --------------------------------------------------------------------------------
@@ -232,7 +312,7 @@ class _Run:
     __slots__ = ("index", "line", "kind", "net", "resumed_from", "solver", "lr_policy", "ended",
                  "first_step", "last_step", "last_loss_step", "rates", "first_rate_step", "has_data",
                  "first_anchor", "last_anchor", "first_seg", "last_seg", "leading", "unanchored",
-                 "mode")
+                 "mode", "one_pass", "ambiguous", "ambiguous_from")
 
     def __init__(self, index: int, line: int, kind: str) -> None:
         self.index, self.line, self.kind = index, line, kind
@@ -254,6 +334,9 @@ class _Run:
         self.leading: list[int] = []
         self.unanchored: list[int] = []
         self.mode: str | None = None      # "every_iteration" | "display_only"
+        self.one_pass = False             # a block with one pass of the net was anchored
+        self.ambiguous = 0                # blocks whose earlier passes were not placed
+        self.ambiguous_from: tuple[int, int] | None = None    # (line, iteration) of the first
 
     def saw(self, step: int) -> None:
         self.has_data = True
@@ -282,6 +365,9 @@ class _Reader:
         self.tag_sources: list[str] = []
         self.loss_weight: dict[str, float] = {}
         self.out_tags: dict[tuple, int] = {}
+        # output names (bytes, as logged) -> small ints, for the bulk reading
+        self.name_ids = _KeyTable(self._name_id)
+        self.name_list: list[bytes] = []
         # debug keys: bytes -> id (0 is "no key"); a miss parses the new key
         self.keytab = _KeyTable(self._key)
         self.keytab[b""] = 0
@@ -326,6 +412,7 @@ class _Reader:
         self.last_nonf_kind = L.K_NONE
         self.cur_seg = 0
         self.tdc = 0
+        self.pass_idx = 0          # pass of the net (0-based) the current block is in
         # runs, blocks, segments
         self.runs: list[_Run] = []
         self.run: _Run | None = None
@@ -333,11 +420,14 @@ class _Reader:
         self.seg_step: dict[int, int] = {0: _DROP}
         self.seg_wall: dict[int, float] = {}
         self.seg_shape: dict[int, list[int]] = {}
+        # blocks with more than one pass: how their passes are placed (see _place_passes)
+        self.seg_pass: dict[int, tuple] = {}
         self.chain: list[Any] | None = None
         self.last_iter_step: int | None = None
         self.pending_clips: list[tuple[int, float, float, int, _Run]] = []
         # rows
-        self.pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        # debug rows waiting for their segment's iteration: (segment, tag, value, pass or None)
+        self.pending: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]] = []
         self.out: list[tuple[np.ndarray, np.ndarray, np.ndarray, Any]] = []
         self.rows: list[tuple[int, int, float, float]] = []
         self.t_preclip = self._tag("grad_norm/total_preclip", "Gradient clipping: L2 norm")
@@ -382,6 +472,12 @@ class _Reader:
             self._key_arrays = None
         return i
 
+    def _name_id(self, name: bytes) -> int:
+        """Register a new output name; return its id."""
+        i = self.name_ids[name] = len(self.name_list)
+        self.name_list.append(name)
+        return i
+
     def _keys(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self._key_arrays is None:
             self._key_arrays = (np.array(self.key_kind, dtype=np.int8),
@@ -408,11 +504,33 @@ class _Reader:
         """Note that the (gzip) input ended early (reported with the last line read)."""
         self.truncation = why
 
+    def overlong(self, nbytes: int) -> None:
+        """Count the next line as skipped: it is ``nbytes`` long, over :data:`MAX_LINE_BYTES`."""
+        line = self.line_base + 1
+        self._count("overlong_lines", line)
+        limit = f"{MAX_LINE_BYTES >> 20} MiB" if MAX_LINE_BYTES >= 1 << 20 else f"{MAX_LINE_BYTES} bytes"
+        self.warnings.append(f"{self.name}: line {line}: longer than {limit} ({nbytes} bytes): "
+                             f"skipped")
+        self.line_base += 1
+
     # -- one chunk ----------------------------------------------------------------------------
     def feed(self, chunk: bytes | bytearray, end: int | None = None) -> None:
-        """Read the whole lines ``chunk[:end]`` (the last one ends with a newline)."""
+        """Read the whole lines ``chunk[:end]`` (the last one ends with a newline).
+
+        A chunk of plain solver-log lines (no debug_info) is read in bulk
+        (:meth:`_feed_plain`); any other chunk, and the rare lines of a plain one, line
+        by line (:meth:`_feed_lines`). Both give the same rows, counts and state.
+        """
         if end is None:
             end = len(chunk)
+        if (end >= _PLAIN_MIN_BYTES and chunk.find(b"[Forward] ", 0, min(end, 1 << 16)) < 0
+                and chunk.find(b"\r", 0, end) < 0):
+            if self._feed_plain(chunk, end):
+                return
+        self._feed_lines(chunk, end)
+
+    def _feed_lines(self, chunk: bytes | bytearray, end: int) -> None:
+        """Read the whole lines ``chunk[:end]`` with the general machinery."""
         self._lone_before = None
         n_lone = 0
         if chunk.find(b"\r", 0, end) >= 0:
@@ -453,6 +571,302 @@ class _Reader:
         self._flush_rows()
         self._resolve_pending()
         self.line_base += n - n_lone
+
+    # -- plain lines in bulk ------------------------------------------------------------------
+    def _feed_plain(self, chunk: bytes | bytearray, end: int) -> bool:
+        """Read a chunk of a plain solver log: the stretches of common lines (see
+        :mod:`._caffe_plain`) in bulk, the rare lines between them line by line.
+
+        Returns False (having read nothing) when the chunk mixes glog timestamps with and
+        without a year (wall times are computed per chunk), or has too many rare
+        stretches for this to pay; the caller then reads it line by line.
+        """
+        sc = P.scan(chunk, end)
+        if sc.mixed_years:
+            return False
+        n = len(sc.cls)
+        common = sc.cls != P.C_RARE
+        # stretches: [a, b) line ranges of one kind; short common runs count as rare
+        edge = np.flatnonzero(common[1:] != common[:-1]) + 1
+        bounds = np.concatenate([[0], edge, [n]]).tolist()
+        spans: list[list[Any]] = []
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            bulk = bool(common[a]) and b - a >= _PLAIN_MIN_RUN
+            if spans and spans[-1][2] == bulk:
+                spans[-1][1] = b
+            else:
+                spans.append([a, b, bulk])
+        if sum(1 for sp in spans if not sp[2]) > _PLAIN_MAX_RARE + n // 1024:
+            return False
+        if not any(sp[2] for sp in spans):
+            return False
+        data = bytes(memoryview(chunk)[:end])
+        starts = sc.starts
+        for a, b, bulk in spans:
+            tries = 0
+            while a < b:
+                stop = b - 1
+                if bulk and tries < _PLAIN_TRIES:
+                    stop = self._bulk(sc, data, a, b)
+                    if stop < 0:
+                        break
+                    tries += 1
+                lo = int(starts[a])
+                hi = int(sc.ends[stop]) + 1
+                self._feed_lines(data[lo:hi], hi - lo)
+                a = stop + 1
+        self._resolve_pending()
+        return True
+
+    def _bulk(self, sc: P.Scan, data: bytes, a: int, b: int) -> int:
+        """Read the common lines ``a`` to ``b`` (line indices of ``sc``) in bulk.
+
+        Returns
+        -------
+        -1 when done; else, having changed nothing, the line (inclusive) up to which
+        the general machinery must read before the bulk reading can go on: the first
+        line that needs it (the first rate of a run, a counter going back, an output
+        without its header line or with a new name, a value that is not a number, the
+        Iteration line of a debug block waiting for it), or the first event line when
+        the state needs it (no run yet, a clipping line waiting for its iteration).
+        """
+        e0, e1 = np.searchsorted(sc.ev, [a, b]).tolist()
+        nev = e1 - e0
+        if nev == 0:
+            self._bulk_commit(sc, a, b, None)
+            return -1
+        ev = sc.ev[e0:e1]
+
+        def line_of(i: int) -> int:       # the line of event i
+            return int(ev[i])
+
+        r = self.run
+        if r is None or self.pending_clips:
+            return line_of(0)
+        kind = sc.kind[e0:e1]
+        is_l = kind == L.K_L
+        blk = self.block
+        if blk is not None and not blk.anchored and blk.run is r and is_l.any():
+            return line_of(int(np.argmax(is_l)))
+        step = sc.step[e0:e1]
+        is_lr = kind == L.K_LR
+        is_t = kind == L.K_T
+        is_tro = kind == L.K_TRO
+        is_out = is_tro | (kind == L.K_TO)
+        aff = is_l | is_lr | is_t
+        # each output's header line: the last Iteration line before it (-1: the chain
+        # this stretch starts with)
+        cid = np.where(aff, np.arange(nev), -1)
+        np.maximum.accumulate(cid, out=cid)
+        o_at = np.flatnonzero(is_out)
+        oc = cid[o_at]
+        o_tr = is_tro[o_at]
+        ch = self.chain
+        tdc = self.tdc
+        in_train = ch is not None and ch[0] == "train" and ch[2] == tdc
+        in_test = ch is not None and ch[0] == "test" and ch[3] == tdc
+        inc = oc < 0
+        if r.first_step is None and not aff[0]:
+            return line_of(0)
+        if inc.any() and not ((in_train and o_tr[inc].all()) or (in_test and not o_tr[inc].any())):
+            return line_of(int(o_at[0]))
+        ock = kind[np.maximum(oc, 0)]
+        placed = np.where(o_tr, ock == L.K_L, ock == L.K_T) | inc
+        if not placed.all():
+            return line_of(int(o_at[np.argmin(placed)]))
+        # loss lines: the counter does not go back; no first rate of a run here
+        l_at = np.flatnonzero(is_l)
+        l_steps = step[l_at]
+        if len(l_steps):
+            back = np.diff(l_steps, prepend=r.last_loss_step or 0) < 0
+            if back.any():
+                return line_of(int(l_at[np.argmax(back)]))
+        r_lo, r_hi = sc.rate[0][e0:e1], sc.rate[1][e0:e1]
+        has_rate = is_l & (r_hi > r_lo)
+        n_rate = int(has_rate.sum())
+        if n_rate and not r.rates:
+            return line_of(int(np.argmax(has_rate)))
+        # the numbers: values, rates, loss weights (as the general machinery reads them)
+        lr_at = np.flatnonzero(is_lr)
+        v_at = np.flatnonzero(~is_t & ~is_lr)
+        rate_at = np.flatnonzero(has_rate)
+        vals, ok = _floats(data, sc.val[0][e0:e1][v_at], sc.val[1][e0:e1][v_at])
+        if not ok.all():
+            return line_of(int(v_at[np.argmin(ok)]))
+        lrs, ok = _floats(data, sc.val[0][e0:e1][lr_at], sc.val[1][e0:e1][lr_at], sc.words)
+        if not ok.all():
+            return line_of(int(lr_at[np.argmin(ok)]))
+        rates, ok = _floats(data, r_lo[rate_at], r_hi[rate_at])
+        if not ok.all():
+            return line_of(int(rate_at[np.argmin(ok)]))
+        # outputs: the name, the element (index - the name's first index in its header
+        # line's outputs), the tag
+        n_lo, n_hi = sc.name[0][e0:e1][o_at], sc.name[1][e0:e1][o_at]
+        index = sc.net[e0:e1][o_at]
+        o_net = np.where(o_tr, -1, np.where(oc < 0, ch[2] if in_test else -1,
+                                            sc.net[e0:e1][np.maximum(oc, 0)]))
+        groups = P.same_texts(sc.words, n_lo, n_hi, (o_net + 1) * 256 + index) if (
+            len(o_at) and int(index.max()) < 256) else None
+        if groups is None:
+            name_u = [data[x:y] for x, y in zip(n_lo.tolist(), n_hi.tolist())]
+            name_inv = np.arange(len(name_u))
+        else:
+            name_u = [data[x:y] for x, y in zip(n_lo[groups[0]].tolist(), n_hi[groups[0]].tolist())]
+            name_inv = groups[1]
+        nid = np.fromiter(map(self.name_ids.__getitem__, name_u), dtype=np.int64,
+                          count=len(name_u))[name_inv]
+        first = index.copy()
+        no = len(o_at)
+        if no:
+            # the first index of each name among its header line's outputs: compared with
+            # the outputs 1, 2, ... before it (short groups, then the few long ones)
+            grp_start = np.flatnonzero(np.concatenate([[True], oc[1:] != oc[:-1]]))
+            glen = np.diff(np.append(grp_start, no))
+            if int(glen.max()) > _PLAIN_MAX_OUTPUTS:
+                return line_of(int(o_at[0]))
+            per = np.repeat(glen, glen)
+            for sel in (per <= 3, per > 3):
+                at_ = np.flatnonzero(sel)
+                if len(at_) < 2:
+                    continue
+                oc_s, nid_s, idx_s = oc[at_], nid[at_], index[at_]
+                for d in range(1, int(per[at_].max())):
+                    same = (oc_s[d:] == oc_s[:-d]) & (nid_s[d:] == nid_s[:-d])
+                    if same.any():
+                        hit = np.flatnonzero(same) + d
+                        first[at_[hit]] = idx_s[hit - d]
+            if inc.any() and ch[4]:
+                seen = ch[4]
+                for i in np.flatnonzero(inc).tolist():
+                    f = seen.get(name_u[name_inv[i]])
+                    if f is not None:
+                        first[i] = f
+        j = np.where(index > first, index - first, 0)
+        tids = np.empty(no, dtype=np.int64)
+        if no:
+            if int(nid.max()) >= 1 << 24 or int(j.max()) >= 1 << 16 or int(o_net.max()) >= 1 << 22:
+                return line_of(int(o_at[0]))
+            code = ((o_net + 1) << 40) | (nid << 16) | j
+            uniq, inv = np.unique(code, return_inverse=True)
+            get = self.out_tags.get
+            name_of = self.name_list
+            ut = np.empty(len(uniq), dtype=np.int64)
+            inv = inv.ravel()
+            for u, c in enumerate(uniq.tolist()):
+                t = get(((c >> 40) - 1, name_of[(c >> 16) & 0xFFFFFF], c & 0xFFFF))
+                if t is None:                # a new output: the general machinery names it
+                    return line_of(int(o_at[np.argmax(inv == u)]))
+                ut[u] = t
+            tids = ut[inv]
+        # -- everything is known: commit ---------------------------------------------------------
+        walls = self._walls_seg(*(x[e0:e1] for x in sc.time))
+        o_step = np.where(inc, ch[1] if ch is not None else -1, step[np.maximum(oc, 0)])
+        # rows, in log order (a loss line's rate row after its own)
+        rate_kept = has_rate.copy()
+        if r.first_rate_step is not None:
+            dup = rate_kept & (step == r.first_rate_step)
+            if dup.any():
+                self.skipped["first_rate_of_run"] += int(dup.sum())
+                rate_kept &= ~dup
+        has_row = ~is_t
+        cnt = has_row.astype(np.int64) + rate_kept
+        pos = np.cumsum(cnt) - cnt
+        nrow = int(cnt.sum())
+        r_tag = np.empty(nrow, dtype=np.int32)
+        r_step = np.empty(nrow, dtype=np.int64)
+        r_val = np.empty(nrow, dtype=np.float64)
+        r_wall = np.empty(nrow, dtype=np.float64)
+        tag_ev = np.where(is_l, self.t_smoothed, self.t_lr)
+        tag_ev[o_at] = tids
+        step_ev = step.copy()
+        step_ev[o_at] = o_step
+        for at, vv in ((v_at, vals), (lr_at, lrs)):
+            dst = pos[at]
+            r_tag[dst] = tag_ev[at]
+            r_step[dst] = step_ev[at]
+            r_val[dst] = vv
+            r_wall[dst] = walls[at]
+        k_at = np.flatnonzero(rate_kept)
+        dst = pos[k_at] + 1
+        r_tag[dst] = self.t_rate
+        r_step[dst] = step[k_at]
+        r_val[dst] = rates[rate_kept[rate_at]]
+        r_wall[dst] = walls[k_at]
+        if nrow:
+            self.out.append(_compact(r_tag, r_step, r_val, r_wall))
+        # loss weights of the train outputs
+        tro = np.flatnonzero(o_tr)
+        if len(tro):
+            w_lo, w_hi = sc.weight[0][e0:e1][o_at][tro], sc.weight[1][e0:e1][o_at][tro]
+            wt = w_hi > w_lo
+            if wt.any():
+                wtid = tids[tro][wt]
+                small = wtid.astype(np.int16) if int(wtid.max()) < 32767 else wtid
+                o = np.argsort(small, kind="stable")      # each tag's weights together
+                ws, wok = _floats(data, w_lo[wt][o], w_hi[wt][o], sc.words)
+                wa = np.abs(ws)
+                use = wok & (wa > 0) & ~np.isnan(wa)
+                wtid = wtid[o][use]
+                wa = wa[use]
+                if len(wtid):
+                    cut = np.flatnonzero(np.diff(wtid)) + 1
+                    heads = np.concatenate([[0], cut])
+                    tops = np.maximum.reduceat(wa, heads)
+                    lw = self.loss_weight
+                    names_ = self.tag_names
+                    for t, top in zip(wtid[heads].tolist(), tops.tolist()):
+                        tag = names_[t]
+                        if lw.get(tag, 0.0) < top:
+                            lw[tag] = top
+        # the run
+        aff_steps = step[aff]
+        if r.first_step is None:
+            r.first_step = int(step[0])
+        r.has_data = True
+        top = int(aff_steps.max()) if len(aff_steps) else None
+        if inc.any() and not o_tr[inc].all():
+            top = max(top, ch[1]) if top is not None else ch[1]
+        if top is not None and (r.last_step is None or top > r.last_step):
+            r.last_step = top
+        if len(l_steps):
+            r.last_loss_step = int(l_steps[-1])
+        r.rates += n_rate
+        it_at = np.flatnonzero(is_l | is_lr)
+        if len(it_at):
+            self.last_iter_step = int(step[it_at[-1]])
+        # the chain the stretch ends with
+        a_at = np.flatnonzero(aff)
+        if len(a_at):
+            last = int(a_at[-1])
+            k = int(kind[last])
+            seen: dict[bytes, int] = {}
+            if k == L.K_L:
+                self.chain = ["train", int(step[last]), tdc, float(walls[last]), seen]
+            elif k == L.K_T:
+                self.chain = ["test", int(step[last]), int(sc.net[e0 + last]), tdc, seen]
+            else:
+                self.chain = None
+            mine = np.flatnonzero(oc == last).tolist()
+        else:
+            seen = ch[4] if ch is not None else {}
+            mine = np.flatnonzero(inc).tolist()
+        for i in mine:
+            seen.setdefault(name_u[name_inv[i]], int(index[i]))
+        self._bulk_commit(sc, a, b, int(kind[-1]))
+        return -1
+
+    def _bulk_commit(self, sc: P.Scan, a: int, b: int, last_kind: int | None) -> None:
+        """The line-level state after the common lines ``a`` to ``b`` (all glog lines
+        with a message; ``last_kind``: the record kind of the last event, if any)."""
+        self._lone_before = None
+        self.glog_lines += b - a
+        self.dump = None
+        snaps = int(np.count_nonzero(sc.cls[a:b] == P.C_SNAP))
+        if snaps:
+            self.info["snapshot_lines"] += snaps
+        if last_kind is not None:
+            self.last_kind = self.last_pass_kind = self.last_nonf_kind = last_kind
+        self.line_base += b - a
 
     def _normalise_cr(self, chunk: bytes) -> tuple[bytes, int]:
         chunk = chunk.replace(b"\r\n", b"\n")
@@ -694,7 +1108,10 @@ class _Reader:
                 self.year_assumed_used = True
                 feb29 = assumed & (m == 2) & (d == 29)
                 self.leap_assumed.update(int(v) for v in np.unique(yrs[feb29]))
-        days = L.days_from_civil(yrs, m, d)
+        if len(m) > 1 and (m == m[0]).all() and (d == d[0]).all() and (yrs == yrs[0]).all():
+            days = np.broadcast_to(L.days_from_civil(yrs[:1], m[:1], d[:1]), m.shape)  # one day
+        else:
+            days = L.days_from_civil(yrs, m, d)
         if self.leap_assumed:
             extra = assumed & (m >= 3) & np.isin(yrs, list(self.leap_assumed))
             days = days + extra
@@ -745,6 +1162,18 @@ class _Reader:
         prev_pass[1:] = kc_pass[:-1]
         bstart = _OPENS[kc_pass] & ~_PASS[prev_pass]
         segstart = bstart | (kc == L.K_RUN)
+        # Inside a block, a [Forward] line after [Backward] or All-net-params lines, or
+        # any pass line after an All-net-params line, runs the net again: the same blobs'
+        # lines a second time. That is iter_size > 1, or, in old Caffe that prints every
+        # iteration, the next iteration when no [Update] line separates them
+        # (_place_passes decides). pidx: each record's pass in its block (0-based).
+        pstart = _PASS[kc_pass] & ((prev_pass == L.K_A) | ((kc_pass == L.K_F) & (prev_pass == L.K_B)))
+        pidx: np.ndarray | None = None
+        if self.pass_idx or pstart.any():
+            cum = np.cumsum(bstart | pstart)
+            last_b = np.where(bstart, np.arange(nrec), -1)
+            np.maximum.accumulate(last_b, out=last_b)
+            pidx = np.where(last_b >= 0, cum - cum[np.maximum(last_b, 0)], cum + self.pass_idx)
         segc = np.cumsum(segstart) + self.cur_seg
         tdeb = _TRAIN_DEBUG[kc_pass]
         tdc = np.cumsum(tdeb) + self.tdc
@@ -780,6 +1209,7 @@ class _Reader:
         ev_nk = np.where(ev_pos + 1 < nrec, kc[nxt], -1).tolist()
         ev_tdc = tdc[ev_pos].tolist()
         ev_prev = prev[ev_pos].tolist()
+        ev_pass = pidx[ev_pos].tolist() if pidx is not None else [0] * len(events)
         wl = walls.tolist()
         starts = rec[bstart].tolist()
         j = 0
@@ -819,7 +1249,7 @@ class _Reader:
                     r.last_step = step
                 b = self.block
                 if b is not None and not b.anchored and b.run is r:
-                    self._anchor(b, step, wall)
+                    self._anchor(b, step, wall, ev_pass[i] + 1, k)
                 self.last_iter_step = step
                 self.chain = ["train", step, ev_tdc[i], wall, {}]
                 rows.append((t_smoothed, step, ev[2], wall))
@@ -855,7 +1285,7 @@ class _Reader:
             if k0 == L.EV_INFO:
                 self._info_event(ev, self._line(k))
                 continue
-            self._event(ev, k, wl[i], ev_tdc[i], ev_prev[i], ev_nk[i])
+            self._event(ev, k, wl[i], ev_tdc[i], ev_prev[i], ev_nk[i], ev_pass[i])
         while j < nstart:
             self._new_seg(True, starts[j])
             j += 1
@@ -865,6 +1295,7 @@ class _Reader:
         pieces_seg: list[np.ndarray] = []
         pieces_tag: list[np.ndarray] = []
         pieces_val: list[np.ndarray] = []
+        pieces_pass: list[np.ndarray | None] = []
         if dbg.any():
             self.formats.add("debug_info")
             d_rec = rec[dbg]
@@ -879,6 +1310,7 @@ class _Reader:
                 pieces_seg.append(d_seg[one][ok])
                 pieces_tag.append(key_tag1[d_kid[one]][ok])
                 pieces_val.append(vals[ok])
+                pieces_pass.append(pidx[dbg][one][ok] if pidx is not None else None)
             if is_u.any():
                 self.formats.add("update_lines")
                 ru = d_rec[is_u]
@@ -889,6 +1321,8 @@ class _Reader:
                 pieces_seg += [su, su]
                 pieces_tag += [key_tag1[ku], key_tag2[ku]]
                 pieces_val += [data[ok], diff[ok]]
+                pu = pidx[dbg][is_u][ok] if pidx is not None else None
+                pieces_pass += [pu, pu]
         is_a = kc == L.K_A
         if is_a.any():
             self.formats.add("debug_info")
@@ -907,10 +1341,11 @@ class _Reader:
                 pieces_seg.append(np.repeat(a_seg[ok], 4))
                 pieces_tag.append(np.tile(np.array(self.t_all, dtype=np.int32), na))
                 pieces_val.append(nums.ravel())
-        for s, t, v in zip(pieces_seg, pieces_tag, pieces_val):
-            if len(s):
-                self.pending.append((s.astype(np.int64, copy=False), t.astype(np.int32, copy=False),
-                                     v))
+                pieces_pass.append(np.repeat(pidx[is_a][ok], 4) if pidx is not None else None)
+        for sg, t, v, ps in zip(pieces_seg, pieces_tag, pieces_val, pieces_pass):
+            if len(sg):
+                self.pending.append((sg.astype(np.int64, copy=False), t.astype(np.int32, copy=False),
+                                     v, ps))
 
         # carry to the next chunk
         self.last_kind = int(kc[-1])
@@ -920,6 +1355,7 @@ class _Reader:
             self.last_nonf_kind = int(kc[nonf[-1]])
         self.cur_seg = int(segc[-1])
         self.tdc = int(tdc[-1])
+        self.pass_idx = int(pidx[-1]) if pidx is not None else 0
 
     def _bad_values(self, ok: np.ndarray, recs: np.ndarray) -> None:
         if not ok.all():
@@ -949,11 +1385,16 @@ class _Reader:
     def _same_shape(self, segs: list[int], ref: tuple[int, ...]) -> bool:
         return all(self._shape(s) == ref for s in segs)
 
-    def _anchor(self, b: _Block, step: int, wall: float) -> None:
+    def _anchor(self, b: _Block, step: int, wall: float, passes: int = 1, rec: int = 0) -> None:
+        """Put block ``b`` on iteration ``step`` (its Iteration line, record ``rec`` of the
+        chunk, came after ``passes`` passes of the net), and the blocks waiting before it."""
         r = b.run
         b.anchored = True
         self.seg_step[b.seg] = step
         self.seg_wall[b.seg] = wall
+        how = self._place_passes(b, step, wall, passes, rec) if passes > 1 else None
+        if passes == 1:
+            r.one_pass = True
         if r.last_anchor is not None:
             a, wa = r.last_anchor
             k = len(r.unanchored)
@@ -967,7 +1408,7 @@ class _Reader:
                     self.seg_step[s] = st
                     self.seg_wall[s] = wa + (wall - wa) * (st - a) / (step - a)
             elif k == 0:
-                if gap > 0 and r.mode is None:
+                if gap > 0 and r.mode is None and how is None:
                     r.mode = "display_only"
             else:
                 self._drop_segs(r.unanchored)
@@ -984,6 +1425,42 @@ class _Reader:
             r.first_seg = b.seg
         r.last_anchor = (step, wall)
         r.last_seg = b.seg
+
+    def _place_passes(self, b: _Block, step: int, wall: float, passes: int, rec: int) -> str | None:
+        """Decide where the passes of a block with more than one go (``seg_pass``).
+
+        The last pass is iteration ``step`` (the Iteration line follows it). The earlier
+        ones are the same iteration when the run has ``iter_size`` = ``passes`` (from the
+        solver parameters); they are the iterations since the previous Iteration line,
+        ``iter_size`` passes each (the log printed every iteration, without [Update]
+        lines between them), when that count matches exactly and iter_size is known
+        (from the parameters, or 1 once a block of one pass was seen); otherwise which
+        iteration each belongs to is unknown and only the last pass is kept (the others
+        are counted in ``meta["skipped"]["ambiguous_debug_values"]``).
+
+        Returns
+        -------
+        None (iter_size passes of one iteration), ``"split"`` or ``"last"``.
+        """
+        r = b.run
+        it = r.solver.get("iter_size")
+        per = it if isinstance(it, int) and not isinstance(it, bool) and it >= 1 else (
+            1 if r.one_pass else None)
+        if per is not None and passes == per:
+            return None                    # iter_size passes of one iteration: the last wins
+        if (per is not None and r.last_anchor is not None and not r.unanchored
+                and r.mode != "display_only"):
+            a, wa = r.last_anchor
+            if step - a >= 2 and passes == (step - a) * per:
+                self.seg_pass[b.seg] = ("split", per, a, wa, step, wall)
+                r.mode = "every_iteration"
+                self.info["debug_blocks_split"] += 1
+                return "split"
+        self.seg_pass[b.seg] = ("last", passes)
+        if not r.ambiguous:
+            r.ambiguous_from = (self._line(rec), step)
+        r.ambiguous += 1
+        return "last"
 
     def _place_leading(self, r: _Run) -> None:
         if (r.mode == "every_iteration" and r.first_anchor is not None
@@ -1022,13 +1499,24 @@ class _Reader:
             self._place_leading(r)
         self.skipped["unplaced_clipping_events"] += len(self.pending_clips)
         self.pending_clips = []
+        if r.ambiguous and r.ambiguous_from is not None:
+            line, step = r.ambiguous_from
+            self.warnings.append(
+                f"{self.name}: line {line} (iteration {step}) and {r.ambiguous - 1} later: "
+                f"{r.ambiguous} debug_info block(s) print the same blobs more than once before "
+                f"their Iteration line (iter_size > 1, or iterations without [Update] lines "
+                f"between them) and the iterations of the earlier passes are unknown: only the "
+                f"last pass is used")
+            r.ambiguous, r.ambiguous_from = 0, None
 
     # -- events --------------------------------------------------------------------------------------
-    def _event(self, ev: tuple, k: int, wall: float, tdc: int, prev: int, nk: int) -> None:
-        """Handle one event record (``k``: its record index in the chunk)."""
+    def _event(self, ev: tuple, k: int, wall: float, tdc: int, prev: int, nk: int,
+               pas: int = 0) -> None:
+        """Handle one event record (``k``: its record index in the chunk; ``pas``: the
+        pass of the net the current block is in)."""
         kind = ev[0]
         if kind == L.K_L:
-            self._loss_line(ev, k, wall, tdc)
+            self._loss_line(ev, k, wall, tdc, pas)
         elif kind == L.K_TRO or kind == L.K_TO:
             self._output(ev, k, wall, tdc)
         elif kind == L.K_LR:
@@ -1049,11 +1537,11 @@ class _Reader:
             self.chain = None
             self.info["test_interrupted"] += 1
         elif kind == L.K_C:
-            self._clip(ev, k, wall, prev, nk)
+            self._clip(ev, k, wall, prev, nk, pas)
         else:
             self._run_event(ev, kind, k)
 
-    def _loss_line(self, ev: tuple, k: int, wall: float, tdc: int) -> None:
+    def _loss_line(self, ev: tuple, k: int, wall: float, tdc: int, pas: int = 0) -> None:
         _, step, value, rate, _raw = ev
         r = self.run or self._ensure_run(k)
         if r.last_loss_step is not None and step < r.last_loss_step:
@@ -1077,7 +1565,7 @@ class _Reader:
             self.pending_clips = []
         b = self.block
         if b is not None and not b.anchored and b.run is r:
-            self._anchor(b, step, wall)
+            self._anchor(b, step, wall, pas + 1, k)
         self.last_iter_step = step
         self.chain = ["train", step, tdc, wall, {}]
         if value is None:
@@ -1138,7 +1626,7 @@ class _Reader:
             prefix = "train/"
         return self._tag(prefix + (name or "") + (f"/{j}" if j else ""), src)
 
-    def _clip(self, ev: tuple, k: int, wall: float, prev: int, nk: int) -> None:
+    def _clip(self, ev: tuple, k: int, wall: float, prev: int, nk: int, pas: int = 0) -> None:
         _, norm, _threshold = ev
         self.clipping_events += 1
         self.chain = None
@@ -1151,7 +1639,8 @@ class _Reader:
         if b is not None and (after_pass or (after_display and nk in (L.K_U, L.K_U1))):
             self.pending.append((np.array([b.seg], dtype=np.int64),
                                  np.array([self.t_preclip], dtype=np.int32),
-                                 np.array([norm], dtype=np.float64)))
+                                 np.array([norm], dtype=np.float64),
+                                 np.array([pas], dtype=np.int64) if pas else None))
         elif after_display and self.last_iter_step is not None and self.run is not None:
             self.pending_clips.append((self.t_preclip, norm, wall, self.last_iter_step, self.run))
         else:
@@ -1191,14 +1680,21 @@ class _Reader:
             rows.clear()
 
     def _resolve_pending(self, final: bool = False) -> None:
+        """Move the pending debug rows whose segment's iteration is decided to the rows
+        (or count them: unplaced, or an ambiguous pass); with ``final``, decide the rest
+        as unplaced."""
         if not self.pending:
             return
         if len(self.pending) == 1:
-            seg, tag, val = self.pending[0]
+            seg, tag, val, pas = self.pending[0]
         else:
             seg = np.concatenate([p[0] for p in self.pending])
             tag = np.concatenate([p[1] for p in self.pending])
             val = np.concatenate([p[2] for p in self.pending])
+            pas = None
+            if any(p[3] is not None for p in self.pending):
+                pas = np.concatenate([p[3] if p[3] is not None else np.zeros(len(p[0]), dtype=np.int64)
+                                      for p in self.pending])
         lo, hi = int(seg.min()), int(seg.max())
         get_s, get_w = self.seg_step.get, self.seg_wall.get
         live = self.block.seg if (self.block is not None and not final) else None
@@ -1211,16 +1707,20 @@ class _Reader:
             steps[s - lo] = st
             walls[s - lo] = get_w(s, math.nan)
         st_row = steps[seg - lo]
+        w_row = walls[seg - lo]
+        if self.seg_pass:
+            self._place_pass_rows(seg, pas, st_row, w_row)
         keep = st_row >= 0
         undecided = st_row == -2
-        dropped = ~keep & ~undecided
+        dropped = st_row == _DROP
         nd = int(dropped.sum())
         if nd:
             self.skipped["unplaced_values"] += nd
         if keep.any():
-            self.out.append(_compact(tag[keep], st_row[keep], val[keep], walls[seg[keep] - lo]))
+            self.out.append(_compact(tag[keep], st_row[keep], val[keep], w_row[keep]))
         if undecided.any():
-            self.pending = [(seg[undecided], tag[undecided], val[undecided])]
+            self.pending = [(seg[undecided], tag[undecided], val[undecided],
+                             pas[undecided] if pas is not None else None)]
         else:
             self.pending = []
         # forget decided segments nobody can refer to any more
@@ -1231,6 +1731,37 @@ class _Reader:
                 del self.seg_step[s]
                 self.seg_wall.pop(s, None)
                 self.seg_shape.pop(s, None)
+                self.seg_pass.pop(s, None)
+
+    def _place_pass_rows(self, seg: np.ndarray, pas: np.ndarray | None, st_row: np.ndarray,
+                         w_row: np.ndarray) -> None:
+        """Steps and times of the rows of blocks with several passes (``seg_pass``), in
+        place: a split block's pass p goes to iteration ``a + 1 + p // per`` (its time
+        interpolated between the two Iteration lines); of an ambiguous block only the
+        last pass is kept (the others: step -3, counted as ambiguous values)."""
+        lo, hi = int(seg.min()), int(seg.max())
+        segs = [x for x in range(lo, hi + 1) if x in self.seg_pass] if hi - lo < len(
+            self.seg_pass) else [x for x in self.seg_pass if lo <= x <= hi]
+        if not segs:
+            return
+        rows = np.flatnonzero(np.isin(seg, segs))
+        for sg in segs:
+            how = self.seg_pass[sg]
+            at = rows[seg[rows] == sg]
+            if not len(at) or st_row[at[0]] < 0:
+                continue
+            p = pas[at] if pas is not None else np.zeros(len(at), dtype=np.int64)
+            if how[0] == "split":
+                _, per, a, wa, step, wall = how
+                st = np.minimum(a + 1 + p // per, step)
+                st_row[at] = st
+                w_row[at] = np.where(st == step, wall, wa + (wall - wa) * (st - a) / (step - a))
+            else:
+                early = p < how[1] - 1
+                n = int(early.sum())
+                if n:
+                    st_row[at[early]] = -3
+                    self.skipped["ambiguous_debug_values"] += n
 
     # -- the end ---------------------------------------------------------------------------------------
     def finish(self, *, strict: bool) -> ParseResult:
@@ -1360,6 +1891,39 @@ def _values(recs: list[tuple[bytes, bytes]], idx: np.ndarray, n: int) -> list[by
     mask = np.zeros(n, dtype=bool)
     mask[idx] = True
     return list(map(_G1, compress(recs, mask.tolist())))
+
+
+def _floats(data: bytes, lo: np.ndarray, hi: np.ndarray,
+            words: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The numbers ``data[lo:hi]``, read as :func:`._caffe_lines.parse_num` reads them.
+
+    With ``words`` (the chunk's uint64 view), a text equal to the one before it is not
+    read again (for runs of the same text: learning rates, loss weights).
+
+    Returns
+    -------
+    (floats, ok) : float64 array (NaN where not a number) and the mask of numbers.
+    """
+    if words is not None and len(lo) > 1:
+        dup = P.same_as_previous(words, lo, hi)
+        if dup.any():
+            head = np.flatnonzero(~dup)
+            v, ok = _floats(data, lo[head], hi[head])
+            run = np.cumsum(~dup) - 1
+            return v[run], ok[run]
+    texts = [data[x:y] for x, y in zip(lo.tolist(), hi.tolist())]
+    n = len(texts)
+    try:
+        return np.fromiter(map(float, texts), dtype=np.float64, count=n), np.ones(n, dtype=bool)
+    except ValueError:
+        pass
+    out = np.full(n, np.nan)
+    ok = np.zeros(n, dtype=bool)
+    for i, t in enumerate(texts):
+        f = L.parse_num(t)
+        if f is not None:
+            out[i], ok[i] = f, True
+    return out, ok
 
 
 def _update_values(texts: list[bytes] | tuple[bytes, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

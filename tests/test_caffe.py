@@ -695,3 +695,187 @@ def test_glog_logs_of_other_programs_with_common_file_names_are_not_claimed(tmp_
     # Caffe's own setup lines from its source files are still recognised
     setup = Log().add("Setting up conv1", "net.cpp:150").write(tmp_path, "setup.log")
     assert caffe.sniff(Source.from_path(setup))
+
+
+# -- plain logs read in bulk ----------------------------------------------------------------------
+def plain_log(iterations: int = 400, *, year: bool = False) -> Log:
+    """A plain (no debug_info) GoogLeNet-like log, with the lines a real one has between
+    its display lines: snapshots, data-layer messages, a Python print, a NaN loss, a
+    multi-element test output, "Test loss:" lines and a relaunch."""
+    log = Log(day="20160412" if year else "0412")
+    log.add("Solving GoogleNet", "solver.cpp:288")
+    for it in range(iterations):
+        if it % 100 == 0:
+            log.add(f"Iteration {it}, Testing net (#0)", "solver.cpp:338")
+            log.add(f"Test loss: {v('tl', it)}", "solver.cpp:398")
+            for k, name in enumerate(("loss3/top-1", "loss3/top-1", "loss3/loss3")):
+                log.add(f"    Test net output #{k}: {name} = {v(name + str(k), it)}", "solver.cpp:406")
+        if it % 150 == 75:
+            log.add(f"Snapshotting to binary proto file g_iter_{it}.caffemodel", "solver.cpp:456")
+            log.add("Data layer prefetch queue empty", "blocking_queue.cpp:50")
+        if it == 233:
+            log.raw("a print from a Python layer")
+        loss = "nan" if it == 300 else v("smooth", it)
+        log.add(f"Iteration {it} (3.2 iter/s, 6.2s/20 iters), loss = {loss}")
+        for k, (name, w) in enumerate((("loss1/loss1", "0.3"), ("loss3/loss3", "1"))):
+            log.add(f"    Train net output #{k}: {name} = {v(name, it)} (* {w} = 0.5 loss)",
+                    "solver.cpp:237")
+        log.add(f"Iteration {it}, lr = {0.01 if it < 200 else 0.001}", "sgd_solver.cpp:106")
+        if it == 350:                        # a relaunch: the counter starts again
+            log.add("Solving GoogleNet", "solver.cpp:288")
+    return log
+
+
+def _read_both(path: str, monkeypatch) -> tuple[gradlog.Run, gradlog.Run, dict[str, int]]:
+    """The log read with the bulk path on small chunks, and line by line; and how many
+    lines the bulk path read."""
+    lines = {"bulk": 0}
+    bulk = caffe._Reader._bulk
+
+    def counting(self, sc, data, a, b):
+        stop = bulk(self, sc, data, a, b)
+        lines["bulk"] += (b - a) if stop < 0 else 0
+        return stop
+
+    monkeypatch.setattr(caffe._Reader, "_bulk", counting)
+    monkeypatch.setattr(caffe, "CHUNK_BYTES", 16384)
+    fast = gradlog.load(path)
+    monkeypatch.setattr(caffe, "_PLAIN_MIN_BYTES", 1 << 62)
+    slow = gradlog.load(path)
+    return fast, slow, lines
+
+
+@pytest.mark.parametrize("year", [False, True])
+def test_a_plain_log_read_in_bulk_gives_what_line_by_line_gives(tmp_path, monkeypatch, year):
+    path = plain_log(year=year).write(tmp_path)
+    fast, slow, lines = _read_both(path, monkeypatch)
+    n_lines = Path(path).read_bytes().count(b"\n")
+    assert lines["bulk"] > 0.8 * n_lines
+    assert fast.frame.equals(slow.frame)
+    assert fast.meta == slow.meta and fast.roles == slow.roles
+    # and the values are the logged ones
+    assert fast.series("train/loss3/loss3")[123] == v("loss3/loss3", 123)
+    assert math.isnan(fast.series("train/loss_smoothed")[300])
+    assert fast.series("train/lr")[199] == 0.01 and fast.series("train/lr")[200] == 0.001
+    assert fast.series("test0/loss3/top-1/1")[300] == v("loss3/top-11", 300)  # element 1
+    assert fast.series("test0/total_loss")[200] == v("tl", 200)
+    assert fast.meta["caffe"]["loss_weights"] == {"train/loss1/loss1": 0.3, "train/loss3/loss3": 1.0}
+    assert fast.meta["caffe"]["snapshot_lines"] == 3
+    assert fast.meta["skipped"]["non_glog_lines"] == 1
+    assert fast.meta["runs_in_file"] == 2
+    assert len(fast.series("train/iter_per_s")) == 400 - 2      # the first rate of each run
+    if year:
+        assert fast.meta["caffe"]["year"]["source"] == "glog_prefix"
+        assert fast.wall_times("train/lr")[0] == pytest.approx(1460455200.010, abs=1e-6)
+
+
+def test_a_chunk_mixing_glog_timestamps_with_and_without_a_year_is_read_line_by_line(
+        tmp_path, monkeypatch):
+    log = plain_log(120)
+    log.lines[200] = log.lines[200].replace("I0412 ", "I20160412 ", 1)
+    path = log.write(tmp_path)
+    fast, slow, lines = _read_both(path, monkeypatch)
+    assert fast.frame.equals(slow.frame) and fast.meta == slow.meta
+
+
+# -- a line without a newline ---------------------------------------------------------------------
+def test_a_line_longer_than_the_limit_is_skipped_and_counted(tmp_path, monkeypatch):
+    log = Log()
+    start(log)
+    display(log, 0, rate=False)
+    before = log.text().encode()
+    after = Log(start=11 * 3600.0)
+    display(after, 20, rate=False)
+    junk = b"x" * (3 << 20)                 # 3 MiB without a newline
+    path = tmp_path / "junk.log"
+    path.write_bytes(before + junk + b"\n" + after.text().encode())
+    line = before.count(b"\n") + 1
+    for size in (997, 65536, caffe.CHUNK_BYTES):
+        monkeypatch.setattr(caffe, "CHUNK_BYTES", size)
+        run = gradlog.load(str(path))
+        assert series(run, "train/loss") == {0: v("out", 0), 20: v("out", 20)}
+        assert series(run, "train/lr") == {0: 0.01, 20: 0.01}
+        assert run.meta["skipped"]["overlong_lines"] == 1
+        assert run.meta["warnings"] == [f"{path}: line {line}: longer than 1 MiB "
+                                        f"({3 << 20} bytes): skipped"]
+    with pytest.raises(DamagedInputError, match=f"line {line}: 1 overlong lines"):
+        gradlog.load(str(path), strict=True)
+    # at the end of the input, without any newline after it
+    path.write_bytes(before + junk)
+    run = gradlog.load(str(path))
+    assert series(run, "train/loss") == {0: v("out", 0)}
+    assert run.meta["skipped"]["overlong_lines"] == 1
+
+
+def test_a_line_at_the_limit_is_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr(caffe, "MAX_LINE_BYTES", 4096)
+    monkeypatch.setattr(caffe, "CHUNK_BYTES", 1000)
+    log = Log()
+    start(log)
+    display(log, 0, rate=False)
+    log.add("Setting up a layer with a long name " + "y" * 4019, "net.cpp:100")
+    log.raw("z" * 4097)
+    display(log, 20, rate=False)
+    assert len(log.lines[-5]) == 4096                # the glog line: exactly at the limit
+    path = log.write(tmp_path)
+    run = gradlog.load(path)
+    assert series(run, "train/loss") == {0: v("out", 0), 20: v("out", 20)}
+    assert run.meta["skipped"]["overlong_lines"] == 1          # the 4097-byte line only
+    assert run.meta["warnings"] == [f"{path}: line 19: longer than 4096 bytes (4097 bytes): "
+                                    f"skipped"]
+
+
+# -- old Caffe that prints every iteration, without [Update] lines ---------------------------------
+def every_iteration_log(passes_per_iteration: int = 1, iter_size: int | None = None,
+                        last: int = 7) -> Log:
+    """Debug lines on every iteration, display 3, and no [Update] line between the
+    iterations: the passes of iterations 1 and 2 run straight into those of 3."""
+    log = Log()
+    log.add("Initializing solver from parameters: ", "solver.cpp:48")
+    for line in ["display: 3", "debug_info: true"] + ([f"iter_size: {iter_size}"] if iter_size else []):
+        log.raw(line)
+    log.add("Solving TinyNet", "solver.cpp:288")
+    for step in range(last):
+        for p in range(passes_per_iteration):
+            fwd(log, step)
+            bwd(log, step, grad_total=v("gn", step) + p)
+        if step % 3 == 0:
+            display(log, step, rate=False)
+    log.add(f"Iteration {last}, loss = 0.25", "solver.cpp:291")
+    return log
+
+
+def test_iterations_without_update_lines_between_them_are_split_not_merged(tmp_path):
+    run = gradlog.load(every_iteration_log().write(tmp_path))
+    steps = range(7)
+    assert series(run, "grad_norm/total") == {s: v("gn", s) for s in steps}
+    assert series(run, "grad_absmean/conv1/0") == {s: v("gconv10", s) for s in steps}
+    assert series(run, "fwd_absmean/fc/fc") == {s: v("ffc", s) for s in steps}
+    assert run.meta["caffe"]["runs"][0]["debug_info"] == "every_iteration"
+    assert run.meta["caffe"]["debug_blocks_split"] == 2
+    assert run.meta["replaced_points"] == 0 and run.meta["warnings"] == []
+    w = run.wall_times("grad_norm/total")
+    w_loss = run.wall_times("train/loss_smoothed")
+    assert w[3] == w_loss[3] and w_loss[0] < w[1] < w[2] < w[3]
+
+
+def test_iter_size_from_the_solver_parameters_groups_the_passes(tmp_path):
+    run = gradlog.load(every_iteration_log(2, iter_size=2).write(tmp_path))
+    # each iteration's second pass (the accumulated gradient) is its value
+    assert series(run, "grad_norm/total") == {s: v("gn", s) + 1 for s in range(7)}
+    assert run.meta["caffe"]["runs"][0]["debug_info"] == "every_iteration"
+    assert run.meta["replaced_points"] == 7 * 20    # the first pass of each: 20 values
+    assert "ambiguous_debug_values" not in run.meta["skipped"]
+
+
+def test_repeated_passes_whose_iteration_is_unknown_are_skipped_and_counted(tmp_path):
+    # two passes per iteration, iter_size not in the parameters: the passes before an
+    # Iteration line may be iter_size passes or earlier iterations; only the last is used
+    run = gradlog.load(every_iteration_log(2).write(tmp_path))
+    assert series(run, "grad_norm/total") == {0: v("gn", 0) + 1, 3: v("gn", 3) + 1,
+                                              6: v("gn", 6) + 1}
+    # 20 values per pass: 1 earlier pass at 0, 5 at 3 and at 6
+    assert run.meta["skipped"]["ambiguous_debug_values"] == (1 + 5 + 5) * 20
+    assert len(run.meta["warnings"]) == 1
+    assert "line 39 (iteration 0) and 2 later: 3 debug_info block(s)" in run.meta["warnings"][0]
+    assert run.meta["caffe"]["runs"][0]["debug_info"] is None

@@ -234,3 +234,40 @@ def test_fkp_regression_has_no_accuracy(runs):
     assert run.meta["caffe"]["runs"][0]["solver"]["base_lr"] == 0.003
     assert pd.Timestamp(run.wall_times("train/loss_smoothed")[0], unit="s").year == 2015
     assert run.meta["caffe"]["runs"][0]["ended"] == "done"
+
+
+# the share of lines the bulk reading of plain lines takes, on 64 KiB chunks (the rest: the
+# first chunk of a run, where tags are new, and stretches around rare lines)
+BULK_SHARE = {
+    "caffenet128_bs1_three_runs_resumed_fatal.log": 0.6,
+    "caffenet128_rmsprop_linear_lr_truncated.log": 0.85,
+    "googlenet_glogfile_two_test_nets.log": 0.55,
+    "squeezenet128_linear_lr_top5.log": 0.75,
+    "squeezenet224_2gpu_resumed_iter217.log": 0.8,
+}
+
+
+@pytest.mark.parametrize("name", sorted(COUNTS))
+def test_bulk_reading_of_plain_lines_changes_nothing(corpus, runs, monkeypatch, name):
+    from gradlog.parsers import caffe
+
+    lines = {"bulk": 0}
+    bulk = caffe._Reader._bulk
+
+    def counting(self, sc, data, a, b):
+        stop = bulk(self, sc, data, a, b)
+        lines["bulk"] += (b - a) if stop < 0 else 0
+        return stop
+
+    monkeypatch.setattr(caffe._Reader, "_bulk", counting)
+    monkeypatch.setattr(caffe, "CHUNK_BYTES", 1 << 16)
+    path = corpus / "caffe" / name
+    fast = gradlog.load(path)
+    monkeypatch.setattr(caffe, "_PLAIN_MIN_BYTES", 1 << 62)
+    slow = gradlog.load(path)
+    assert fast.frame.equals(slow.frame)
+    assert fast.meta == slow.meta and fast.roles == slow.roles
+    # and the same as read in the usual 2 MiB chunks (the pinned values above)
+    assert fast.frame.equals(runs[name].frame)
+    n = path.read_bytes().count(b"\n")
+    assert lines["bulk"] >= BULK_SHARE.get(name, 0.0) * n

@@ -15,7 +15,7 @@ import tempfile
 
 import pytest
 from gradlog.parsers import caffe
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gradlog.errors import GradlogError
@@ -205,3 +205,174 @@ def test_every_single_line_cut_keeps_the_rest(base):
         frame, _ = parse(b"\n".join(lines[:i] + lines[i + 1:]) + b"\n")
         got = rows(frame)
         assert got <= clean, i
+
+
+# -- the bulk reading of plain lines gives what the line-by-line reading gives -----------------------
+def plain_lines(year: bool = False, rate: bool = True) -> list[bytes]:
+    """A plain (no debug_info) log: losses (with rates: Caffe 1.0), three train outputs,
+    lr, two test nets."""
+    out = []
+    t = [0.0]
+
+    def add(msg: str, src: str = "solver.cpp:218") -> None:
+        t[0] += 0.37
+        h, rest = divmod(t[0], 3600)
+        m, s = divmod(rest, 60)
+        day = "20160412" if year else "0412"
+        out.append(f"I{day} {10 + int(h):02d}:{int(m):02d}:{s:09.6f} 30876 {src}] {msg}".encode())
+
+    add("Solving GoogleNet", "solver.cpp:288")
+    for it in range(0, 90):
+        if it % 30 == 0:
+            for net in (0, 1):
+                add(f"Iteration {it}, Testing net (#{net})", "solver.cpp:338")
+                for k, name in enumerate(("top-1", "top-1", "loss")):
+                    add(f"    Test net output #{k}: {name} = 0.{it}{k}{net}", "solver.cpp:406")
+        if rate:
+            add(f"Iteration {it} (3.{it} iter/s, 6.2s/20 iters), loss = {it}.5")
+        else:
+            add(f"Iteration {it}, loss = {it}.5")
+        for k, (name, w) in enumerate((("loss1/loss1", "0.3"), ("loss2/loss1", "0.3"),
+                                       ("loss3/loss3", "1"))):
+            add(f"    Train net output #{k}: {name} = {it}.{k}25 (* {w} = 1.5 loss)", "solver.cpp:237")
+        add(f"Iteration {it}, lr = {0.01 if it < 50 else 0.001}", "sgd_solver.cpp:106")
+    return out
+
+
+PLAIN = {"rate": plain_lines(), "year": plain_lines(year=True), "old": plain_lines(rate=False)}
+#: Lines a plain log has now and then, and values a damaged one has.
+ODD_LINES = [b"I0412 10:00:00.500000 30876 solver.cpp:456] Snapshotting to binary proto file a.caffemodel",
+             b"I0412 10:00:00.500000 30876 blocking_queue.cpp:50] Data layer prefetch queue empty",
+             b"I0412 10:00:00.500000 30876 solver.cpp:398] Test loss: 0.5",
+             b"I0412 10:00:00.500000 30876 solver.cpp:288] Solving GoogleNet",
+             b"I0412 10:00:00.500000 30876 solver.cpp:400] Restoring previous solver status from a",
+             b"I0412 10:00:00.500000 30876 sgd_solver.cpp:92] Gradient clipping: scaling down "
+             b"gradients (L2 norm 40 > 35) by scale factor 0.8",
+             b"F0412 10:00:00.500000 30876 syncedmem.cpp:56] Check failed: error == cudaSuccess",
+             b"I20160412 10:00:00.500000 30876 solver.cpp:218] Iteration 7, loss = 0.5",
+             b"I0412 10:00:00.500000 30876 net.cpp:608]     [Forward] Layer data, top blob data data: 1",
+             b"a print from a Python layer", b"", b"I0412 10:00:00.500000 30876 x.cpp:1] ",
+             b"I0412 10:00:00.500000 30876 solver.cpp:218] Iteration 1, loss = 0.5\rprogress 50%",
+             b"I0412 10:00:00.500000 30876 solver.cpp:218] Iteration 3, loss = 0.25",
+             b"I0412 10:00:00.500000 30876 solver.cpp:48] Initializing solver from parameters: ",
+             b"base_lr: 0.01",
+             b"I0412 10:00:05.200000 30876 solver.cpp:218] Iteration 0 (3.0 iter/s, 6.2s/20 iters), "
+             b"loss = 0.5",
+             # 17-: shapes the bulk scanner must leave to the line-by-line reading
+             b"I0412 10:00:00.500000 30876 solver.cpp:237]     Train net output #2: loss3/loss3 = 1 "
+             b"(* 2 = 2 loss)",
+             b"I0412 10:00:00.500000 30876 solver.cpp:237]     Train net output #0: loss1/loss1 = 1 "
+             b"(* 0.3 = 0.3 loss) x",
+             b"I0412 10:00:00.500000 30876 net.cpp:636]     [Backward] Layer fc, bottom blob x diff: 1",
+             b"I0412 10:00:00.500000 30876 x.cpp:1] [weird] message",
+             b"I0412 10:00:00.500000 30]876 solver.cpp:218] Iteration 5, loss = 1",
+             b"I0412 10:00:00.500000 30876solver.cpp:218] Iteration 5, lr = 1",
+             b"I0412 10:00:00.500000 30876 solver.cpp:218 Iteration 5, lr = 1",
+             b"I0412 10:00:00.500000 30876 solver.cpp:338] Iteration 30, Testing net (#1]",
+             b"I0412 10:00:00.500000 30876 sgd_solver.cpp:106] Iteration 5, lr =  0.1",
+             b"I0412 10:00:00.500000 30876 sgd_solver.cpp:106] Iteration 5, lr = 0.1 ",
+             b"I0412 10:00:00.500000 30876 x.cpp:1] [Fwd] x: 1",
+             b"I0412 10:00:00.500000 30876 solver.cpp:237]     Train net output #0: loss1/loss1 =10.5",
+             b"I0412 10:00:00.500000 30876 solver.cpp:218] Iteration 39 (3.2 iter/s, 6.2s/20 iters), "
+             b"lr = 0.1"]
+ODD_VALUES = [b"nan", b"-nan", b"inf", b"1.#INF", b"-1.#IND", b"1e5", b"1,5", b" 1", b"1 ", b"",
+              b"abc", b"1_0", b"+1", b"-0", b"0.00001234567890123456789", b"1e-400", b"3."]
+
+PLAIN_OPS = st.tuples(st.sampled_from(["cut", "dup", "garble", "insert", "value"]),
+                      st.integers(0, 10**6), st.integers(0, 200), JUNK,
+                      st.sampled_from(ODD_LINES), st.sampled_from(ODD_VALUES))
+
+
+def damage(lines: list[bytes], ops: list) -> bytes:
+    """``lines`` with ``ops`` applied (cut, duplicated, garbled or inserted lines, odd values)."""
+    lines = list(lines)
+    for op, i, pos, junk, odd, value in ops:
+        i %= len(lines)
+        line = lines[i]
+        if op == "cut":
+            del lines[i]
+        elif op == "dup":
+            lines.insert(i, line)
+        elif op == "insert":
+            lines.insert(i, odd)
+        elif op == "value":
+            at = line.rfind(b" = ")
+            if at >= 0:
+                end = line.find(b" ", at + 3)
+                lines[i] = line[:at + 3] + value + (line[end:] if end >= 0 else b"")
+        else:
+            p = pos % (len(line) + 1)
+            lines[i] = line[:p] + junk + line[p:]
+    return b"\n".join(lines) + b"\n"
+
+
+def read_plain(data: bytes, *, bulk: bool, chunk: int):
+    """(frame, meta, roles) of ``data``, or the GradlogError's message."""
+    saved = caffe.CHUNK_BYTES, caffe._PLAIN_MIN_BYTES, caffe._PLAIN_MIN_RUN
+    caffe.CHUNK_BYTES = chunk
+    caffe._PLAIN_MIN_BYTES, caffe._PLAIN_MIN_RUN = (64, 2) if bulk else (1 << 62, 2)
+    try:
+        res = caffe.read(Source.from_stream(io.BytesIO(data), name="plain"))
+        return res.frame, res.meta, res.roles
+    except GradlogError as exc:
+        return str(exc)
+    finally:
+        caffe.CHUNK_BYTES, caffe._PLAIN_MIN_BYTES, caffe._PLAIN_MIN_RUN = saved
+
+
+def _op(op: str, i: int, odd: int = 0, value: bytes = b"") -> tuple:
+    return (op, i, 0, b"#", ODD_LINES[odd], value)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(PLAIN)), st.lists(PLAIN_OPS, max_size=12),
+       st.sampled_from([700, 4096, 1 << 16]))
+# the first rate of the run logged again after a rare line (it is not kept either)
+@example("rate", [_op("insert", 14, 9), _op("insert", 15, 16)], 4096)
+# the counter going back (a restart) in the middle of common lines
+@example("rate", [_op("insert", 200, 13)], 4096)
+# a solver parameter dump cut short: the common lines after it end it
+@example("old", [_op("insert", 400, 15), _op("insert", 99, 14)], 4096)
+# a relaunch between a loss line and its outputs: the new run starts with the old outputs
+@example("old", [_op("insert", 100, 14)], 4096)
+# lines of odd shapes among common ones (each must read as line by line reads it)
+@example("rate", [_op("insert", 200 + 7 * k, 17 + k) for k in range(10)], 4096)
+@example("rate", [_op("insert", 212, 21)], 4096)        # (212: after an lr line)
+@example("rate", [_op("insert", 212, 22)], 4096)
+@example("rate", [_op("insert", 212, 25)], 4096)
+@example("rate", [_op("insert", 208, 28)], 4096)        # (208: after a loss line)
+@example("rate", [_op("insert", 212, 29)], 4096)
+@example("rate", [_op("insert", 212, 26)], 4096)
+@example("rate", [_op("insert", 212, 27)], 4096)
+@example("rate", [_op("value", 207, 0, b" 1"), _op("value", 211, 0, b"1 ")], 4096)
+def test_plain_lines_read_in_bulk_as_line_by_line(base, ops, chunk):
+    data = damage(PLAIN[base], ops)
+    fast = read_plain(data, bulk=True, chunk=chunk)
+    slow = read_plain(data, bulk=False, chunk=chunk)
+    if isinstance(slow, str) or isinstance(fast, str):
+        assert fast == slow
+        return
+    assert fast[0].equals(slow[0])
+    assert fast[1] == slow[1]
+    assert fast[2] == slow[2]
+
+
+def test_the_plain_base_is_read_in_bulk():
+    lines = {"bulk": 0}
+    bulk = caffe._Reader._bulk
+
+    def counting(self, sc, data, a, b):
+        stop = bulk(self, sc, data, a, b)
+        lines["bulk"] += (b - a) if stop < 0 else 0
+        return stop
+
+    caffe._Reader._bulk = counting
+    try:
+        frame, meta, _roles = read_plain(b"\n".join(PLAIN["rate"]) + b"\n", bulk=True, chunk=4096)
+    finally:
+        caffe._Reader._bulk = bulk
+    assert lines["bulk"] > 0.8 * len(PLAIN["rate"])
+    # 6 rows an iteration (loss, rate, 3 outputs, lr) but the run's first rate, and 3 tests
+    # of 2 nets with 3 outputs each
+    assert len(frame) == 90 * 6 - 1 + 3 * 2 * 3
+    assert meta["skipped"] == {"first_rate_of_run": 1}
