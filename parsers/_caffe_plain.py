@@ -199,33 +199,27 @@ class _Bytes:
         """Offset of the first byte ``a`` or newline at or after each position (``end``:
         the offset of the line's newline), within ``width`` bytes (a multiple of 8); -1
         where there is none."""
-        out = np.full(len(pos), -1, dtype=np.int64)
-        todo = np.arange(len(pos))
-        p = pos
-        ra = _rep(a)
-        for o in range(0, width, 8):
-            z = _zero_bytes(self.u64[p + o] ^ ra)
-            hit = z != 0
-            got = np.flatnonzero(hit)
-            out[todo[got]] = p[got] + o + _lowest_byte(z[got])
-            miss = ~hit
-            todo, p = todo[miss], p[miss]
-            if not len(todo):
-                break
+        out = self._scan(pos, width, _rep(a), _zero_bytes)
         # the newline, where it comes first (or where the byte is not in the window)
         return np.where((out >= 0) & (out < end), out, np.where(end < pos + width, end, -1))
 
     def first_not_blank(self, pos: np.ndarray) -> np.ndarray:
         """Each position moved past the blanks there; -1 past ``_BLANKS`` of them."""
+        return self._scan(pos, _BLANKS, _rep(32), _nonzero_bytes)
+
+    def _scan(self, pos: np.ndarray, width: int, pattern: np.uint64, flag) -> np.ndarray:
+        """Offset of the first byte at or after each position that ``flag`` marks in the
+        words XOR ``pattern`` (``_zero_bytes``: equal to the pattern's byte;
+        ``_nonzero_bytes``: different from it), reading ``width`` bytes (a multiple of 8)
+        eight at a time; -1 where no byte in the window is marked."""
         out = np.full(len(pos), -1, dtype=np.int64)
         todo = np.arange(len(pos))
         p = pos
-        blanks = _rep(32)
-        for o in range(0, _BLANKS, 8):
-            t = _nonzero_bytes(self.u64[p + o] ^ blanks)
-            hit = t != 0
+        for o in range(0, width, 8):
+            z = flag(self.u64[p + o] ^ pattern)
+            hit = z != 0
             got = np.flatnonzero(hit)
-            out[todo[got]] = p[got] + o + _lowest_byte(t[got])
+            out[todo[got]] = p[got] + o + _lowest_byte(z[got])
             miss = ~hit
             todo, p = todo[miss], p[miss]
             if not len(todo):
