@@ -13,9 +13,20 @@ from pathlib import PurePath
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Finding", "Trend", "FINDING_IDS", "SEVERITIES", "severity_rank"]
+__all__ = [
+    "Finding",
+    "Trend",
+    "LRAdvice",
+    "LR_ACTIONS",
+    "FINDING_IDS",
+    "SEVERITIES",
+    "severity_rank",
+]
 
 Severity = Literal["info", "warning", "critical"]
+LRAction = Literal["lower", "raise", "decay_now", "decay_earlier", "keep", "unknown"]
+#: The actions an :class:`LRAdvice` can recommend, in a stable order.
+LR_ACTIONS: tuple[str, ...] = ("lower", "raise", "decay_now", "decay_earlier", "keep", "unknown")
 SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 
 #: Every finding id gradlog can emit, with what it means.
@@ -35,6 +46,7 @@ FINDING_IDS: dict[str, str] = {
     "vanishing_gradients": "per-layer gradient statistics span orders of magnitude, the "
     "earliest layers far smaller",
     "exploding_gradients": "gradient statistics grow without bound",
+    "run_crashed": "the job stopped on an error the log shows (CUDA out of memory, a failed check)",
 }
 
 
@@ -188,3 +200,72 @@ class Trend:
 
         y = self.intercept + self.slope * (np.asarray(steps, dtype=float) - self.step_start) / 1000.0
         return np.power(10.0, y) if self.log_space else y
+
+
+@dataclass(frozen=True)
+class LRAdvice:
+    """The run's learning-rate verdict: the one thing to do with the LR, and why.
+
+    Attributes
+    ----------
+    action : ``lower``, ``raise``, ``decay_now``, ``decay_earlier``, ``keep`` or ``unknown``.
+    step_range : ``(first, last)`` steps the advice concerns, or None.
+    lr : the LR at the end of the log (None when no LR is logged).
+    to_lr : a suggested LR where the evidence gives one, else None.
+    confidence : 0-1.
+    because : ``({"finding": id, "evidence": {...}}, ...)``: the finding ids and the one
+        or two numbers the verdict rests on.
+    summary : one plain sentence.
+    reason : why the action is ``unknown`` (no LR logged, too few points), else None.
+    scope : ``run`` (this log alone) or ``sweep`` (changed by sibling runs of a comparison).
+    run_action : with ``scope == "sweep"``, the single-run action it replaced; else None.
+    """
+
+    action: LRAction
+    summary: str
+    step_range: tuple[int, int] | None = None
+    lr: float | None = None
+    to_lr: float | None = None
+    confidence: float = 0.5
+    because: tuple[dict[str, Any], ...] = ()
+    reason: str | None = None
+    scope: Literal["run", "sweep"] = "run"
+    run_action: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.action not in LR_ACTIONS:
+            raise ValueError(f"unknown LR action {self.action!r}; use one of {', '.join(LR_ACTIONS)}")
+        if self.scope not in ("run", "sweep"):
+            raise ValueError(f"unknown scope {self.scope!r}; use run or sweep")
+        if not 0.0 <= float(self.confidence) <= 1.0:
+            raise ValueError(f"confidence must be in [0, 1], got {self.confidence}")
+        object.__setattr__(self, "because", tuple(dict(b) for b in self.because))
+        if self.step_range is not None:
+            a, b = self.step_range
+            object.__setattr__(self, "step_range", (int(a), int(b)))
+
+    @property
+    def finding_ids(self) -> tuple[str, ...]:
+        """Return the ids of the findings the verdict rests on, in order."""
+        return tuple(str(b.get("finding")) for b in self.because)
+
+    def line(self) -> str:
+        """Return the one-line form every report shows: ``LR: <action> — <summary>``."""
+        return f"LR: {self.action} \u2014 {self.summary}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the verdict as plain JSON-ready data; ``run_action`` only for a sweep."""
+        d: dict[str, Any] = {
+            "action": self.action,
+            "step_range": list(self.step_range) if self.step_range is not None else None,
+            "lr": plain(self.lr),
+            "to_lr": plain(self.to_lr),
+            "confidence": round(float(self.confidence), 3),
+            "because": [plain(b) for b in self.because],
+            "summary": self.summary,
+            "reason": self.reason,
+            "scope": self.scope,
+        }
+        if self.scope == "sweep":
+            d["run_action"] = self.run_action
+        return d

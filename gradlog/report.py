@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from gradlog.findings import Finding, Trend, severity_rank
+from gradlog.findings import Finding, LRAdvice, Trend, severity_rank
 from gradlog.run import Run
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Report", "SCHEMA_VERSION"]
 
 #: Version of the JSON shape (bumped on any incompatible change; documented in README).
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 @dataclass
@@ -32,12 +32,19 @@ class Report:
     trends : fitted trends of the role-bearing series (whole run and per LR phase).
     not_assessable : ``[{"id": ..., "reason": ...}]`` for detectors whose series the
         log does not have (said, not guessed).
+    lr_advice : the run's learning-rate verdict (always set; ``unknown`` with a reason
+        when the log cannot tell).
     """
 
     run: Run
     findings: list[Finding] = field(default_factory=list)
     trends: list[Trend] = field(default_factory=list)
     not_assessable: list[dict[str, str]] = field(default_factory=list)
+    lr_advice: LRAdvice = field(
+        default_factory=lambda: LRAdvice(
+            "unknown", "No learning-rate verdict was computed.", reason="not analysed", confidence=0.0
+        )
+    )
 
     def __post_init__(self) -> None:
         self.findings = sorted(

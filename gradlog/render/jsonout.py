@@ -52,6 +52,7 @@ def run_dict(report: "Report") -> dict[str, Any]:
         "meta": {k: v for k, v in run.meta.items() if k not in ("source", "format", "name")},
         "tags": tags,
         "trends": [t.to_dict() for t in report.trends],
+        "lr_advice": report.lr_advice.to_dict(),
         "findings": [f.to_dict() for f in report.findings],
         "not_assessable": [dict(x) for x in report.not_assessable],
     })
