@@ -161,8 +161,11 @@ BENCH = (
     ("lin_osc__linear_illcond_lr1.2_b128_m0.5_const_s0", {"step_size_oscillation"}),
     # hard negative: batch 2, small LR: very noisy loss around a stable iterate
     ("hardneg_tinybatch__mlp_digits_lr0.005_b2_m0.9_const_s0", set()),
-    # 30% label noise, LR cut 10x at step 800: the loss drops ~65% at once
-    ("plateau_decay__mlp_digits_lr0.1_b32_m0.9_step50_s0", {"lr_limited_plateau", "overfitting"}),
+    # 30% label noise, LR cut 10x at step 800: the training loss drops ~65% at once, but
+    # the validation loss does not move (+4%): the net fits its noisy labels, and decaying
+    # earlier would not have helped the held-out loss, so no lr_limited_plateau (the
+    # independent ../shared/validation set labels such runs so too)
+    ("plateau_decay__mlp_digits_lr0.1_b32_m0.9_step50_s0", {"overfitting"}),
     # LR 0.25: the network collapses back to chance
     ("dies__mlp_digits_lr0.25_b32_m0.9_const_s0", {"divergence"}),
 )

@@ -27,7 +27,7 @@ from gradlog.analyzers.overfitting import detect_overfitting
 from gradlog.analyzers.plateau import detect_loss_plateau
 from gradlog.analyzers.spikes import detect_loss_spikes
 from gradlog.analyzers.trends import compute_trends
-from gradlog.analyzers.verdict import lr_verdict
+from gradlog.analyzers.verdict import lr_verdict, reconcile
 from gradlog.findings import Finding
 from gradlog.report import Report
 from gradlog.run import Run
@@ -93,6 +93,7 @@ def analyze_run(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> Report:
                     findings.extend(detect(run, config=config))
                 except NotAssessable as e:
                     not_assessable.append({"id": e.finding_id, "reason": e.reason})
+            findings = reconcile(run, findings, config=config)
             advice = lr_verdict(run, findings, config=config)
         finally:
             clear_cache(run)

@@ -124,8 +124,14 @@ class AnalysisConfig:
     # iterate's state (full batch; the replica after its decays) 0.07 or less.
     osc_first_order_min: float = 0.15
     # ... while the loss realises less than this fraction of the promise (it does not
-    # fall: the second-order term eta^2/2 g'Hg eats the gain, the step overshoots) ...
-    osc_first_order_efficiency: float = 0.05
+    # fall: the second-order term eta^2/2 g'Hg eats the gain, the step overshoots). A
+    # mode at S = eta*lambda/(2(1+beta)) realises at most 1 - S of its promise, and the
+    # minibatch norm overstates the promise by 1 + tr(Sigma)/(B ||g||^2), so a bouncing
+    # run realises a few thousandths (bouncing runs of ../shared/validation: 5e-5..0.019),
+    # while edge-of-stability runs whose loss keeps falling (linear warm-up then a
+    # constant LR; a CNN at batch 128) realise 0.025-0.03 and must not be called
+    # oscillating.
+    osc_first_order_efficiency: float = 0.02
     # ... and the gradient norm follows the iterate's state, not minibatch sampling:
     # minibatch noise inflates ||g||^2 (E||g_B||^2 = ||g||^2 + tr(Sigma)/B) with values
     # independent from step to step, while a bouncing iterate's energy changes slowly,
@@ -158,6 +164,14 @@ class AnalysisConfig:
     # before it; the level after it is the median of the second half of a window as long
     # (the first half is the relaxation to the new level).
     decay_window_fraction: float = 0.3
+    # Where a validation loss is logged on both sides of a decay (at least
+    # `decay_val_min_points` points each), it must fall by at least this fraction too: a
+    # plateau the LR sets is a plateau of the objective, and lowering its floor lowers
+    # the held-out loss as well. A training loss that drops while the validation loss does
+    # not move is the net fitting its training minibatches (noisy labels, dropout), and
+    # decaying earlier would buy the user nothing.
+    decay_val_min_drop: float = 0.05
+    decay_val_min_points: int = 2
 
     # ---- divergence / spikes --------------------------------------------------------------
     # The loss diverged when its smoothed level ends at least this factor above its
@@ -184,15 +198,35 @@ class AnalysisConfig:
     spike_max_rate: float = 0.005
 
     # ---- LR too small -------------------------------------------------------------------
-    # Final window (fraction of the run) in which the loss must still fall steadily ...
-    lr_small_window: float = 0.3
-    # ... by at least this relative amount over the window, significantly (p below
-    # `lr_small_alpha`), ...
-    lr_small_min_drop: float = 0.15
-    lr_small_alpha: float = 0.001
-    # ... without slowing down: the rate over the last third of the window at least this
-    # fraction of the rate over the whole window.
-    lr_small_min_rate_ratio: float = 0.5
+    # Judged only on logs with at least this many finite loss points (20 blocks of 10).
+    lr_small_min_points: int = 200
+    # The loss levels compared: the medians of the third and of the last quarter of the
+    # logged points. The last must lie `lr_small_z` standard errors below the third
+    # (robust SDs, autocorrelation accounted for) ...
+    lr_small_z: float = 3.0
+    # ... and that late decrease must be at least this share of the whole run's decrease
+    # (median of the first 5% minus that of the last quarter). For an exponential approach
+    # to a floor with time constant tau over a run of length T, the share is about
+    # (e^(-0.625T/tau) - e^(-0.875T/tau)) / (1 - e^(-T/tau)); 15% means tau > ~0.6 T: the
+    # run ended within two time constants of its descent, far from its floor.
+    lr_small_late_share: float = 0.15
+    # The first-order promise of a step, eta*||g||^2 (plain SGD, L2 norm), as a share of
+    # the loss over the last 20%: a step that could take more than this of the loss is
+    # not small (the bouncing runs of the bench start at 0.15).
+    lr_small_max_promise: float = 0.1
+    # Suggested LR: scaled so that the promise reaches this share of the loss, by a
+    # factor between `lr_small_min_factor` and `lr_small_max_factor` (3x without a
+    # gradient norm to compute the promise from).
+    lr_small_promise_target: float = 0.05
+    lr_small_min_factor: float = 2.0
+    lr_small_max_factor: float = 10.0
+    lr_small_default_factor: float = 3.0
+    # "Still falling steadily at the end" (no advice to stop, decay or lower without a
+    # bounce): the last quarter `lr_small_z` standard errors below the third quarter and
+    # at least this much lower (relative).
+    still_falling_min_rel: float = 0.01
+    # The LR verdict needs at least this many finite loss points; fewer gives `unknown`.
+    verdict_min_points: int = 20
 
     # ---- overfitting --------------------------------------------------------------------
     # Validation loss must rise from its (smoothed) minimum by this relative amount and

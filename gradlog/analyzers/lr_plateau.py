@@ -20,6 +20,7 @@ from gradlog.analyzers.context import (
     phases,
     require_loss,
     require_role,
+    series_data,
 )
 from gradlog.analyzers.divergence import divergence_info
 from gradlog.analyzers.segments import plateau_of
@@ -134,6 +135,28 @@ def _test_decay(d: SeriesData, prev_start: float, step: float, next_end: float,
     }
 
 
+def _val_drop(run: Run, t: dict[str, Any], config: AnalysisConfig) -> float | None:
+    """Relative drop of the validation loss between the windows a decay test compared
+    (median after vs median before), or None without a validation loss logged on both
+    sides (``config.decay_val_min_points`` points each)."""
+    vtag = run.roles.get("val_loss")
+    if not vtag or vtag not in run:
+        return None
+    v = series_data(run, str(vtag))
+    if v.n == 0:
+        return None
+    b0, b1 = t["window_before"]
+    a0, a1 = t["window_after"]
+    before = v.fvalues[(v.fsteps >= b0) & (v.fsteps <= b1)]
+    after = v.fvalues[(v.fsteps >= a0) & (v.fsteps <= a1)]
+    if len(before) < config.decay_val_min_points or len(after) < config.decay_val_min_points:
+        return None
+    lb, la = float(np.median(before)), float(np.median(after))
+    if not (math.isfinite(lb) and math.isfinite(la)) or lb <= 0:
+        return None
+    return 1.0 - la / lb
+
+
 def decay_tests(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> list[dict[str, Any]]:
     """Test every LR decay: the observed drop of the loss vs the one its trend predicted.
 
@@ -148,7 +171,10 @@ def decay_tests(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> list[dict[
     ``plateau_start`` (where the loss stopped improving before the decay: the start of
     the phase's flat tail, or of the flat window the trend was fitted on; None when it
     was not flat) and
-    ``steps_saved`` (how much earlier the decay could have come).
+    ``steps_saved`` (how much earlier the decay could have come),
+    ``val_drop`` (the validation loss's relative drop over the same windows, or None
+    when it is not logged on both sides; a validation loss that does not fall vetoes
+    ``limited``).
     """
 
     def make() -> list[dict[str, Any]]:
@@ -172,9 +198,11 @@ def decay_tests(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> list[dict[
                 continue
             t["lr_before"] = a.lr
             t["lr_after"] = b.lr
+            t["val_drop"] = _val_drop(run, t, config)
+            val_flat = t["val_drop"] is not None and t["val_drop"] < config.decay_val_min_drop
             t["limited"] = bool(t["z"] >= config.decay_z_min and t["drop_beyond_trend"] >= config.decay_min_drop
                                 and t["pre_trend_fall"] <= config.decay_pre_max_fall
-                                and not t["below_resolution"])
+                                and not t["below_resolution"] and not val_flat)
             p = plateau_of(d, prev_start, b.start - 1, config)
             useful = (p is not None and p.fraction >= config.plateau_min_fraction
                       and p.trend_drop < config.plateau_band)
@@ -244,9 +272,11 @@ def detect_lr_limited_plateau(run: Run, *, config: AnalysisConfig = DEFAULT_CONF
     rec += (" A plateau-triggered schedule (ReduceLROnPlateau on the training loss, patience about "
             f"{fmt_step(max(1, int(0.05 * span)))} steps) does this automatically.")
     last_phase = ph[-1]
+    flat_again: int | None = None
     if tests[-1]["step"] == end and last_phase.start == end:
         p = plateau_of(d, float(last_phase.start), float(d.fsteps[-1]), config)
         if p is not None and p.fraction >= 0.5 and p.trend_drop < config.plateau_band:
+            flat_again = int(p.start_step)
             rec += (f" The loss is flat again since step {fmt_step(p.start_step)}: one more decay "
                     f"(LR {fmt_lr(last_phase.lr)} → {fmt_lr(last_phase.lr / 10)}) would likely lower it further.")
     return [Finding(
@@ -257,7 +287,8 @@ def detect_lr_limited_plateau(run: Run, *, config: AnalysisConfig = DEFAULT_CONF
         step_range=(int(start), int(end)),
         confidence=min(0.95, 0.6 + 0.05 * max(t["z"] for t in hits) / config.decay_z_min),
         evidence={"decay_steps": [t["step"] for t in hits], "decays": tests,
-                  "steps_saved": saved},
+                  "steps_saved": saved, "flat_again_since": flat_again,
+                  "last_step": int(d.fsteps[-1])},
         explanation=expl,
         recommendation=rec,
         references=_REFS,

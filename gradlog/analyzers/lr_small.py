@@ -1,31 +1,134 @@
-"""LR too small: a steady, un-oscillating decrease of the loss that is still going at the end."""
+"""LR too small: a loss still falling steadily at the end, far from its floor, under
+steps that promise only a sliver of the loss and do not bounce."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
+
+import numpy as np
 
 from gradlog.analyzers.config import DEFAULT_CONFIG, AnalysisConfig
-from gradlog.analyzers.context import phases, require_loss, require_role
+from gradlog.analyzers.context import (
+    cached,
+    is_adaptive_optimizer,
+    phases,
+    require_loss,
+    require_role,
+    series_data,
+)
 from gradlog.analyzers.divergence import divergence_info
 from gradlog.analyzers.oscillation import oscillation_signals
-from gradlog.analyzers.stats import pow10
-from gradlog.analyzers.trends import trend_of
+from gradlog.analyzers.stats import lag1_autocorr, n_effective, robust_sd
 from gradlog.analyzers.wording import fmt_lr, fmt_step, nice_round, pct
 from gradlog.findings import Finding
 from gradlog.run import Run
 
-__all__ = ["detect_lr_too_small"]
+__all__ = ["detect_lr_too_small", "late_descent"]
+
+_REFS = (
+    "Goodfellow, Bengio & Courville, Deep Learning (2016), §11.4.1 (a learning rate too "
+    "small makes training slow and can stall it)",
+    "Goodfellow, Bengio & Courville, Deep Learning (2016), §4.3 and §8.2.1 (the first-order "
+    "decrease eta*||g||^2 of a gradient step and the second-order term that limits it)",
+)
+
+
+def _median_se(x: np.ndarray) -> float:
+    """Standard error of the median of autocorrelated values ``x``."""
+    if len(x) < 3:
+        return math.inf
+    r = x - np.median(x)
+    rho = lag1_autocorr(r)
+    if not math.isfinite(rho):
+        rho = 0.0
+    return 1.2533 * robust_sd(r) / math.sqrt(n_effective(len(r), rho))
+
+
+def _total_grad_tag(run: Run) -> str | None:
+    tag = run.roles.get("grad_total")
+    if tag and tag in run and str(tag).startswith("grad_norm/"):
+        return str(tag)
+    grads = [t for t in (run.roles.get("grad") or []) if t in run and t.startswith("grad_norm/")]
+    return grads[0] if len(grads) == 1 else None
+
+
+def late_descent(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[str, Any] | None:
+    """Measure how much the loss still fell late in the run, and what a step promised.
+
+    Returns
+    -------
+    dict with ``early_level`` (median of the first 5% of the loss points), ``mid_level``
+    (median of the third quarter), ``end_level`` (median of the last quarter), ``late_drop`` (mid
+    minus end, in loss units), ``late_z`` (that drop in standard errors), ``late_share``
+    (its share of the run's whole decrease), ``late_drop_rel`` (relative to the mid
+    level), ``promise_share`` (median eta*||g||^2 / loss over the last 20%, or None
+    without an LR and a gradient 2-norm) and ``window`` (the steps of the late windows);
+    None when the loss has fewer than ``config.lr_small_min_points`` finite points or
+    non-finite values.
+    """
+
+    def make() -> dict[str, Any] | None:
+        d = run.roles.get("loss")
+        if not d or d not in run:
+            return None
+        s = series_data(run, str(d))
+        if s.n < config.lr_small_min_points or s.n != s.values.size:
+            return None
+        v, st = s.fvalues, s.fsteps
+        n = len(v)
+        early = v[: max(3, n // 20)]
+        mid = v[n // 2: (3 * n) // 4]
+        end = v[(3 * n) // 4:]
+        e0, m0, l0 = float(np.median(early)), float(np.median(mid)), float(np.median(end))
+        drop = m0 - l0
+        se = math.hypot(_median_se(mid), _median_se(end))
+        total = e0 - l0
+        out: dict[str, Any] = {
+            "early_level": e0, "mid_level": m0, "end_level": l0, "late_drop": drop,
+            "late_z": drop / se if se > 0 and math.isfinite(se) else math.nan,
+            "late_share": drop / total if total > 0 else math.nan,
+            "late_drop_rel": drop / m0 if m0 > 0 else math.nan,
+            "window": [int(st[n // 2]), int(st[-1])],
+            "promise_share": None,
+        }
+        lr_tag, g_tag = run.roles.get("lr"), _total_grad_tag(run)
+        if lr_tag and lr_tag in run and g_tag:
+            t0 = float(st[int(0.8 * n)])
+            lr_s = run.series(str(lr_tag))
+            g_s = run.series(g_tag)
+            both = lr_s.index.intersection(g_s.index)
+            both = both[both >= t0]
+            if len(both) >= 10 and l0 > 0:
+                prom = lr_s.loc[both].to_numpy(float) * g_s.loc[both].to_numpy(float) ** 2
+                prom = prom[np.isfinite(prom)]
+                if prom.size:
+                    out["promise_share"] = float(np.median(prom)) / l0
+        return out
+
+    return cached(run, ("late_descent", config), make)
+
+
+def _step_decayed(run: Run) -> bool:
+    """True when the LR dropped in a few discrete steps to under half its peak (a step
+    schedule): a decay, not the LR, can then explain a slow end."""
+    ph = phases(run)
+    if len(ph) < 2 or len(ph) > 6:
+        return False
+    return ph[-1].lr < 0.5 * max(p.lr for p in ph)
 
 
 def detect_lr_too_small(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> list[Finding]:
-    """Detect a loss still falling steadily at the end of the run under an undecayed LR.
+    """Detect an LR too small: the loss was still falling steadily at the end, far from
+    its floor, with no bounce, under steps that promise only a sliver of the loss.
 
-    Conditions: over the last ``config.lr_small_window`` of the run the loss falls
-    significantly (Mann-Kendall p below ``config.lr_small_alpha``) by at least
-    ``config.lr_small_min_drop``, not slowing down (the rate over the last third at
-    least ``config.lr_small_min_rate_ratio`` of the window's), with no oscillation
-    signature and a scatter small next to the decrease, while the LR at the end is at
-    least half its maximum (a decayed LR explains a late decrease by itself).
+    Conditions (each with a physical reason, see :class:`AnalysisConfig`): the median
+    loss of the last quarter lies ``config.lr_small_z`` standard errors below that of
+    the third quarter; that late decrease is at least ``config.lr_small_late_share`` of the
+    whole run's; no oscillation signature and no divergence; the first-order promise
+    eta*||g||^2 is under ``config.lr_small_max_promise`` of the loss (where an LR and a
+    gradient 2-norm are logged, plain SGD); and no step decay of the LR explains the
+    slow end.
 
     Returns
     -------
@@ -38,58 +141,61 @@ def detect_lr_too_small(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) ->
     """
     d = require_loss(run, "lr_too_small", min_points=config.min_loss_points)
     lr = require_role(run, "lr", "lr_too_small")
-    if not d.positive or divergence_info(run, config) is not None or lr.n == 0:
+    if not d.positive or lr.n == 0 or divergence_info(run, config) is not None:
         return []
-    first, last = float(d.fsteps[0]), float(d.fsteps[-1])
-    w0 = last - config.lr_small_window * (last - first)
-    tw = trend_of(run, d.tag, start=w0, end=None, scope="final window", config=config)
-    tl = trend_of(run, d.tag, start=last - (last - w0) / 3.0, end=None, scope="final third", config=config)
-    if tw is None or tl is None or tw.n < config.min_loss_points:
+    m = late_descent(run, config)
+    if m is None:
         return []
-    if not (tw.p_value < config.lr_small_alpha and tw.slope_high < 0):
-        return []
-    span_k = (last - w0) / 1000.0
-    drop = 1.0 - pow10(tw.slope * span_k)
-    if drop < config.lr_small_min_drop:
-        return []
-    rate_ratio = tl.slope / tw.slope if tw.slope < 0 else 0.0
-    if rate_ratio < config.lr_small_min_rate_ratio:
+    if not (m["late_z"] >= config.lr_small_z and m["late_share"] >= config.lr_small_late_share):
         return []
     sig = oscillation_signals(run, config)
     if sig is not None and sig["oscillating"]:
         return []
-    amp = sig["amplitude"] if sig is not None else math.nan
-    drop_log = -tw.slope * span_k
-    if math.isfinite(amp) and math.log10(1 + amp) > drop_log / 3.0:
-        return []  # the scatter is comparable to the decrease: not a steady descent
-    lr_end = float(lr.fvalues[-1])
-    lr_max = float(lr.fvalues.max())
-    if lr_end < 0.5 * lr_max:
+    adaptive = is_adaptive_optimizer(run)
+    p = m["promise_share"]
+    if p is not None and not adaptive and p >= config.lr_small_max_promise:
         return []
-    per_k = 1.0 - pow10(tw.slope)
-    target = nice_round(3.0 * lr_end)
-    summary = (f"The loss was still falling steadily at the end: {pct(drop)} over the last "
-               f"{pct(config.lr_small_window)} of the run (from step {fmt_step(w0)}), without slowing down, "
-               f"at LR {fmt_lr(lr_end)}.")
-    expl = ("A loss that falls smoothly, without oscillating, at an undiminished rate up to the last "
-            "step has not converged: each step is safely inside the stable region, so the step could be "
-            "larger (the descent rate grows with the LR until the curvature limit is reached) or the run "
-            "could be longer.")
-    rec = (f"Try an LR about 3x higher ({fmt_lr(lr_end)} → {fmt_lr(target)}) and watch for oscillation, "
-           f"or train longer: at the current rate the loss falls about {pct(per_k)} per 1,000 steps.")
+    if _step_decayed(run):
+        return []
+    lr_end = float(lr.fvalues[-1])
+    lr_peak = float(lr.fvalues.max())
+    base = lr_peak if lr_end < 0.5 * lr_peak else lr_end
+    if p is not None and p > 0 and not adaptive:
+        factor = min(config.lr_small_max_factor,
+                     max(config.lr_small_min_factor, config.lr_small_promise_target / p))
+    else:
+        factor = config.lr_small_default_factor
+    target = nice_round(factor * base)
+    w0, w1 = m["window"]
+    lr_word = "peak LR" if base == lr_peak and lr_end < 0.5 * lr_peak else "LR"
+    summary = (f"The loss was still falling steadily at the end: from the third to the last quarter "
+               f"of the run (from step {fmt_step(w0)}) it fell by {pct(m['late_share'])} of its whole decrease "
+               f"({pct(m['late_drop_rel'])} lower, z = {m['late_z']:.1f}), at {lr_word} {fmt_lr(base)}.")
+    promise = (f" Each step promised only {pct(p)} of the loss (η‖g‖²)." if p is not None and not adaptive else "")
+    expl = ("A loss that falls smoothly, without bouncing, at a rate that has not slowed into a floor by "
+            "the last step has not converged: the run ended within a few time constants of its "
+            "descent, each step safely inside the stable region." + promise + " A larger step moves "
+            "faster along the same slope until the curvature limit (ηλ ≈ 2(1+β)) is reached.")
+    if adaptive:
+        expl += (" This run uses an adaptive optimizer: its step is not η‖g‖², so the factor "
+                 "below is a conventional one, not derived from the gradient norm.")
+    rec = (f"Raise the LR about {factor:.0f}x ({fmt_lr(base)} → {fmt_lr(target)}) and watch the loss "
+           f"for bouncing in the first few hundred steps; or train longer.")
+    conf = 0.75 if m["late_z"] >= 2 * config.lr_small_z else 0.6
     return [Finding(
         id="lr_too_small",
         severity="info",
         summary=summary,
         tags=(d.tag,),
-        step_range=(int(tw.step_start), int(tw.step_end)),
-        confidence=0.6 if len(phases(run)) <= 1 else 0.5,
-        evidence={"drop_over_window": drop, "window_start_step": int(tw.step_start),
-                  "slope": tw.slope, "slope_ci": [tw.slope_low, tw.slope_high], "p_value": tw.p_value,
-                  "rate_ratio_last_third": rate_ratio, "lr_end": lr_end, "lr_max": lr_max,
-                  "suggested_lr": target, "fluctuation": amp},
+        step_range=(int(w0), int(w1)),
+        confidence=conf,
+        evidence={"late_share": m["late_share"], "late_drop_rel": m["late_drop_rel"],
+                  "late_z": m["late_z"], "window": [int(w0), int(w1)],
+                  "early_level": m["early_level"], "mid_level": m["mid_level"],
+                  "end_level": m["end_level"], "promise_share": p, "lr_end": lr_end,
+                  "lr_peak": lr_peak, "raise_factor": factor, "suggested_lr": target,
+                  "adaptive_optimizer": adaptive},
         explanation=expl,
         recommendation=rec,
-        references=("Goodfellow, Bengio & Courville, Deep Learning (2016), §11.4.1 (a learning rate "
-                    "too small makes training slow and can stall it)",),
+        references=_REFS,
     )]

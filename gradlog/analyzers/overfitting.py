@@ -15,7 +15,8 @@ from gradlog.analyzers.wording import fmt_num, fmt_step, pct
 from gradlog.findings import Finding
 from gradlog.run import Run
 
-__all__ = ["detect_overfitting"]
+__all__ = [
+    "metric_since","detect_overfitting"]
 
 # Validation metrics where higher is better / lower is better (by name); others are not
 # interpreted.
@@ -24,7 +25,7 @@ _HIGHER_BETTER = ("acc", "top", "map", "f1", "auc", "precision", "recall", "iou"
 _LOWER_BETTER = ("wer", "cer", "err", "mae", "mse", "rmse", "perplexity", "ppl")
 
 
-def _metric_since(run: Run, start: int, stop: float) -> dict[str, Any] | None:
+def metric_since(run: Run, start: int, stop: float) -> dict[str, Any] | None:
     """How the validation metric moved from ``start`` to the end (before ``stop``).
 
     Returns ``{"tag", "at_min", "end", "improved"}`` (``improved``: the end level is
@@ -141,7 +142,7 @@ def detect_overfitting(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> 
         "train_loss_end": d.to_value(t_end),
         "train_change_since": train_change,
     }
-    metric = _metric_since(run, min_step, stop)
+    metric = metric_since(run, min_step, stop)
     if metric is not None:
         ev["val_metric"] = metric["tag"]
         ev["val_metric_at_min"] = metric["at_min"]

@@ -243,12 +243,17 @@ def _advice(run: Run, p: Plateau, verdict: dict[str, Any], config: AnalysisConfi
             expl += (f" Earlier, the decay at step {earlier}"
                      " lowered the loss at once (see lr_limited_plateau), so this level is likely set by the "
                      "LR too.")
-        if math.isfinite(lr_now):
-            rec = (f"Decay the LR (10x: {fmt_lr(lr_now)} → {fmt_lr(lr_now / 10)}) around step "
-                   f"{fmt_step(p.start_step)}: with a fixed LR SGD settles at a noise floor the LR sets; "
-                   "if the loss drops after the decay, the plateau was LR-limited.")
+        if verdict["earlier_lr_limited_decays"] and math.isfinite(lr_now):
+            rec = (f"Decay the LR once more (10x: {fmt_lr(lr_now)} → {fmt_lr(lr_now / 10)}) around step "
+                   f"{fmt_step(p.start_step)}: the earlier decay showed the LR sets the level.")
+        elif math.isfinite(lr_now):
+            rec = (f"If a lower loss matters, test whether the LR sets this level: a 10x decay "
+                   f"({fmt_lr(lr_now)} → {fmt_lr(lr_now / 10)}) from around step {fmt_step(p.start_step)}; "
+                   "with a fixed LR SGD settles at a noise floor the LR sets, and a loss that drops at once "
+                   "after the decay shows it. Otherwise the run could have stopped there.")
         else:
-            rec = f"Decay the LR around step {fmt_step(p.start_step)}."
+            rec = (f"If a lower loss matters, test a 10x LR decay from around step {fmt_step(p.start_step)}: "
+                   "a loss that drops at once shows the LR set the level.")
     fl = verdict["fluctuation"]
     if fl is not None and math.isfinite(fl) and fl >= config.noise_min_amplitude and v != "oscillation":
         rec += (f" The loss scatters ±{pct(fl)} from minibatch noise: a larger batch "

@@ -1,22 +1,29 @@
-"""The run's learning-rate verdict, reconciled from the detectors' findings.
+"""Reconciliation: the detectors' findings turned into one coherent story and the run's
+learning-rate verdict.
 
-Detectors measure and report; this step reads their findings (never a file, never the
-detectors themselves) and turns them into one :class:`~gradlog.findings.LRAdvice` that
-never contradicts them.
+Detectors measure and report independently; this is the one place that reads all of
+their findings together (never a file, never a detector). It removes what another
+finding contradicts (``noisy_loss`` beside ``step_size_oscillation`` on the same steps; a
+"stop here" while the validation metric still improves; a training plateau while the
+loss still falls significantly at the end), and sets the :class:`~gradlog.findings.LRAdvice`
+that every report shows first. The verdict never contradicts the findings it leaves.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
 from gradlog.analyzers.config import DEFAULT_CONFIG, AnalysisConfig
-from gradlog.analyzers.context import series_data
-from gradlog.analyzers.wording import fmt_lr
+from gradlog.analyzers.context import is_adaptive_optimizer, series_data
+from gradlog.analyzers.lr_small import late_descent
+from gradlog.analyzers.overfitting import metric_since
+from gradlog.analyzers.wording import fmt_lr, fmt_step, nice_floor, pct
 from gradlog.findings import Finding, LRAdvice
 from gradlog.run import Run
 
-__all__ = ["lr_verdict"]
+__all__ = ["lr_verdict", "reconcile", "still_falling"]
 
 
 def _first(findings: list[Finding], fid: str) -> Finding | None:
@@ -24,13 +31,12 @@ def _first(findings: list[Finding], fid: str) -> Finding | None:
 
 
 def _because(f: Finding, *keys: str) -> dict[str, Any]:
-    ev = {k: f.evidence[k] for k in keys if k in f.evidence}
-    return {"finding": f.id, "evidence": ev}
+    return {"finding": f.id, "evidence": {k: f.evidence[k] for k in keys if k in f.evidence}}
 
 
 def _lr_now(run: Run) -> float | None:
     tag = run.roles.get("lr")
-    if not tag:
+    if not tag or tag not in run:
         return None
     d = series_data(run, str(tag))
     if d.n == 0:
@@ -39,7 +45,7 @@ def _lr_now(run: Run) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _finite(x: Any) -> float | None:
+def _positive(x: Any) -> float | None:
     try:
         v = float(x)
     except (TypeError, ValueError):
@@ -47,12 +53,98 @@ def _finite(x: Any) -> float | None:
     return v if math.isfinite(v) and v > 0 else None
 
 
-def lr_verdict(run: Run, findings: list[Finding], *, config: AnalysisConfig = DEFAULT_CONFIG) -> LRAdvice:
-    """Return the learning-rate verdict that the findings of ``run`` support.
+def _overlap(a: tuple[int, int] | None, b: tuple[int, int] | None) -> bool:
+    if a is None or b is None:
+        return True
+    return a[0] <= b[1] and b[0] <= a[1]
 
-    Precedence: divergence or step-size oscillation (``lower``), an LR-limited plateau
-    (``decay_earlier``), an LR too small (``raise``); otherwise ``keep`` when the loss
-    was assessed, ``unknown`` with the reason when it was not.
+
+def still_falling(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[str, Any] | None:
+    """Return the late-descent measure when the training loss is still falling steadily
+    at the end (its last quarter ``config.lr_small_z`` standard errors below the third,
+    and at least ``config.still_falling_min_rel`` lower), else None."""
+    m = late_descent(run, config)
+    if m is None:
+        return None
+    if m["late_z"] >= config.lr_small_z and m["late_drop_rel"] >= config.still_falling_min_rel:
+        return m
+    return None
+
+
+def _says_stop(f: Finding) -> bool:
+    rec = f.recommendation.lower()
+    return rec.startswith("stop") or " stop earlier" in rec or "could have stopped" in rec
+
+
+def reconcile(run: Run, findings: list[Finding], *,
+              config: AnalysisConfig = DEFAULT_CONFIG) -> list[Finding]:
+    """Return the findings of ``run`` made consistent with each other.
+
+    - ``noisy_loss`` ("no sign of a too-large step") is dropped where
+      ``step_size_oscillation`` covers the same steps;
+    - ``lr_too_small`` is dropped beside oscillation or divergence;
+    - a training ``loss_plateau`` is dropped while the loss still falls steadily at the
+      end (:func:`still_falling`): that is slow progress, not a plateau;
+    - a recommendation to stop is rewritten while the validation metric still improves
+      after the step it names by more than its noise.
+    """
+    osc = [f for f in findings if f.id == "step_size_oscillation"]
+    blown = any(f.id in ("divergence", "step_size_oscillation") for f in findings)
+    falling = still_falling(run, config)
+    out: list[Finding] = []
+    for f in findings:
+        if f.id == "noisy_loss" and any(_overlap(f.step_range, o.step_range) for o in osc):
+            continue
+        if f.id == "lr_too_small" and blown:
+            continue
+        if (f.id == "loss_plateau" and f.evidence.get("series") == "training" and falling is not None
+                and not blown):
+            continue
+        if f.id in ("loss_plateau", "overfitting") and _says_stop(f) and f.step_range is not None:
+            gain = metric_since(run, int(f.step_range[0]), math.inf)
+            if gain is not None and gain["improved"]:
+                name = str(gain["tag"]).rsplit("/", 1)[-1]
+                f = dataclasses.replace(
+                    f, recommendation=(
+                        f"Do not stop at step {fmt_step(f.step_range[0])}: the validation {name} still "
+                        f"improved after it ({gain['at_min']:.4g} → {gain['end']:.4g}). Keep the checkpoint "
+                        f"with the best validation {name}."),
+                    evidence={**f.evidence, "val_metric_after": gain})
+        out.append(f)
+    return out
+
+
+def _lower(run: Run, f: Finding, lr: float | None, *, diverged: bool) -> LRAdvice:
+    to_lr = _positive(f.evidence.get("suggested_lr"))
+    base = _positive(f.evidence.get("lr_at_blowup")) or _positive(f.evidence.get("oscillating_lr")) or lr
+    if to_lr is None and base is not None:
+        to_lr = nice_floor(base / (10.0 if diverged else 3.0))
+    what = ("the loss diverged" if diverged else
+            "the loss bounces: each step overshoots the valley it should descend")
+    tail = f" (about {fmt_lr(to_lr)})" if to_lr is not None else ""
+    summary = f"Lower the learning rate{tail}: {what}"
+    if f.step_range is not None:
+        summary += f" (from step {fmt_step(f.step_range[0])})"
+    summary += "."
+    if not diverged:
+        summary += " Decaying it earlier works too."
+    if is_adaptive_optimizer(run):
+        summary += " (Adaptive optimizer: judged from the loss and gradient-norm pattern.)"
+    keys = ("suggested_lr", "fold_rise", "lr_at_blowup") if diverged else (
+        "signals_present", "first_order_ratio", "suggested_lr")
+    return LRAdvice("lower", summary, step_range=f.step_range, lr=lr, to_lr=to_lr,
+                    confidence=f.confidence, because=(_because(f, *keys),))
+
+
+def lr_verdict(run: Run, findings: list[Finding], *, config: AnalysisConfig = DEFAULT_CONFIG) -> LRAdvice:
+    """Return the learning-rate verdict that the (reconciled) findings of ``run`` support.
+
+    Precedence: divergence or non-finite loss, then step-size oscillation (``lower``); an
+    LR-limited plateau (``decay_now`` when the loss is flat again at the end, else
+    ``decay_earlier``); an LR too small (``raise``); otherwise ``keep`` when the loss
+    could be judged, ``unknown`` with the reason when it could not (no loss, too few
+    points). Never ``raise`` beside oscillation or divergence, never ``lower`` or a decay
+    while the loss still falls steadily at the end without a bounce.
 
     Returns
     -------
@@ -63,35 +155,64 @@ def lr_verdict(run: Run, findings: list[Finding], *, config: AnalysisConfig = DE
     osc = _first(findings, "step_size_oscillation")
     plat = _first(findings, "lr_limited_plateau")
     small = _first(findings, "lr_too_small")
-    if div is not None or osc is not None:
-        f = div if div is not None else osc
-        assert f is not None
-        to_lr = _finite(f.evidence.get("suggested_lr"))
-        if to_lr is None and lr is not None:
-            to_lr = lr / 10.0 if div is not None else lr / 3.0
-        what = "the loss diverged" if div is not None else "the loss bounces at the step size"
-        tail = f" (try about {fmt_lr(to_lr)})" if to_lr is not None else ""
-        return LRAdvice(
-            "lower", f"Lower the learning rate: {what}{tail}.", step_range=f.step_range, lr=lr,
-            to_lr=to_lr, confidence=f.confidence,
-            because=(_because(f, "suggested_lr", "amplitude_lr_ratio", "fold_rise"),),
-        )
+    if div is not None:
+        return _lower(run, div, lr, diverged=True)
+    if osc is not None:
+        return _lower(run, osc, lr, diverged=False)
     if plat is not None:
-        return LRAdvice(
-            "decay_earlier", "Decay the learning rate earlier: the loss waited on a plateau until the "
-            "decay lowered it.", step_range=plat.step_range, lr=lr, confidence=plat.confidence,
-            because=(_because(plat, "drop", "decay_step"),),
-        )
+        # "now" only while the loss is not still falling (a decay is about the past otherwise)
+        again = plat.evidence.get("flat_again_since") is not None and still_falling(run, config) is None
+        decays = plat.evidence.get("decays") or []
+        hit = next((t for t in decays if t.get("limited")), {})
+        ev = {"decay_step": hit.get("step"), "observed_drop": hit.get("observed_drop"),
+              "predicted_drop": hit.get("predicted_drop"), "z": hit.get("z")}
+        because = ({"finding": plat.id, "evidence": ev},)
+        if again and lr is not None:
+            since = int(plat.evidence["flat_again_since"])
+            return LRAdvice(
+                "decay_now", f"Decay the learning rate now ({fmt_lr(lr)} → {fmt_lr(lr / 10)}): the loss has "
+                f"been flat again since step {fmt_step(since)}, and the last decay lowered it at once.",
+                step_range=(since, int(plat.evidence.get("last_step", since))), lr=lr, to_lr=lr / 10.0,
+                confidence=plat.confidence, because=because)
+        start = plat.step_range[0] if plat.step_range else None
+        drop = hit.get("observed_drop")
+        summary = "Decay the learning rate earlier"
+        if start is not None:
+            summary += f" (around step {fmt_step(start)})"
+        summary += ": the loss waited on a plateau until "
+        summary += (f"the decay at step {fmt_step(hit['step'])} lowered it {pct(drop)} at once."
+                    if hit.get("step") is not None and drop is not None else "a decay lowered it.")
+        return LRAdvice("decay_earlier", summary, step_range=plat.step_range, lr=lr,
+                        confidence=plat.confidence, because=because)
     if small is not None:
-        to_lr = _finite(small.evidence.get("suggested_lr"))
-        return LRAdvice(
-            "raise", "Raise the learning rate: the loss was still falling steadily at the end."
-            + (f" Try about {fmt_lr(to_lr)}." if to_lr is not None else ""),
-            step_range=small.step_range, lr=lr, to_lr=to_lr, confidence=small.confidence,
-            because=(_because(small, "drop_over_window", "suggested_lr"),),
-        )
-    if not run.roles.get("loss"):
-        return LRAdvice("unknown", "No verdict: the log has no training loss.", lr=lr,
-                        confidence=0.0, reason="no loss")
-    return LRAdvice("keep", "Keep the learning rate: nothing in the log points to a better one.",
-                    lr=lr, confidence=0.5)
+        to_lr = _positive(small.evidence.get("suggested_lr"))
+        summary = "Raise the learning rate"
+        if to_lr is not None:
+            summary += f" (about {fmt_lr(to_lr)})"
+        summary += (f": the loss was still falling steadily at the end, {pct(small.evidence.get('late_share', math.nan))}"
+                    " of its whole decrease in the last half of the run, without bouncing.")
+        return LRAdvice("raise", summary, step_range=small.step_range, lr=lr, to_lr=to_lr,
+                        confidence=small.confidence,
+                        because=(_because(small, "late_share", "late_z", "promise_share", "suggested_lr"),))
+    loss = run.roles.get("loss")
+    if not loss or loss not in run:
+        return LRAdvice("unknown", "No verdict: the log has no training loss.", lr=lr, confidence=0.0,
+                        reason="no training loss")
+    d = series_data(run, str(loss))
+    if d.n < config.verdict_min_points:
+        return LRAdvice("unknown", f"No verdict: only {d.n} loss points were logged.", lr=lr,
+                        confidence=0.0, reason=f"too few points ({d.n})")
+    nf = _first(findings, "nonfinite_values")
+    if nf is not None and any(t == loss for t in nf.tags):
+        return _lower(run, nf, lr, diverged=True)
+    summary = "Keep the learning rate: no sign that it is too large (no bounce, no blow-up) or too small."
+    plateau = next((f for f in findings if f.id == "loss_plateau"
+                    and f.evidence.get("series") == "training"), None)
+    because: tuple[dict[str, Any], ...] = ()
+    if plateau is not None:
+        summary += (f" The loss has been flat since step {fmt_step(plateau.evidence.get('plateau_start_step', 0))};"
+                    " whether the LR sets that level, only a decay can show.")
+        because = (_because(plateau, "plateau_start_step", "improvement_since"),)
+    if lr is None:
+        summary = summary.replace("Keep the learning rate", "Keep the learning rate (not logged)")
+    return LRAdvice("keep", summary, lr=lr, confidence=0.5, because=because)
