@@ -293,8 +293,14 @@ def infer_roles(tags: Iterable[str]) -> dict[str, Any]:
         cands = [t for t in tags if not _is_heldout(t) and "loss" in _name(t)
                  and not _is_stat_group(t)]
         preferred = [t for t in cands if not t.endswith(("_smoothed", "_epoch", "_avg", "_ema"))]
+        totals = [t for t in cands if t in ("train/loss_smoothed", "train/total") or "total" in _name(t)]
         pool = preferred or cands
-        if pool:
+        if len(preferred) >= 2 and totals:
+            # several loss components (GoogLeNet's heads, Faster R-CNN's rpn/cls/bbox terms)
+            # beside the total the framework prints (Caffe's 'Iteration N, loss = X'): a
+            # component is not the loss
+            roles["loss"] = min(totals, key=lambda t: (_group(t) != "train", len(t), t))
+        elif pool:
             roles["loss"] = min(pool, key=lambda t: (_group(t) not in ("train", ""), len(t), t))
 
     # lr

@@ -23,23 +23,25 @@ def _growing(**kw):
     return synthetic_run(**args)
 
 
-def test_rising_norms_with_flat_loss_one_finding_per_layer():
-    found = detect_grad_norm_growth(_growing())
-    assert [f.tags for f in found] == [("grad_norm/conv1",), ("grad_norm/conv2",), ("grad_norm/fc3",)]
-    for f in found:
-        assert f.severity == "info"
-        assert f.step_range == (600, 6000)  # after the first 10% (initial transient)
-        ev = f.evidence
+def test_rising_norms_with_flat_loss_one_finding_for_all_layers():
+    (f,) = detect_grad_norm_growth(_growing())
+    assert set(f.tags) == {"grad_norm/conv1", "grad_norm/conv2", "grad_norm/fc3"}
+    assert f.severity == "info"
+    assert f.step_range == (600, 6000)  # after the first 10% (initial transient)
+    assert "3 layers" in f.summary
+    rows = {r["tag"]: r for r in f.evidence["layers"]}
+    assert set(rows) == set(f.tags)
+    for ev in [f.evidence, *rows.values()]:
         # norms triple over the run: x3^0.81 between the medians of the window's ends
         assert ev["fold_change"] == pytest.approx(3 ** 0.81, rel=0.05)
         assert ev["slope"] == pytest.approx(math.log10(3) / 6, rel=0.05)  # log10 per 1,000 steps
         lo, hi = ev["slope_ci"]
         assert lo < ev["slope"] < hi and lo > 0
         assert ev["p_value"] < 1e-6
-        assert ev["loss_direction"] == "flat"
-        assert not any(ev["defect_checks"].values())
-        assert "§8.2.1" in f.explanation and "not a defect by itself" in f.explanation
-        assert "No action needed" in f.recommendation
+    assert f.evidence["loss_direction"] == "flat"
+    assert not any(f.evidence["defect_checks"].values())
+    assert "§8.2.1" in f.explanation and "not a defect by itself" in f.explanation
+    assert "No action needed" in f.recommendation
 
 
 def test_flat_norms_give_nothing():

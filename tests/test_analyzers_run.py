@@ -105,18 +105,21 @@ def test_pytorch_cnn_sample_plateau_with_rising_gradient_norms(samples):
     assert decay["z"] < 2.5
     assert "does not look like the cause" in plateau.explanation
     # the deep layers' gradient norms (and the total) rose; conv1, conv2 and fc2 did not
-    growth = {f.tags[0]: f for f in rep.by_id("grad_norm_growth")}
-    assert set(growth) == {"grad_norm/conv3", "grad_norm/conv4", "grad_norm/conv5",
-                           "grad_norm/fc1", "grad_norm/total"}
-    for f in growth.values():
-        assert f.step_range == (400, 3999) and f.severity == "info"
-        assert 1.2 <= f.evidence["fold_change"] < 1.6 and f.evidence["p_value"] < 1e-7
-        assert f.evidence["slope_ci"][0] > 0
-        assert f.evidence["loss_direction"] == "falling"
-        assert "not a defect by itself" in f.explanation
-    assert growth["grad_norm/conv4"].evidence["fold_change"] == pytest.approx(1.44, abs=0.05)
-    assert growth["grad_norm/conv5"].evidence["fold_change"] == pytest.approx(1.29, abs=0.05)
-    assert growth["grad_norm/conv5"].evidence["p_value"] < 1e-30
+    # one finding for the cause, one row per series that rose
+    (gf,) = rep.by_id("grad_norm_growth")
+    assert gf.step_range == (400, 3999) and gf.severity == "info"
+    assert gf.evidence["loss_direction"] == "falling"
+    assert "not a defect by itself" in gf.explanation
+    growth = {r["tag"]: r for r in gf.evidence["layers"]}
+    assert set(growth) == set(gf.tags) == {"grad_norm/conv3", "grad_norm/conv4", "grad_norm/conv5",
+                                           "grad_norm/fc1", "grad_norm/total"}
+    for r in growth.values():
+        assert 1.2 <= r["fold_change"] < 1.6 and r["p_value"] < 1e-7
+        assert r["slope_ci"][0] > 0
+    assert growth["grad_norm/conv4"]["fold_change"] == pytest.approx(1.44, abs=0.05)
+    assert growth["grad_norm/conv5"]["fold_change"] == pytest.approx(1.29, abs=0.05)
+    assert growth["grad_norm/conv5"]["p_value"] < 1e-30
+    assert gf.evidence["fold_change"] == growth["grad_norm/conv4"]["fold_change"]  # the largest
     assert not rep.by_id("step_size_oscillation") and not rep.by_id("lr_limited_plateau")
     assert not rep.by_id("divergence") and not rep.by_id("overfitting")
     assert not rep.by_id("exploding_gradients") and not rep.by_id("vanishing_gradients")

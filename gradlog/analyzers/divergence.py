@@ -106,12 +106,20 @@ def divergence_info(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[s
         logspace = d.positive or bool(np.all(vals > 0))
         y = np.log10(vals) if logspace else vals
         xb, yb = bin_medians(steps.astype(float), y, config.max_bins)
-        sm = running_median(yb, 5) if len(yb) >= 10 else yb
-        imin = int(np.argmin(sm))
-        min_level = float(sm[imin])
+        # a level is a median over a window of logged points, never one minibatch value
+        sm = running_median(yb, 5 if len(yb) >= 10 else 3)
         k = max(config.level_min_points, int(round(config.level_fraction * len(y))))
         end_level = float(np.median(y[-min(k, len(y)):]))
+        # the minimum comes before the rise: it is searched before the last window
+        n_end = max(1, int(np.searchsorted(xb, steps[-min(k, len(y))], side="left")))
+        imin = int(np.argmin(sm[:n_end])) if n_end < len(sm) else int(np.argmin(sm))
+        min_level = float(sm[imin])
         start_level = float(sm[0])
+        # the first logged values: a loss that jumps far above them right after the start
+        # and stays there diverged from the start (its smoothed minimum is already high)
+        first_level = float(np.median(y[:3]))
+        if first_level < min_level:
+            min_level, start_level, imin = first_level, first_level, 0
         to_v = pow10 if logspace else float
         # the point-to-point noise of the loss (robust; analysis space)
         noise = robust_sd(np.diff(y)) / math.sqrt(2.0) if len(y) >= 5 else 0.0
@@ -163,10 +171,15 @@ def divergence_info(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[s
             begin = int(seg_steps[int(near[-1])]) if near.size else int(seg_steps[0])
         else:
             begin = nonfinite_step if nonfinite_step is not None else int(steps[-1])
+        # the minimum's step: a logged step (the bin's centre may never have been logged)
+        min_step = int(steps[int(np.argmin(np.abs(steps.astype(float) - float(xb[imin]))))])
+        if nonfinite_step is None and min_step >= begin and begin != int(steps[0]):
+            return None  # the minimum must come before the rise
         return {
             "kind": "nonfinite" if nonfinite_step is not None else "blowup",
             "begin_step": begin,
-            "min_step": int(round(xb[imin])),
+            "sustained_points": int(np.sum(steps > begin)),
+            "min_step": min_step,
             "min_level": to_v(min_level),
             "end_level": to_v(end_level),
             "nonfinite_step": nonfinite_step,
@@ -252,9 +265,12 @@ def detect_divergence(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> l
     else:
         rec = ("Lower the learning rate about 3x (the log has no LR series to say from what), or clip "
                f"the gradient norm; resume from a checkpoint before step {fmt_step(begin)}.")
+    # critical: a blow-up sustained to the end (enough points above the minimum to be a
+    # level, not a spike) or non-finite values; a short excursion at the very end is a warning
+    sustained = info["kind"] == "nonfinite" or info.get("sustained_points", 0) >= config.level_min_points
     return [Finding(
         id="divergence",
-        severity="critical",
+        severity="critical" if sustained else "warning",
         summary=summary,
         tags=(d.tag,),
         step_range=(begin, last),

@@ -78,9 +78,10 @@ def detect_grad_norm_growth(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG
 
     Returns
     -------
-    one ``grad_norm_growth`` Finding per tag that rose (info; warning when the loss rose
-    too or the statistic grew tenfold); evidence ``fold_change``, ``slope``, ``slope_ci``,
-    ``p_value``.
+    at most one ``grad_norm_growth`` Finding (info; warning when the loss rose too or a
+    statistic grew tenfold) listing every tag that rose in ``tags``; evidence
+    ``fold_change``, ``slope``, ``slope_ci``, ``p_value`` of the one that rose most and,
+    when several rose, ``layers``: one row per tag (fold change, p-value, slope, levels).
 
     Raises
     ------
@@ -93,7 +94,7 @@ def detect_grad_norm_growth(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG
     require_loss(run, "grad_norm_growth", min_points=4)
     if divergence_info(run, config) is not None:
         return []  # a diverging run's gradients grow with its loss: see divergence / exploding
-    out: list[Finding] = []
+    rows: list[tuple[str, Trend, Trend | None, bool]] = []
     for tag in tags:
         g = series_data(run, tag)
         if g.n < config.mk_min_points or not g.positive:
@@ -107,8 +108,55 @@ def detect_grad_norm_growth(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG
             continue
         lt = _loss_over(run, tr.step_start, end, config)
         loss_rising = lt is not None and lt.direction == "rising" and lt.fold_change > config.grad_loss_flat_fold
-        out.append(_growth_finding(run, tag, tr, lt, loss_rising, config))
-    return out
+        rows.append((tag, tr, lt, loss_rising))
+    if not rows:
+        return []
+    if len(rows) == 1:
+        return [_growth_finding(run, *rows[0], config)]
+    return [_grouped_growth(run, rows, config)]
+
+
+def _grouped_growth(run: Run, rows: list[tuple[str, Trend, Trend | None, bool]],
+                    config: AnalysisConfig) -> Finding:
+    """One ``grad_norm_growth`` finding for several series that rose for the same cause:
+    the per-series numbers go to ``evidence["layers"]``; the top-level numbers are those
+    of the series that rose most (so a reader of one series still finds them)."""
+    rows = sorted(rows, key=lambda r: -r[1].fold_change)
+    findings = [_growth_finding(run, tag, tr, lt, rising, config) for tag, tr, lt, rising in rows]
+    top = findings[0]
+    layers = [{"tag": tag, "layer": _layer(tag), "fold_change": tr.fold_change, "p_value": tr.p_value,
+               "slope": tr.slope, "slope_ci": [tr.slope_low, tr.slope_high],
+               "start_level": tr.start_level, "end_level": tr.end_level,
+               "window": [tr.step_start, tr.step_end]} for tag, tr, _lt, _r in rows]
+    what = statistic_name(rows[0][0])
+    first = min(tr.step_start for _t, tr, _l, _r in rows)
+    last = max(tr.step_end for _t, tr, _l, _r in rows)
+    shown = ", ".join(f"{x['layer']} {times(x['fold_change'])}" for x in layers[:6])
+    if len(layers) > 6:
+        shown += f" and {len(layers) - 6} more"
+    pmax = max(x["p_value"] for x in layers)
+    loss_word = top.evidence.get("loss_direction", "unknown")
+    total = [r for r in rows if r[0] == run.roles.get("grad_total")]
+    n_layers = len(rows) - len(total)
+    subject = (f"{n_layers} layers" if n_layers != 1 else "1 layer") + (" and the total" if total else "")
+    summary = (f"The {what}s of {subject} rose from step {fmt_step(first)} to {fmt_step(last)} "
+               f"({shown}; p ≤ {pmax:.2g} each) while the loss was {loss_word}.")
+    severity = max((f.severity for f in findings), key=lambda v: ("info", "warning", "critical").index(v))
+    ev = dict(top.evidence)
+    ev["layers"] = layers
+    ev["window"] = [first, last]
+    return Finding(
+        id="grad_norm_growth",
+        severity=severity,  # type: ignore[arg-type]
+        summary=summary,
+        tags=tuple(r[0] for r in rows),
+        step_range=(first, last),
+        confidence=min(f.confidence for f in findings),
+        evidence=ev,
+        explanation=top.explanation,
+        recommendation=top.recommendation,
+        references=top.references,
+    )
 
 
 def _growth_finding(run: Run, tag: str, tr: Trend, lt: Trend | None, loss_rising: bool,
@@ -161,8 +209,8 @@ def _growth_finding(run: Run, tag: str, tr: Trend, lt: Trend | None, loss_rising
         expl += (f" None of these holds here (growth {times(tr.fold_change)}, loss {loss_word}, all values "
                  "finite).")
     if bad:
-        rec = ("Lower the LR (about 2x) or clip the gradient norm, and check for the cause of the rising "
-               "loss first.")
+        rec = ("Find the cause of the rising loss first (data, a bug, the step size); if the step size is "
+               "to blame, the learning-rate verdict says so. Clipping the gradient norm contains the growth.")
     else:
         rec = ("No action needed. Keep watching: clip the gradient norm, or lower the LR, only if the loss "
                f"starts rising or the {what} keeps growing by orders of magnitude.")
