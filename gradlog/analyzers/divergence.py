@@ -60,6 +60,12 @@ def _trailing_excursion(y: np.ndarray, steps: np.ndarray, min_step: float, min_l
     return i0
 
 
+def signed_gap(y: np.ndarray) -> float:
+    """For a loss that is not positive: the gap below every later level that makes the
+    first value a level of its own (ten times the series' point-to-point noise)."""
+    return 10.0 * robust_sd(np.diff(y)) / math.sqrt(2.0) if y.size >= 5 else math.inf
+
+
 def divergence_info(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[str, Any] | None:
     """Return where and how the loss diverged, or None when it did not.
 
@@ -118,6 +124,11 @@ def divergence_info(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[s
         # the first logged values: a loss that jumps far above them right after the start
         # and stays there diverged from the start (its smoothed minimum is already high)
         first_level = float(np.median(y[:3]))
+        if y.size >= 4 and float(y[0]) < float(np.min(sm)) - (
+                math.log10(config.divergence_factor) if logspace else signed_gap(y)):
+            # the first value (the loss at initialisation) lies far below every level after
+            # it: the loss jumped away from it at once (one lucky batch is never that far)
+            first_level = float(y[0])
         if first_level < min_level:
             min_level, start_level, imin = first_level, first_level, 0
         to_v = pow10 if logspace else float

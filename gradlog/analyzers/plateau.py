@@ -20,7 +20,6 @@ from gradlog.analyzers.context import (
 from gradlog.analyzers.divergence import divergence_info
 from gradlog.analyzers.lr_plateau import decay_tests
 from gradlog.analyzers.oscillation import SIGNAL_WORDS, oscillation_signals
-from gradlog.analyzers.overfitting import detect_overfitting
 from gradlog.analyzers.segments import Plateau, plateau_of
 from gradlog.analyzers.trends import trend_of
 from gradlog.analyzers.wording import fmt_lr, fmt_num, fmt_step, nice_floor, pct
@@ -112,7 +111,8 @@ def detect_loss_plateau(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) ->
         tr = trend_of(run, d.tag, config=config)
         train_falling = tr is not None and tr.direction == "falling"
     vtag = run.roles.get("val_loss")
-    if vtag and vtag in run and not detect_overfitting(run, config=config):
+    # (a validation plateau beside overfitting is settled by the reconciliation step)
+    if vtag and vtag in run:
         v = series_data(run, vtag)
         pv = plateau_of(v, -math.inf, math.inf, config, min_points=config.val_min_points)
         if pv is not None and _is_plateau(pv, config):
@@ -170,8 +170,9 @@ def _finding(run: Run, d: SeriesData, p: Plateau, which: str, config: AnalysisCo
                 + expl)
         # the step-size advice of _advice is about the training loss; here the training loss
         # is still improving, so only the generalisation advice applies
-        rec = (f"Stop (or keep the checkpoint) around step {fmt_step(p.start_step)}; to go further, improve "
-               "generalisation (regularisation, augmentation, more or cleaner data).")
+        rec = (f"Keep the checkpoint from around step {fmt_step(p.start_step)}: later steps fit the "
+               "training set only. To go further, improve generalisation (regularisation, augmentation, "
+               "more or cleaner data).")
     # a converged loss is not a problem by itself; one that never moved is
     severity = "warning" if never and which == "training" else "info"
     return Finding(
@@ -187,6 +188,14 @@ def _finding(run: Run, d: SeriesData, p: Plateau, which: str, config: AnalysisCo
         references=("Goodfellow, Bengio & Courville, Deep Learning (2016), §8.3.1 (SGD and the "
                     "learning-rate schedule)",),
     )
+
+
+def _max_promise(run: Run, config: AnalysisConfig) -> float | None:
+    """The largest first-order promise eta*||g||^2 / loss over the LR phases (plain SGD,
+    L2 norm), or None when the log cannot give it."""
+    sig = oscillation_signals(run, config)
+    vals = [r["first_order_ratio"] for r in (sig["phases"] if sig else []) if "first_order_ratio" in r]
+    return max(vals) if vals else None
 
 
 def _advice(run: Run, p: Plateau, verdict: dict[str, Any], config: AnalysisConfig) -> tuple[str, str]:
@@ -219,10 +228,20 @@ def _advice(run: Run, p: Plateau, verdict: dict[str, Any], config: AnalysisConfi
                  f"LR decays inside the plateau did not lower the loss beyond its trend ({tested}). "
                  "The model has reached what this data, capacity and regularisation allow at this "
                  "stage.")
-        rec = (f"Stop earlier (around step {fmt_step(p.start_step)}) to save compute, or change what limits "
-               "the loss: more capacity, less regularisation (dropout, weight decay) if the training loss "
-               "is the target, or better data. To confirm the step size is fine, an LR range test or a "
-               "line search on a small subset is cheap.")
+        promise = _max_promise(run, config)
+        if promise is not None and promise < config.lr_small_max_promise:
+            # a decay that changes nothing rules out the LR's noise floor, not an LR too small
+            # to make progress: with steps that promise a sliver of the loss, do not say stop
+            expl += (f" Each step promised at most {pct(promise)} of the loss (η‖g‖², at the highest LR), "
+                     "so an LR too small to make progress in time fits the log as well.")
+            rec = (f"Before stopping around step {fmt_step(p.start_step)}, rule out an LR too small: a short "
+                   "run at 3-10x the LR (an LR range test) shows whether the loss can go lower faster. If it "
+                   "cannot, change what limits the loss: more capacity, less regularisation, or better data.")
+        else:
+            rec = (f"Stop earlier (around step {fmt_step(p.start_step)}) to save compute, or change what limits "
+                   "the loss: more capacity, less regularisation (dropout, weight decay) if the training loss "
+                   "is the target, or better data. To confirm the step size is fine, an LR range test or a "
+                   "line search on a small subset is cheap.")
     elif v == "decays_untested":
         steps_ = ", ".join(fmt_step(x) for x in verdict["untested_decays_in_plateau"])
         expl += (f"The LR was decayed during the plateau (at step {steps_}) but the log has too few points "

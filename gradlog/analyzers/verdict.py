@@ -83,12 +83,14 @@ def reconcile(run: Run, findings: list[Finding], *,
     - ``noisy_loss`` ("no sign of a too-large step") is dropped where
       ``step_size_oscillation`` covers the same steps;
     - ``lr_too_small`` is dropped beside oscillation or divergence;
+    - a validation ``loss_plateau`` is dropped beside ``overfitting`` (which tells it);
     - a training ``loss_plateau`` is dropped while the loss still falls steadily at the
       end (:func:`still_falling`): that is slow progress, not a plateau;
     - a recommendation to stop is rewritten while the validation metric still improves
       after the step it names by more than its noise.
     """
     osc = [f for f in findings if f.id == "step_size_oscillation"]
+    overfit = any(f.id == "overfitting" for f in findings)
     blown = any(f.id in ("divergence", "step_size_oscillation") for f in findings)
     falling = still_falling(run, config)
     out: list[Finding] = []
@@ -97,6 +99,8 @@ def reconcile(run: Run, findings: list[Finding], *,
             continue
         if f.id == "lr_too_small" and blown:
             continue
+        if f.id == "loss_plateau" and f.evidence.get("series") == "validation" and overfit:
+            continue  # the validation loss rose from its minimum: overfitting tells that story
         if (f.id == "loss_plateau" and f.evidence.get("series") == "training" and falling is not None
                 and not blown):
             continue
