@@ -209,3 +209,19 @@ def test_decays_that_change_nothing_under_tiny_steps_do_not_say_stop():
     assert not p.recommendation.lower().startswith("stop")
     assert "3-10x the LR" in p.recommendation
     assert rep.lr_advice.action == "keep"
+
+
+def test_a_norm_pinned_at_the_clip_value_is_said_and_blocks_raise():
+    # the too-small fixture, but with its total gradient norm pinned at a clip value on
+    # half of the steps: the verdict must not raise, and must say why it is unsure
+    run = _too_small()
+    t = np.arange(1000)
+    g = np.where(t % 2 == 0, 1.0, 0.5)
+    clipped = make_run({"train/loss": (t, run.series("train/loss").to_numpy()),
+                        "train/lr": (t, run.series("train/lr").to_numpy()),
+                        "grad_norm/total": (t, g)})
+    rep = gradlog.analyze(clipped)
+    assert not rep.by_id("lr_too_small")
+    a = rep.lr_advice
+    assert a.action == "keep" and "clipped at 1" in a.summary and "50%" in a.summary
+    assert a.confidence < 0.5

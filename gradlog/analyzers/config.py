@@ -198,8 +198,8 @@ class AnalysisConfig:
     spike_max_rate: float = 0.005
 
     # ---- LR too small -------------------------------------------------------------------
-    # Judged only on logs with at least this many finite loss points (20 blocks of 10).
-    lr_small_min_points: int = 200
+    # Judged only on logs with at least this many finite loss points (10 per quarter).
+    lr_small_min_points: int = 40
     # The loss levels compared: the medians of the third and of the last quarter of the
     # logged points. The last must lie `lr_small_z` standard errors below the third
     # (robust SDs, autocorrelation accounted for) ...
@@ -221,6 +221,9 @@ class AnalysisConfig:
     lr_small_min_factor: float = 2.0
     lr_small_max_factor: float = 10.0
     lr_small_default_factor: float = 3.0
+    # No lr_too_small when the gradient norm was clipped on at least this share of the
+    # logged steps: the clip caps the step, so a larger LR may only look safe.
+    lr_small_max_clipped: float = 0.1
     # "Still falling steadily at the end" (no advice to stop, decay or lower without a
     # bounce): the last quarter `lr_small_z` standard errors below the third quarter and
     # at least this much lower (relative).

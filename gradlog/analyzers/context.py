@@ -35,6 +35,7 @@ __all__ = [
     "momentum",
     "batch_size",
     "is_adaptive_optimizer",
+    "clipping",
     "require_loss",
     "require_role",
     "statistic_name",
@@ -211,6 +212,44 @@ def is_adaptive_optimizer(run: Run) -> bool:
     """Return True when the hyperparameters name an adaptive optimizer (Adam, RMSprop ...)."""
     opt = hparam(run, "optimizer", "optim", "solver_type", "type")
     return bool(opt) and bool(_ADAPTIVE_RE.search(str(opt)))
+
+
+def clipping(run: Run, ceiling_share: float = 0.1, rel_tol: float = 1e-3) -> dict[str, Any] | None:
+    """Return how the log shows gradient clipping, or None when it does not.
+
+    Two sources: Caffe's ``Gradient clipping: scaling down gradients (L2 norm X > C)``
+    lines (``meta["clipping"]``: ``threshold`` and ``count``), and a flat ceiling in the
+    logged total gradient norm (at least ``ceiling_share`` of its values within
+    ``rel_tol`` of its maximum: a norm pinned at the clip value).
+
+    Returns
+    -------
+    dict with ``threshold`` (or None), ``share`` (of logged steps clipped, or None) and
+    ``source`` (``"log"`` or ``"ceiling"``), or None.
+    """
+
+    def make() -> dict[str, Any] | None:
+        meta = run.meta.get("clipping")
+        if isinstance(meta, dict) and (meta.get("count") or 0) > 0:
+            loss = run.roles.get("loss")
+            n = series_data(run, str(loss)).n if loss and loss in run else 0
+            share = min(1.0, float(meta["count"]) / n) if n else None
+            return {"threshold": _number(meta.get("threshold")), "share": share, "source": "log"}
+        tag = run.roles.get("grad_total")
+        if not tag or tag not in run:
+            return None
+        g = series_data(run, str(tag)).fvalues
+        if g.size < 20:
+            return None
+        top = float(np.max(g))
+        if not (math.isfinite(top) and top > 0):
+            return None
+        share = float(np.mean(g >= top * (1.0 - rel_tol)))
+        if share < ceiling_share or share > 0.95:
+            return None  # no ceiling, or a constant series (a dead net, a placeholder)
+        return {"threshold": top, "share": share, "source": "ceiling"}
+
+    return cached(run, ("clipping", ceiling_share, rel_tol), make)
 
 
 def _tag_list(run: Run, limit: int = 30) -> str:

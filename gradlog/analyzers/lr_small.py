@@ -11,6 +11,7 @@ import numpy as np
 from gradlog.analyzers.config import DEFAULT_CONFIG, AnalysisConfig
 from gradlog.analyzers.context import (
     cached,
+    clipping,
     is_adaptive_optimizer,
     phases,
     require_loss,
@@ -128,7 +129,8 @@ def detect_lr_too_small(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) ->
     whole run's; no oscillation signature and no divergence; the first-order promise
     eta*||g||^2 is under ``config.lr_small_max_promise`` of the loss (where an LR and a
     gradient 2-norm are logged, plain SGD); and no step decay of the LR explains the
-    slow end.
+    slow end; and the gradient norm not clipped on ``config.lr_small_max_clipped`` or
+    more of the steps (a clipped step hides how large the LR is).
 
     Returns
     -------
@@ -157,6 +159,9 @@ def detect_lr_too_small(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) ->
         return []
     if _step_decayed(run):
         return []
+    clip = clipping(run)
+    if clip is not None and (clip["share"] or 0.0) >= config.lr_small_max_clipped:
+        return []  # a clipped step hides how large the LR is: never advise raising it
     lr_end = float(lr.fvalues[-1])
     lr_peak = float(lr.fvalues.max())
     base = lr_peak if lr_end < 0.5 * lr_peak else lr_end

@@ -16,7 +16,7 @@ import math
 from typing import Any
 
 from gradlog.analyzers.config import DEFAULT_CONFIG, AnalysisConfig
-from gradlog.analyzers.context import is_adaptive_optimizer, series_data
+from gradlog.analyzers.context import clipping, is_adaptive_optimizer, series_data
 from gradlog.analyzers.lr_small import late_descent
 from gradlog.analyzers.overfitting import metric_since
 from gradlog.analyzers.wording import fmt_lr, fmt_step, nice_floor, pct
@@ -219,4 +219,12 @@ def lr_verdict(run: Run, findings: list[Finding], *, config: AnalysisConfig = DE
         because = (_because(plateau, "plateau_start_step", "improvement_since"),)
     if lr is None:
         summary = summary.replace("Keep the learning rate", "Keep the learning rate (not logged)")
-    return LRAdvice("keep", summary, lr=lr, confidence=0.5, because=because)
+    confidence = 0.5
+    clip = clipping(run)
+    if clip is not None:
+        at = f" at {clip['threshold']:.3g}" if clip.get("threshold") else ""
+        share = f" on {pct(clip['share'])} of the logged steps" if clip.get("share") else ""
+        summary += (f" The gradient norm was clipped{at}{share}: clipping caps each step, so it can hide "
+                    "an LR that is too large; judge the LR with the clipping off or from the clipped share.")
+        confidence = 0.3
+    return LRAdvice("keep", summary, lr=lr, confidence=confidence, because=because)
