@@ -225,3 +225,34 @@ def test_a_norm_pinned_at_the_clip_value_is_said_and_blocks_raise():
     a = rep.lr_advice
     assert a.action == "keep" and "clipped at 1" in a.summary and "50%" in a.summary
     assert a.confidence < 0.5
+
+
+def test_run_crashed_from_the_crash_the_parser_recorded():
+    t = np.arange(100)
+    run = make_run({"train/loss": (t, np.linspace(2, 1, 100))},
+                   meta={"crash": {"kind": "cuda_oom", "line": 412, "step": 99,
+                                   "text": "Check failed: error == cudaSuccess (2 vs. 0) out of memory"},
+                         "restarts": []})
+    rep = gradlog.analyze(run)
+    (f,) = rep.by_id("run_crashed")
+    assert f.severity == "warning" and f.step_range == (99, 99)
+    assert "out of GPU memory" in f.summary and "line 412" in f.summary
+    assert f.evidence["relaunched"] is False
+    assert "smaller batch" in f.recommendation
+    # a later launch in the same file ran on: info
+    run.meta["restarts"] = [{"kind": "relaunch", "line": 500, "step": 0}]
+    (g,) = gradlog.analyze(run).by_id("run_crashed")
+    assert g.severity == "info" and g.evidence["relaunched"] is True
+
+
+def test_a_divergence_right_after_a_resume_says_so():
+    t = np.arange(0, 4000, 20)
+    loss = np.where(t < 2040, 1.0, 60.0)
+    run = make_run({"train/loss": (t, loss), "train/lr": (t, np.full(t.size, 0.01))},
+                   meta={"restarts": [{"kind": "resume", "line": 900, "step": 2000}]})
+    (f,) = gradlog.analyze(run).by_id("divergence")
+    assert f.evidence["after_resume_step"] == 2000
+    assert "resume at step 2,000" in f.summary
+    run2 = make_run({"train/loss": (t, loss)}, meta={"restarts": [{"kind": "resume", "step": 400}]})
+    (g,) = gradlog.analyze(run2).by_id("divergence")
+    assert "after_resume_step" not in g.evidence

@@ -14,6 +14,7 @@ import numpy as np
 
 from gradlog.analyzers.config import DEFAULT_CONFIG, AnalysisConfig
 from gradlog.analyzers.context import NotAssessable, clear_cache
+from gradlog.analyzers.crash import detect_run_crashed
 from gradlog.analyzers.divergence import detect_divergence, detect_nonfinite_values
 from gradlog.analyzers.gradients import (
     detect_exploding_gradients,
@@ -51,6 +52,9 @@ __all__ = [
     "detect_grad_norm_growth",
     "detect_exploding_gradients",
     "detect_vanishing_gradients",
+    "detect_run_crashed",
+    "lr_verdict",
+    "reconcile",
 ]
 
 Detector = Callable[..., list[Finding]]
@@ -69,6 +73,7 @@ DETECTORS: tuple[Detector, ...] = (
     detect_grad_norm_growth,
     detect_exploding_gradients,
     detect_vanishing_gradients,
+    detect_run_crashed,
 )
 
 

@@ -181,6 +181,8 @@ class AnalysisConfig:
     divergence_progress_lost: float = 0.5
     # The LR to suggest after a divergence: this fraction of the LR when it began.
     divergence_lr_cut: float = 1.0 / 3.0
+    # A blow-up that begins within this many logged points after a resume is linked to it.
+    divergence_resume_points: int = 3
     # A signed loss (a WGAN critic, a log-likelihood) has no ratios: besides rising
     # `divergence_factor` times its own magnitude, the rise must be at least this many
     # point-to-point noise SDs (10: a rise a noisy stationary loss never makes by chance).

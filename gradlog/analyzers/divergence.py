@@ -202,6 +202,25 @@ def divergence_info(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[s
     return cached(run, ("divergence", config), make)
 
 
+def _resume_before(run: Run, d: Any, begin: int, config: AnalysisConfig) -> int | None:
+    """The step of a resume (``meta["restarts"]`` entries with a ``step``, or a log that
+    starts mid-run from a snapshot) that the blow-up follows within
+    ``config.divergence_resume_points`` logged points, else None."""
+    steps = d.fsteps
+    if steps.size == 0:
+        return None
+    cands = [int(r["step"]) for r in (run.meta.get("restarts") or [])
+             if isinstance(r, dict) and isinstance(r.get("step"), (int, float)) and r.get("step")]
+    if run.meta.get("resumed_from") or (steps[0] > 0 and run.meta.get("format") == "caffe"):
+        cands.append(int(steps[0]))
+    for c in sorted(set(cands)):
+        i0 = int(np.searchsorted(steps, c, side="left"))
+        i1 = int(np.searchsorted(steps, begin, side="right"))
+        if c <= begin and i1 - i0 <= config.divergence_resume_points:
+            return c
+    return None
+
+
 def detect_divergence(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> list[Finding]:
     """Detect a loss that blew up (far above its minimum for good, or to NaN/inf).
 
@@ -259,6 +278,11 @@ def detect_divergence(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> l
         what = (f"rose by {fmt_num(info['rise'])} from its minimum ({fmt_num(info['min_level'])} at step "
                 f"{fmt_step(info['min_step'])}) to {fmt_num(info['end_level'])} and stayed there")
     summary = f"The loss diverged: it {what}; the blow-up began around step {fmt_step(begin)}."
+    resume = _resume_before(run, d, begin, config)
+    if resume is not None:
+        ev["after_resume_step"] = resume
+        summary += (f" It began within a few logged points of the resume at step {fmt_step(resume)}: "
+                    "check that the snapshot restored the solver state (LR, momentum history).")
     expl = (
         "A diverging loss means the updates no longer reduce it: a step of size η along a "
         "direction of curvature λ is stable only while ηλ < 2 for plain gradient descent "
