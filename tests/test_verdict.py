@@ -256,3 +256,44 @@ def test_a_divergence_right_after_a_resume_says_so():
     run2 = make_run({"train/loss": (t, loss)}, meta={"restarts": [{"kind": "resume", "step": 400}]})
     (g,) = gradlog.analyze(run2).by_id("divergence")
     assert "after_resume_step" not in g.evidence
+
+
+def _logreg_run(lr: float, *, adam: bool, steps: int = 1000, seed: int = 0, hparams: bool = False):
+    """A real (tiny) training run: logistic regression on 32 features, batch 32, trained
+    here with numpy by Adam or plain SGD, logging loss, LR and gradient 2-norm per step."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(2000, 32))
+    y = (x @ rng.normal(size=32) + rng.normal(size=2000) > 0).astype(float)
+    w, m, v = np.zeros(32), np.zeros(32), np.zeros(32)
+    losses, norms = [], []
+    for t in range(steps):
+        idx = rng.integers(0, 2000, 32)
+        p = 1.0 / (1.0 + np.exp(-x[idx] @ w))
+        losses.append(float(-np.mean(y[idx] * np.log(p + 1e-12) + (1 - y[idx]) * np.log(1 - p + 1e-12))))
+        g = x[idx].T @ (p - y[idx]) / 32
+        norms.append(float(np.linalg.norm(g)))
+        if adam:
+            m = 0.9 * m + 0.1 * g
+            v = 0.999 * v + 0.001 * g * g
+            w -= lr * (m / (1 - 0.9 ** (t + 1))) / (np.sqrt(v / (1 - 0.999 ** (t + 1))) + 1e-8)
+        else:
+            w -= lr * g
+    t = np.arange(steps)
+    meta = {"hparams": {"optimizer": "adam" if adam else "sgd"}} if hparams else None
+    return make_run({"train/loss": (t, losses), "train/lr": (t, np.full(steps, lr)),
+                     "grad_norm/total": (t, norms)}, meta)
+
+
+@pytest.mark.parametrize("lr", [1e-3, 3e-3, 1e-2])
+def test_adam_at_good_lrs_is_not_lr_too_small(lr):
+    # the held-out Adam sweeps got lr_too_small at good LRs
+    for hp in (False, True):
+        rep = gradlog.analyze(_logreg_run(lr, adam=True, hparams=hp))
+        assert not rep.by_id("lr_too_small")
+        assert rep.lr_advice.action in ("keep", "unknown")
+
+
+def test_adaptive_optimizer_is_named_in_the_evidence():
+    rep = gradlog.analyze(_logreg_run(3e-4, adam=True, hparams=True))
+    for f in rep.by_id("lr_too_small"):
+        assert f.evidence["adaptive_optimizer"] is True and "adaptive optimizer" in f.explanation

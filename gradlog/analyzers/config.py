@@ -226,6 +226,11 @@ class AnalysisConfig:
     # No lr_too_small when the gradient norm was clipped on at least this share of the
     # logged steps: the clip caps the step, so a larger LR may only look safe.
     lr_small_max_clipped: float = 0.1
+    # A plain or heavy-ball SGD step realises at most ~1/(1-beta) of its first-order
+    # promise eta*||g||^2 (10x at beta = 0.9, 20x at 0.95). A loss that falls faster than
+    # this many times the promise is driven by a step that is not eta*g (Adam, RMSProp):
+    # the SGD evidence does not apply and lr_too_small is not judged.
+    lr_small_max_efficiency: float = 20.0
     # "Still falling steadily at the end" (no advice to stop, decay or lower without a
     # bounce): the last quarter `lr_small_z` standard errors below the third quarter and
     # at least this much lower (relative).

@@ -92,6 +92,7 @@ def late_descent(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[str,
             "late_drop_rel": drop / m0 if m0 > 0 else math.nan,
             "window": [int(st[n // 2]), int(st[-1])],
             "promise_share": None,
+            "efficiency": None,
         }
         lr_tag, g_tag = run.roles.get("lr"), _total_grad_tag(run)
         if lr_tag and lr_tag in run and g_tag:
@@ -105,6 +106,12 @@ def late_descent(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[str,
                 prom = prom[np.isfinite(prom)]
                 if prom.size:
                     out["promise_share"] = float(np.median(prom)) / l0
+                    # realised decrease per step (a share of the loss) over the promised one:
+                    # the quarters' medians sit half a run apart (n/2 points at this interval)
+                    span = float(st[(7 * n) // 8] - st[(5 * n) // 8]) or 1.0
+                    per_step = (m0 - l0) / max(m0, 1e-300) / span
+                    if out["promise_share"] > 0:
+                        out["efficiency"] = per_step / out["promise_share"]
         return out
 
     return cached(run, ("late_descent", config), make)
@@ -134,7 +141,9 @@ def detect_lr_too_small(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) ->
 
     Returns
     -------
-    list with at most one ``lr_too_small`` Finding (info).
+    list with at most one ``lr_too_small`` Finding (info). Nothing when the loss fell
+    faster than an SGD step could make it (``config.lr_small_max_efficiency`` times the
+    first-order promise): the step is then adaptive, whatever the log says.
 
     Raises
     ------
@@ -154,6 +163,12 @@ def detect_lr_too_small(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) ->
     if sig is not None and sig["oscillating"]:
         return []
     adaptive = is_adaptive_optimizer(run)
+    eff = m.get("efficiency")
+    if eff is not None and eff > config.lr_small_max_efficiency:
+        # the loss fell faster than any SGD step eta*g could make it (even with heavy
+        # momentum): the step is not eta*g (Adam, RMSProp ...), so the first-order evidence
+        # says nothing about the LR, and an adaptive run at a good LR also still falls late
+        return []
     p = m["promise_share"]
     if p is not None and not adaptive and p >= config.lr_small_max_promise:
         return []
@@ -199,7 +214,7 @@ def detect_lr_too_small(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) ->
                   "early_level": m["early_level"], "mid_level": m["mid_level"],
                   "end_level": m["end_level"], "promise_share": p, "lr_end": lr_end,
                   "lr_peak": lr_peak, "raise_factor": factor, "suggested_lr": target,
-                  "adaptive_optimizer": adaptive},
+                  "adaptive_optimizer": adaptive, "efficiency": eff},
         explanation=expl,
         recommendation=rec,
         references=_REFS,
