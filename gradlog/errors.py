@@ -17,6 +17,7 @@ __all__ = [
     "FrameError",
     "RoleError",
     "MultipleRunsError",
+    "NotAssessable",
 ]
 
 
@@ -50,3 +51,21 @@ class RoleError(GradlogError):
 
 class MultipleRunsError(GradlogError):
     """A path holds several runs where one was expected (use ``gradlog.load_all``)."""
+
+
+class NotAssessable(GradlogError):
+    """A detector cannot assess its finding on this run (a series it needs is missing).
+
+    Not an error of the input: :func:`gradlog.analyze` records it in
+    ``Report.not_assessable`` (said, not guessed).
+
+    Attributes
+    ----------
+    finding_id : the finding that could not be assessed.
+    reason : one line saying what is missing.
+    """
+
+    def __init__(self, finding_id: str, reason: str) -> None:
+        super().__init__(f"{finding_id}: not assessable: {reason}")
+        self.finding_id = finding_id
+        self.reason = reason

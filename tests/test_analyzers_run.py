@@ -39,7 +39,7 @@ def test_every_detector_runs_and_findings_are_strict_json():
                         grad_layers=("conv1", "conv2", "conv3"), grad_total=True, grad_growth=1.0,
                         momentum=0.9, batch_size=32)
     rep = analyze_run(run)
-    assert len(DETECTORS) == 12
+    assert len(DETECTORS) == 13  # run_crashed included
     ids = {f.id for f in rep.findings}
     assert ids <= set(FINDING_IDS)
     assert "step_size_oscillation" in ids and "grad_norm_growth" in ids

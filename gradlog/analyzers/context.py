@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from gradlog.analyzers.stats import pow10
-from gradlog.errors import GradlogError
+from gradlog.errors import NotAssessable
 from gradlog.run import Run
 from gradlog.series import LRPhase, lr_phases
 
@@ -36,6 +36,7 @@ __all__ = [
     "batch_size",
     "is_adaptive_optimizer",
     "clipping",
+    "total_grad_tag",
     "require_loss",
     "require_role",
     "statistic_name",
@@ -45,21 +46,6 @@ T = TypeVar("T")
 
 _CACHE: "weakref.WeakKeyDictionary[Run, dict[Hashable, Any]]" = weakref.WeakKeyDictionary()
 _ADAPTIVE_RE = re.compile(r"adam|rmsprop|adagrad|adadelta|lamb|lion|adafactor|nadam", re.I)
-
-
-class NotAssessable(GradlogError):
-    """A detector cannot assess its finding on this run (a series it needs is missing).
-
-    Attributes
-    ----------
-    finding_id : the finding that could not be assessed.
-    reason : one line saying what is missing.
-    """
-
-    def __init__(self, finding_id: str, reason: str) -> None:
-        super().__init__(f"{finding_id}: not assessable: {reason}")
-        self.finding_id = finding_id
-        self.reason = reason
 
 
 def cached(run: Run, key: Hashable, fn: Callable[[], T]) -> T:
@@ -212,6 +198,19 @@ def is_adaptive_optimizer(run: Run) -> bool:
     """Return True when the hyperparameters name an adaptive optimizer (Adam, RMSprop ...)."""
     opt = hparam(run, "optimizer", "optim", "solver_type", "type")
     return bool(opt) and bool(_ADAPTIVE_RE.search(str(opt)))
+
+
+def total_grad_tag(run: Run) -> str | None:
+    """Return the gradient 2-norm to compare with the loss: the ``grad_total`` role when it
+    is an L2 norm, else the first per-layer ``grad_norm/...`` tag, else None (Caffe's
+    mean-absolute statistics are not 2-norms)."""
+    tag = run.roles.get("grad_total")
+    if tag and tag in run and str(tag).startswith("grad_norm/"):
+        return str(tag)
+    for t in run.roles.get("grad") or []:
+        if t in run and str(t).startswith("grad_norm/"):
+            return str(t)
+    return None
 
 
 def clipping(run: Run, ceiling_share: float = 0.1, rel_tol: float = 1e-3) -> dict[str, Any] | None:

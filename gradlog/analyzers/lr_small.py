@@ -17,6 +17,7 @@ from gradlog.analyzers.context import (
     require_loss,
     require_role,
     series_data,
+    total_grad_tag,
 )
 from gradlog.analyzers.divergence import divergence_info
 from gradlog.analyzers.oscillation import oscillation_signals
@@ -44,14 +45,6 @@ def _median_se(x: np.ndarray) -> float:
     if not math.isfinite(rho):
         rho = 0.0
     return 1.2533 * robust_sd(r) / math.sqrt(n_effective(len(r), rho))
-
-
-def _total_grad_tag(run: Run) -> str | None:
-    tag = run.roles.get("grad_total")
-    if tag and tag in run and str(tag).startswith("grad_norm/"):
-        return str(tag)
-    grads = [t for t in (run.roles.get("grad") or []) if t in run and t.startswith("grad_norm/")]
-    return grads[0] if len(grads) == 1 else None
 
 
 def late_descent(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[str, Any] | None:
@@ -94,7 +87,7 @@ def late_descent(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[str,
             "promise_share": None,
             "efficiency": None,
         }
-        lr_tag, g_tag = run.roles.get("lr"), _total_grad_tag(run)
+        lr_tag, g_tag = run.roles.get("lr"), total_grad_tag(run)
         if lr_tag and lr_tag in run and g_tag:
             t0 = float(st[int(0.8 * n)])
             lr_s = run.series(str(lr_tag))

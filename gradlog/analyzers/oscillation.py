@@ -48,6 +48,7 @@ from gradlog.analyzers.context import (
     require_loss,
     require_role,
     series_data,
+    total_grad_tag,
 )
 from gradlog.analyzers.divergence import divergence_info
 from gradlog.analyzers.lr_plateau import decay_tests
@@ -155,14 +156,12 @@ def _rel_amp(d: SeriesData, amp: float) -> float:
 
 
 def _total_grad(run: Run) -> SeriesData | None:
-    """The gradient norm to compare with the loss: grad_total, else the first L2 layer norm."""
+    """The gradient norm to compare with the loss (see :func:`total_grad_tag`)."""
     tag = run.roles.get("grad_total")
     if tag and tag in run:
         return series_data(run, tag)
-    for t in run.roles.get("grad") or []:
-        if t in run and t.startswith("grad_norm/"):
-            return series_data(run, t)
-    return None
+    t = total_grad_tag(run)
+    return series_data(run, t) if t else None
 
 
 def _first_order_ratio(lr: float, gnorm: float, level: float) -> float | None:
