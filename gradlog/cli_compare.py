@@ -1,0 +1,172 @@
+"""``gradlog compare PATH...``: compare runs side by side and read the sweep.
+
+The command is a click command of its own; the ``gradlog`` group adds it with
+``main.add_command(compare)``. Exit codes, as for every gradlog command: 0 ok; 1 a
+finding at or above ``--fail-on``; 2 bad usage or nothing readable (one ``Error: ...``
+line, no traceback); 3 some of the inputs could not be read (``--allow-errors`` makes
+that 0). Precedence 2 > 3 > 1 > 0.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from gradlog.errors import GradlogError, MultipleRunsError, UnknownFormatError
+from gradlog.findings import SEVERITIES, severity_rank
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gradlog.compare import Comparison
+    from gradlog.run import Run
+
+__all__ = ["compare"]
+
+_CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+#: File name (without extension) of the report written with ``-o DIR``.
+REPORT_STEM = "comparison"
+
+
+class _Error(click.ClickException):
+    """A GradlogError shown as one ``Error: ...`` line, exit code 2."""
+
+    exit_code = 2
+
+
+def _roles(pairs: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for p in pairs:
+        if "=" not in p:
+            raise click.BadParameter(f"{p!r} is not ROLE=TAG (e.g. loss=my_loss)", param_hint="--role")
+        k, v = p.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _load(path: str, input_format: str | None, roles: dict[str, str], strict: bool) -> list[Run]:
+    """Load one path; a directory holding several runs gives all of them.
+
+    Raises
+    ------
+    GradlogError
+        When the path cannot be read.
+    """
+    import gradlog
+
+    try:
+        return [gradlog.load(path, format=input_format, roles=roles or None, strict=strict)]
+    except MultipleRunsError:
+        return gradlog.load_all(path, roles=roles or None, strict=strict)
+    except UnknownFormatError:
+        if input_format is None and os.path.isdir(path):
+            return gradlog.load_all(path, roles=roles or None, strict=strict)
+        raise
+
+
+def _isatty() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _emit(comp: Comparison, out_format: str, outdir: str | None, color: bool | None) -> None:
+    from gradlog.render.compare import figure_files
+
+    if outdir is None:
+        if out_format == "json":
+            click.echo(comp.to_json())
+        elif out_format == "markdown":
+            click.echo(comp.to_markdown(), nl=False)
+        elif out_format == "html":
+            click.echo(comp.to_html(), nl=False)
+        else:
+            use = color if color is not None else (not os.environ.get("NO_COLOR") and _isatty())
+            width = max(60, min(shutil.get_terminal_size((80, 24)).columns, 120)) if _isatty() else 80
+            click.echo(comp.to_text(color=bool(use), width=width), nl=False, color=bool(use))
+        return
+    d = Path(outdir)
+    d.mkdir(parents=True, exist_ok=True)
+    if out_format == "json":
+        target = d / f"{REPORT_STEM}.json"
+        target.write_text(comp.to_json() + "\n", encoding="utf-8")
+    elif out_format == "markdown":
+        target = d / f"{REPORT_STEM}.md"
+        target.write_text(comp.to_markdown(figures_dir=d / "figures"), encoding="utf-8")
+    elif out_format == "html":
+        target = d / f"{REPORT_STEM}.html"
+        target.write_text(comp.to_html(), encoding="utf-8")
+    else:
+        target = d / f"{REPORT_STEM}.txt"
+        target.write_text(comp.to_text(color=False), encoding="utf-8")
+    if out_format in ("json", "text"):
+        figure_files(comp, d / "figures")
+    click.echo(f"wrote {target}", err=True)
+
+
+@click.command("compare", context_settings=_CONTEXT)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--by", default="auto", show_default=True, metavar="lr|batch_size|HPARAM|auto",
+              help="The varied hyperparameter. auto: the LR when it differs, else the first "
+                   "setting that differs. Values come from the run's hparams, else (for lr) the "
+                   "peak of the logged LR, else folder names such as lr0.01 or lr=1e-3.")
+@click.option("--format", "out_format", type=click.Choice(["text", "json", "markdown", "html"]),
+              default="text", show_default=True, help="Report format.")
+@click.option("-o", "--output", "outdir", type=click.Path(file_okay=False), default=None,
+              help="Write comparison.txt/.json/.md/.html and the figures (figures/compare_curves.png, "
+                   "figures/compare_sweep.png) into this directory instead of printing.")
+@click.option("--fail-on", type=click.Choice(list(SEVERITIES)), default=None,
+              help="Exit with 1 when a run has a finding at or above this severity.")
+@click.option("--allow-errors", is_flag=True,
+              help="Compare the runs that could be read and exit 0 even when some could not.")
+@click.option("--role", "role_pairs", multiple=True, metavar="ROLE=TAG",
+              help="Say which tag plays a role (loss, lr, val_loss, val_metric, grad_total, grad).")
+@click.option("--input-format", default=None, metavar="NAME",
+              help="Skip format detection (see `gradlog formats`).")
+@click.option("--strict", is_flag=True, help="Treat any damage in the input as an error.")
+@click.option("--color/--no-color", "color", default=None,
+              help="Colour the terminal report (default: only on a terminal without NO_COLOR).")
+def compare(paths: tuple[str, ...], by: str, out_format: str, outdir: str | None, fail_on: str | None,
+            allow_errors: bool, role_pairs: tuple[str, ...], input_format: str | None, strict: bool,
+            color: bool | None) -> None:
+    """Compare runs side by side: which run had the right learning rate.
+
+    Ranks the runs by how far their smoothed training loss fell (at the shortest common
+    step, or the end), finds the usable range of the varied setting, and checks each
+    run's LR verdict against its siblings (scope "sweep" where they change it).
+    """
+    from gradlog.compare import compare as compare_runs
+
+    roles = _roles(role_pairs)
+    runs: list[Run] = []
+    failed: list[str] = []
+    for p in paths:
+        try:
+            runs.extend(_load(p, input_format, roles, strict))
+        except GradlogError as exc:
+            if len(paths) == 1:
+                raise _Error(str(exc)) from exc
+            failed.append(str(exc))
+            click.echo(f"Error: {exc}", err=True)
+    if not runs:
+        raise _Error(f"none of the {len(paths)} inputs could be read")
+    try:
+        comp = compare_runs(runs, by=by)
+    except GradlogError as exc:
+        raise _Error(str(exc)) from exc
+    try:
+        _emit(comp, out_format, outdir, color)
+    except OSError as exc:
+        raise _Error(f"{exc.filename or outdir}: cannot write ({exc.strerror or exc})") from exc
+    if failed and not allow_errors:
+        click.echo(f"{len(failed)} of {len(paths)} inputs could not be read; compared the other "
+                   f"{len(runs)} run(s)", err=True)
+        sys.exit(3)
+    if fail_on is not None:
+        worst = [severity_rank(f.severity) for r in comp.runs for f in r.report.findings]
+        if worst and max(worst) >= severity_rank(fail_on):
+            sys.exit(1)
