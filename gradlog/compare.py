@@ -473,7 +473,7 @@ class Comparison:
 # -- building -----------------------------------------------------------------------------
 
 def _as_reports(items: Iterable[Any], roles: Mapping[str, Any] | None) -> list[Report]:
-    from gradlog.analyzers import analyze_run
+    from gradlog import analyze
     from gradlog.loading import load, load_all
 
     out: list[Report] = []
@@ -483,7 +483,7 @@ def _as_reports(items: Iterable[Any], roles: Mapping[str, Any] | None) -> list[R
             continue
         if isinstance(item, Run):
             run = item.with_roles(**roles) if roles else item
-            out.append(analyze_run(run))
+            out.append(analyze(run))
             continue
         if not isinstance(item, (str, os.PathLike)):
             raise GradlogError(f"compare: cannot compare a {type(item).__name__}; give paths, Runs or Reports")
@@ -491,7 +491,7 @@ def _as_reports(items: Iterable[Any], roles: Mapping[str, Any] | None) -> list[R
             runs = [load(item, roles=roles)]
         except MultipleRunsError:
             runs = load_all(item, roles=roles)
-        out.extend(analyze_run(r) for r in runs)
+        out.extend(analyze(r) for r in runs)
     return out
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import gradlog
-from gradlog.analyzers import DETECTORS, analyze_run
+from gradlog.analyzers import DETECTORS, run_analysis
 from gradlog.analyzers.synthetic import make_run, synthetic_run
 from gradlog.findings import FINDING_IDS
 
@@ -38,7 +38,7 @@ def test_every_detector_runs_and_findings_are_strict_json():
     run = synthetic_run(seed=1, steps=6000, decays=(3000, 4500), alternation=0.3, val_every=100,
                         grad_layers=("conv1", "conv2", "conv3"), grad_total=True, grad_growth=1.0,
                         momentum=0.9, batch_size=32)
-    rep = analyze_run(run)
+    rep = run_analysis(run)
     assert len(DETECTORS) == 13  # run_crashed included
     ids = {f.id for f in rep.findings}
     assert ids <= set(FINDING_IDS)

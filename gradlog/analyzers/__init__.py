@@ -1,14 +1,23 @@
-"""Analyzers: plain functions over a Run that return findings.
+"""Analyzers: measures, then detectors, then one reconciliation into a verdict.
 
-Each detector is ``detect_x(run, *, config=DEFAULT_CONFIG) -> list[Finding]``; one that
-lacks a series it needs raises :class:`NotAssessable`, which :func:`analyze_run`
-records in ``Report.not_assessable`` (said, not guessed). Every threshold lives in
-:mod:`gradlog.analyzers.config`.
+- **measures** (cached per run, no findings): :func:`~gradlog.analyzers.oscillation.oscillation_signals`,
+  :func:`~gradlog.analyzers.divergence.divergence_info`, :func:`~gradlog.analyzers.lr_plateau.decay_tests`,
+  :func:`~gradlog.analyzers.lr_small.late_descent`, :func:`~gradlog.analyzers.context.clipping`,
+  the trends (:mod:`gradlog.analyzers.trends`);
+- **detectors** ``detect_x(run, *, config=DEFAULT_CONFIG) -> list[Finding]`` read measures
+  and never call each other; one that lacks a series it needs raises
+  :class:`~gradlog.errors.NotAssessable` (said, not guessed);
+- **reconciliation** (:mod:`gradlog.analyzers.verdict`) turns all findings into one
+  coherent story and the run's :class:`~gradlog.findings.LRAdvice`.
+
+:func:`run_analysis` runs the three and returns an :class:`Analysis`; ``gradlog.analyze``
+builds the Report from it. Every threshold lives in :mod:`gradlog.analyzers.config`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,12 +38,12 @@ from gradlog.analyzers.plateau import detect_loss_plateau
 from gradlog.analyzers.spikes import detect_loss_spikes
 from gradlog.analyzers.trends import compute_trends
 from gradlog.analyzers.verdict import lr_verdict, reconcile
-from gradlog.findings import Finding
-from gradlog.report import Report
+from gradlog.findings import Finding, LRAdvice, Trend
 from gradlog.run import Run
 
 __all__ = [
-    "analyze_run",
+    "Analysis",
+    "run_analysis",
     "DETECTORS",
     "AnalysisConfig",
     "DEFAULT_CONFIG",
@@ -59,7 +68,7 @@ __all__ = [
 
 Detector = Callable[..., list[Finding]]
 
-#: Every detector, in the order :func:`analyze_run` runs them.
+#: Every detector, in the order :func:`run_analysis` runs them.
 DETECTORS: tuple[Detector, ...] = (
     detect_nonfinite_values,
     detect_divergence,
@@ -77,13 +86,37 @@ DETECTORS: tuple[Detector, ...] = (
 )
 
 
-def analyze_run(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> Report:
-    """Return the Report of ``run``: every detector's findings, the trends of the
-    role-bearing series, and what could not be assessed (and why).
+@dataclass
+class Analysis:
+    """What the analyzers found in one run (``gradlog.analyze`` turns it into a Report).
+
+    Attributes
+    ----------
+    run : the analysed Run.
+    findings : the reconciled findings (detector order).
+    trends : fitted trends of the role-bearing series.
+    not_assessable : ``[{"id", "reason"}]`` for detectors whose series the log lacks.
+    lr_advice : the run's learning-rate verdict.
+    """
+
+    run: Run
+    findings: list[Finding] = field(default_factory=list)
+    trends: list[Trend] = field(default_factory=list)
+    not_assessable: list[dict[str, str]] = field(default_factory=list)
+    lr_advice: LRAdvice | None = None
+
+    def by_id(self, finding_id: str) -> list[Finding]:
+        """Return the findings with this id (possibly empty)."""
+        return [f for f in self.findings if f.id == finding_id]
+
+
+def run_analysis(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> Analysis:
+    """Run the measures, every detector and the reconciliation on ``run``.
 
     Returns
     -------
-    Report
+    Analysis: the reconciled findings, the trends, what could not be assessed (and why)
+    and the LR verdict.
     """
     findings: list[Finding] = []
     not_assessable: list[dict[str, str]] = []
@@ -102,5 +135,5 @@ def analyze_run(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> Report:
             advice = lr_verdict(run, findings, config=config)
         finally:
             clear_cache(run)
-    return Report(run=run, findings=findings, trends=trends, not_assessable=not_assessable,
-                  lr_advice=advice)
+    return Analysis(run=run, findings=findings, trends=trends, not_assessable=not_assessable,
+                    lr_advice=advice)

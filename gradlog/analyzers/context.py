@@ -2,7 +2,7 @@
 
 Several detectors read the same loss, LR phases and fits; each is computed once per
 (run, config) and kept in a weak cache keyed on the Run, so calling the plain detector
-functions one by one costs no more than :func:`gradlog.analyzers.analyze_run`.
+functions one by one costs no more than :func:`gradlog.analyzers.run_analysis`.
 """
 
 from __future__ import annotations
