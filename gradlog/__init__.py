@@ -57,6 +57,7 @@ def analyze(
     run: Run | str | os.PathLike[str] | BinaryIO,
     *,
     roles: Mapping[str, Any] | None = None,
+    config: Any = None,
 ) -> Report:
     """Analyse a run (or load one from a path first) and return its Report.
 
@@ -64,6 +65,7 @@ def analyze(
     ----------
     run : a Run, or anything :func:`load` accepts.
     roles : role overrides (``{"loss": "my_loss"}``).
+    config : a :class:`gradlog.analyzers.AnalysisConfig` (default: ``DEFAULT_CONFIG``).
 
     Returns
     -------
@@ -74,10 +76,13 @@ def analyze(
     GradlogError
         If the path cannot be loaded or a role override is invalid.
     """
-    from gradlog.analyzers import analyze_run
+    from gradlog.analyzers import DEFAULT_CONFIG, run_analysis
 
     if not isinstance(run, Run):
         run = load(run, roles=roles)
     elif roles:
         run = run.with_roles(**roles)
-    return analyze_run(run)
+    a = run_analysis(run, config=DEFAULT_CONFIG if config is None else config)
+    kwargs = {"lr_advice": a.lr_advice} if a.lr_advice is not None else {}
+    return Report(run=a.run, findings=a.findings, trends=a.trends, not_assessable=a.not_assessable,
+                  **kwargs)
