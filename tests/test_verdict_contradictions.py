@@ -25,7 +25,8 @@ BLOWN = {"divergence", "step_size_oscillation"}
 
 def _says_stop(rec: str) -> bool:
     r = rec.lower()
-    return r.startswith("stop") or "stop earlier" in r
+    return (r.startswith("stop") or "stop earlier" in r or "before stopping" in r
+            or "could have stopped" in r)
 
 
 def _says_decay_or_lower(rec: str) -> bool:

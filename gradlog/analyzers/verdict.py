@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import Any
 
 from gradlog.analyzers.config import DEFAULT_CONFIG, AnalysisConfig
@@ -71,9 +72,14 @@ def still_falling(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[str
     return None
 
 
+_STOP_RE = re.compile(r"\b(stop|stopping|stopped)\b", re.I)
+
+
 def _says_stop(f: Finding) -> bool:
-    rec = f.recommendation.lower()
-    return rec.startswith("stop") or " stop earlier" in rec or "could have stopped" in rec
+    """True when the recommendation speaks of stopping the run (not of a loss that stopped)."""
+    rec = f.recommendation
+    return bool(_STOP_RE.search(rec)) and not rec.lower().startswith("do not stop") and (
+        "stops improving" not in rec.lower() or rec.lower().startswith("stop"))
 
 
 def reconcile(run: Run, findings: list[Finding], *,
