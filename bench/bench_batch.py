@@ -1,71 +1,236 @@
-"""Benchmark: discovery and batch analysis of an archive of many runs.
+"""Benchmark: discovery and batch analysis of archives, small and large.
 
-Builds an archive in a temporary directory from the bundled samples (``--copies`` copies
-each of a wide CSV, a Caffe log, a TensorBoard run directory and a Lightning folder, each
-copy in its own folder, as an archive of old experiments looks), then times
-``gradlog.discover`` and ``gradlog.batch.run_batch`` with ``--jobs`` worker processes.
+Three measurements, each reported as ratios taken in one process run (the machine's
+load moves absolute times; ratios of interleaved repeats are what count):
 
-    python bench/bench_batch.py --copies 300 --jobs 2
+``small``
+    The 26 real runs of ``../shared/corpus`` (or, when it is absent, 26 runs built from
+    the samples): runs/s with ``-j 1`` and with the default ``-j``, best of ``--repeat``
+    interleaved passes. Goal: the default is never slower than ``-j 1``.
+``scaling``
+    ``--runs`` small runs (default 1,000): runs/s with ``-j 1``, the default and
+    ``-j 2``; the 1 -> 2 worker speed-up. Goal: >= 1.7x on 1,000 runs (needs two free
+    cores).
+``scale``
+    An archive of ``--runs`` small runs (default 10,000) in nested folders, 2% of them
+    damaged: discovery time, batch time with ``-j 1`` and ``-j 2``, the warm re-run
+    (cache) against the cold one, and the parent's peak memory for archives of 1/4, 1/2
+    and all of the runs (each in a fresh process: it must stay flat as the archive grows).
 
-Prints runs found per format, seconds for each stage, runs per second, and the peak
-resident memory of this process (the workers are separate processes).
+    python bench/bench_batch.py small
+    python bench/bench_batch.py scaling --runs 1000
+    python bench/bench_batch.py scale --runs 10000
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+
 import gradlog
-from gradlog.batch import run_batch
+import gradlog.analyzers
+from gradlog.batch import default_jobs, run_batch
+from gradlog.cache import Cache
+from gradlog.loading import survey
 
-SAMPLES = Path(__file__).resolve().parents[1] / "sample_logs"
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "sample_logs"
+CORPUS = REPO.parent / "shared" / "corpus"
 
 
-def build_archive(root: Path, copies: int) -> None:
-    """Write ``copies`` copies of four sample runs (four formats) under ``root``."""
-    for i in range(copies):
-        d = root / f"csv_{i:05d}"
-        d.mkdir()
-        shutil.copy(SAMPLES / "pytorch_cnn" / "train_log.csv", d / "train_log.csv")
-        d = root / f"caffe_{i:05d}"
-        d.mkdir()
-        shutil.copy(SAMPLES / "caffe_numpy_cnn.log", d / "train.log")
-        shutil.copytree(SAMPLES / "tensorboard" / "mlp_digits_resumed", root / f"tb_{i:05d}" / "run")
-        shutil.copytree(SAMPLES / "pytorch_cnn" / "lightning_logs", root / f"pl_{i:05d}" / "lightning_logs")
+def _small_csv(path: Path, rng: np.random.Generator, n: int = 120) -> None:
+    """A small PyTorch-loop CSV log: step, loss (decaying, noisy), lr (step decay), val_loss."""
+    steps = np.arange(n) * 10
+    lr = np.where(steps < steps[-1] * 0.6, 0.1, 0.01)
+    loss = 0.3 + 2.0 * np.exp(-steps / rng.uniform(150, 600)) + rng.normal(0, 0.03, n)
+    val = loss + 0.05 + rng.normal(0, 0.02, n)
+    rows = "\n".join(f"{s},{a:.6g},{b:.6g},{c:.6g}" for s, a, b, c in zip(steps, loss, lr, val))
+    path.write_text("step,loss,lr,val_loss\n" + rows + "\n")
+
+
+def build_archive(root: Path, runs: int, damaged: float = 0.02, seed: int = 0) -> Counter[str]:
+    """Write ``runs`` small runs under ``root`` in nested folders
+    (``group_NNN/exp_NN/...``): 70% small CSV logs, 20% Caffe logs, 10% TensorBoard run
+    directories, of which a ``damaged`` fraction is garbage or cut short. Returns the
+    count of each kind written."""
+    rng = np.random.default_rng(seed)
+    caffe = (SAMPLES / "caffe_numpy_cnn.log").read_bytes()
+    tb = SAMPLES / "tensorboard" / "mlp_digits_resumed"
+    kinds: Counter[str] = Counter()
+    bad_every = round(1 / damaged) if damaged > 0 else 0
+    for i in range(runs):
+        d = root / f"group_{i // 100:03d}" / f"exp_{i % 100:02d}"
+        d.mkdir(parents=True)
+        if bad_every and i % bad_every == bad_every - 1:
+            k = i // bad_every % 3
+            if k == 0:
+                (d / "train.log").write_bytes(rng.bytes(2000))
+            elif k == 1:
+                (d / "metrics.csv").write_text("step,loss,lr\n")
+            else:
+                (d / "train.log").write_bytes(caffe[:0])  # an empty log
+            kinds["damaged"] += 1
+            continue
+        r = i % 10
+        if r < 7:
+            _small_csv(d / "log.csv", rng)
+            kinds["csv"] += 1
+        elif r < 9:
+            (d / "train.log").write_bytes(caffe)
+            kinds["caffe"] += 1
+        else:
+            shutil.copytree(tb, d / "tb")
+            kinds["tensorboard"] += 1
+    return kinds
+
+
+def _corpus_or_samples(tmp: Path) -> Path:
+    if CORPUS.is_dir():
+        return CORPUS
+    root = tmp / "small"
+    build_archive(root, 26, damaged=0)
+    return root
+
+
+def _timed(fn, *args, **kwargs) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return time.perf_counter() - t0, out
+
+
+def bench_small(repeat: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = _corpus_or_samples(Path(tmp))
+        found = survey(root)
+        n = len(found.runs)
+        default = default_jobs(n, total_bytes=sum(
+            p.stat().st_size for r in found.runs for p in ([r.path] if r.path.is_file()
+                                                            else r.path.rglob("*")) if p.is_file()))
+        best = {"j1": float("inf"), "default": float("inf"), "j2": float("inf")}
+        for _ in range(repeat):  # interleaved, best of each
+            for name, jobs in (("j1", 1), ("default", None), ("j2", 2)):
+                t, _table = _timed(run_batch, found, jobs=jobs)
+                best[name] = min(best[name], t)
+        print(f"small: {n} runs from {root}; default -j = {default}")
+        for name in best:
+            print(f"  {name:<8} {n / best[name]:6.1f} runs/s  ({best[name]:.2f} s, best of {repeat})")
+        print(f"  default / -j 1 speed: {best['j1'] / best['default']:.2f}x  "
+              f"(-j 2 / -j 1: {best['j1'] / best['j2']:.2f}x)")
+        return best
+
+
+def bench_scaling(runs: int, repeat: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "arch"
+        build_archive(root, runs, damaged=0)
+        found = survey(root)
+        n = len(found.runs)
+        best = {"j1": float("inf"), "default": float("inf"), "j2": float("inf")}
+        for _ in range(repeat):
+            for name, jobs in (("j1", 1), ("j2", 2), ("default", None)):
+                t, _table = _timed(run_batch, found, jobs=jobs)
+                best[name] = min(best[name], t)
+        print(f"scaling: {n} runs; default -j = {default_jobs(n)}")
+        for name in best:
+            print(f"  {name:<8} {n / best[name]:6.1f} runs/s  ({best[name]:.1f} s, best of {repeat})")
+        print(f"  1 -> 2 workers: {best['j1'] / best['j2']:.2f}x; default / -j 1: "
+              f"{best['j1'] / best['default']:.2f}x")
+        return best
+
+
+def _child(root: str, jobs: int, cache: str | None) -> None:
+    """Run one batch (in a fresh process) and print its figures as JSON."""
+    t0 = time.perf_counter()
+    found = survey(root)
+    t_disc = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    table = run_batch(found, jobs=jobs, cache=Cache(cache) if cache else None)
+    t_run = time.perf_counter() - t0
+    print(json.dumps({
+        "runs": len(found.runs), "rows": len(table), "t_discover": t_disc, "t_batch": t_run,
+        "status": dict(Counter(table["status"])), "cache_hits": table.attrs.get("cache_hits", 0),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def _run_child(root: Path, jobs: int, cache: Path | None = None) -> dict:
+    cmd = [sys.executable, __file__, "_child", str(root), str(jobs)] + ([str(cache)] if cache else [])
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_scale(runs: int, skip_j1: bool, discover_runs: int | None = None) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        if discover_runs and discover_runs != runs:
+            t0 = time.perf_counter()
+            r = Path(tmp) / "arch_discover"
+            build_archive(r, discover_runs)
+            t_build = time.perf_counter() - t0
+            t_disc, found = _timed(survey, r)
+            print(f"  discovery of {discover_runs} runs (built in {t_build:.0f} s): "
+                  f"{len(found.runs)} runs + {len(found.unread)} unread in {t_disc:.2f} s "
+                  f"({1e3 * t_disc / discover_runs:.2f} ms per run)")
+            shutil.rmtree(r)
+        t0 = time.perf_counter()
+        roots = []
+        for frac in (4, 2, 1):
+            r = Path(tmp) / f"arch_{frac}"
+            kinds = build_archive(r, runs // frac)
+            roots.append(r)
+        print(f"scale: archives of {runs // 4}, {runs // 2} and {runs} runs, 2% damaged "
+              f"({dict(kinds)} in the largest), built in {time.perf_counter() - t0:.0f} s")
+        big = roots[-1]
+        t_disc, found = _timed(survey, big)
+        print(f"  discovery: {len(found.runs)} runs + {len(found.unread)} unread in {t_disc:.2f} s "
+              f"({1e3 * t_disc / runs:.2f} ms per run)")
+        for r in roots:
+            res = _run_child(r, 2)
+            print(f"  -j 2, {res['rows']:>6} rows: batch {res['t_batch']:7.1f} s "
+                  f"({res['runs'] / res['t_batch']:.1f} runs/s), status {res['status']}, "
+                  f"parent peak RSS {res['peak_rss_mb']:.0f} MB")
+        if not skip_j1:
+            res1 = _run_child(big, 1)
+            print(f"  -j 1, {res1['rows']:>6} rows: batch {res1['t_batch']:7.1f} s "
+                  f"({res1['runs'] / res1['t_batch']:.1f} runs/s); -j 2 speed-up "
+                  f"{res1['t_batch'] / res['t_batch']:.2f}x")
+        cache = Path(tmp) / "cache"
+        cold = _run_child(big, 2, cache)
+        warm = _run_child(big, 2, cache)
+        print(f"  cache: cold {cold['t_batch']:.1f} s, warm {warm['t_batch']:.2f} s "
+              f"({warm['cache_hits']} hits): warm/cold = {warm['t_batch'] / cold['t_batch']:.3f}")
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "_child":
+        _child(argv[1], int(argv[2]), argv[3] if len(argv) > 3 else None)
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--copies", type=int, default=300)
-    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("what", choices=["small", "scaling", "scale"])
+    ap.add_argument("--runs", type=int, default=None)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--skip-j1", action="store_true", help="scale: skip the -j 1 pass")
+    ap.add_argument("--discover-runs", type=int, default=None,
+                    help="scale: time discovery on an archive of this many runs (default: --runs)")
     args = ap.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        t0 = time.perf_counter()
-        build_archive(root, args.copies)
-        size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
-        print(f"archive: {args.copies} x 4 runs, {size / 1e6:.0f} MB, built in "
-              f"{time.perf_counter() - t0:.1f} s")
-        t0 = time.perf_counter()
-        refs = gradlog.discover(root)
-        t_disc = time.perf_counter() - t0
-        print(f"discover: {len(refs)} runs in {t_disc:.2f} s ({1e3 * t_disc / max(len(refs), 1):.2f} ms/run); "
-              + ", ".join(f"{k} {v}" for k, v in sorted(Counter(r.format for r in refs).items())))
-        t0 = time.perf_counter()
-        table = run_batch(refs, jobs=args.jobs)
-        t_run = time.perf_counter() - t0
-        ok = int((table["status"] == "ok").sum())
-        print(f"run_batch -j {args.jobs}: {ok}/{len(table)} ok in {t_run:.1f} s "
-              f"({len(table) / t_run:.1f} runs/s)")
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"peak RSS of the parent process: {peak:.0f} MB")
+    print(f"gradlog {gradlog.__version__}, {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f}")
+    if args.what == "small":
+        bench_small(args.repeat)
+    elif args.what == "scaling":
+        bench_scaling(args.runs or 1000, args.repeat)
+    else:
+        bench_scale(args.runs or 10_000, args.skip_j1, args.discover_runs)
     return 0
 
 

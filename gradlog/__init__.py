@@ -9,11 +9,52 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from typing import Any, BinaryIO
 
-from gradlog._version import __version__
-from gradlog.errors import (
+
+def _map_source_parsers() -> None:
+    """Make ``gradlog.parsers`` importable when this package is the source folder.
+
+    ``parsers/`` sits beside ``gradlog/`` in the repository and installs as
+    ``gradlog.parsers``. When Python imports the *source* folder (a notebook opened at the
+    repository root puts it first on ``sys.path``, shadowing an installed copy), no
+    ``gradlog/parsers`` exists: map the subpackage to ``../parsers`` instead. An installed
+    package (which has ``gradlog/parsers``) and an editable install are left alone.
+    """
+    here = os.path.dirname(os.path.abspath(__file__))
+    if "gradlog.parsers" in sys.modules or os.path.isdir(os.path.join(here, "parsers")):
+        return
+    src = os.path.join(os.path.dirname(here), "parsers")
+    init = os.path.join(src, "__init__.py")
+    if not os.path.isfile(init):
+        return
+    import importlib.util
+
+    try:
+        if importlib.util.find_spec("gradlog.parsers") is not None:
+            return  # an editable install's finder maps it already
+    except (ImportError, ValueError):
+        pass
+    spec = importlib.util.spec_from_file_location("gradlog.parsers", init,
+                                                  submodule_search_locations=[src])
+    if spec is None or spec.loader is None:  # pragma: no cover
+        return
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["gradlog.parsers"] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules["gradlog.parsers"]
+        raise
+    globals()["parsers"] = module
+
+
+_map_source_parsers()  # before the modules below import gradlog.parsers
+
+from gradlog._version import __version__  # noqa: E402
+from gradlog.errors import (  # noqa: E402
     DamagedInputError,
     EmptyLogError,
     FrameError,
@@ -23,33 +64,49 @@ from gradlog.errors import (
     RoleError,
     UnknownFormatError,
 )
-from gradlog.findings import FINDING_IDS, Finding, Trend
-from gradlog.loading import RunRef, detect_format, discover, formats, load, load_all
-from gradlog.report import Report
-from gradlog.run import Run
+from gradlog.findings import FINDING_IDS, Finding, Trend  # noqa: E402
+from gradlog.loading import (  # noqa: E402
+    RunRef,
+    Survey,
+    Unread,
+    detect_format,
+    discover,
+    formats,
+    load,
+    load_all,
+    survey,
+)
+from gradlog.report import Report  # noqa: E402
+from gradlog.run import Run  # noqa: E402
+from gradlog.compare import Comparison, compare  # noqa: E402,I001  (uses Report and Run)
 
 __all__ = [
-    "__version__",
-    "load",
-    "load_all",
-    "discover",
-    "detect_format",
-    "formats",
-    "analyze",
-    "Run",
-    "RunRef",
-    "Report",
-    "Finding",
-    "Trend",
     "FINDING_IDS",
-    "GradlogError",
-    "UnknownFormatError",
-    "ParseError",
     "DamagedInputError",
     "EmptyLogError",
+    "Finding",
     "FrameError",
-    "RoleError",
+    "GradlogError",
     "MultipleRunsError",
+    "ParseError",
+    "Report",
+    "RoleError",
+    "Run",
+    "RunRef",
+    "Survey",
+    "Trend",
+    "UnknownFormatError",
+    "Unread",
+    "__version__",
+    "analyze",
+    "compare",
+    "Comparison",
+    "detect_format",
+    "discover",
+    "formats",
+    "load",
+    "load_all",
+    "survey",
 ]
 
 

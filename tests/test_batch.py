@@ -16,14 +16,22 @@ import gradlog
 from gradlog import cli
 from gradlog.batch import BATCH_COLUMNS, analyze_ref, run_batch
 
-RAGGED = "step,loss,lr\n0,1.0,0.1\n1,0.9\n2,0.8,0.1,7,8\n"
+HEADER_ONLY = "step,loss,lr\n"
 
-#: (file, format, status, first_step, last_step, steps, tags, finding_ids) of the archive
+#: (file, format, status, first_step, last_step, steps, tags, finding_ids, assessed) of the archive
 EXPECTED = [
-    ("caffe.log", "caffe", "ok", 0, 3000, 157, 6, "loss_plateau"),
-    ("good.csv", "csv_wide", "ok", 0, 3999, 4000, 13, "grad_norm_growth loss_plateau noisy_loss"),
-    ("ragged.csv", "csv_wide", "error", pd.NA, pd.NA, pd.NA, pd.NA, ""),
+    ("caffe.log", "caffe", "ok", 0, 3000, 157, 6, "loss_plateau", True),
+    ("good.csv", "csv_wide", "ok", 0, 3999, 4000, 13, "grad_norm_growth loss_plateau noisy_loss",
+     True),
+    ("header_only.csv", "csv_wide", "error", pd.NA, pd.NA, pd.NA, pd.NA, "", pd.NA),
 ]
+EMPTY_MSG = "EmptyLogError: {}: the table has a header but no data rows"
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    """Never write to the user's real cache: $XDG_CACHE_HOME is a temporary folder."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / ".xdg-cache"))
 
 
 def _runner() -> CliRunner:
@@ -35,12 +43,12 @@ def _runner() -> CliRunner:
 
 @pytest.fixture
 def archive(samples, tmp_path):
-    """A good CSV, a Caffe log and a CSV that sniffs as one but is ragged."""
+    """A good CSV, a Caffe log and a CSV that sniffs as one but has no data rows."""
     d = tmp_path / "archive"
     d.mkdir()
     shutil.copy(samples / "pytorch_cnn" / "train_log.csv", d / "good.csv")
     shutil.copy(samples / "caffe_numpy_cnn.log", d / "caffe.log")
-    (d / "ragged.csv").write_text(RAGGED)
+    (d / "header_only.csv").write_text(HEADER_ONLY)
     return d
 
 
@@ -55,7 +63,7 @@ def in_process(archive) -> pd.DataFrame:
 def _pinned(table: pd.DataFrame) -> list[tuple]:
     return [(p.rsplit("/", 1)[-1], *rest) for p, *rest in zip(
         table["path"], table["format"], table["status"], table["first_step"],
-        table["last_step"], table["steps"], table["tags"], table["finding_ids"])]
+        table["last_step"], table["steps"], table["tags"], table["finding_ids"], table["assessed"])]
 
 
 def test_rows_of_an_archive_with_a_bad_file(archive, in_process) -> None:
@@ -63,26 +71,35 @@ def test_rows_of_an_archive_with_a_bad_file(archive, in_process) -> None:
     assert tuple(table.columns) == BATCH_COLUMNS
     assert _pinned(table) == EXPECTED
     good = table.iloc[1]
-    assert (good["run"], good["findings"], good["max_severity"]) == ("good.csv", 7, "info")
+    rep = gradlog.analyze(archive / "good.csv")  # the row says what the run's report says
+    assert (good["run"], good["findings"], good["max_severity"], good["lr_action"]) == (
+        "good.csv", len(rep.findings), rep.max_severity, rep.lr_advice.action)
+    assert (good["not_assessable"], good["reason"]) == ("", "")
+    caffe = table.iloc[0]  # no gradient series in a plain Caffe log: said, not hidden
+    assert caffe["not_assessable"] == "grad_norm_growth exploding_gradients vanishing_gradients"
     bad = table.iloc[2]
-    assert bad["error"] == (f"ParseError: {archive / 'ragged.csv'}: line 3: 2 fields where the "
-                            "header has 3 (a ragged table)")
-    assert (bad["run"], bad["max_severity"]) == ("", "")
+    assert bad["reason"] == EMPTY_MSG.format(archive / "header_only.csv")
+    assert (bad["run"], bad["max_severity"], bad["lr_action"]) == ("", "", "")
     assert str(table["steps"].dtype) == "Int64" and pd.isna(bad["findings"])
+    assert str(table["assessed"].dtype) == "boolean"
+    assert sorted(table.attrs["loss_sparkline"]) == [str(archive / "caffe.log"),
+                                                     str(archive / "good.csv")]
+    spark = table.attrs["loss_sparkline"][str(archive / "good.csv")]
+    assert len(spark) == 60 and spark[0] > spark[-1]  # the smoothed loss went down
 
 
 def test_analyze_ref_never_raises(archive, monkeypatch) -> None:
     gone = analyze_ref(gradlog.RunRef(archive / "gone.csv", "csv_wide"))
     assert (gone["status"], gone["steps"], gone["finding_ids"]) == ("error", None, "")
-    assert "gone.csv" in gone["error"]
+    assert "gone.csv" in gone["reason"]
 
     def boom(run, *, roles=None):
         raise RuntimeError("analyzer bug\nsecond line")
 
     monkeypatch.setattr(gradlog, "analyze", boom)
     row = analyze_ref(gradlog.RunRef(archive / "caffe.log", "caffe"))
-    assert (row["status"], row["error"], row["run"]) == ("error", "RuntimeError: analyzer bug", "")
-    assert list(row) == list(BATCH_COLUMNS)
+    assert (row["status"], row["reason"], row["run"]) == ("error", "RuntimeError: analyzer bug", "")
+    assert list(row) == [*BATCH_COLUMNS, "loss_sparkline"]
 
 
 def test_process_pool_gives_the_same_rows(archive, in_process) -> None:
@@ -101,14 +118,14 @@ def test_dask_gives_the_same_rows(archive, in_process) -> None:
             assert sorted(seen) == ["error", "ok", "ok"]
             assert client.status == "running"  # a Client handed in is left open
         # the CLI on the same cluster, by address: the same CSV as in one process
-        r = _runner().invoke(cli.main, ["batch", str(archive), "--dask", cluster.scheduler_address])
-        assert r.exit_code == 0, r.stderr
-        assert r.stderr == "3 runs, 2 analysed, 1 could not be read\n"
-    r1 = _runner().invoke(cli.main, ["batch", str(archive), "-j", "1"])
+        r = _runner().invoke(cli.main, ["batch", str(archive), "--dask", cluster.scheduler_address,
+                                        "--no-cache"])
+        assert r.exit_code == 3, r.stderr
+        assert r.stderr == "3 files and runs: 2 ok, 1 error, 0 skipped\n"
+    r1 = _runner().invoke(cli.main, ["batch", str(archive), "-j", "1", "--no-cache"])
     assert r.stdout == r1.stdout
-    assert list(csv.reader(io.StringIO(r.stdout)))[3][2:5] == ["error", (
-        f"ParseError: {archive / 'ragged.csv'}: line 3: 2 fields where the header has 3 "
-        "(a ragged table)"), ""]
+    row = list(csv.reader(io.StringIO(r.stdout)))[3]
+    assert (row[1], row[-1]) == ("error", EMPTY_MSG.format(archive / "header_only.csv"))
 
 
 def test_dask_missing_is_one_line_and_exit_2(archive, monkeypatch) -> None:
@@ -121,7 +138,9 @@ def test_dask_missing_is_one_line_and_exit_2(archive, monkeypatch) -> None:
 
 
 def test_empty_archive_and_bad_jobs(tmp_path) -> None:
-    table = run_batch(tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    table = run_batch(empty)
     assert (len(table), tuple(table.columns)) == (0, BATCH_COLUMNS)
     with pytest.raises(ValueError, match="jobs must be at least 1, not 0"):
         run_batch(tmp_path, jobs=0)

@@ -22,6 +22,7 @@ from click.testing import CliRunner  # noqa: E402
 
 import gradlog  # noqa: E402
 from gradlog import cli  # noqa: E402
+from gradlog.batch import BATCH_COLUMNS  # noqa: E402
 from gradlog.errors import UnknownFormatError  # noqa: E402
 from gradlog.findings import Finding  # noqa: E402
 from gradlog.frame import build_frame  # noqa: E402
@@ -44,6 +45,12 @@ def _run(name: str, tag: str = "train/loss") -> gradlog.Run:
 
 
 SEVERITY_OF = {"ok.log": None, "info.log": "info", "warn.log": "warning", "crit.log": "critical"}
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    """Never write to the user's real cache: $XDG_CACHE_HOME is a temporary folder."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / ".xdg-cache"))
 
 
 @pytest.fixture
@@ -128,16 +135,30 @@ def test_fail_on_looks_at_every_run(logs) -> None:
     r = _runner().invoke(cli.main, ["analyze", str(logs / "ok.log"), str(logs / "crit.log"),
                                     "--fail-on", "critical"])
     assert r.exit_code == 1
-    assert [x for x in r.stdout.splitlines() if x.startswith("== ")] == [
-        "== ok.log " + "=" * 70, "== crit.log " + "=" * 68]
+    heads = [x for x in r.stdout.splitlines() if x.startswith("== ")]
+    assert [h.split()[1].rsplit("/", 1)[-1] for h in heads] == ["ok.log", "crit.log"]
 
 
-def test_unreadable_input_is_exit_2_with_one_line(logs) -> None:
-    r = _runner().invoke(cli.main, ["analyze", str(logs / "ok.log"), str(logs / "broken.log")])
-    assert r.exit_code == 2
-    assert r.stdout == ""
-    assert r.stderr == ("Error: broken.log: not a training log gradlog can read (this file matched "
-                        "none of the formats tried: caffe, csv_long)\n")
+def test_unreadable_input_among_several_is_exit_3_and_the_rest_is_reported(logs) -> None:
+    msg = ("Error: broken.log: not a training log gradlog can read (this file matched "
+           "none of the formats tried: caffe, csv_long)\n")
+    r = _runner().invoke(cli.main, ["analyze", str(logs / "ok.log"), str(logs / "broken.log"),
+                                    "--format", "json"])
+    assert (r.exit_code, r.stderr) == (3, msg)
+    assert [x["run"] for x in json.loads(r.stdout)["runs"]] == ["ok.log"]
+    r = _runner().invoke(cli.main, ["analyze", str(logs / "ok.log"), str(logs / "broken.log"),
+                                    "--allow-errors", "--format", "json"])
+    assert (r.exit_code, r.stderr) == (0, msg)
+    # 3 wins over 1 (--fail-on met), 2 over everything: nothing readable, whatever the flags
+    r = _runner().invoke(cli.main, ["analyze", str(logs / "crit.log"), str(logs / "broken.log"),
+                                    "--fail-on", "info"])
+    assert r.exit_code == 3
+    r = _runner().invoke(cli.main, ["analyze", str(logs / "crit.log"), str(logs / "broken.log"),
+                                    "--fail-on", "info", "--allow-errors"])
+    assert r.exit_code == 1
+    r = _runner().invoke(cli.main, ["analyze", str(logs / "broken.log"), "--allow-errors",
+                                    "--fail-on", "info"])
+    assert (r.exit_code, r.stdout, r.stderr) == (2, "", msg)
 
 
 def test_bad_usage_is_exit_2(logs) -> None:
@@ -182,7 +203,8 @@ def test_markdown_and_html_into_a_directory(logs) -> None:
     r = _runner().invoke(cli.main, ["analyze", str(logs / "ok.log"), "--format", "markdown"])
     assert r.exit_code == 0 and r.stdout.startswith("# gradlog report\n") and "![" not in r.stdout
     r = _runner().invoke(cli.main, ["analyze", str(logs / "ok.log"), "-o", str(out)])
-    assert (out / "report.txt").read_text().startswith("== ok.log ")
+    head = (out / "report.txt").read_text().splitlines()[0]
+    assert head.startswith("== ") and head.split()[1].endswith("ok.log")
 
 
 def test_output_directory_that_cannot_be_written(logs) -> None:
@@ -253,22 +275,28 @@ def test_convert(logs) -> None:
 
 def test_batch_records_bad_files_and_goes_on(logs, monkeypatch) -> None:
     refs = [gradlog.RunRef(logs / n, "caffe") for n in ("broken.log", "crit.log", "ok.log")]
-    monkeypatch.setattr(gradlog, "discover", lambda path: refs)
+    monkeypatch.setattr(gradlog.loading, "survey",
+                        lambda path, include=(), exclude=(): gradlog.Survey(refs, []))
     out = logs / "summary.csv"
-    r = _runner().invoke(cli.main, ["batch", str(logs), "-j", "1", "-o", str(out)])
-    assert r.exit_code == 0
-    assert r.stderr == f"3 runs, 2 analysed, 1 could not be read; summary in {out}\n"
+    r = _runner().invoke(cli.main, ["batch", str(logs), "-j", "1", "-o", str(out), "--no-cache"])
+    assert r.exit_code == 3  # a run could not be read
+    assert r.stderr == f"3 files and runs: 2 ok, 1 error, 0 skipped; summary in {out}\n"
     rows = list(csv.DictReader(out.read_text().splitlines()))
     assert [(x["path"].rsplit("/", 1)[-1], x["status"], x["max_severity"], x["finding_ids"])
             for x in rows] == [("broken.log", "error", "", ""),
                                ("crit.log", "ok", "critical", "loss_plateau"),
                                ("ok.log", "ok", "", "")]
-    assert rows[0]["error"].startswith("UnknownFormatError: broken.log: not a training log")
+    assert rows[0]["reason"].startswith("UnknownFormatError: broken.log: not a training log")
     assert [rows[1][k] for k in ("first_step", "last_step", "steps", "tags")] == ["0", "190", "20", "2"]
-    r = _runner().invoke(cli.main, ["batch", str(logs), "-j", "1", "--fail-on", "critical"])
+    r = _runner().invoke(cli.main, ["batch", str(logs), "-j", "1", "--fail-on", "critical",
+                                    "--no-cache"])
+    assert r.exit_code == 3  # 3 before 1
+    r = _runner().invoke(cli.main, ["batch", str(logs), "-j", "1", "--fail-on", "critical",
+                                    "--no-cache", "--allow-errors"])
     assert r.exit_code == 1
-    assert list(csv.reader(io.StringIO(r.stdout)))[0] == list(cli.BATCH_COLUMNS)
-    monkeypatch.setattr(gradlog, "discover", lambda path: [])
+    assert list(csv.reader(io.StringIO(r.stdout)))[0] == list(BATCH_COLUMNS)
+    monkeypatch.setattr(gradlog.loading, "survey",
+                        lambda path, include=(), exclude=(): gradlog.Survey([], []))
     r = _runner().invoke(cli.main, ["batch", str(logs)])
     assert (r.exit_code, r.stderr) == (2, f"Error: {logs}: no training log found\n")
 
@@ -323,11 +351,17 @@ def test_real_logs_every_format_agrees(corpus, tmp_path) -> None:
 
     sections = page.split('<section class="run"')[1:]
     assert len(sections) == 3
-    assert [re.findall(r'data-finding-id="([a-z_]+)"', s) for s in sections] == ids
+    # the page shows repeated findings of one id as one entry with a count
+    shown = [re.findall(r'data-finding-id="([a-z_]+)"[^>]*data-count="(\d+)"', s) for s in sections]
+    assert [[i for i, _n in run] for run in shown] == [list(dict.fromkeys(x)) for x in ids]
+    assert [sum(int(n) for _i, n in run) for run in shown] == [len(x) for x in ids]
     r = _runner().invoke(cli.main, ["analyze", *map(str, paths), "--format", "markdown", "-o",
                                     str(tmp_path / "md")])
     md = (tmp_path / "md" / "report.md").read_text()
-    assert [re.findall(r"^#### [A-Z]+: `([a-z_]+)`", s, re.M) for s in md.split("\n## ")[1:]] == ids
+    heads = [re.findall(r"^#### [A-Z]+: `([a-z_]+)`(?: \u00d7(\d+))?", s, re.M)
+             for s in md.split("\n## ")[1:]]
+    assert [[i for i, _n in run] for run in heads] == [list(dict.fromkeys(x)) for x in ids]
+    assert [sum(int(n or 1) for _i, n in run) for run in heads] == [len(x) for x in ids]
     figs = sorted(p.name for p in (tmp_path / "md" / "figures").iterdir())
     assert "brats2020_unet_csvlogger_lr.log_overview.png" in figs
     for name in figs:
@@ -343,11 +377,11 @@ def test_batch_in_worker_processes_on_real_files(samples, tmp_path) -> None:
     (tmp_path / "empty.csv").write_text("step,loss\n")
     out = tmp_path / "summary.csv"
     r = _runner().invoke(cli.main, ["batch", str(tmp_path), "-j", "2", "-o", str(out)])
-    assert r.exit_code == 0, r.stderr
-    assert r.stderr == f"2 runs, 1 analysed, 1 could not be read; summary in {out}\n"
+    assert r.exit_code == 3, r.stderr
+    assert r.stderr == f"2 files and runs: 1 ok, 1 error, 0 skipped; summary in {out}\n"
     rows = {x["path"].rsplit("/", 1)[-1]: x for x in csv.DictReader(out.read_text().splitlines())}
     assert rows["empty.csv"]["status"] == "error"
-    assert rows["empty.csv"]["error"].startswith("EmptyLogError: ")
+    assert rows["empty.csv"]["reason"].startswith("EmptyLogError: ")
     ok = rows["train_log.csv"]
     expected = gradlog.load(tmp_path / "train_log.csv")
     assert ok["status"] == "ok" and ok["format"] == "csv_wide"

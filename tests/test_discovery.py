@@ -7,11 +7,11 @@ import subprocess
 import sys
 
 import pytest
+from gradlog.parsers import _tfrecord as tfr
+from gradlog.parsers import tensorboard as tb
 
 import gradlog
 from gradlog.errors import EmptyLogError, MultipleRunsError
-from gradlog.parsers import _tfrecord as tfr
-from gradlog.parsers import tensorboard as tb
 
 IRFANET = "tensorboard/tf1_keras_irfanet_3ep/events.out.tfevents.1508192728.brain"
 YOLO = "tensorboard/yolov5_helmet_exp2_torch/events.out.tfevents.1671637532.gakko.30470.0"
@@ -192,3 +192,15 @@ def test_the_corpus_manifest_is_not_a_run(corpus):
     refs = gradlog.discover(corpus)
     assert "MANIFEST.tsv" not in {r.path.name for r in refs}
     assert len(refs) == 26
+
+
+def test_exclude_applies_to_the_runs_a_log_root_lists(tmp_path):
+    root = tmp_path / "logs"
+    for name in ("exp1", "exp2", "old/exp3"):
+        _write_events(root / name / "events.out.tfevents.1.host", [("loss", 0, 1.0), ("loss", 1, 0.5)])
+    assert [r.path.relative_to(root).as_posix() for r in gradlog.discover(root)] == [
+        "exp1", "exp2", "old/exp3"]
+    kept = gradlog.discover(root, exclude=["old"])
+    assert [r.path.relative_to(root).as_posix() for r in kept] == ["exp1", "exp2"]
+    kept = gradlog.discover(root, include=["exp2", "*/exp3"])
+    assert [r.path.relative_to(root).as_posix() for r in kept] == ["exp2", "old/exp3"]

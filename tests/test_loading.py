@@ -99,3 +99,55 @@ def test_import_from_outside_the_repository(tmp_path):
 def test_damaged_gzip_stream_is_a_gradlog_error(data):
     with pytest.raises(GradlogError):
         gradlog.load(io.BytesIO(data))
+
+
+def test_import_from_the_repository_root_without_the_editable_finder():
+    """A notebook opened at the repository root imports the *source* folder ``gradlog/``
+    (it shadows an installed copy), which has no ``parsers/``: ``gradlog.parsers`` must
+    still resolve (to ``../parsers``). The editable install's finder is removed to stand
+    for a non-editable ``pip install .``."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    code = ("import sys\n"
+            "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in "
+            "(getattr(f, '__module__', '') or '').lower()]\n"
+            "import gradlog, gradlog.parsers\n"
+            "from gradlog.parsers import caffe\n"
+            "print(gradlog.__file__)\n"
+            "print(gradlog.parsers.__file__)\n"
+            "print(gradlog.load('sample_logs/caffe_numpy_cnn.log').series('train/loss').iloc[0])\n")
+    for c in (code, code.split("\n", 2)[2]):  # without and with the editable finder
+        out = subprocess.run([sys.executable, "-c", c], cwd=repo, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        src, parsers, first_loss = out.stdout.split()
+        assert Path(src) == repo / "gradlog" / "__init__.py"
+        assert Path(parsers) == repo / "parsers" / "__init__.py"
+        assert float(first_loss) == pytest.approx(
+            gradlog.load(repo / "sample_logs" / "caffe_numpy_cnn.log").series("train/loss").iloc[0])
+
+
+def test_load_a_folder_holding_one_run_whatever_its_format(corpus, samples, tmp_path):
+    from gradlog.errors import MultipleRunsError
+
+    # an Ultralytics run folder: results.csv, args.yaml, weights/, plots
+    run_dir = tmp_path / "runs" / "detect" / "train25"
+    (run_dir / "weights").mkdir(parents=True)
+    import shutil
+
+    shutil.copy(corpus / "csv_other" / "yolov8n_plates_train25_results.csv", run_dir / "results.csv")
+    (run_dir / "args.yaml").write_text("task: detect\nepochs: 134\nlr0: 0.01\n")
+    (run_dir / "results.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (run_dir / "weights" / "best.pt").write_bytes(b"PK\x03\x04")
+    run = gradlog.load(run_dir)
+    assert (run.meta["format"], run.steps["count"]) == ("ultralytics", 134)
+    assert run.meta["hparams"]["lr0"] == 0.01  # the side file belongs to the run
+    # a folder of several runs: MultipleRunsError naming them
+    shutil.copytree(run_dir, run_dir.parent / "train26")
+    (run_dir.parent / "extra.log").write_bytes((samples / "caffe_numpy_cnn.log").read_bytes())
+    with pytest.raises(MultipleRunsError) as ei:
+        gradlog.load(run_dir.parent)
+    assert str(ei.value) == (f"{run_dir.parent}: holds 3 runs (extra.log, train25/results.csv, "
+                             "train26/results.csv); use gradlog.load_all() or `gradlog batch`")
+    with pytest.raises(UnknownFormatError):
+        gradlog.load(tmp_path / "runs" / "detect" / "train25" / "weights")
