@@ -1,27 +1,44 @@
 """Benchmark: gradlog's Caffe reader against a straightforward line-by-line reader.
 
-    .venv/bin/python bench/bench_caffe.py              # 200 MB debug_info log in bench/data/
-    .venv/bin/python bench/bench_caffe.py --mb 50      # a smaller one
-    .venv/bin/python bench/bench_caffe.py --plain      # a plain solver log (no debug_info)
-    .venv/bin/python bench/bench_caffe.py --plain --against HEAD --repeat 3
+    python bench/bench_caffe.py                        # 200 MB debug_info log in bench/data/
+    python bench/bench_caffe.py --mb 50                # a smaller one
+    python bench/bench_caffe.py --shape plain          # a plain GoogLeNet log (display 1)
+    python bench/bench_caffe.py --shape caffe1 --mb 100
+                                                       # Caffe 1.0 lenet shape: display 1,
+                                                       # test every 500 iterations
+    python bench/bench_caffe.py --shape corpus --mb 100
+                                                       # the corpus's real Caffe logs,
+                                                       # concatenated to ~100 MB
+    python bench/bench_caffe.py --shape all --mb 100   # all four, one after the other
+    python bench/bench_caffe.py --plain --against HEAD --repeat 3
                                                        # before/after, interleaved, same run
 
 Generates (once, cached in ``bench/data/``, which git ignores) a Caffe solver log of
-the requested size made mostly of ``debug_info`` lines, as current Caffe prints them
-for a 5-conv + 2-FC net (AlexNet-like: conv1-5 with ReLU/pooling, fc6, fc7), with the
-loss/lr lines of every display iteration and a test pass (with the test net's
-``[Forward]`` lines) every 1000 iterations. With ``--plain``, a plain solver log instead
-(no debug_info; :func:`generate_plain`): every line a loss, output, lr or test line,
-which the reader cannot skip in bulk the way it handles debug lines.
+the requested size and shape:
+
+- ``debug`` (default): mostly ``debug_info`` lines, as current Caffe prints them for a
+  5-conv + 2-FC net (AlexNet-like: conv1-5 with ReLU/pooling, fc6, fc7), with the
+  loss/lr lines of every display iteration and a test pass (with the test net's
+  ``[Forward]`` lines) every 1000 iterations;
+- ``plain`` (``--plain``): no debug_info (:func:`generate_plain`), GoogLeNet's three
+  heads and two test nets, display 1: every line a loss, output, lr or test line;
+- ``caffe1``: the shape of Caffe 1.0's lenet log (:func:`generate_caffe1`): per
+  iteration ``Iteration N (x iter/s, ...), loss``, one ``Train net output`` and
+  ``Iteration N, lr``; a test every 500 iterations; now and then the data layer's
+  ``Restarting data prefetching`` line;
+- ``corpus``: the real Caffe logs of ``../shared/corpus/caffe`` (read, never copied
+  into the repository), concatenated until the size is reached.
 
 Both readers build the same common frame (every row on its iteration, wall times
-included); the script checks that they agree on a smaller log first. Each reader then
-runs on the big log in a fresh subprocess, which reports its time and its peak memory
-(``ru_maxrss``) above the baseline of the interpreter with numpy, pandas and gradlog
-imported and a tiny log already read, next to ``frame.memory_usage(deep=True)``.
+included) on the generated shapes; the script checks that they agree on a smaller log
+first. Each reader then runs on the big log in a fresh subprocess, which reports its
+time and its peak memory (``ru_maxrss``) above the baseline of the interpreter with
+numpy, pandas and gradlog imported and a tiny log already read, next to
+``frame.memory_usage(deep=True)``. The ratio of the two times (measured in one run of
+this script) is what counts: absolute times move with the machine's load.
 
-Targets (issue 2): >= 150 MB/s, >= 3x the line-by-line reader, peak extra memory under
-2x the frame; plain logs: >= 100 MB/s.
+Targets: >= 6x the line-by-line reader on every shape (issue 16); peak extra memory
+under 2x the frame.
 """
 
 from __future__ import annotations
@@ -220,6 +237,77 @@ def generate_plain(path: Path, mb: float, *, seed: int = 0) -> None:
         fh.write(f"I{clock.stamp(0.01)} 30876 solver.cpp:322] Optimization Done.\n")
 
 
+def generate_caffe1(path: Path, mb: float, *, seed: int = 0) -> None:
+    """Write a plain Caffe 1.0 log of lenet's shape (display 1, test every 500
+    iterations) of about ``mb`` megabytes."""
+    rng = np.random.default_rng(seed)
+    clock = _Clock()
+    target = int(mb * 1e6)
+    size = 0
+    it = 0
+    with open(path, "w") as fh:
+        head = ("I{} 4259 caffe.cpp:211] Use CPU.\n"
+                "I{} 4259 solver.cpp:44] Initializing solver from parameters: \n"
+                "test_iter: 100\ntest_interval: 500\nbase_lr: 0.01\ndisplay: 1\n"
+                "max_iter: 100000000\nlr_policy: \"inv\"\ngamma: 0.0001\npower: 0.75\n"
+                "momentum: 0.9\nweight_decay: 0.0005\nsnapshot: 5000\nsolver_mode: CPU\n"
+                "I{} 4259 solver.cpp:56] Solving LeNet\n"
+                "I{} 4259 solver.cpp:57] Learning Rate Policy: inv\n")
+        fh.write(head.format(*(clock.stamp(0.001) for _ in range(4))))
+        while size < target:
+            out = []
+            if it % 500 == 0:
+                out.append(f"I{clock.stamp(0.01)}  4259 solver.cpp:330] Iteration {it}, "
+                           f"Testing net (#0)")
+                acc, tl = rng.random(), rng.random() * 0.3
+                out.append(f"I{clock.stamp(0.4)}  4259 solver.cpp:397]     Test net output #0: "
+                           f"accuracy = {acc:.6g}")
+                out.append(f"I{clock.stamp(1e-5)}  4259 solver.cpp:397]     Test net output #1: "
+                           f"loss = {tl:.6g} (* 1 = {tl:.6g} loss)")
+            if it % 937 == 936:
+                out.append(f"I{clock.stamp(1e-3)}  4259 data_layer.cpp:73] Restarting data "
+                           f"prefetching from start.")
+            loss = 2.3 * np.exp(-it / 2e3) + rng.random() * 0.05
+            rate = 4.5 + rng.random()
+            out.append(f"I{clock.stamp(0.2)}  4259 solver.cpp:218] Iteration {it} ({rate:.6g} "
+                       f"iter/s, {1 / rate:.5g}s/1 iters), loss = {loss:.6g}")
+            out.append(f"I{clock.stamp(1e-5)}  4259 solver.cpp:237]     Train net output #0: "
+                       f"loss = {loss:.6g} (* 1 = {loss:.6g} loss)")
+            out.append(f"I{clock.stamp(1e-5)}  4259 sgd_solver.cpp:105] Iteration {it}, lr = "
+                       f"{0.01 * (1 + 1e-4 * it) ** -0.75:.6g}")
+            text = "\n".join(out) + "\n"
+            fh.write(text)
+            size += len(text)
+            it += 1
+        fh.write(f"I{clock.stamp(0.01)}  4259 solver.cpp:322] Optimization Done.\n")
+
+
+CORPUS = HERE.parent.parent / "shared" / "corpus" / "caffe"
+
+
+def generate_corpus(path: Path, mb: float, *, seed: int = 0) -> None:
+    """Write the corpus's real Caffe logs, one after the other, repeated until about
+    ``mb`` megabytes."""
+    logs = sorted(CORPUS.glob("*.log"))
+    if not logs:
+        raise SystemExit(f"no Caffe logs in {CORPUS}")
+    datas = [p.read_bytes() for p in logs]
+    datas = [d if d.endswith(b"\n") else d + b"\n" for d in datas]
+    target = int(mb * 1e6)
+    size = 0
+    with open(path, "wb") as fh:
+        while size < target:
+            for d in datas:
+                fh.write(d)
+                size += len(d)
+                if size >= target:
+                    break
+
+
+GENERATORS = {"debug": generate, "plain": generate_plain, "caffe1": generate_caffe1,
+              "corpus": generate_corpus}
+
+
 # -- the line-by-line reader (the comparison) ----------------------------------------------------------
 _PREFIX = re.compile(r"^[IWEF](\d\d)(\d\d) (\d\d):(\d\d):(\d\d\.\d+) +\S+ \S+:\d+\] +(.*)$")
 _FWD_TOP = re.compile(r"^\[Forward\] Layer (.+), top blob (.+) data: (\S+)$")
@@ -302,37 +390,47 @@ def _maxrss_mb() -> float:
 
 def _reader_at(rev: str):
     """Import the Caffe reader as it was at git revision ``rev`` (read with ``git show``,
-    nothing in the work tree changes) from a temporary package; return its module."""
+    nothing in the work tree changes) from a temporary package; return its module. Both
+    layouts are handled: ``parsers/caffe.py`` with ``parsers/_caffe_*.py`` beside it, and
+    the package ``parsers/caffe/``."""
     import importlib
     import tempfile
 
     root = HERE.parent
-    names = subprocess.run(["git", "ls-tree", "--name-only", rev, "parsers/"], cwd=root,
+    names = subprocess.run(["git", "ls-tree", "-r", "--name-only", rev, "parsers/"], cwd=root,
                            check=True, capture_output=True, text=True).stdout.split()
-    files = [n for n in names if re.fullmatch(r"parsers/_?caffe\w*\.py", n)]
-    pkg = Path(tempfile.mkdtemp(prefix="bench_caffe_rev_")) / "caffe_at_rev"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    for name in files:
+    top = Path(tempfile.mkdtemp(prefix="bench_caffe_rev_")) / "caffe_at_rev"
+    top.mkdir()
+    (top / "__init__.py").write_text("")
+    pkg_files = [n for n in names if re.fullmatch(r"parsers/caffe/\w+\.py", n)]
+    if pkg_files:
+        for name in pkg_files:
+            text = subprocess.run(["git", "show", f"{rev}:{name}"], cwd=root, check=True,
+                                  capture_output=True, text=True).stdout
+            text = text.replace("gradlog.parsers.caffe", "caffe_at_rev")
+            (top / Path(name).name).write_text(text)
+        sys.path.insert(0, str(top.parent))
+        return importlib.import_module("caffe_at_rev")
+    for name in [n for n in names if re.fullmatch(r"parsers/_?caffe\w*\.py", n)]:
         text = subprocess.run(["git", "show", f"{rev}:{name}"], cwd=root, check=True,
                               capture_output=True, text=True).stdout
         text = re.sub(r"from gradlog\.parsers import (_caffe\w*)", r"from . import \1", text)
         text = re.sub(r"from gradlog\.parsers\.(_caffe\w*) import", r"from .\1 import", text)
-        (pkg / Path(name).name).write_text(text)
-    sys.path.insert(0, str(pkg.parent))
+        (top / Path(name).name).write_text(text)
+    sys.path.insert(0, str(top.parent))
     return importlib.import_module("caffe_at_rev.caffe")
 
 
-def child(reader: str, path: Path, plain: bool = False) -> dict:
+def child(reader: str, path: Path, shape: str = "debug") -> dict:
     """Run one reader once, in this (fresh) process; return its figures.
 
     ``reader`` is ``gradlog`` (the work tree's reader), ``gradlog@REV`` (the reader at
     git revision REV) or ``line_by_line``.
     """
-    import gradlog.parsers.caffe  # noqa: F401
+    import gradlog.parsers.caffe
     import pandas  # noqa: F401
 
-    import gradlog.frame
+    import gradlog.frame  # noqa: F401
     from gradlog.source import Source
 
     if reader.startswith("gradlog"):
@@ -342,9 +440,10 @@ def child(reader: str, path: Path, plain: bool = False) -> dict:
             return mod.read(Source.from_path(p)).frame
     else:
         load = line_by_line
-    tiny = DATA / ("tiny_caffe_plain.log" if plain else "tiny_caffe.log")
+    tiny = DATA / f"tiny_caffe_{shape}.log"
     if not tiny.exists():
-        (generate_plain if plain else generate)(tiny, 0.05)
+        (generate_plain if shape == "plain" else generate_caffe1 if shape == "caffe1"
+         else generate)(tiny, 0.05)
     # warm up: lazy imports and first-use allocations belong to the baseline
     load(tiny)
     base = _maxrss_mb()
@@ -357,19 +456,23 @@ def child(reader: str, path: Path, plain: bool = False) -> dict:
             "frame_mb": float(frame.memory_usage(deep=True).sum()) / 2**20}
 
 
-def _run_child(reader: str, path: Path, plain: bool) -> dict:
-    cmd = [sys.executable, __file__, "--child", reader, str(path)] + (["--plain"] if plain else [])
+def _run_child(reader: str, path: Path, shape: str) -> dict:
+    cmd = [sys.executable, __file__, "--child", reader, str(path), "--shape", shape]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def check_same(mb: float = 3.0, plain: bool = False) -> None:
-    """Both readers give the same frame on a small log (values, steps, wall times)."""
+def check_same(mb: float = 3.0, shape: str = "debug") -> None:
+    """Both readers give the same frame on a small generated log (values, steps, wall
+    times); the corpus shape is checked by the test suite instead (its logs hold
+    restarts the line-by-line reader does not handle)."""
     import gradlog
 
-    path = DATA / f"check_caffe_{'plain_' if plain else ''}{mb:g}mb.log"
+    if shape == "corpus":
+        return
+    path = DATA / f"check_caffe_{shape}_{mb:g}mb.log"
     if not path.exists():
-        (generate_plain if plain else generate)(path, mb, seed=1)
+        GENERATORS[shape](path, mb, seed=1)
     a = gradlog.load(path).frame
     b = line_by_line(path)
     cols = ["tag", "step", "value"]
@@ -378,42 +481,27 @@ def check_same(mb: float = 3.0, plain: bool = False) -> None:
     # wall times: the same seconds, up to float rounding of the two computations
     if not a2.equals(b2) or not np.allclose(a["wall_time"], b["wall_time"], rtol=0, atol=1e-6):
         raise SystemExit(f"the readers disagree on {path}:\n{a2.compare(b2).head()}")
-    print(f"check: both readers give the same {len(a)} rows on a {mb:g} MB "
-          f"{'plain' if plain else 'debug_info'} log")
+    print(f"check: both readers give the same {len(a)} rows on a {mb:g} MB {shape} log")
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--mb", type=float, default=200.0, help="size of the generated log")
-    ap.add_argument("--plain", action="store_true",
-                    help="a plain solver log (no debug_info) instead of a debug_info log")
-    ap.add_argument("--against", metavar="REV", action="append", default=[],
-                    help="also time the reader as it is at this git revision (e.g. HEAD); "
-                         "repeatable")
-    ap.add_argument("--repeat", type=int, default=1,
-                    help="time each reader this many times, interleaved (the best is shown)")
-    ap.add_argument("--child", nargs=2, metavar=("READER", "PATH"), help=argparse.SUPPRESS)
-    ap.add_argument("--skip-baseline", action="store_true", help="do not time the line-by-line reader")
-    args = ap.parse_args(argv)
-    if args.child:
-        print(json.dumps(child(args.child[0], Path(args.child[1]), args.plain)))
-        return
+def run_shape(shape: str, args: argparse.Namespace) -> dict[str, float]:
+    """Time the readers on one shape; print the table; return reader -> seconds."""
     DATA.mkdir(parents=True, exist_ok=True)
-    kind = "plain" if args.plain else "debug"
-    path = DATA / f"caffe_{kind}_{args.mb:g}mb.log"
+    path = DATA / f"caffe_{shape}_{args.mb:g}mb.log"
     if not path.exists():
         t = time.perf_counter()
-        (generate_plain if args.plain else generate)(path, args.mb)
+        GENERATORS[shape](path, args.mb)
         print(f"generated {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.0f}s")
-    check_same(plain=args.plain)
+    check_same(shape=shape)
     readers = ["gradlog"] + [f"gradlog@{rev}" for rev in args.against]
     if not args.skip_baseline:
         readers.append("line_by_line")
-    print(f"load average before: {os.getloadavg()[0]:.2f} (the machine's other work slows the wall clock)")
+    print(f"[{shape}] load average before: {os.getloadavg()[0]:.2f} (the machine's other work "
+          f"slows the wall clock)")
     best: dict[str, dict] = {}
     for _ in range(max(1, args.repeat)):
         for reader in readers:
-            r = _run_child(reader, path, args.plain)
+            r = _run_child(reader, path, shape)
             if reader not in best or r["seconds"] < best[reader]["seconds"]:
                 best[reader] = r
     print(f"{'reader':18s} {'MB':>6s} {'s':>7s} {'MB/s':>7s} {'CPU MB/s':>8s} {'rows':>9s} "
@@ -422,10 +510,41 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{r['reader']:18s} {r['mb']:6.0f} {r['seconds']:7.2f} {r['mb'] / r['seconds']:7.1f} "
               f"{r['mb'] / r['cpu_seconds']:8.1f} {r['rows']:9d} {r['peak_extra_mb']:8.1f} "
               f"{r['frame_mb']:8.1f} {r['peak_extra_mb'] / r['frame_mb']:10.2f}")
-    ref = best["gradlog"]["seconds"]
+    ref = best["gradlog"]
     for reader, r in best.items():
         if reader != "gradlog":
-            print(f"gradlog (work tree) vs {reader}: {r['seconds'] / ref:.2f}x faster")
+            print(f"[{shape}] gradlog (work tree) vs {reader}: {r['seconds'] / ref['seconds']:.2f}x "
+                  f"faster (CPU time: {r['cpu_seconds'] / ref['cpu_seconds']:.2f}x)")
+    return {k: v["seconds"] for k, v in best.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--mb", type=float, default=200.0, help="size of the log")
+    ap.add_argument("--shape", choices=[*GENERATORS, "all"], default=None,
+                    help="the log's shape (default: debug)")
+    ap.add_argument("--plain", action="store_true", help="the same as --shape plain")
+    ap.add_argument("--against", metavar="REV", action="append", default=[],
+                    help="also time the reader as it is at this git revision (e.g. HEAD); "
+                         "repeatable")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="time each reader this many times, interleaved (the best is shown)")
+    ap.add_argument("--child", nargs=2, metavar=("READER", "PATH"), help=argparse.SUPPRESS)
+    ap.add_argument("--skip-baseline", action="store_true", help="do not time the line-by-line reader")
+    args = ap.parse_args(argv)
+    shape = args.shape or ("plain" if args.plain else "debug")
+    if args.child:
+        print(json.dumps(child(args.child[0], Path(args.child[1]), shape)))
+        return
+    shapes = list(GENERATORS) if shape == "all" else [shape]
+    ratios = {}
+    for sh in shapes:
+        secs = run_shape(sh, args)
+        if "line_by_line" in secs:
+            ratios[sh] = secs["line_by_line"] / secs["gradlog"]
+    if len(ratios) > 1:
+        print("summary, gradlog vs the line-by-line reader: "
+              + ", ".join(f"{sh} {x:.2f}x" for sh, x in ratios.items()))
 
 
 if __name__ == "__main__":

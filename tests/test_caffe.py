@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from gradlog.parsers import caffe
+from gradlog.parsers.caffe import bulk as caffe_bulk
+from gradlog.parsers.caffe import stream as caffe_stream
 
 import gradlog
 from gradlog.errors import DamagedInputError, EmptyLogError, ParseError, UnknownFormatError
@@ -423,7 +425,12 @@ def test_resume_later_record_wins_and_restart_is_recorded(tmp_path):
     assert log.lines[r["line"] - 1].endswith("Resuming from snap_iter_20.solverstate")
     assert run.meta["caffe"]["fatal_errors"][0]["message"].startswith("Check failed: error")
     assert run.meta["caffe"]["runs"][0]["ended"] == "fatal"
-    assert run.meta["skipped"]["stack_trace_lines"] == 2
+    # the stack trace is the crash's, not damage; the crash is not the job's end (it resumed)
+    assert "stack_trace_lines" not in run.meta["skipped"]
+    assert run.meta["caffe"]["stack_trace_lines"] == 2
+    (crash,) = run.meta["crashes"]
+    assert crash["kind"] == "cuda_oom" and crash["step"] == 30 and crash["trace_lines"] == 2
+    assert crash["relaunched"] is True and run.meta["crash"] is None
 
 
 def test_counter_going_back_without_a_solving_line_is_a_restart(tmp_path):
@@ -580,7 +587,7 @@ def test_chunk_boundaries_do_not_change_anything(tmp_path, monkeypatch, samples)
     ref = gradlog.load(str(path))
     assert ref.meta["skipped"]["non_glog_lines"] == 1
     for size in (997, 4096, 65536):
-        monkeypatch.setattr(caffe, "CHUNK_BYTES", size)
+        monkeypatch.setattr(caffe_stream, "CHUNK_BYTES", size)
         run = gradlog.load(str(path))
         assert run.frame.equals(ref.frame), size
         assert run.meta == ref.meta, size
@@ -730,17 +737,17 @@ def _read_both(path: str, monkeypatch) -> tuple[gradlog.Run, gradlog.Run, dict[s
     """The log read with the bulk path on small chunks, and line by line; and how many
     lines the bulk path read."""
     lines = {"bulk": 0}
-    bulk = caffe._Reader._bulk
+    bulk = caffe_bulk.read_common
 
-    def counting(self, sc, data, a, b):
-        stop = bulk(self, sc, data, a, b)
+    def counting(rd, sc, data, a, b):
+        stop = bulk(rd, sc, data, a, b)
         lines["bulk"] += (b - a) if stop < 0 else 0
         return stop
 
-    monkeypatch.setattr(caffe._Reader, "_bulk", counting)
-    monkeypatch.setattr(caffe, "CHUNK_BYTES", 16384)
+    monkeypatch.setattr(caffe_bulk, "read_common", counting)
+    monkeypatch.setattr(caffe_stream, "CHUNK_BYTES", 16384)
     fast = gradlog.load(path)
-    monkeypatch.setattr(caffe, "_PLAIN_MIN_BYTES", 1 << 62)
+    monkeypatch.setattr(caffe_bulk, "PLAIN_MIN_BYTES", 1 << 62)
     slow = gradlog.load(path)
     return fast, slow, lines
 
@@ -790,8 +797,8 @@ def test_a_line_longer_than_the_limit_is_skipped_and_counted(tmp_path, monkeypat
     path = tmp_path / "junk.log"
     path.write_bytes(before + junk + b"\n" + after.text().encode())
     line = before.count(b"\n") + 1
-    for size in (997, 65536, caffe.CHUNK_BYTES):
-        monkeypatch.setattr(caffe, "CHUNK_BYTES", size)
+    for size in (997, 65536, caffe_stream.CHUNK_BYTES):
+        monkeypatch.setattr(caffe_stream, "CHUNK_BYTES", size)
         run = gradlog.load(str(path))
         assert series(run, "train/loss") == {0: v("out", 0), 20: v("out", 20)}
         assert series(run, "train/lr") == {0: 0.01, 20: 0.01}
@@ -808,8 +815,8 @@ def test_a_line_longer_than_the_limit_is_skipped_and_counted(tmp_path, monkeypat
 
 
 def test_a_line_at_the_limit_is_kept(tmp_path, monkeypatch):
-    monkeypatch.setattr(caffe, "MAX_LINE_BYTES", 4096)
-    monkeypatch.setattr(caffe, "CHUNK_BYTES", 1000)
+    monkeypatch.setattr(caffe_stream, "MAX_LINE_BYTES", 4096)
+    monkeypatch.setattr(caffe_stream, "CHUNK_BYTES", 1000)
     log = Log()
     start(log)
     display(log, 0, rate=False)

@@ -151,7 +151,8 @@ def test_three_runs_resumed_with_a_failed_launch(runs):
     assert [r["ended"] for r in run.meta["caffe"]["runs"]] == ["stopped", "stopped", "done"]
     (fatal,) = run.meta["caffe"]["fatal_errors"]
     assert fatal["line"] == 4034 and "File not found" in fatal["message"]
-    assert run.meta["skipped"]["stack_trace_lines"] == 11
+    assert run.meta["caffe"]["stack_trace_lines"] == 11      # the crash's trace, not damage
+    assert "stack_trace_lines" not in run.meta["skipped"]
     assert run.meta["caffe"]["test_interrupted"] == 1
     lr = run.series("train/lr")
     assert sorted(lr.unique()) == [3.9063e-08, 3.9063e-07, 3.9063e-06, 3.9063e-05]
@@ -194,7 +195,8 @@ def test_squeezenet_relaunch_after_out_of_memory(runs):
     assert (r["kind"], r["line"], r["step"], r["previous_step"]) == ("relaunch", 3354, 0, None)
     assert run.meta["caffe"]["runs"][0]["ended"] == "fatal"
     assert "out of memory" in run.meta["caffe"]["fatal_errors"][0]["message"]
-    assert run.meta["skipped"]["stack_trace_lines"] == 17
+    assert run.meta["caffe"]["stack_trace_lines"] == 17      # the crash's trace, not damage
+    assert "stack_trace_lines" not in run.meta["skipped"]
     assert "test0/loss" not in run and run.roles.get("val_loss") is None
     assert len(run.series("train/lr").unique()) == 4250
 
@@ -249,21 +251,22 @@ BULK_SHARE = {
 
 @pytest.mark.parametrize("name", sorted(COUNTS))
 def test_bulk_reading_of_plain_lines_changes_nothing(corpus, runs, monkeypatch, name):
-    from gradlog.parsers import caffe
+    from gradlog.parsers.caffe import bulk as caffe_bulk
+    from gradlog.parsers.caffe import stream as caffe_stream
 
     lines = {"bulk": 0}
-    bulk = caffe._Reader._bulk
+    bulk = caffe_bulk.read_common
 
-    def counting(self, sc, data, a, b):
-        stop = bulk(self, sc, data, a, b)
+    def counting(rd, sc, data, a, b):
+        stop = bulk(rd, sc, data, a, b)
         lines["bulk"] += (b - a) if stop < 0 else 0
         return stop
 
-    monkeypatch.setattr(caffe._Reader, "_bulk", counting)
-    monkeypatch.setattr(caffe, "CHUNK_BYTES", 1 << 16)
+    monkeypatch.setattr(caffe_bulk, "read_common", counting)
+    monkeypatch.setattr(caffe_stream, "CHUNK_BYTES", 1 << 16)
     path = corpus / "caffe" / name
     fast = gradlog.load(path)
-    monkeypatch.setattr(caffe, "_PLAIN_MIN_BYTES", 1 << 62)
+    monkeypatch.setattr(caffe_bulk, "PLAIN_MIN_BYTES", 1 << 62)
     slow = gradlog.load(path)
     assert fast.frame.equals(slow.frame)
     assert fast.meta == slow.meta and fast.roles == slow.roles

@@ -10,7 +10,7 @@ the least doubt (a control or non-ASCII byte, trailing blanks, a very long field
 *rare*: the reader sends it to its general line-by-line machinery, which stays the
 reference. A common line is one that machinery reads to the same event, by construction:
 
-- the glog prefix is ``EVENT_RE``'s in :mod:`._caffe_lines` (``[IWE]mmdd hh:mm:ss.uuuuuu``
+- the glog prefix is ``EVENT_RE``'s in :mod:`.lines` (``[IWE]mmdd hh:mm:ss.uuuuuu``
   or ``[IWE]yyyymmdd ...``, blanks, a thread token, a blank, anything up to the first
   ``]``, blanks); the message is the rest of the line, not empty, and does not start
   with ``[`` (debug lines, and what the chunk scanner would take for a debug key);
@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from gradlog.parsers import _caffe_lines as L
+from gradlog.parsers.caffe import lines as L
 
 #: Line classes (per line of the chunk).
 C_RARE = 0       # the general machinery reads it
@@ -107,11 +107,11 @@ class Scan:
     cls : per line, C_RARE / C_NOOP / C_SNAP / C_EVENT.
     starts, ends : per line, the offset of its first byte and of its newline.
     ev : line indices of the event lines (C_EVENT), in order.
-    kind : per event, K_L, K_LR, K_T, K_TRO or K_TO (from :mod:`._caffe_lines`).
+    kind : per event, K_L, K_LR, K_T, K_TRO or K_TO (from :mod:`.lines`).
     step : per event, the iteration (K_L, K_LR, K_T), else -1.
     net : per event, the test net (K_T), the output index (K_TRO, K_TO), else -1.
     time : per event, (year, month, day, seconds) of its glog timestamp, as
-        :func:`._caffe_lines.ts_fields` reads it.
+        :func:`.lines.ts_fields` reads it.
     val : per event, the (start, end) offsets of its value (K_T: an empty span).
     rate : per event, the span of the rate of a K_L line (empty when it has none).
     weight : per event, the span of an output's loss weight (empty when none).
@@ -361,92 +361,10 @@ def scan(chunk: bytes | bytearray, end: int) -> Scan:
     cls[idx[snap]] = C_SNAP
 
     parts: list[tuple[np.ndarray, ...]] = []
-
-    # -- Iteration lines -----------------------------------------------------------------
-    it = np.flatnonzero(B.at(m, _ITER, w0))
-    if len(it):
-        li, ie, im = idx[it], e[it], m[it]
-        nd, step = B.digits(im + 10, 18)
-        p = im + 10 + nd
-        fine = (nd >= 1) & (nd <= 18)
-        wp = B.u64[p]                               # what follows the number
-        is_loss = fine & B.at(p, _LOSS, wp)
-        is_lr = fine & B.at(p, _LR, wp)
-        is_test = fine & B.at(p, _TESTING, wp)
-        # ' (R iter/s, ...), loss = X'
-        rate = fine & B.at(p, _RATE_OPEN, wp)
-        q = p.copy()
-        c = p.copy()
-        ra = np.flatnonzero(rate)
-        if len(ra):
-            pr, er = p[ra], ie[ra]
-            qr = B.first(pr + 2, _NUMBER, 32, er)
-            ok = (qr > pr + 2) & (qr < er)
-            qr = np.where(ok, qr, pr)
-            r1 = B.at(qr, _RATE1)
-            ok &= r1 | B.at(qr, _RATE2)
-            cr = B.first(qr + np.where(r1, 9, 10), _NUMBER, 41, er)       # ')'
-            ok &= (cr > 0) & (cr < er)
-            cr = np.where(ok, cr, pr)
-            ok &= B.at(cr + 1, _LOSS)
-            rate[ra] = ok
-            q[ra] = qr
-            c[ra] = cr
-        vs = np.where(is_loss, p + 9, np.where(is_lr, p + 7, c + 10))
-        val = (is_loss | is_lr | rate) & (vs < ie)
-        vs = np.where(val, vs, ie)
-        val &= (B.buf[vs] != 32) & (B.buf[ie - 1] != 32)
-        # ', Testing net (#k)' ending the line
-        net = np.full(len(it), -1, dtype=np.int64)
-        test = is_test
-        ta = np.flatnonzero(is_test)
-        if len(ta):
-            nn, nt = B.digits(p[ta] + 16, 9)
-            ok = (nn >= 1) & (nn <= 9) & (p[ta] + 17 + nn == ie[ta])
-            ok &= B.buf[np.where(ok, ie[ta] - 1, 0)] == 41
-            test[ta] = ok
-            net[ta] = nt
-        take = np.flatnonzero(val | test)
-        kind = np.where(is_loss | rate, L.K_L, np.where(is_lr, L.K_LR, L.K_T))
-        cls[li[take]] = C_EVENT
-        none = np.zeros(len(take), dtype=np.int64)
-        parts.append((li[take], kind[take], step[take], np.where(test, net, -1)[take],
-                      vs[take], ie[take], np.where(rate, p + 2, 0)[take],
-                      np.where(rate, q, 0)[take], none, none, none, none))
-
-    # -- Train / Test net output lines ---------------------------------------------------
-    tr = B.at(m, _TRAIN, w0)
-    out = np.flatnonzero(tr | B.at(m, _TEST, w0))
-    if len(out):
-        li, oe, om, is_tr = idx[out], e[out], m[out], tr[out]
-        p = om + np.where(is_tr, 18, 17)
-        nd, index = B.digits(p, 9)
-        fine = (nd >= 1) & (nd <= 9) & B.at(p + nd, _COLON)
-        n0 = p + nd + 2
-        eq = B.first(n0, _NAME, 61, oe)                               # '='
-        fine &= (eq > n0 + 1) & (eq < oe)
-        eq = np.where(fine, eq, n0 + 1)
-        fine &= B.at(eq - 1, _W_EQ)                                   # ' = '
-        vs = eq + 2
-        ve = B.first(vs, _NUMBER, 32, oe)
-        fine &= (ve > vs) & (ve <= oe)
-        ve = np.where(fine, ve, vs)
-        bare = ve == oe
-        # ' (* W = X loss)' ending the line
-        w0_ = ve + 4
-        w1 = B.first(w0_, _NUMBER, 32, oe)
-        tail = ~bare & B.at(ve, _W_OPEN) & (w1 > w0_)
-        w1 = np.where(tail, w1, w0_)
-        tail &= B.at(w1, _W_EQ)
-        x1 = B.first(w1 + 3, _NUMBER, 32, oe)
-        tail &= (x1 > w1 + 3) & (x1 + 6 == oe)
-        tail &= B.at(np.where(tail, x1, 0), _W_CLOSE)
-        take = np.flatnonzero(fine & (bare | tail))
-        cls[li[take]] = C_EVENT
-        none = np.zeros(len(take), dtype=np.int64)
-        parts.append((li[take], np.where(is_tr, L.K_TRO, L.K_TO)[take], none - 1, index[take],
-                      vs[take], ve[take], none, none, np.where(tail, w0_, 0)[take],
-                      np.where(tail, w1, 0)[take], n0[take], (eq - 1)[take]))
+    for part in (_iteration_lines(B, idx, e, m, w0), _output_lines(B, idx, e, m, w0)):
+        if part is not None:
+            cls[part[0]] = C_EVENT
+            parts.append(part)
 
     # the event columns in line order (each part is; the parts interleave)
     is_ev = cls == C_EVENT
@@ -461,6 +379,101 @@ def scan(chunk: bytes | bytearray, end: int) -> Scan:
                 net=cols[3], time=_times([w[ev] for w in head], B.u64[starts[ev]], long_[ev]),
                 val=(cols[4], cols[5]), rate=(cols[6], cols[7]), weight=(cols[8], cols[9]),
                 name=(cols[10], cols[11]), words=B.u64, mixed_years=mixed)
+
+
+def _iteration_lines(B: _Bytes, idx: np.ndarray, e: np.ndarray, m: np.ndarray,
+                     w0: np.ndarray) -> tuple[np.ndarray, ...] | None:
+    """The ``Iteration N ...`` lines among the glog lines ``idx`` (ends ``e``, messages at
+    ``m``, their first words ``w0``) that have exactly a common shape: the event columns
+    of those lines (their line indices first), or None when there is none."""
+    it = np.flatnonzero(B.at(m, _ITER, w0))
+    if not len(it):
+        return None
+    li, ie, im = idx[it], e[it], m[it]
+    nd, step = B.digits(im + 10, 18)
+    p = im + 10 + nd
+    fine = (nd >= 1) & (nd <= 18)
+    wp = B.u64[p]                               # what follows the number
+    is_loss = fine & B.at(p, _LOSS, wp)
+    is_lr = fine & B.at(p, _LR, wp)
+    is_test = fine & B.at(p, _TESTING, wp)
+    # ' (R iter/s, ...), loss = X'
+    rate = fine & B.at(p, _RATE_OPEN, wp)
+    q = p.copy()
+    c = p.copy()
+    ra = np.flatnonzero(rate)
+    if len(ra):
+        pr, er = p[ra], ie[ra]
+        qr = B.first(pr + 2, _NUMBER, 32, er)
+        ok = (qr > pr + 2) & (qr < er)
+        qr = np.where(ok, qr, pr)
+        r1 = B.at(qr, _RATE1)
+        ok &= r1 | B.at(qr, _RATE2)
+        cr = B.first(qr + np.where(r1, 9, 10), _NUMBER, 41, er)       # ')'
+        ok &= (cr > 0) & (cr < er)
+        cr = np.where(ok, cr, pr)
+        ok &= B.at(cr + 1, _LOSS)
+        rate[ra] = ok
+        q[ra] = qr
+        c[ra] = cr
+    vs = np.where(is_loss, p + 9, np.where(is_lr, p + 7, c + 10))
+    val = (is_loss | is_lr | rate) & (vs < ie)
+    vs = np.where(val, vs, ie)
+    val &= (B.buf[vs] != 32) & (B.buf[ie - 1] != 32)
+    # ', Testing net (#k)' ending the line
+    net = np.full(len(it), -1, dtype=np.int64)
+    test = is_test
+    ta = np.flatnonzero(is_test)
+    if len(ta):
+        nn, nt = B.digits(p[ta] + 16, 9)
+        ok = (nn >= 1) & (nn <= 9) & (p[ta] + 17 + nn == ie[ta])
+        ok &= B.buf[np.where(ok, ie[ta] - 1, 0)] == 41
+        test[ta] = ok
+        net[ta] = nt
+    take = np.flatnonzero(val | test)
+    kind = np.where(is_loss | rate, L.K_L, np.where(is_lr, L.K_LR, L.K_T))
+    none = np.zeros(len(take), dtype=np.int64)
+    return (li[take], kind[take], step[take], np.where(test, net, -1)[take],
+            vs[take], ie[take], np.where(rate, p + 2, 0)[take],
+            np.where(rate, q, 0)[take], none, none, none, none)
+
+
+def _output_lines(B: _Bytes, idx: np.ndarray, e: np.ndarray, m: np.ndarray,
+                  w0: np.ndarray) -> tuple[np.ndarray, ...] | None:
+    """The ``Train net output`` / ``Test net output`` lines among the glog lines ``idx``
+    that have exactly a common shape: their event columns, or None when there is none."""
+    tr = B.at(m, _TRAIN, w0)
+    out = np.flatnonzero(tr | B.at(m, _TEST, w0))
+    if not len(out):
+        return None
+    li, oe, om, is_tr = idx[out], e[out], m[out], tr[out]
+    p = om + np.where(is_tr, 18, 17)
+    nd, index = B.digits(p, 9)
+    fine = (nd >= 1) & (nd <= 9) & B.at(p + nd, _COLON)
+    n0 = p + nd + 2
+    eq = B.first(n0, _NAME, 61, oe)                               # '='
+    fine &= (eq > n0 + 1) & (eq < oe)
+    eq = np.where(fine, eq, n0 + 1)
+    fine &= B.at(eq - 1, _W_EQ)                                   # ' = '
+    vs = eq + 2
+    ve = B.first(vs, _NUMBER, 32, oe)
+    fine &= (ve > vs) & (ve <= oe)
+    ve = np.where(fine, ve, vs)
+    bare = ve == oe
+    # ' (* W = X loss)' ending the line
+    w0_ = ve + 4
+    w1 = B.first(w0_, _NUMBER, 32, oe)
+    tail = ~bare & B.at(ve, _W_OPEN) & (w1 > w0_)
+    w1 = np.where(tail, w1, w0_)
+    tail &= B.at(w1, _W_EQ)
+    x1 = B.first(w1 + 3, _NUMBER, 32, oe)
+    tail &= (x1 > w1 + 3) & (x1 + 6 == oe)
+    tail &= B.at(np.where(tail, x1, 0), _W_CLOSE)
+    take = np.flatnonzero(fine & (bare | tail))
+    none = np.zeros(len(take), dtype=np.int64)
+    return (li[take], np.where(is_tr, L.K_TRO, L.K_TO)[take], none - 1, index[take],
+            vs[take], ve[take], none, none, np.where(tail, w0_, 0)[take],
+            np.where(tail, w1, 0)[take], n0[take], (eq - 1)[take])
 
 
 def same_as_previous(words: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -491,13 +504,13 @@ def same_as_previous(words: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.nd
 
 def _times(words: list[np.ndarray], first: np.ndarray,
            long_: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`._caffe_lines.ts_fields` of checked timestamps (:func:`_timestamps`), from
+    """:func:`.lines.ts_fields` of checked timestamps (:func:`_timestamps`), from
     the three words that hold ``mmdd hh:mm:ss.uuuuuu`` (byte 0 of the first is not read)
     and the first word of the line (the year of a long one).
 
     Returns
     -------
-    (year, month, day, seconds) : as :func:`._caffe_lines.ts_fields` (year -1 where the
+    (year, month, day, seconds) : as :func:`.lines.ts_fields` (year -1 where the
         timestamp has none).
     """
     low = np.uint64(0x0F0F0F0F0F0F0F0F)

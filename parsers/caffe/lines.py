@@ -1,7 +1,7 @@
 """Line shapes of Caffe's glog solver logs: the patterns, and what each line means.
 
 Everything here is about *one line* (or one field of it); how lines combine into
-iterations, runs and rows is :mod:`gradlog.parsers.caffe`'s business.
+iterations, runs and rows is :mod:`gradlog.parsers.caffe.reader`'s business.
 
 Every Caffe line starts with the glog prefix ``Lmmdd hh:mm:ss.uuuuuu thread file:line]``
 (``L`` is I, W, E or F; glog >= 0.7 may print ``Lyyyymmdd``). The file and line number
@@ -48,8 +48,16 @@ K_TF = 16       # (derived) a test-net [Forward] line
 # a damaged line (a glog prefix without its ``]``): the reader then finds fewer matches
 # than lines (or a key holding a newline) and rescans that chunk with the safe form,
 # which never crosses a newline.
-LINE_FAST = re.compile(rb"(?:[IWEF]\d[^\]]*+\] ++(\[[FBU][^:]*+: )|)([^\n]*+)\n")
-LINE_SAFE = re.compile(rb"(?:[IWEF]\d[^\]\n]*+\] ++(\[[FBU][^:\n]*+: )|)([^\n]*+)\n")
+#: Every repetition that could run past a line end is bounded (the glog prefix to its
+#: ``]``: :data:`MAX_PREFIX` bytes; a debug key: :data:`MAX_KEY` bytes), so that a damaged
+#: chunk (many lines without ``]`` or ``:``) costs linear time; a line whose prefix or
+#: key is longer is not a debug line (its message parser then counts it).
+MAX_PREFIX = 512
+MAX_KEY = 1024
+LINE_FAST = re.compile(rb"(?:[IWEF]\d[^\]]{0,%d}+\] ++(\[[FBU][^:]{0,%d}+: )|)([^\n]*+)\n"
+                       % (MAX_PREFIX, MAX_KEY))
+LINE_SAFE = re.compile(rb"(?:[IWEF]\d[^\]\n]{0,%d}+\] ++(\[[FBU][^:\n]{0,%d}+: )|)([^\n]*+)\n"
+                       % (MAX_PREFIX, MAX_KEY))
 #: The first (2014) debug_info format, ``[debug_info] [Forward] Layer ...: 1523.2 (0.0312)``:
 #: rare, so the chunk scanner leaves it to the message parser.
 DEBUG_2014_RE = re.compile(rb"^\[debug_info\] (\[[FBU][^:\n]*: )(.*)$")
@@ -140,41 +148,69 @@ class DebugKey:
     source: str = ""
 
 
-_FWD_TOP = re.compile(r"^\[Forward\] Layer (.+), top blob (.+) data: $")
-_FWD_PARAM = re.compile(r"^\[Forward\] Layer (.+), param blob (.+) data: $")
-_FWD_INPUT = re.compile(r"^\[Forward\] Input (.+) data: $")
-_BWD_BOTTOM = re.compile(r"^\[Backward\] Layer (.+), bottom blob (.+) diff: $")
-_BWD_PARAM = re.compile(r"^\[Backward\] Layer (.+), param blob (.+) diff: $")
-_BWD_ALL = re.compile(r"^\[Backward\] All net params \(data, diff\): $")
-_UPD = re.compile(r"^\[Update\] Layer (.+), param (.+) data: $")
-_UPD_SHARED = re.compile(r"^\[Update\] Layer (.+), param blob (.+) \(owned by layer .+, param .+\) diff: $")
+_FWD = "[Forward] "
+_BWD = "[Backward] "
+_ALL_KEY = "[Backward] All net params (data, diff): "
+_OWNED = " (owned by layer "
+
+
+def _split(body: str, sep: str) -> tuple[str, str] | None:
+    """``body`` split at its last ``sep`` into two non-empty parts (None when it has no such
+    split); linear time, unlike a regex with two greedy groups."""
+    a, found, b = body.rpartition(sep)
+    return (a, b) if found and a and b else None
+
+
+def _between(text: str, head: str, tail: str) -> str | None:
+    """The part of ``text`` between the prefix ``head`` and the suffix ``tail`` (non-empty),
+    or None."""
+    if len(text) > len(head) + len(tail) and text.startswith(head) and text.endswith(tail):
+        return text[len(head):len(text) - len(tail)]
+    return None
 
 
 def parse_debug_key(key: bytes) -> DebugKey:
     """Return what a ``debug_info`` key (``[Forward] Layer conv1, top blob conv1 data: ``)
-    measures, as tags; kind ``K_BADKEY`` when Caffe prints no such line."""
+    measures, as tags; kind ``K_BADKEY`` when Caffe prints no such line.
+
+    Linear in the key's length (string methods, no backtracking regex): layer and blob
+    names are split at the last separator that leaves both non-empty.
+    """
     try:
         text = key.decode("utf-8")
     except UnicodeDecodeError:
         return DebugKey(K_BADKEY)
+    if "\n" in text or len(text) > MAX_KEY + 16:
+        return DebugKey(K_BADKEY)
     source = text[:-2]
-    if m := _FWD_TOP.match(text):
-        return DebugKey(K_F, f"fwd_absmean/{m[1]}/{m[2]}", source=source)
-    if m := _FWD_PARAM.match(text):
-        return DebugKey(K_F, f"param_absmean/{m[1]}/{m[2]}", source=source)
-    if m := _FWD_INPUT.match(text):
-        return DebugKey(K_F, f"input_absmean/{m[1]}", source=source)
-    if m := _BWD_BOTTOM.match(text):
-        return DebugKey(K_B, f"bwd_absmean/{m[1]}/{m[2]}", source=source)
-    if m := _BWD_PARAM.match(text):
-        return DebugKey(K_B, f"grad_absmean/{m[1]}/{m[2]}", source=source)
-    if _BWD_ALL.match(text):
-        return DebugKey(K_A, "grad_norm/total", source=source)
-    if m := _UPD_SHARED.match(text):
-        return DebugKey(K_U1, f"update_absmean/{m[1]}/{m[2]}", source=source)
-    if m := _UPD.match(text):
-        return DebugKey(K_U, f"update_param_absmean/{m[1]}/{m[2]}",
-                        f"update_absmean/{m[1]}/{m[2]}", source=source)
+    if text.startswith(_FWD):
+        if (body := _between(text, "[Forward] Layer ", " data: ")) is not None:
+            if (lb := _split(body, ", top blob ")) is not None:
+                return DebugKey(K_F, f"fwd_absmean/{lb[0]}/{lb[1]}", source=source)
+            if (lb := _split(body, ", param blob ")) is not None:
+                return DebugKey(K_F, f"param_absmean/{lb[0]}/{lb[1]}", source=source)
+        if (body := _between(text, "[Forward] Input ", " data: ")) is not None:
+            return DebugKey(K_F, f"input_absmean/{body}", source=source)
+        return DebugKey(K_BADKEY)
+    if text.startswith(_BWD):
+        if (body := _between(text, "[Backward] Layer ", " diff: ")) is not None:
+            if (lb := _split(body, ", bottom blob ")) is not None:
+                return DebugKey(K_B, f"bwd_absmean/{lb[0]}/{lb[1]}", source=source)
+            if (lb := _split(body, ", param blob ")) is not None:
+                return DebugKey(K_B, f"grad_absmean/{lb[0]}/{lb[1]}", source=source)
+        if text == _ALL_KEY:
+            return DebugKey(K_A, "grad_norm/total", source=source)
+        return DebugKey(K_BADKEY)
+    if (body := _between(text, "[Update] Layer ", ") diff: ")) is not None:
+        # [Update] Layer L, param blob P (owned by layer O, param Q) diff:
+        head, found, owner = body.rpartition(_OWNED)
+        if found and _split(owner, ", param ") is not None and (
+                lb := _split(head, ", param blob ")) is not None:
+            return DebugKey(K_U1, f"update_absmean/{lb[0]}/{lb[1]}", source=source)
+    if (body := _between(text, "[Update] Layer ", " data: ")) is not None:
+        if (lb := _split(body, ", param ")) is not None:
+            return DebugKey(K_U, f"update_param_absmean/{lb[0]}/{lb[1]}",
+                            f"update_absmean/{lb[0]}/{lb[1]}", source=source)
     return DebugKey(K_BADKEY)
 
 
@@ -338,10 +374,41 @@ HANDLERS = {
 HEADER_RE = re.compile(rb"^Log file created at: (\d{4})/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)")
 #: glog's own file names: ``<prog>.<host>.<user>.log.<LEVEL>.<yyyymmdd>-<hhmmss>.<pid>``
 GLOG_NAME_RE = re.compile(r"\.log\.(?:INFO|WARNING|ERROR|FATAL)\.(\d{4})(\d\d)(\d\d)-\d{6}\.\d+")
-PARAM_LINE_RE = re.compile(rb"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(.*?)\s*$")
+#: ``key: value`` of a parameter dump (the value is stripped by :func:`param_line`; a
+#: lazy group before a trailing ``\s*`` would take time quadratic in a run of blanks).
+PARAM_LINE_RE = re.compile(rb"[ \t\f\v]*+([A-Za-z_][A-Za-z0-9_]*+)[ \t\f\v]*+:([^\n]*+)")
+
+
+def param_line(line: bytes) -> tuple[str, bytes] | None:
+    """Return ``(key, raw value)`` of a top-level ``key: value`` line of a parameter
+    dump (the value stripped of blanks), or None for any other line."""
+    m = PARAM_LINE_RE.fullmatch(line.rstrip(b"\r\n"))
+    return (m[1].decode("ascii"), m[2].strip()) if m else None
 #: A line of a protobuf text dump (Caffe prints its solver and net parameters that way).
 PROTO_LINE_RE = re.compile(rb"^\s*(?:[A-Za-z_][\w.]*\s*:\s*\S.*|[A-Za-z_][\w.]*\s*\{|\})\s*$")
-STACK_LINE_RE = re.compile(rb"^(?:\*\*\* |\s+@\s+0x)")
+#: A line of a crash's trace: glog's (``*** Check failure stack trace: ***``,
+#: ``    @     0x7f2f5a1c1daa  caffe::...``) or Python's (``Traceback (most recent call
+#: last):``, ``  File "train.py", line 3, in <module>``).
+STACK_LINE_RE = re.compile(rb"(?:\*\*\* |[ \t]++@[ \t]++0x|Traceback \(most recent call last\)|  File \")")
+#: A line without a glog prefix that stops a job: glog's failure signal handler
+#: (``*** Aborted at 1461 (unix time) ...``), an uncaught C++ exception, the last line of
+#: a Python exception (``RuntimeError: CUDA out of memory``, ``Error: ...``).
+CRASH_LINE_RE = re.compile(rb"\*\*\* Aborted at |terminate called after throwing |"
+                           rb"(?:[A-Za-z_][\w.]{0,120})?Error: ")
+#: A control byte (other than a tab) in a line: random bytes, not text anybody printed.
+GARBLED_RE = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def crash_kind(text: bytes | str) -> str:
+    """Return the kind of a line that stops a job: ``"cuda_oom"`` (CUDA out of memory),
+    ``"check_failed"`` (a glog ``Check failed``) or ``"error"``."""
+    t = text if isinstance(text, str) else text.decode("utf-8", "replace")
+    low = t.lower()
+    if "out of memory" in low or "cudaerrormemoryallocation" in low:
+        return "cuda_oom"
+    if "check failed" in low:
+        return "check_failed"
+    return "error"
 #: Solver parameters kept in the meta (top level of SolverParameter).
 SOLVER_KEYS = frozenset({
     "type", "solver_type", "base_lr", "lr_policy", "gamma", "stepsize", "stepvalue", "power",
@@ -350,6 +417,27 @@ SOLVER_KEYS = frozenset({
     "test_initialization", "test_compute_loss", "clip_gradients", "debug_info", "snapshot",
     "random_seed", "solver_mode", "max_momentum", "momentum_batch",
 })
+
+
+#: The solver parameters ``meta["hparams"]`` always has (None when not printed), besides
+#: ``optimizer``.
+HPARAM_KEYS = ("base_lr", "lr_policy", "gamma", "stepsize", "stepvalue", "power", "momentum",
+               "momentum2", "weight_decay", "max_iter", "iter_size", "average_loss",
+               "clip_gradients", "display", "rms_decay", "delta")
+#: Caffe's solver types (``type: "Adam"`` from 2015 on; the enum ``solver_type: ADAM``
+#: before) -> ``meta["hparams"]["optimizer"]``.
+OPTIMIZERS = {"sgd": "sgd", "nesterov": "nesterov", "adagrad": "adagrad", "rmsprop": "rmsprop",
+              "adadelta": "adadelta", "adam": "adam"}
+
+
+def optimizer_name(value: object) -> str:
+    """Return the lower-case optimizer of a solver ``type``/``solver_type`` value
+    (``"sgd"`` when there is none: Caffe's default); an unknown type is returned
+    lower-cased as it is."""
+    if value is None or value == "":
+        return "sgd"
+    text = str(value).strip().strip('"').lower()
+    return OPTIMIZERS.get(text, text)
 
 
 def solver_value(raw: bytes) -> object:
