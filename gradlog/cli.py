@@ -231,9 +231,11 @@ def main() -> None:
 @click.option("--color/--no-color", "color", default=None,
               help="Colour the terminal report (default: only on a terminal, and not when "
                    "NO_COLOR is set).")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Text report: add the source, the roles, per-phase trends and the tag table.")
 def analyze(paths: tuple[str, ...], out_format: str | None, outdir: str | None,
             fail_on: str | None, allow_errors: bool, role_pairs: tuple[str, ...],
-            input_format: str | None, strict: bool, color: bool | None) -> None:
+            input_format: str | None, strict: bool, color: bool | None, verbose: bool) -> None:
     """Analyse training logs and report what the curves did (one section per run).
 
     A run or file that cannot be read is named on standard error; the others are still
@@ -258,7 +260,7 @@ def analyze(paths: tuple[str, ...], out_format: str | None, outdir: str | None,
     for msg in failures:
         click.echo(f"Error: {one_line(msg)}", err=True)
     try:
-        _emit(reports, out_format, target, color)
+        _emit(reports, out_format, target, color, verbose=verbose)
     except OSError as exc:
         raise _Error(f"{exc.filename or outdir}: cannot write ({exc.strerror or exc})") from exc
     code = exit_code(readable=len(reports), unreadable=len(failures),
@@ -295,7 +297,7 @@ def _report_target(output: str | None, fmt: str | None) -> tuple[Path | None, st
 
 
 def _emit(reports: list[Report], out_format: str, target: Path | None,
-          color: bool | None) -> None:
+          color: bool | None, *, verbose: bool = False) -> None:
     from gradlog.cache import atomic_write_text
     from gradlog.render.html import render_html
     from gradlog.render.jsonout import reports_json
@@ -311,7 +313,8 @@ def _emit(reports: list[Report], out_format: str, target: Path | None,
             click.echo(render_html(reports), nl=False)
         else:
             use = _use_color(color)
-            click.echo(render_text(reports, color=use, width=_width()), nl=False, color=use)
+            click.echo(render_text(reports, color=use, width=_width(), verbose=verbose), nl=False,
+                       color=use)
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     if out_format == "json":
@@ -321,7 +324,7 @@ def _emit(reports: list[Report], out_format: str, target: Path | None,
     elif out_format == "html":
         text = render_html(reports)
     else:
-        text = render_text(reports, color=False)
+        text = render_text(reports, color=False, verbose=verbose)
     atomic_write_text(target, text)
     click.echo(f"wrote {target}", err=True)
 

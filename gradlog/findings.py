@@ -169,7 +169,9 @@ class Trend:
     test : the test used (e.g. ``"Mann-Kendall on a thinned series"``).
     fold_change : robust end level / robust start level.
     start_level, end_level : those robust levels (medians of the first/last part).
-    direction : ``"rising"``, ``"falling"`` or ``"flat"`` (flat when not significant).
+    direction : ``"rising"``, ``"falling"`` or ``"flat"``; it agrees with the fold change:
+        flat when the trend is not significant or slope and fold change disagree, and a
+        fold change of ``trend_decisive_fold`` (2x) or more either way decides it.
     """
 
     tag: str

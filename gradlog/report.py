@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from gradlog.findings import Finding, LRAdvice, Trend, severity_rank
+from gradlog.render.jsonout import SCHEMA_VERSION
 from gradlog.run import Run
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -17,8 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Report", "SCHEMA_VERSION"]
 
-#: Version of the JSON shape (bumped on any incompatible change; documented in README).
-SCHEMA_VERSION = "1.1"
+# SCHEMA_VERSION lives beside the schema (gradlog.render.jsonout) and is re-exported here.
 
 
 @dataclass
@@ -74,11 +74,11 @@ class Report:
 
         return reports_json([self], indent=indent)
 
-    def to_text(self, *, color: bool = False, width: int = 80) -> str:
-        """Return the terminal report."""
+    def to_text(self, *, color: bool = False, width: int = 80, verbose: bool = False) -> str:
+        """Return the terminal report (``verbose``: with per-phase trends and the tag table)."""
         from gradlog.render.text import render_text
 
-        return render_text([self], color=color, width=width)
+        return render_text([self], color=color, width=width, verbose=verbose)
 
     def to_markdown(self, figures_dir: str | Path | None = None) -> str:
         """Return the Markdown report; figures are written into ``figures_dir`` if given."""
@@ -109,8 +109,11 @@ class Report:
         return pd.DataFrame([t.to_dict() for t in self.trends],
                             columns=list(Trend.__dataclass_fields__))
 
-    def plot(self) -> "Figure":
-        """Return the overview Figure (loss, trend, plateau, LR; gradients when present)."""
+    def plot(self) -> Figure:
+        """Return the overview Figure (loss, trend, plateau, LR; gradients when present).
+
+        A bare Figure that Jupyter shows inline without ``%matplotlib inline`` (it has
+        ``_repr_png_``); ``fig.savefig(path)`` writes it."""
         from gradlog.plots import report_figure
 
         return report_figure(self)

@@ -138,3 +138,42 @@ def test_browser_prints_the_report(page, tmp_path) -> None:
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF-")
     assert 1 <= data.count(b"/Type /Page\n") + data.count(b"/Type /Page ") + data.count(b"/Type /Page>") <= 10
+
+
+def _content_box(png: Path) -> tuple[int, int]:
+    """(last non-white row, last non-white column) of a screenshot."""
+    from matplotlib.image import imread
+
+    img = imread(png)[..., :3]
+    ink = (img < 250 / 255).any(axis=-1)
+    return int(np.where(ink.any(axis=1))[0].max()), int(np.where(ink.any(axis=0))[0].max())
+
+
+@pytest.fixture(scope="module")
+def sample_pages(tmp_path_factory) -> dict[str, Path]:
+    sample = Path(__file__).resolve().parents[1] / "sample_logs" / "pytorch_cnn" / "train_log.csv"
+    d = tmp_path_factory.mktemp("sample")
+    html = gradlog.analyze(sample).to_html()
+    pages = {"folded": d / "folded.html", "open": d / "open.html"}
+    pages["folded"].write_text(html, encoding="utf-8")
+    pages["open"].write_text(html.replace("<details", "<details open"), encoding="utf-8")
+    return pages
+
+
+@pytest.mark.parametrize("width", [1280, 800])
+def test_browser_sample_report_fits_three_screens_and_never_overflows(sample_pages, tmp_path,
+                                                                      width) -> None:
+    shot = tmp_path / "folded.png"
+    res = _chromium(tmp_path, f"--screenshot={shot}", f"--window-size={width},6000",
+                    sample_pages["folded"].as_uri())
+    assert res.returncode == 0 and shot.exists(), res.stderr.decode(errors="replace")[-2000:]
+    bottom, right = _content_box(shot)
+    if width == 1280:
+        assert bottom <= 3 * 900  # unfolded to the first level: at most three 1280x900 screens
+    assert right < width - 4  # nothing wider than the window (a table would be cut at the edge)
+    # every <details> open: the evidence tables still stay inside their cards
+    shot = tmp_path / "open.png"
+    res = _chromium(tmp_path, f"--screenshot={shot}", f"--window-size={width},14000",
+                    sample_pages["open"].as_uri())
+    assert res.returncode == 0 and shot.exists()
+    assert _content_box(shot)[1] < width - 4

@@ -94,23 +94,21 @@ def test_analyze_text(logs) -> None:
     r = _runner().invoke(cli.main, ["analyze", str(logs / "warn.log")])
     assert r.exit_code == 0 and r.stderr == ""
     assert r.stdout == (
-        "== warn.log ====================================================================\n"
+        "== warn.log " + "=" * 68 + "\n"
+        "LR: unknown \u2014 No learning-rate verdict was computed.\n"
         "format: caffe   iterations: 0-190 (20 distinct)   tags: 2\n"
-        "source: /logs/warn.log\n"
-        "roles: loss=train/loss; lr=train/lr\n"
         "\n"
         "Findings: 1 finding (1 warning)\n"
         "  WARNING  loss_plateau  steps 150-190  confidence 0.70\n"
         "    The loss stopped improving after step 150.\n"
-        "    tags: train/loss\n"
         "    evidence: plateau_start_step=150\n"
         "    -> Decay the LR at 150.\n"
-        "\n"
-        "Tags\n"
-        "  tag                          count      first       last        min role\n"
-        "  train/loss                      20          2          1          1 loss\n"
-        "  train/lr                        20        0.1        0.1        0.1 lr\n"
     )
+    # --verbose adds the source, the roles and the tag table
+    v = _runner().invoke(cli.main, ["analyze", "--verbose", str(logs / "warn.log")])
+    assert v.exit_code == 0
+    assert "roles: loss=train/loss; lr=train/lr" in v.stdout, v.stdout
+    assert "train/lr                        20        0.1        0.1        0.1 lr" in v.stdout
 
 
 @pytest.mark.parametrize(("name", "fail_on", "code"), [

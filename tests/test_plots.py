@@ -53,12 +53,13 @@ def _report(run: gradlog.Run) -> gradlog.Report:
     trends = [Trend(tag=t, role="grad", scope="run", step_start=0, step_end=6000, n=301,
                     log_space=True, slope=0.07, slope_low=0.05, slope_high=0.09,
                     intercept=float(np.log10(run.series(t).iloc[0])), p_value=1e-4, test="MK",
-                    fold_change=2.7, start_level=1.0, end_level=2.7, direction="rising")
+                    fold_change=2.63, start_level=float(run.series(t).iloc[0]),
+                    end_level=float(run.series(t).iloc[0]) * 10 ** 0.42, direction="rising")
               for t in grads]
     trends.append(Trend(tag="train/loss", role="loss", scope="lr_phase 1", step_start=2000,
                         step_end=3980, n=100, log_space=False, slope=-0.01, slope_low=-0.02,
-                        slope_high=0.0, intercept=0.6, p_value=0.2, test="MK", fold_change=0.98,
-                        start_level=0.6, end_level=0.59, direction="flat"))
+                        slope_high=0.0, intercept=0.53, p_value=0.2, test="MK", fold_change=0.96,
+                        start_level=0.53, end_level=0.51, direction="flat"))
     phases = [{"start": 0, "end": 1980, "lr": 0.01, "amplitude": 0.3, "lag1_autocorr": -0.5},
               {"start": 2000, "end": 3980, "lr": 0.001, "amplitude": 0.05, "lag1_autocorr": 0.0}]
     findings = [
@@ -74,7 +75,7 @@ def _report(run: gradlog.Run) -> gradlog.Report:
     return gradlog.Report(run=run, findings=findings, trends=trends)
 
 
-def _ax() -> "matplotlib.axes.Axes":
+def _ax() -> matplotlib.axes.Axes:
     return Figure(figsize=(8, 4)).add_subplot()
 
 
@@ -99,7 +100,7 @@ def test_grad_norms_one_line_per_layer_on_a_log_axis() -> None:
     run = _run()
     rep = _report(run)
     ax = _ax()
-    assert plots.plot_grad_norms(rep, ax=ax) is ax
+    assert plots.plot_grad_norms(rep, ax=ax, relative=False) is ax
     gids = _gids(ax.figure)
     layer_lines = [g for g in gids if g.startswith("grad:")]
     assert sorted(layer_lines) == sorted(f"grad:grad_absmean/{x}/0" for x in LAYERS)
@@ -120,6 +121,16 @@ def test_grad_norms_one_line_per_layer_on_a_log_axis() -> None:
     span = gids["finding:grad_norm_growth"][0]
     assert _xspan(span) == (1000, 6000)
     assert "mean |gradient|" in ax.get_ylabel() and "Caffe" in ax.get_ylabel()
+    # by default (a growth finding gives the window, 1000-6000): each layer relative to
+    # its level at the window's start (the median of its first tenth, without evidence)
+    ax = plots.plot_grad_norms(rep, ax=_ax())
+    gids = _gids(ax.figure)
+    raw = run.series("grad_absmean/conv1/0")
+    ref = float(np.median(raw.loc[1000:1500].to_numpy()))
+    np.testing.assert_allclose(gids["grad:grad_absmean/conv1/0"][0].get_ydata(),
+                               ema_debiased(raw.to_numpy() / ref, 0.6))
+    assert not [g for g in gids if g.startswith("trend:")]  # straight lines only when absolute
+    assert "transient" in gids and ax.get_ylabel().endswith("/ level at iteration 1,000")
 
 
 def test_grad_norm_axis_names_the_l2_norm() -> None:
@@ -129,16 +140,49 @@ def test_grad_norm_axis_names_the_l2_norm() -> None:
     assert len([g for g in _gids(ax.figure) if g.startswith("grad:")]) == len(LAYERS)
 
 
-def test_grad_norms_many_layers_use_a_sequential_palette_and_legend_below() -> None:
+def test_grad_norms_many_layers_colour_eight_and_grey_the_rest() -> None:
     steps = np.arange(0, 100)
     tags = [f"grad_norm/layer{i}" for i in range(12)]
     frame, _ = build_frame(np.repeat(tags, len(steps)), np.tile(steps, 12),
                            np.tile(steps + 1.0, 12))
-    ax = plots.plot_grad_norms(gradlog.Run(frame, {"name": "deep"}), ax=_ax())
-    lines = [a for a in ax.lines if (a.get_gid() or "").startswith("grad:")]
-    assert len(lines) == 12
-    assert len({matplotlib.colors.to_hex(a.get_color()) for a in lines}) == 12
-    assert ax.get_legend().get_bbox_to_anchor() is not None
+    run = gradlog.Run(frame, {"name": "deep"})
+    ax = plots.plot_grad_norms(run, ax=_ax())
+    coloured = [a for a in ax.lines if (a.get_gid() or "").startswith("grad:")]
+    rest = [a for a in ax.lines if (a.get_gid() or "").startswith("grad_rest:")]
+    assert (len(coloured), len(rest)) == (8, 4)
+    assert len({matplotlib.colors.to_hex(a.get_color()) for a in coloured}) == 8
+    assert {matplotlib.colors.to_hex(a.get_color()) for a in rest} == {"#bbbbbb"}
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend.count("other layers (4)") == 1 and len(legend) == 9
+    # the layers a finding names always get a colour
+    f = Finding("grad_norm_growth", "info", "layer5 rose.", tags=("grad_norm/layer5",),
+                step_range=(10, 99), evidence={"fold_change": 1.3, "start_level": 11.0,
+                                               "window": [10, 99]})
+    ax = plots.plot_grad_norms(gradlog.Report(run=run, findings=[f]), ax=_ax())
+    gids = _gids(ax.figure)
+    assert "grad:grad_norm/layer5" in gids
+    assert "layer5 ↑ ×1.3" in [t.get_text() for t in ax.get_legend().get_texts()]
+    # relative to the evidence's start level: 11 at step 10 reads as 1 (the values are
+    # 1..100, drawn as they are: 100 points is more than the 40 that get smoothed)
+    y = gids["grad:grad_norm/layer5"][0].get_ydata()
+    assert y[10] == pytest.approx(ema_debiased(np.arange(1.0, 101.0) / 11.0, 0.6)[10])
+
+
+def test_grad_norms_cut_the_early_transient_from_the_y_range() -> None:
+    # a 1,000x spike in the first steps, then a 1.3x rise over the analysed window
+    steps = np.arange(0, 1000)
+    g = np.where(steps < 50, 1000.0, 1.0) * (1.0 + 0.3 * steps / 999)
+    frame, _ = build_frame(["grad_norm/conv1"] * 1000 + ["train/loss"] * 1000,
+                           np.concatenate([steps, steps]),
+                           np.concatenate([g, np.linspace(2, 1, 1000)]))
+    run = gradlog.Run(frame, {"name": "spike"})
+    f = Finding("grad_norm_growth", "info", "conv1 rose.", tags=("grad_norm/conv1",),
+                step_range=(100, 999), evidence={"fold_change": 1.27, "window": [100, 999],
+                                                 "start_level": float(g[100])})
+    ax = plots.plot_grad_norms(gradlog.Report(run=run, findings=[f]), ax=_ax())
+    lo, hi = ax.get_ylim()
+    assert 0.8 < lo < 1.0 and 1.25 < hi < 1.6  # 1.3 readable; the 1,000x start cut off
+    assert _xspan(_gids(ax.figure)["transient"][0]) == (0, 100)
 
 
 def test_overview_draws_loss_trend_lr_decays_and_findings() -> None:
@@ -160,6 +204,13 @@ def test_overview_draws_loss_trend_lr_decays_and_findings() -> None:
     # per-phase trend (the analyzers fitted one) drawn over its phase
     tl = gids["trend:train/loss:lr_phase 1"][0]
     assert (tl.get_xdata()[0], tl.get_xdata()[-1]) == (2000, 3980)
+    # a straight line that misses its curve is not drawn: the same trend 0.1 higher
+    from dataclasses import replace
+
+    off = replace(rep.trends[-1], intercept=0.63, start_level=0.63, end_level=0.61)
+    ax2 = plots.plot_overview(gradlog.Report(run=run, findings=rep.findings,
+                                             trends=[*rep.trends[:-1], off]), ax=_ax())
+    assert "trend:train/loss:lr_phase 1" not in _gids(ax2.figure)
     # the findings: plateau start, the spike marker at the loss value, shaded ranges
     assert list(gids["plateau_start"][0].get_xdata()) == [4500, 4500]
     spike = gids["spikes"][0]
@@ -206,7 +257,8 @@ def test_oscillation_plot_shows_the_finding_phases() -> None:
     assert pts == [(0.01, 0.3), (0.001, 0.05)]
 
 
-def test_oscillation_without_a_finding_computes_amplitudes_per_lr_phase() -> None:
+def test_oscillation_without_a_finding_draws_the_residual_and_measures_nothing() -> None:
+    # plots draw, analyzers measure: without a finding no amplitude is computed here
     steps = np.arange(0, 400)
     lr = np.where(steps < 200, 0.1, 0.01)
     bounce = np.where(steps % 2 == 0, 1.0, -1.0) * np.where(steps < 200, 0.2, 0.02)
@@ -214,12 +266,36 @@ def test_oscillation_without_a_finding_computes_amplitudes_per_lr_phase() -> Non
                            np.concatenate([steps, steps]), np.concatenate([1.0 + bounce, lr]))
     rep = gradlog.Report(run=gradlog.Run(frame, {"name": "bounce"}))
     ax = plots.plot_oscillation(rep, ax=_ax())
-    assert "computed" in ax.get_title(loc="left")
-    bands = {g: a for g, arts in _gids(ax.figure).items() for a in arts if g.startswith("amplitude:")}
-    top0 = bands["amplitude:0"].get_paths()[0].vertices[:, 1].max()
-    top1 = bands["amplitude:1"].get_paths()[0].vertices[:, 1].max()
-    assert top0 == pytest.approx(0.4 / 1.349, rel=0.02)  # IQR / 1.349 of a +-0.2 bounce
-    assert top1 == pytest.approx(0.04 / 1.349, rel=0.02)
+    assert "no amplitude measured" in ax.get_title(loc="left")
+    gids = _gids(ax.figure)
+    assert not [g for g in gids if g.startswith(("amplitude:", "phase_box:"))]
+    # the residual is detrended as the analyzers detrend it (in log space): the trend of
+    # a 1.2/0.8 bounce is their geometric mean sqrt(0.96), so loss / trend - 1 is
+    # 1.2 / sqrt(0.96) - 1 = +0.225 and 0.8 / sqrt(0.96) - 1 = -0.184
+    line = gids["residual"][0]
+    x, y = np.asarray(line.get_xdata()), np.asarray(line.get_ydata())
+    first = y[(x > 20) & (x < 180)]
+    assert (first.max(), first.min()) == pytest.approx((1.2 / 0.96 ** 0.5 - 1, 0.8 / 0.96 ** 0.5 - 1))
+    later = y[(x > 220) & (x < 380)]
+    assert later.max() == pytest.approx(1.02 / (1.02 * 0.98) ** 0.5 - 1)
+    ax2 = plots.plot_amplitude_vs_lr(rep, ax=_ax())
+    assert not ax2.axison and "no amplitudes in the evidence" in ax2.texts[0].get_text()
+
+
+def test_oscillation_phase_boxes_never_overlap() -> None:
+    # six short LR phases side by side: their boxes would overlap at one height
+    phases = [{"start": 100 * k, "end": 100 * k + 99, "lr": 0.1 / 2 ** k, "amplitude": 0.05,
+               "lag1_autocorr": -0.2} for k in range(6)]
+    run = _run()
+    f = Finding("noisy_loss", "info", "Noisy.", tags=("train/loss",), step_range=(0, 599),
+                evidence={"phases": phases, "amplitude_lr_slope": 0.1})
+    fig = Figure(figsize=(8, 3))
+    ax = plots.plot_oscillation(gradlog.Report(run=run, findings=[f]), ax=fig.add_subplot())
+    fig.draw_without_rendering()
+    boxes = [t.get_window_extent() for t in ax.texts
+             if (t.get_gid() or "").startswith("phase_box:") and t.get_visible()]
+    assert len(boxes) >= 3
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
 
 
 def test_plot_tags_default_and_unknown_tag() -> None:
@@ -300,7 +376,7 @@ def test_overview_of_a_real_overfitting_run(corpus) -> None:
     assert ax.get_yscale() == "log"  # 0.5 down to 1e-3: a linear axis would hide the tail
     assert ax.get_xlabel() == run.meta.get("step_unit", "step")
     assert "lr" not in gids  # the log has no learning rate
-    assert ax.get_title(loc="left") == "tf1_keras_irfanet_109ep_overfit: loss"
+    assert ax.get_title(loc="left").startswith("tf1_keras_irfanet_109ep_overfit: loss — LR: ")
 
 
 def test_lr_twin_axis_of_a_real_step_schedule(corpus) -> None:
@@ -343,7 +419,7 @@ def test_grad_norms_flag_the_layers_a_finding_names_and_read_the_statistic_from_
                                                     tags=("grad/fc2.weight/l2",), step_range=(0, 99))])
     ax = plots.plot_grad_norms(rep, ax=_ax())
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["fc1.weight", "fc2.weight ↑", "total"]
-    assert ax.get_ylabel() == "gradient L2 norm"
+    assert ax.get_ylabel().splitlines()[0] == "gradient L2 norm"
 
 
 # -- the first-order check -----------------------------------------------------------
@@ -354,7 +430,7 @@ LIN_DECAY = "lin_osc_decay__linear_illcond_lr1.2_b128_m0.5_step50_s1.csv"
 SKIP = 0.15  # the analyzers measure a phase without its first 15% (osc_phase_skip)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _bench_report(name: str) -> gradlog.Report:
     return gradlog.analyze(gradlog.load(BENCH / name))
 
@@ -484,31 +560,31 @@ def _fo_run(lr: float | None = 0.5, grad: str | None = "grad_norm/total", n: int
 
 
 def test_first_order_without_a_finding_draws_the_curves_and_claims_nothing() -> None:
-    # no oscillation finding: the whole LR phase is drawn with its medians, but no ratio
-    # is stated (the analyzers found nothing; plots do not re-run them)
+    # no oscillation finding: the loss and the promise are drawn, but no median, ratio or
+    # box (the analyzers found nothing; plots do not re-run them)
     run = _fo_run()
     ax = plots.plot_first_order(gradlog.Report(run=run), ax=_ax())
     assert "(no oscillation finding)" in ax.get_title(loc="left")
     gids = _gids(ax.figure)
-    level = 0.2 * np.exp(-2e-4 * np.median(np.arange(1000)))
-    assert _level(gids["promise_level:0"][0]) == pytest.approx((0, 999, 0.08))
-    assert _level(gids["loss_level:0"][0])[2] == pytest.approx(level)
-    assert "realised:0" not in gids and "promise_smooth" in gids
-    assert _box(ax, 0).get_text() == "LR 0.5\nno oscillation finding"
-    assert matplotlib.colors.to_hex(_box(ax, 0).get_bbox_patch().get_edgecolor()) == plots.GREY.lower()
+    assert "promise_smooth" in gids and "loss_smooth" in gids
+    assert not [g for g in gids if g.startswith(("promise_level", "loss_level", "realised",
+                                                 "first_order:"))]
 
 
 def test_first_order_box_says_not_assessed_when_the_evidence_has_no_ratio() -> None:
     # e.g. an adaptive optimizer (Adam's step is not eta * g): the analyzers leave the
-    # ratio out of the phase, and the figure does not invent one
+    # ratio out of the phase, and the figure does not invent one; the promise's median
+    # comes from the evidence's grad_level (LR 0.5 x 0.4^2)
     run = _fo_run(optimizer="AdamW")
     f = Finding("noisy_loss", "info", "Noisy.", tags=("train/loss",), step_range=(0, 999),
-                evidence={"phases": [{"start": 0, "end": 999, "lr": 0.5, "window_start": 150.0}]})
+                evidence={"phases": [{"start": 0, "end": 999, "lr": 0.5, "window_start": 150.0,
+                                      "grad_level": 0.4}]})
     ax = plots.plot_first_order(gradlog.Report(run=run, findings=[f]), ax=_ax())
     assert "(evidence of noisy_loss)" in ax.get_title(loc="left")
     assert _box(ax, 0).get_text() == "LR 0.5\nfirst order not assessed"
-    assert _level(_gids(ax.figure)["promise_level:0"][0]) == pytest.approx((150, 999, 0.08))
-    assert "realised:0" not in _gids(ax.figure)
+    gids = _gids(ax.figure)
+    assert _level(gids["promise_level:0"][0]) == pytest.approx((150, 999, 0.08))
+    assert "loss_level:0" not in gids and "realised:0" not in gids
 
 
 @pytest.mark.parametrize("kw, missing", [

@@ -162,10 +162,27 @@ def test_text_exact_for_a_tiny_run() -> None:
               p_value=0.5, test="MK", fold_change=0.75, start_level=2.0, end_level=1.5,
               direction="flat")
     rep = gradlog.Report(run=run, findings=[f], trends=[t])
-    assert render_text([rep]) == (
+    head = (
         "== tiny.log ====================================================================\n"
+        "LR: unknown — No learning-rate verdict was computed.\n"
         "format: csv_long   steps: 0-20 (3 distinct)   tags: 2\n"
-        "roles: loss=train/loss; lr=train/lr\n"
+    )
+    trend = (
+        "Trends (change: end / start level; slope per 10 steps)\n"
+        "  series                 role       steps          change   slope      p trend\n"
+        "  train/loss             loss       0-10            ×0.75    -0.5  0.500 flat\n"
+    )
+    assert render_text([rep]) == (
+        head + "\n"
+        "Findings: 1 finding (1 critical)\n"
+        "  CRITICAL nonfinite_values  step 20  confidence 1.00\n"
+        "    The loss became NaN at step 20.\n"
+        "    evidence: first_step=20; count=1\n"
+        "    -> Lower the LR.\n"
+        "\n" + trend
+    )
+    assert render_text([rep], verbose=True) == (
+        head + "roles: loss=train/loss; lr=train/lr\n"
         "\n"
         "Findings: 1 finding (1 critical)\n"
         "  CRITICAL nonfinite_values  step 20  confidence 1.00\n"
@@ -173,12 +190,7 @@ def test_text_exact_for_a_tiny_run() -> None:
         "    tags: train/loss\n"
         "    evidence: first_step=20; count=1\n"
         "    -> Lower the LR.\n"
-        "\n"
-        "Trends\n"
-        "    scope    steps         slope/1k         95% interval      p   fold dir\n"
-        "  train/loss (loss)\n"
-        "    run      0-10               -50           [-60, -40]  0.500   0.75 flat\n"
-        "\n"
+        "\n" + trend + "\n"
         "Tags\n"
         "  tag                          count      first       last        min role\n"
         "  train/loss                       3          2        nan        1.5 loss\n"
@@ -315,7 +327,7 @@ def test_html_several_runs_get_one_section_each_with_unique_anchors() -> None:
 
 def test_notebook_views() -> None:
     rep = _report(extra_tag=HOSTILE)
-    run_html = rep.run._repr_html_()
+    run_html = rep.run._repr_html_().replace("<wbr>", "")
     assert "<script" not in run_html and "&lt;script&gt;" in run_html
     p = _Collector()
     p.feed(run_html)
@@ -340,9 +352,14 @@ def test_text_report_fits_80_columns_with_huge_step_numbers():
     rng = np.random.default_rng(0)
     run = make_run({"train/loss": (steps, 2.0 * np.exp(-steps / 3e7) * np.exp(rng.normal(0, 0.05, steps.size))),
                     "train/lr": (steps, np.where(steps < 40_000_000, 0.01, 0.001))})
-    text = gradlog.analyze(run).to_text()
-    assert "40M-" in text  # the second LR phase, abbreviated
+    rep = gradlog.analyze(run)
+    text = rep.to_text()
+    assert "slope per 10M iterations" in text  # a unit the slope reads in
+    assert "40M-" not in text  # the per-phase rows only in the verbose report
     assert max(len(line) for line in text.splitlines()) <= 80
+    verbose = rep.to_text(verbose=True)
+    assert "40M-" in verbose  # the second LR phase, abbreviated
+    assert max(len(line) for line in verbose.splitlines()) <= 80
 
 
 def test_markdown_and_html_show_the_first_order_figure(tmp_path, bench_runs) -> None:

@@ -44,6 +44,10 @@ class AnalysisConfig:
     # A trend is called rising/falling when its Mann-Kendall p-value is below this and
     # the Theil-Sen 95% interval excludes zero; otherwise "flat".
     trend_alpha: float = 0.05
+    # A trend's direction never contradicts its fold change: a change of at least this
+    # factor either way (end level / start level) decides rising or falling even when the
+    # trend test lacks power (a short blow-up), and opposite signs of slope and fold read flat.
+    trend_decisive_fold: float = 2.0
     # Per-LR-phase trends need at least this many finite points in the phase.
     trend_min_points: int = 8
     # A thinned series whose first differences have a bias-corrected lag-1 autocorrelation

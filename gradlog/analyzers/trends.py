@@ -5,6 +5,13 @@ series) with its 95% interval, a Mann-Kendall test on a series thinned until its
 points are independent (training curves are strongly autocorrelated, so the test on
 the raw points would call almost anything significant), and the fold change between
 robust (median) start and end levels.
+
+The direction agrees with the fold change: a significant slope whose sign the levels
+contradict (a layer that rose 6x in the first phase and then fell slowly: the slope
+falls, the end level is above the start) is ``flat`` (no one direction over the run),
+and a series whose levels moved by at least :data:`DECISIVE_FOLD` either way is
+``rising``/``falling`` even when the thinned test lacks the power to say so (a loss that
+blew up 17x in a few points is not "flat").
 """
 
 from __future__ import annotations
@@ -19,7 +26,32 @@ from gradlog.analyzers.stats import bin_medians, fit_trend
 from gradlog.findings import Trend
 from gradlog.run import Run
 
-__all__ = ["trend_of", "compute_trends", "role_tags"]
+__all__ = ["trend_of", "compute_trends", "role_tags", "DECISIVE_FOLD", "direction_of"]
+
+#: A series whose robust end level is at least this many times its start level (or at
+#: most its inverse) rose (fell), whatever the power of the trend test.
+#: (``config.trend_decisive_fold`` overrides it when the config has one.)
+DECISIVE_FOLD = 2.0
+
+
+def direction_of(test_direction: str, fold: float, decisive: float = DECISIVE_FOLD) -> str:
+    """Return the direction a trend reports: the test's, unless the fold change says
+    otherwise.
+
+    ``test_direction`` is ``rising``/``falling``/``flat`` from the trend test; ``fold``
+    the robust end / start level (NaN when undefined). Returns ``rising`` or ``falling``
+    when the fold change is at least ``decisive`` (at most ``1/decisive``); ``flat`` when
+    the test's direction and the fold change point opposite ways; else the test's.
+    """
+    if not math.isfinite(fold) or fold <= 0:
+        return test_direction
+    if fold >= decisive:
+        return "rising"
+    if fold <= 1.0 / decisive:
+        return "falling"
+    if (test_direction == "rising" and fold < 1.0) or (test_direction == "falling" and fold > 1.0):
+        return "flat"
+    return test_direction
 
 
 def role_tags(run: Run) -> list[tuple[str, str]]:
@@ -107,7 +139,8 @@ def trend_of(run: Run, tag: str, *, start: float | None = None, end: float | Non
             fold_change=fold,
             start_level=start_level,
             end_level=end_level,
-            direction=fit.direction(config.trend_alpha),
+            direction=direction_of(fit.direction(config.trend_alpha), fold,
+                                   float(getattr(config, "trend_decisive_fold", DECISIVE_FOLD))),
         )
 
     return cached(run, ("trend", tag, start, end, role, scope, config), make)

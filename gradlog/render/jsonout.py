@@ -17,13 +17,18 @@ from gradlog.findings import plain as strict
 if TYPE_CHECKING:  # pragma: no cover
     from gradlog.report import Report
 
-__all__ = ["run_dict", "reports_dict", "reports_json", "strict", "schema", "SCHEMA_FILE"]
+__all__ = ["run_dict", "reports_dict", "reports_json", "strict", "schema", "SCHEMA_FILE",
+           "SCHEMA_VERSION"]
+
+#: Version of the JSON shape (bumped on any incompatible change; documented in README);
+#: ``gradlog.report.SCHEMA_VERSION`` re-exports it.
+SCHEMA_VERSION = "1.1"
 
 #: File name of the JSON Schema, inside the ``gradlog.render`` package.
 SCHEMA_FILE = "report.schema.json"
 
 
-def run_dict(report: "Report") -> dict[str, Any]:
+def run_dict(report: Report) -> dict[str, Any]:
     """Return one run's entry of the JSON document (see README, "JSON report")."""
     run = report.run
     summary = run.summary()
@@ -58,10 +63,8 @@ def run_dict(report: "Report") -> dict[str, Any]:
     })
 
 
-def reports_dict(reports: Sequence["Report"]) -> dict[str, Any]:
+def reports_dict(reports: Sequence[Report]) -> dict[str, Any]:
     """Return the whole JSON document for several runs."""
-    from gradlog.report import SCHEMA_VERSION
-
     return {
         "gradlog_version": __version__,
         "schema_version": SCHEMA_VERSION,
@@ -69,7 +72,7 @@ def reports_dict(reports: Sequence["Report"]) -> dict[str, Any]:
     }
 
 
-def reports_json(reports: Sequence["Report"], *, indent: int | None = 2) -> str:
+def reports_json(reports: Sequence[Report], *, indent: int | None = 2) -> str:
     """Return the JSON document as strict JSON text (``allow_nan=False``)."""
     return json.dumps(reports_dict(reports), indent=indent, allow_nan=False)
 

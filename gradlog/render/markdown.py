@@ -14,20 +14,27 @@ from typing import TYPE_CHECKING, Any
 
 from gradlog._version import __version__
 from gradlog.render._common import (
+    FindingGroup,
+    display_names,
     evidence_items,
     fmt_num,
+    fmt_p,
     fmt_step,
     fmt_steps,
+    group_findings,
+    group_not_assessable,
     meta_notes,
     role_items,
     safe_filename,
     severity_counts,
     single_line,
+    slope_unit,
+    trend_change,
+    trend_rate,
     unique_names,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gradlog.findings import Finding
     from gradlog.report import Report
 
 __all__ = ["render_markdown", "md_escape"]
@@ -51,33 +58,63 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[i
     return [_row(head), _row(align), *(_row(r) for r in rows)]
 
 
-def _finding_md(f: "Finding") -> list[str]:
-    out = [f"#### {f.severity.upper()}: `{f.id}` "
-           f"({fmt_steps(f.step_range)}, confidence {f.confidence:.2f})", "",
-           f"**{md_escape(f.summary)}**", ""]
-    if f.tags:
-        out += ["Series: " + ", ".join(md_escape(t) for t in f.tags), ""]
-    if f.evidence:
-        out.append("Evidence:")
-        out.append("")
-        for k, v in evidence_items(f.evidence):
-            out.append(f"- {md_escape(k)}: {md_escape(v)}")
-        out.append("")
-        for k, v in f.evidence.items():
-            if isinstance(v, (list, tuple)) and v and all(isinstance(x, Mapping) for x in v):
-                cols: list[str] = []
-                for x in v:
-                    cols += [str(c) for c in x if str(c) not in cols]
-                rows = [[md_escape(fmt_num(_get(x, c)) if not isinstance(_get(x, c), str)
-                                   else _get(x, c)) for c in cols] for x in v[:100]]
-                out += [f"{md_escape(k)}:", ""] + _table([md_escape(c) for c in cols], rows,
-                                                        right=range(len(cols))) + [""]
-    if f.explanation:
-        out += [f"Why: {md_escape(f.explanation)}", ""]
-    if f.recommendation:
-        out += [f"**What to do:** {md_escape(f.recommendation)}", ""]
-    if f.references:
-        out += ["References: " + "; ".join(md_escape(r) for r in f.references), ""]
+def _details(summary: str, body: list[str]) -> list[str]:
+    """A folded block (GitHub renders ``<details>``); ``body`` is Markdown."""
+    return [f"<details><summary>{summary}</summary>", "", *body, "</details>", ""]
+
+
+def _records_table(k: str, v: Sequence[Mapping[str, Any]]) -> list[str]:
+    cols: list[str] = []
+    for x in v:
+        cols += [str(c) for c in x if str(c) not in cols]
+    rows = [[md_escape(fmt_num(_get(x, c)) if not isinstance(_get(x, c), str)
+                       else _get(x, c)) for c in cols] for x in v[:100]]
+    return [f"{md_escape(k)}:", ""] + _table([md_escape(c) for c in cols], rows,
+                                            right=range(len(cols))) + [""]
+
+
+def _evidence_md(evidence: Mapping[str, Any]) -> list[str]:
+    out = [f"- {md_escape(k)}: {md_escape(v)}" for k, v in evidence_items(evidence)] + [""]
+    for k, v in evidence.items():
+        if isinstance(v, (list, tuple)) and v and all(isinstance(x, Mapping) for x in v):
+            out += _records_table(str(k), v)
+    return out
+
+
+def _finding_md(g: FindingGroup, explained: dict[str, str]) -> list[str]:
+    count = f" ×{g.count}" if g.count > 1 else ""
+    out = [f"#### {g.severity.upper()}: `{g.id}`{count} "
+           f"({fmt_steps(g.step_range)}, confidence {g.confidence:.2f})", "",
+           f"**{md_escape(g.summary)}**", ""]
+    if g.member_summaries():
+        out += [f"- {md_escape(x)}" for x in g.member_summaries()] + [""]
+    elif g.members():
+        cols = g.member_columns()
+        rows = [[md_escape(label), *[md_escape(v) for v in vals]] for label, vals in g.member_rows()]
+        out += _table(["series", *[h for _k, h in cols]], rows,
+                      right=range(1, len(cols) + 1)) + [""]
+    elif g.tags:
+        out += ["Series: " + ", ".join(md_escape(t) for t in g.tags), ""]
+    if g.recommendation:
+        out += [f"**What to do:** {md_escape(g.recommendation)}", ""]
+    if g.count == 1 and g.evidence:
+        out += _details("Evidence", _evidence_md(g.evidence))
+    elif g.count > 1:
+        body: list[str] = []
+        for label, f in zip(g.labels, g.findings, strict=True):
+            if f.evidence:
+                body += [f"{md_escape(label)}:", ""] + _evidence_md(f.evidence)
+        if body:
+            out += _details("Evidence per series", body)
+    if g.explanation:
+        key = single_line(g.explanation)
+        if key in explained:
+            out += [f"Why: as explained under `{explained[key]}` above.", ""]
+        else:
+            explained[key] = g.id
+            out += _details("Why", [md_escape(g.explanation), ""])
+    if g.references:
+        out += ["References: " + "; ".join(md_escape(r) for r in g.references), ""]
     return out
 
 
@@ -88,7 +125,21 @@ def _get(mapping: Mapping[Any, Any], key: str) -> Any:
     return ""
 
 
-def _section(report: "Report", figures: dict[str, str]) -> list[str]:
+def _trends_md(report: Report) -> list[str]:
+    if not report.trends:
+        return []
+    unit = slope_unit(report.run)
+    rows = [[md_escape(t.tag), t.scope, f"{fmt_step(t.step_start)} to {fmt_step(t.step_end)}",
+             trend_change(t), trend_rate(t, unit), md_escape(fmt_p(t.p_value)), t.direction]
+            for t in report.trends]
+    table = _table(["series", "scope", "steps", "change", f"slope per {unit.label}", "p",
+                    "trend"], rows, right=(2, 3, 4, 5)) + [""]
+    n = len({t.tag for t in report.trends})
+    return _details(f"Trends of {n} series (change: end / start level)", table)
+
+
+def _section(report: Report, heading: str, figures: dict[str, str],
+             explained: dict[str, str]) -> list[str]:
     from gradlog.render.figures import FIGURE_CAPTIONS, FIGURES_AFTER_FINDINGS
 
     run = report.run
@@ -101,8 +152,9 @@ def _section(report: "Report", figures: dict[str, str]) -> list[str]:
                       f"({fmt_num(st['count'])} distinct)") if st["count"] else "none"],
         ["tags", str(len(run.tags))],
     ] + [[f"role: {r}", md_escape(v)] for r, v in role_items(run.roles)]
-    out = [f"## {md_escape(run.name)}", ""] + _table(["", ""], facts) + [""]
-    notes = meta_notes(report)
+    out = [f"## {md_escape(heading)}", "", f"**{md_escape(report.lr_advice.line())}**", ""]
+    out += _table(["", ""], facts) + [""]
+    notes = meta_notes(run)
     if notes:
         out += [f"- {md_escape(n)}" for n in notes] + [""]
 
@@ -116,35 +168,25 @@ def _section(report: "Report", figures: dict[str, str]) -> list[str]:
     out += [f"### Findings: {severity_counts(report.findings)}", ""]
     if not report.findings:
         out += ["No findings: none of the detectors saw enough evidence.", ""]
-    for f in report.findings:
-        out += _finding_md(f)
+    for g in group_findings(report.findings):
+        out += _finding_md(g, explained)
     if report.not_assessable:
         out += ["### Not assessable", ""]
-        out += [f"- `{md_escape(na.get('id', ''))}`: {md_escape(na.get('reason', ''))}"
-                for na in report.not_assessable] + [""]
+        out += ["- " + ", ".join(f"`{md_escape(i)}`" for i in ids) + f": {md_escape(reason)}"
+                for ids, reason in group_not_assessable(report.not_assessable)] + [""]
     for kind in FIGURES_AFTER_FINDINGS:
         out += fig(kind)
-    if report.trends:
-        rows = []
-        for t in report.trends:
-            p = "<0.001" if t.p_value == t.p_value and t.p_value < 0.001 else fmt_num(t.p_value, 3)
-            rows.append([md_escape(t.tag), t.scope, f"{fmt_step(t.step_start)} to {fmt_step(t.step_end)}",
-                         fmt_num(t.slope, 3) + (" (log10)" if t.log_space else ""),
-                         f"[{fmt_num(t.slope_low, 3)}, {fmt_num(t.slope_high, 3)}]", md_escape(p),
-                         fmt_num(t.fold_change, 3), t.direction])
-        out += ["### Trends", ""]
-        out += _table(["tag", "scope", "steps", "slope / 1k steps", "95% interval", "p", "fold",
-                       "direction"], rows, right=(3, 5, 6)) + [""]
+    out += _trends_md(report)
     summ = run.summary()
     rows = [[md_escape(r.tag), md_escape(r.role), fmt_num(r.count), fmt_num(r.first), fmt_num(r.last),
              fmt_num(r.min), fmt_num(r.max)] for r in summ.itertuples()]
-    out += [f"### Tags ({len(run.tags)})", ""]
-    out += _table(["tag", "role", "count", "first", "last", "min", "max"], rows,
-                  right=(2, 3, 4, 5, 6)) + [""]
+    out += _details(f"Tags ({len(run.tags)})",
+                    _table(["tag", "role", "count", "first", "last", "min", "max"], rows,
+                           right=(2, 3, 4, 5, 6)) + [""])
     return out
 
 
-def render_markdown(reports: Sequence["Report"], figures_dir: str | os.PathLike[str] | None = None,
+def render_markdown(reports: Sequence[Report], figures_dir: str | os.PathLike[str] | None = None,
                     *, link_prefix: str | None = None) -> str:
     """Return the Markdown report of several runs, one section each.
 
@@ -173,12 +215,16 @@ def render_markdown(reports: Sequence["Report"], figures_dir: str | os.PathLike[
     stems = unique_names(safe_filename(r.run.name) for r in reports)
     out = ["# gradlog report", "",
            f"{len(reports)} run{'s' if len(reports) != 1 else ''}, gradlog {__version__}.", ""]
+    headings = display_names([r.run.name for r in reports],
+                             [r.run.meta.get("source") for r in reports])
     if len(reports) > 1:
-        out += [f"- {md_escape(r.run.name)}: {severity_counts(r.findings)}" for r in reports] + [""]
-    for rep, stem in zip(reports, stems):
+        out += [f"- {md_escape(h)}: {md_escape(r.lr_advice.line())} ({severity_counts(r.findings)})"
+                for r, h in zip(reports, headings, strict=True)] + [""]
+    explained: dict[str, str] = {}
+    for rep, stem, heading in zip(reports, stems, headings, strict=True):
         figs: dict[str, str] = {}
         if figures_dir is not None:
             for kind, path in figure_files(rep, figures_dir, stem=stem):
                 figs[kind] = f"{prefix}/{path.name}" if prefix else path.name
-        out += _section(rep, figs)
+        out += _section(rep, heading, figs, explained)
     return "\n".join(out).rstrip("\n") + "\n"

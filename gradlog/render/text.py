@@ -1,31 +1,44 @@
-"""The terminal report: readable at 80 columns, coloured only when asked to.
+"""The terminal report: one screen for a typical run, at 80 columns, coloured only when
+asked to.
 
-One section per run: a header (run, format, steps, tags, roles, how the log was read),
-the findings most severe first (each with its one-line summary, the evidence in a line
-and the recommendation), the trend table, the tag table and what could not be assessed.
+One section per run: a header (run, format, steps, source), the LR verdict, how the log
+was read, the findings most severe first (findings of one kind and cause as one: its
+summary, the evidence in a line and the recommendation), one trend line per
+role-bearing series and what could not be assessed. ``verbose`` adds the roles, the
+per-LR-phase trends and the tag table.
 """
 
 from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from gradlog.render._common import (
+    FindingGroup,
+    SlopeUnit,
+    display_names,
     evidence_items,
     fmt_num,
+    fmt_p,
     fmt_step,
     fmt_steps,
+    group_findings,
+    group_not_assessable,
     meta_notes,
     role_items,
     severity_counts,
     single_line,
+    slope_unit,
+    trend_change,
+    trend_rate,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gradlog.findings import Finding, Trend
+    from gradlog.findings import Trend
     from gradlog.report import Report
+    from gradlog.run import Run
 
 __all__ = ["render_text"]
 
@@ -56,26 +69,50 @@ def _clip(text: str, width: int) -> str:
 
 
 def _wrap(text: str, width: int, indent: str, first: str | None = None) -> list[str]:
-    return textwrap.wrap(single_line(text), width=width, initial_indent=first or indent,
-                         subsequent_indent=indent, break_on_hyphens=False) or [first or indent]
+    head = indent if first is None else first
+    return textwrap.wrap(single_line(text), width=width, initial_indent=head,
+                         subsequent_indent=indent, break_on_hyphens=False) or [head]
 
 
-def _finding(f: "Finding", width: int, paint: _Painter) -> list[str]:
-    sev = f.severity.upper()
-    head = (f"  {paint(f'{sev:<8}', f.severity)} {paint(f.id, 'bold')}  "
-            f"{fmt_steps(f.step_range)}  confidence {f.confidence:.2f}")
+def _finding(g: FindingGroup, width: int, paint: _Painter, verbose: bool) -> list[str]:
+    sev = g.severity.upper()
+    count = f" ×{g.count}" if g.count > 1 else ""
+    head = (f"  {paint(f'{sev:<8}', g.severity)} {paint(g.id + count, 'bold')}  "
+            f"{fmt_steps(g.step_range)}  confidence {g.confidence:.2f}")
     out = [head]
-    out += _wrap(f.summary, width, "    ")
-    if f.tags:
-        out.append(_clip("    tags: " + ", ".join(single_line(t) for t in f.tags), width))
-    if f.evidence:
-        out.append(_evidence(f.evidence, width))
-    if f.recommendation:
-        out += _wrap(f.recommendation, width, "      ", first="    -> ")
+    out += _wrap(g.summary, width, "    ")
+    for line in g.member_summaries():
+        out += _wrap(line, width, "      ", first="    - ")
+    if verbose and g.tags:
+        out.append(_clip("    tags: " + ", ".join(single_line(t) for t in g.tags), width))
+    if g.member_summaries():
+        pass  # each member said its own numbers
+    elif g.members() and not all(label in g.summary for label, _v in g.members()):
+        out += _wrap(_group_evidence(g), width, "      ", first="    ")
+    elif g.evidence:
+        out.append(_evidence(g.evidence, width))
+    if g.recommendation:
+        out += _wrap(g.recommendation, width, "      ", first="    -> ")
     return out
 
 
-def _evidence(evidence: dict, width: int) -> str:
+def _group_evidence(g: FindingGroup) -> str:
+    """The members of a group in one line: ``fold change: conv3 ×1.27, ... (p <0.001 each)``."""
+    cols = [k for k, _h in g.member_columns()]
+    rows = g.member_rows()
+    if "fold_change" not in cols:
+        return "series: " + ", ".join(label for label, _v in rows)
+    fi = cols.index("fold_change")
+    pi = cols.index("p_value") if "p_value" in cols else None
+    ps = {vals[pi] for _l, vals in rows} if pi is not None else set()
+    same_p = len(ps) == 1
+    items = [f"{label} {vals[fi]}" + (f" (p {vals[pi]})" if pi is not None and not same_p else "")
+             for label, vals in rows]
+    tail = f" (each p{ps.pop()})" if pi is not None and same_p else ""
+    return "fold change: " + ", ".join(items) + tail
+
+
+def _evidence(evidence: Mapping[str, Any], width: int) -> str:
     """The evidence in one line: whole ``key=value`` items while they fit, then a count."""
     items = [f"{k}={v}" for k, v in evidence_items(evidence)]
     line = "    evidence: "
@@ -97,23 +134,29 @@ def _compact(x: float, digits: int = 3) -> str:
     return _EXP_RE.sub(lambda m: "e" + m.group(1).replace("+", "") + m.group(2), s)
 
 
-def _trend_rows(trends: Sequence["Trend"], width: int) -> list[str]:
-    out = [f"    {'scope':<8} {'steps':<13} {'slope/1k':>8} {'95% interval':>20} {'p':>6} "
-           f"{'fold':>6} dir"]
-    by_tag: dict[str, list["Trend"]] = {}
+#: Fixed columns of the trend table: role, steps, change, slope, p, trend (and spaces).
+_TREND_FIXED = 2 + 1 + 10 + 1 + 13 + 1 + 7 + 1 + 7 + 1 + 6 + 1 + 7
+
+
+def _trend_rows(trends: Sequence[Trend], width: int, unit: SlopeUnit,
+                verbose: bool) -> list[str]:
+    """One line per series over the whole run (and, verbose, one per LR phase below it)."""
+    tag_w = max(12, width - _TREND_FIXED)
+    out = [f"  {'series':<{tag_w}} {'role':<10} {'steps':<13} {'change':>7} {'slope':>7} "
+           f"{'p':>6} trend"]
+    by_tag: dict[str, list[Trend]] = {}
     for t in trends:
         by_tag.setdefault(t.tag, []).append(t)
     for tag, rows in by_tag.items():
-        role = f" ({rows[0].role})" if rows[0].role else ""
-        unit = ", slope of log10(value)" if rows[0].log_space else ""
-        out.append(_clip(f"  {single_line(tag)}{role}{unit}", width))
-        for t in rows:
-            interval = f"[{_compact(t.slope_low)}, {_compact(t.slope_high)}]"
+        runs = [t for t in rows if t.scope == "run"] or rows[:1]
+        shown = runs + ([t for t in rows if t not in runs] if verbose else [])
+        for i, t in enumerate(shown):
+            name = _clip(single_line(tag), tag_w) if i == 0 else "  " + t.scope.replace("lr_", "")
+            role = (t.role or "") if i == 0 else ""
             steps = f"{_short_step(t.step_start)}-{_short_step(t.step_end)}"
-            scope = t.scope.replace("lr_phase ", "phase ")
             out.append(
-                f"    {scope:<8} {steps:<13} {_compact(t.slope):>8} {interval:>20} "
-                f"{_p(t.p_value):>6} {_compact(t.fold_change):>6} {t.direction:<7}".rstrip()
+                f"  {name:<{tag_w}} {role:<10} {steps:<13} {trend_change(t):>7} "
+                f"{trend_rate(t, unit):>7} {fmt_p(t.p_value):>6} {t.direction}".rstrip()
             )
     return out
 
@@ -125,14 +168,8 @@ def _short_step(x: int) -> str:
     return fmt_step(x)
 
 
-def _p(p: float) -> str:
-    if p != p:
-        return "nan"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def _tag_rows(report: "Report", width: int) -> list[str]:
-    summ = report.run.summary()
+def _tag_rows(run: Run, width: int) -> list[str]:
+    summ = run.summary()
     tag_w = max(12, width - 2 - 8 - 3 * 11 - 11)
     out = [f"  {'tag':<{tag_w}} {'count':>7} {'first':>10} {'last':>10} {'min':>10} role"]
     for row in summ.itertuples():
@@ -144,46 +181,55 @@ def _tag_rows(report: "Report", width: int) -> list[str]:
     return out
 
 
-def _section(report: "Report", width: int, paint: _Painter) -> list[str]:
+def _section(report: Report, title_name: str, width: int, paint: _Painter,
+             verbose: bool) -> list[str]:
     run = report.run
     st = run.steps
     unit = run.meta.get("step_unit") or "step"
-    title = f"== {single_line(run.name)} "
+    src = single_line(run.meta.get("source") or "") if verbose else ""
+    title = f"== {title_name} "
     out = [paint(_clip(title + "=" * max(width - len(title), 0), width), "bold")]
+    out += [paint(x, "bold") for x in _wrap(report.lr_advice.line(), width, "    ", first="")]
     steps = (f"{fmt_step(st['first'])}-{fmt_step(st['last'])} ({fmt_num(st['count'])} distinct)"
              if st["count"] else "none")
-    out.append(_clip(f"format: {run.meta.get('format') or '?'}   {unit}s: {steps}   "
-                     f"tags: {len(run.tags)}", width))
-    if run.meta.get("source"):
-        out.append(_clip(f"source: {single_line(run.meta['source'])}", width))
-    roles = role_items(run.roles)
-    if roles:
-        out += _wrap("; ".join(f"{k}={v}" for k, v in roles), width, "       ", first="roles: ")
-    for note in meta_notes(report):
-        out += _wrap(note, width, "  ", first="")
+    facts = f"format: {run.meta.get('format') or '?'}   {unit}s: {steps}   tags: {len(run.tags)}"
+    if src and len(facts) + 3 + len(src) <= width:
+        out.append(f"{facts}   {src}")
+    else:
+        out.append(_clip(facts, width))
+        if src:
+            out.append(_clip(f"source: {src}", width))
+    if verbose:
+        roles = role_items(run.roles)
+        if roles:
+            out += _wrap("; ".join(f"{k}={v}" for k, v in roles), width, "       ",
+                         first="roles: ")
+    for note in meta_notes(run):
+        out += _wrap(note, width, "    ", first="  ")
     out.append("")
     out.append(paint(f"Findings: {severity_counts(report.findings)}", "bold"))
-    for f in report.findings:
-        out += _finding(f, width, paint)
-        out.append("")
-    if not report.findings:
-        out.append("")
+    for g in group_findings(report.findings):
+        out += _finding(g, width, paint, verbose)
+    out.append("")
     if report.trends:
-        out.append(paint("Trends", "bold"))
-        out += _trend_rows(report.trends, width)
+        su = slope_unit(run)
+        out.append(paint(f"Trends (change: end / start level; slope per {su.label})", "bold"))
+        out += _trend_rows(report.trends, width, su, verbose)
         out.append("")
     if report.not_assessable:
         out.append(paint("Not assessable", "bold"))
-        for na in report.not_assessable:
-            out += _wrap(f"{na.get('id')}: {na.get('reason', '')}", width, "      ", first="  ")
+        for ids, reason in group_not_assessable(report.not_assessable):
+            out += _wrap(f"{', '.join(ids)}: {reason}", width, "      ", first="  ")
         out.append("")
-    out.append(paint("Tags", "bold"))
-    out += _tag_rows(report, width)
-    out.append("")
+    if verbose:
+        out.append(paint("Tags", "bold"))
+        out += _tag_rows(run, width)
+        out.append("")
     return out
 
 
-def render_text(reports: Sequence["Report"], *, color: bool = False, width: int = 80) -> str:
+def render_text(reports: Sequence[Report], *, color: bool = False, width: int = 80,
+                verbose: bool = False) -> str:
     """Return the terminal report of several runs, one section each.
 
     Parameters
@@ -191,6 +237,9 @@ def render_text(reports: Sequence["Report"], *, color: bool = False, width: int 
     reports : the Reports to show, in order.
     color : add ANSI colours (severity and headings); only for a terminal.
     width : wrap and clip lines to this many columns (at least 60).
+    verbose : add the source path, the roles, each finding's tags, the per-LR-phase
+        trends and the tag table (the default fits a typical run on one screen; runs with
+        the same file name are headed by the shortest path that tells them apart).
 
     Returns
     -------
@@ -199,6 +248,8 @@ def render_text(reports: Sequence["Report"], *, color: bool = False, width: int 
     width = max(int(width), _MIN_WIDTH)
     paint = _Painter(color)
     out: list[str] = []
-    for rep in reports:
-        out += _section(rep, width, paint)
+    names = display_names([r.run.name for r in reports],
+                          [r.run.meta.get("source") for r in reports])
+    for rep, name in zip(reports, names, strict=True):
+        out += _section(rep, name, width, paint, verbose)
     return "\n".join(out).rstrip("\n") + "\n"
