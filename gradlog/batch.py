@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 import gradlog
+from gradlog.render.summary import SUMMARY_COLUMNS
 from gradlog.errors import GradlogError
 from gradlog.loading import SIDE_FILES, RunRef, Survey, Unread, survey
 
@@ -39,10 +40,9 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["BATCH_COLUMNS", "DASK_MISSING", "STATUSES", "analyze_ref", "default_jobs",
            "report_name", "run_batch", "status_counts"]
 
-#: Columns of the summary table, in order (also the header of ``gradlog batch``'s CSV).
-BATCH_COLUMNS = ("path", "status", "format", "run", "first_step", "last_step", "steps", "tags",
-                 "lr_action", "max_severity", "findings", "finding_ids", "assessed",
-                 "not_assessable", "reason")
+#: Columns of the summary table, in order (also the header of ``gradlog batch``'s CSV);
+#: defined beside the summary's renderers and schema.
+BATCH_COLUMNS = SUMMARY_COLUMNS
 #: The values of the ``status`` column.
 STATUSES = ("ok", "error", "skipped")
 #: Integer columns; missing (an error row, a run with no steps) is ``<NA>``.

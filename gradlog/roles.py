@@ -126,8 +126,9 @@ def normalise_tag(name: str) -> str:
         return f"{group}/{rest}"
     tokens = raw.split("_")
     for i, tok in enumerate(tokens[1:-1], start=1):
-        group = _EMBEDDED_GROUP_WORDS.get(tok.lower())
-        if group is not None:
+        embedded = _EMBEDDED_GROUP_WORDS.get(tok.lower())
+        if embedded is not None:
+            group = embedded
             rest = "_".join(tokens[:i] + tokens[i + 1:])
             return f"{group}/{_strip_step_suffix(rest)}"
     return f"train/{_strip_step_suffix(raw)}"

@@ -124,7 +124,7 @@ def _grouped_growth(run: Run, rows: list[tuple[str, Trend, Trend | None, bool]],
     rows = sorted(rows, key=lambda r: -r[1].fold_change)
     findings = [_growth_finding(run, tag, tr, lt, rising, config) for tag, tr, lt, rising in rows]
     top = findings[0]
-    layers = [{"tag": tag, "layer": _layer(tag), "fold_change": tr.fold_change, "p_value": tr.p_value,
+    layers: list[dict[str, Any]] = [{"tag": tag, "layer": _layer(tag), "fold_change": tr.fold_change, "p_value": tr.p_value,
                "slope": tr.slope, "slope_ci": [tr.slope_low, tr.slope_high],
                "start_level": tr.start_level, "end_level": tr.end_level,
                "window": [tr.step_start, tr.step_end]} for tag, tr, _lt, _r in rows]

@@ -206,7 +206,7 @@ def decay_tests(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> list[dict[
             p = plateau_of(d, prev_start, b.start - 1, config)
             useful = (p is not None and p.fraction >= config.plateau_min_fraction
                       and p.trend_drop < config.plateau_band)
-            if useful:
+            if useful and p is not None:
                 t["plateau_start"] = p.start_step
             elif t["pre_trend_fall"] <= config.decay_pre_max_fall:
                 # too noisy to place the start: the fitted window before the decay was flat

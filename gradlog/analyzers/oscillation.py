@@ -193,7 +193,7 @@ def oscillation_signals(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> di
             return None
         div = divergence_info(run, config)
         stop = float(div["begin_step"]) if div is not None else math.inf
-        windows = phase_windows(run)
+        windows: list[tuple[Any, float, float | None]] = list(phase_windows(run))
         if not windows:
             windows = [(None, -math.inf, None)]
         k = d.interval
@@ -333,10 +333,10 @@ def oscillation_signals(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> di
             common, il, ig = np.intersect1d(r["_steps"], r["_grad_steps"], assume_unique=True,
                                             return_indices=True)
             if len(common) >= config.osc_min_points:
-                a_ = winsorize(r["_res"][il])
-                b_ = winsorize(r["_grad_res"][ig])
-                if np.std(a_) > 0 and np.std(b_) > 0:
-                    c = float(np.corrcoef(a_, b_)[0, 1])
+                ra = winsorize(r["_res"][il])
+                rb = winsorize(r["_grad_res"][ig])
+                if np.std(ra) > 0 and np.std(rb) > 0:
+                    c = float(np.corrcoef(ra, rb)[0, 1])
                     r["grad_loss_corr"] = c
                     corr_num += c * len(common)
                     glag_num += r["grad_lag1_autocorr"] * len(common)

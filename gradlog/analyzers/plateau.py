@@ -23,7 +23,7 @@ from gradlog.analyzers.oscillation import SIGNAL_WORDS, oscillation_signals
 from gradlog.analyzers.segments import Plateau, plateau_of
 from gradlog.analyzers.trends import trend_of
 from gradlog.analyzers.wording import fmt_lr, fmt_num, fmt_step, nice_floor, pct
-from gradlog.findings import Finding
+from gradlog.findings import Finding, Severity
 from gradlog.run import Run
 
 __all__ = ["step_size_verdict", "detect_loss_plateau"]
@@ -174,7 +174,7 @@ def _finding(run: Run, d: SeriesData, p: Plateau, which: str, config: AnalysisCo
                "training set only. To go further, improve generalisation (regularisation, augmentation, "
                "more or cleaner data).")
     # a converged loss is not a problem by itself; one that never moved is
-    severity = "warning" if never and which == "training" else "info"
+    severity: Severity = "warning" if never and which == "training" else "info"
     return Finding(
         id="loss_plateau",
         severity=severity,

@@ -29,14 +29,14 @@ from gradlog.run import Run
 __all__ = ["make_run", "synthetic_run"]
 
 
-def make_run(series: Mapping[str, tuple[Sequence[int], Sequence[float]]],
+def make_run(series: Mapping[str, tuple[Sequence[int] | np.ndarray, Sequence[float] | np.ndarray]],
              meta: Mapping[str, Any] | None = None, *, name: str = "synthetic") -> Run:
     """Return a Run from ``{tag: (steps, values)}``."""
     tags: list[str] = []
     steps: list[np.ndarray] = []
     values: list[np.ndarray] = []
-    for tag, (st, va) in series.items():
-        st = np.asarray(st, dtype=np.int64)
+    for tag, (st_in, va) in series.items():
+        st = np.asarray(st_in, dtype=np.int64)
         tags.extend([tag] * len(st))
         steps.append(st)
         values.append(np.asarray(va, dtype=float))

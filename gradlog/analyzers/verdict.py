@@ -173,17 +173,17 @@ def lr_verdict(run: Run, findings: list[Finding], *, config: AnalysisConfig = DE
         # "now" only while the loss is not still falling (a decay is about the past otherwise)
         again = plat.evidence.get("flat_again_since") is not None and still_falling(run, config) is None
         decays = plat.evidence.get("decays") or []
-        hit = next((t for t in decays if t.get("limited")), {})
+        hit: dict[str, Any] = next((t for t in decays if t.get("limited")), {})
         ev = {"decay_step": hit.get("step"), "observed_drop": hit.get("observed_drop"),
               "predicted_drop": hit.get("predicted_drop"), "z": hit.get("z")}
-        because = ({"finding": plat.id, "evidence": ev},)
+        cited = ({"finding": plat.id, "evidence": ev},)
         if again and lr is not None:
             since = int(plat.evidence["flat_again_since"])
             return LRAdvice(
                 "decay_now", f"Decay the learning rate now ({fmt_lr(lr)} → {fmt_lr(lr / 10)}): the loss has "
                 f"been flat again since step {fmt_step(since)}, and the last decay lowered it at once.",
                 step_range=(since, int(plat.evidence.get("last_step", since))), lr=lr, to_lr=lr / 10.0,
-                confidence=plat.confidence, because=because)
+                confidence=plat.confidence, because=cited)
         start = plat.step_range[0] if plat.step_range else None
         drop = hit.get("observed_drop")
         summary = "Decay the learning rate earlier"
@@ -193,7 +193,7 @@ def lr_verdict(run: Run, findings: list[Finding], *, config: AnalysisConfig = DE
         summary += (f"the decay at step {fmt_step(hit['step'])} lowered it {pct(drop)} at once."
                     if hit.get("step") is not None and drop is not None else "a decay lowered it.")
         return LRAdvice("decay_earlier", summary, step_range=plat.step_range, lr=lr,
-                        confidence=plat.confidence, because=because)
+                        confidence=plat.confidence, because=cited)
     if small is not None:
         to_lr = _positive(small.evidence.get("suggested_lr"))
         summary = "Raise the learning rate"

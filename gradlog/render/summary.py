@@ -24,6 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 from gradlog._version import __version__
 
+#: Columns of the batch summary table, in order (the header of ``gradlog batch``'s CSV).
+SUMMARY_COLUMNS = ("path", "status", "format", "run", "first_step", "last_step", "steps", "tags",
+                   "lr_action", "max_severity", "findings", "finding_ids", "assessed",
+                   "not_assessable", "reason")
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
@@ -64,9 +69,7 @@ def _plain(v: Any) -> Any:
 
 def summary_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
     """Return the rows of a batch table as plain dicts (None where a value is missing)."""
-    from gradlog.batch import BATCH_COLUMNS
-
-    cols = list(BATCH_COLUMNS)
+    cols = list(SUMMARY_COLUMNS)
     return [{c: _plain(v) for c, v in zip(cols, rec)}
             for rec in table[cols].itertuples(index=False, name=None)]
 
@@ -79,11 +82,9 @@ def summary_json(table: pd.DataFrame, *, indent: int | None = 2) -> str:
 
 
 def summary_csv(table: pd.DataFrame) -> str:
-    """Return the CSV summary (header = :data:`gradlog.batch.BATCH_COLUMNS`; empty cells
-    where a value does not apply; ``assessed`` as ``true``/``false``)."""
-    from gradlog.batch import BATCH_COLUMNS
-
-    out = table[list(BATCH_COLUMNS)].copy()
+    """Return the CSV summary (header = :data:`SUMMARY_COLUMNS`; empty cells where a value
+    does not apply; ``assessed`` as ``true``/``false``)."""
+    out = table[list(SUMMARY_COLUMNS)].copy()
     out["assessed"] = out["assessed"].map(lambda v: "" if v is None or _plain(v) is None
                                           else ("true" if v else "false")).astype(object)
     return out.to_csv(index=False, lineterminator="\n", na_rep="")
