@@ -32,10 +32,10 @@ Parsers import only leaf modules of gradlog (frame, source, roles, errors).
 from __future__ import annotations
 
 import importlib
-from functools import lru_cache
+from functools import cache
 from types import ModuleType
 
-__all__ = ["REGISTRY", "get_parser", "all_parsers"]
+__all__ = ["REGISTRY", "all_parsers", "get_parser"]
 
 #: Detection order: the first parser whose ``sniff`` accepts the input reads it.
 REGISTRY: tuple[str, ...] = (
@@ -43,16 +43,18 @@ REGISTRY: tuple[str, ...] = (
     "caffe",
     "hf_trainer",
     "mlflow",
+    "wandb",
     "lightning",
     "keras",
     "ultralytics",
     "timm",
+    "caffe_parselog",
     "csv_long",
     "csv_wide",
 )
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_parser(name: str) -> ModuleType:
     """Return the parser module called ``name``.
 

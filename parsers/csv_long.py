@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import warnings
 from typing import Any
 
@@ -81,19 +82,11 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
         dtype={"tag": object, "source_tag": object, "dir_name": object},
         encoding="utf-8", encoding_errors="replace",
     )
-    data = tab.text_bytes(source.read_bytes(), source.name)
+    data = source.read_bytes()
     meta: dict[str, Any] = {"step_unit": "step", "step_column": "step", "skipped": {},
                             "warnings": [], "separator": hdr.sep}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            df = pd.read_csv(io.BytesIO(data), **kwargs)
-    except pd.errors.EmptyDataError:
-        df = pd.DataFrame(columns=names)
-    except pd.errors.ParserError as exc:
-        raise ParseError(f"{source.name}: {tab._c_error(str(exc), len(names))}") from None
-    except (ValueError, OverflowError, UnicodeError) as exc:
-        raise ParseError(f"{source.name}: cannot read as a long CSV ({exc})") from None
+    data = _drop_binary_lines(data, source.name, meta, strict)
+    df = _parse(data, source.name, names, kwargs, meta, strict)
     n = len(df)
     if n == 0:
         raise EmptyLogError(f"{source.name}: the table has a header but no data rows")
@@ -102,11 +95,31 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
     steps, int_step = _int_steps(df["step"])
     values, ok_value = _numbers(df["value"])
     tags = df["tag"].astype(object).to_numpy()
+    max_tag = tab.max_tag_length()
     ok_tag = np.array([isinstance(t, str) and t != "" for t in tags], dtype=bool)
+    long_tag = np.array([isinstance(t, str) and len(t) > max_tag for t in tags], dtype=bool)
+    if long_tag.any():
+        msg = (f"{int(long_tag.sum())} row(s) with a tag longer than {max_tag} characters "
+               f"skipped (first: line {first_line + int(np.flatnonzero(long_tag)[0])}; set "
+               "GRADLOG_MAX_TAG_LENGTH to read them)")
+        if strict:
+            raise DamagedInputError(f"{source.name}: {msg}")
+        meta["skipped"]["long_tags"] = int(long_tag.sum())
+        meta["warnings"].append(msg)
+        ok_tag &= ~long_tag
     good = int_step & ok_value & ok_tag
-    bad = int(n - np.count_nonzero(good))
+    bad_rows = ~(good | long_tag)
+    if bad_rows[-1] and data and not data.endswith((b"\n", b"\r")):
+        # the last record, without its newline, is incomplete: a run still writing
+        msg = f"line {first_line + n - 1}: truncated last line (a run still writing?) skipped"
+        if strict:
+            raise DamagedInputError(f"{source.name}: {msg}")
+        bad_rows[-1] = False
+        meta["skipped"]["truncated_last_line"] = 1
+        tab.note_truncated(meta, 1, msg)
+    bad = int(np.count_nonzero(bad_rows))
     if bad:
-        first = int(np.flatnonzero(~good)[0])
+        first = int(np.flatnonzero(bad_rows)[0])
         msg = (f"{bad} row(s) without an integer step, a tag or a number skipped "
                f"(first: line {first_line + first})")
         if strict:
@@ -122,21 +135,7 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
     else:
         walls = np.full(n, np.nan)
 
-    if "source_tag" in df.columns:
-        src = df["source_tag"].astype(object).to_numpy()
-        src = np.array([s if isinstance(s, str) else t for s, t in zip(src, tags)], dtype=object)
-        tag_col = tags
-    else:
-        raw = tags
-        if "dir_name" in df.columns:
-            dirs = df["dir_name"].astype(object).to_numpy()
-            raw = np.array([f"{d}/{t}" if isinstance(d, str) and d else t
-                            for d, t in zip(dirs, tags)], dtype=object)
-        mapping = normalise_tags(str(t) for t in pd.unique(raw[good]))
-        tag_col = np.array([mapping.get(t, t) if isinstance(t, str) else t for t in raw],
-                           dtype=object)
-        src = raw
-
+    tag_col, src = _tags_and_sources(df, tags, good)
     tag_sel, src_sel = tag_col[good], src[good]
     st = steps[good]
     frame, replaced = _build(tag_sel, st, values[good], walls[good], src_sel)
@@ -146,6 +145,80 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
         meta["warnings"].append(f"{replaced} point(s) re-logged at an earlier step were "
                                 "replaced by the later record")
     return ParseResult(frame, tab.finish_meta(meta))
+
+
+_SKIP_RE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
+
+
+def _drop_binary_lines(data: bytes, name: str, meta: dict[str, Any], strict: bool) -> bytes:
+    """Blank the lines holding NUL bytes (damage): skipped and counted, or an error under
+    ``strict`` or when they are most of the file."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if b"\x00" not in data:
+        return data
+    lines = data.split(b"\n")
+    bad = [i for i, ln in enumerate(lines) if b"\x00" in ln]
+    msg = f"line {bad[0] + 1}: binary data (a NUL byte)"
+    if strict or len(bad) * 2 >= len(lines):
+        err = DamagedInputError if strict else ParseError
+        raise err(f"{name}: {msg}; not a CSV text file")
+    for i in bad:
+        lines[i] = b""
+    meta["skipped"]["binary_rows"] = len(bad)
+    meta["warnings"].append(f"{len(bad)} row(s) with binary data (NUL bytes) skipped "
+                            f"(first: {msg})")
+    return b"\n".join(lines)
+
+
+def _parse(data: bytes, name: str, names: list[str], kwargs: dict[str, Any],
+           meta: dict[str, Any], strict: bool) -> pd.DataFrame:
+    """pandas' C parser; rows with too many fields skipped and counted with their line.
+
+    Raises
+    ------
+    ParseError
+        If pandas cannot read the table.
+    DamagedInputError
+        In strict mode, for a row with too many fields.
+    """
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            df = pd.read_csv(io.BytesIO(data), on_bad_lines="warn", **kwargs)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame(columns=names)
+    except pd.errors.ParserError as exc:
+        raise ParseError(f"{name}: {tab.c_error(str(exc), len(names))}") from None
+    except (ValueError, OverflowError, UnicodeError) as exc:
+        raise ParseError(f"{name}: cannot read as a long CSV ({exc})") from None
+    skipped = [m for w in caught for m in _SKIP_RE.finditer(str(w.message)[:1 << 20])]
+    if skipped:
+        first = skipped[0]
+        msg = f"line {first.group(1)}: {first.group(3)} fields where the header has {first.group(2)}"
+        if strict:
+            raise DamagedInputError(f"{name}: {msg} (a ragged table)")
+        meta["skipped"]["ragged_rows"] = len(skipped)
+        meta["warnings"].append(f"{len(skipped)} ragged row(s) skipped (first: {msg})")
+    return df
+
+
+def _tags_and_sources(df: pd.DataFrame, tags: np.ndarray, good: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """(tag, source tag) per row: as written when the file has ``source_tag`` (gradlog's
+    own export), else normalised from the logged name (tbparse's ``dir_name`` in front)."""
+    if "source_tag" in df.columns:
+        src = df["source_tag"].astype(object).to_numpy()
+        src = np.array([s if isinstance(s, str) else t for s, t in zip(src, tags, strict=True)], dtype=object)
+        return tags, src
+    raw = tags
+    if "dir_name" in df.columns:
+        dirs = df["dir_name"].astype(object).to_numpy()
+        raw = np.array([f"{d}/{t}" if isinstance(d, str) and d else t
+                        for d, t in zip(dirs, tags, strict=True)], dtype=object)
+    mapping = normalise_tags(str(t) for t in pd.unique(raw[good]))
+    tag_col = np.array([mapping.get(t, t) if isinstance(t, str) else t for t in raw], dtype=object)
+    return tag_col, raw
 
 
 def _int_steps(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:

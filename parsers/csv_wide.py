@@ -20,8 +20,10 @@ One row per logging event, one column per metric, for example::
   column logged on both kinds of rows is split into ``<name>`` and ``<name>_epoch``.
 * Separators ``,`` ``;`` and tab, quotes, a UTF-8 BOM, CRLF line ends, thousands of
   columns; a truncated last line (a run still writing) is skipped, counted in
-  ``meta["skipped"]`` and warned about; a ragged or binary file is a ParseError that
-  names the line.
+  ``meta["truncated"]`` and ``meta["skipped"]`` and warned about. A ragged row (too
+  few or too many fields) or a row with NUL bytes is skipped and counted with its line
+  number (an error under ``strict``); a file with more such rows than good ones is a
+  ParseError that names the first.
 * A wall-clock column (``wall_time``, ``timestamp``, ``time`` ... holding Unix seconds,
   milliseconds or ISO date-times) fills the frame's ``wall_time``.
 * ``hparams.yaml`` / ``hparams.json`` beside the file go to ``meta["hparams"]``.
@@ -76,7 +78,8 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
     Raises
     ------
     ParseError
-        If the file is not a CSV table, is ragged or binary (the message names the line).
+        If the file is not a CSV table, or mostly ragged or binary (the message names
+        the line).
     EmptyLogError
         If no row or no numeric column is found.
     DamagedInputError

@@ -14,13 +14,20 @@ entry (``train_loss`` averaged over the run, ``train_runtime``, ``total_flos`` .
   ``eval_steps``, ``save_steps`` go to ``meta["hparams"]`` (with ``batch_size``,
   ``max_epochs`` added); ``best_metric``, ``best_model_checkpoint``, ``global_step`` to
   ``meta["trainer_state"]``.
+* ``training_args.json`` or ``training_args.bin`` beside it (the Trainer's arguments,
+  read without running the pickle, see :mod:`parsers._hfargs`) add the optimizer
+  (``optim`` -> ``meta["hparams"]["optimizer"]``, e.g. ``adamw``; AdamW, HF's default,
+  only when that file is there), ``learning_rate`` -> ``lr``, ``weight_decay``,
+  ``per_device_train_batch_size``, the Adam betas and the scheduler.
+* A document cut short (a run still writing) keeps its complete ``log_history``
+  entries, counted in ``meta["truncated"]``; the size is capped (see
+  :mod:`parsers._jsondoc`).
 * JSON's ``NaN`` and ``Infinity`` are values; entries without an integer ``step`` and
   values that are not numbers are skipped and counted.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
@@ -34,6 +41,7 @@ from gradlog.roles import normalise_tags
 from gradlog.source import Source
 
 from . import _tabular as tab
+from ._hfargs import read_training_args
 
 NAME = "hf_trainer"
 DESCRIPTION = "Hugging Face Trainer trainer_state.json (log_history)"
@@ -42,8 +50,6 @@ _HPARAM_KEYS = ("train_batch_size", "max_steps", "num_train_epochs", "logging_st
                 "eval_steps", "save_steps")
 _STATE_KEYS = ("global_step", "epoch", "best_metric", "best_model_checkpoint",
                "best_global_step", "is_hyper_param_search", "trial_name")
-_SUMMARY_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second",
-                 "total_flos", "train_loss")
 
 
 def sniff(source: Source) -> bool:
@@ -107,19 +113,57 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
     DamagedInputError
         In strict mode, when an entry or a value would be skipped.
     """
-    raw = source.read_bytes()
-    try:
-        state = json.loads(raw.decode("utf-8-sig", errors="replace"))
-    except json.JSONDecodeError as exc:
-        raise ParseError(f"{source.name}: line {exc.lineno}, column {exc.colno}: not valid JSON "
-                         f"({exc.msg})") from None
-    except (ValueError, RecursionError) as exc:
-        raise ParseError(f"{source.name}: not valid JSON ({exc})") from None
+    raw = tab.read_document(source)
+    state, truncated = tab.load_json(raw, source.name, strict=strict, salvage="log_history")
     if not isinstance(state, dict) or not isinstance(state.get("log_history"), list):
         raise ParseError(f"{source.name}: no 'log_history' list; not a trainer_state.json")
     history: list[Any] = state["log_history"]
     meta: dict[str, Any] = {"step_unit": "step", "step_column": "step", "skipped": {},
                             "warnings": [], "entries": len(history)}
+    tab.note_truncated(meta, truncated, f"the JSON document is cut short (a run still writing?): "
+                       f"the {len(history)} complete log_history entries were read")
+    keys, summary = _collect(history, source.name, meta, strict)
+    if not keys:
+        raise EmptyLogError(f"{source.name}: log_history holds no logged value")
+
+    tags = normalise_tags(keys)
+    parts = []
+    for k, pts in keys.items():
+        arr_s = np.fromiter((p[0] for p in pts), dtype=np.int64, count=len(pts))
+        arr_v = np.fromiter((p[1] for p in pts), dtype=np.float64, count=len(pts))
+        if arr_s.size > 1 and np.any(np.diff(arr_s) < 0):
+            order = np.argsort(arr_s, kind="stable")
+            arr_s, arr_v = arr_s[order], arr_v[order]
+        parts.append(tab.Points(tags[k], k, arr_s, arr_v))
+    frame, replaced = tab.assemble_frame(parts)
+    meta["replaced_points"] = replaced
+    if replaced:
+        meta["warnings"].append(f"{replaced} value(s) logged twice at one step; the later kept")
+    if summary:
+        meta["train_summary"] = summary
+    meta["trainer_state"] = {k: state[k] for k in _STATE_KEYS
+                             if k in state and _json_scalar(state[k])}
+    hp = {k: state[k] for k in _HPARAM_KEYS if k in state and _json_scalar(state[k])}
+    directory = source.path.parent if source.path is not None else None
+    args, warns, args_file = read_training_args(directory)
+    meta["warnings"].extend(warns)
+    if args_file:
+        meta["hparams_file"] = args_file
+        for k, v in args.items():
+            hp.setdefault(k, v)
+    return ParseResult(frame, tab.finish_meta(meta, hparams=tab.normalise_hparams(hp)))
+
+
+def _collect(history: list[Any], source_name: str, meta: dict[str, Any], strict: bool
+             ) -> tuple[dict[str, list[tuple[int, float]]], dict[str, Any]]:
+    """Return (points per key, the summary entry) of ``log_history``; what is skipped is
+    counted in ``meta``.
+
+    Raises
+    ------
+    DamagedInputError
+        In strict mode, for an entry or a value that would be skipped.
+    """
     keys: dict[str, list[tuple[int, float]]] = {}
     no_step = 0
     out_of_range = 0
@@ -164,6 +208,14 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
                     keys.setdefault(k, []).append((step, f))
                 continue
             keys.setdefault(k, []).append((step, float(v)))
+    _count(meta, source_name, strict, no_step, out_of_range, first_bad, first_out, nulls,
+           not_number)
+    return keys, summary
+
+
+def _count(meta: dict[str, Any], name: str, strict: bool, no_step: int, out_of_range: int,
+           first_bad: int | None, first_out: int | None, nulls: int, not_number: int) -> None:
+    """Record the skipped entries and values in ``meta`` (or raise, under strict)."""
     for count, key, what, first in (
             (no_step, "entries_without_step", "without an integer step", first_bad),
             (out_of_range, "steps_out_of_range", "with a step outside the 64-bit integer range",
@@ -173,7 +225,7 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
         msg = (f"{count} log_history entr{'y' if count == 1 else 'ies'} {what} skipped "
                f"(first: entry {first})")
         if strict:
-            raise DamagedInputError(f"{source.name}: {msg}")
+            raise DamagedInputError(f"{name}: {msg}")
         meta["skipped"][key] = count
         meta["warnings"].append(msg)
     if nulls:
@@ -183,31 +235,9 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
     if not_number:
         msg = f"{not_number} value(s) that are not numbers skipped"
         if strict:
-            raise DamagedInputError(f"{source.name}: {msg}")
+            raise DamagedInputError(f"{name}: {msg}")
         meta["skipped"]["non_numeric_values"] = not_number
         meta["warnings"].append(msg)
-    if not keys:
-        raise EmptyLogError(f"{source.name}: log_history holds no logged value")
-
-    tags = normalise_tags(keys)
-    parts = []
-    for k, pts in keys.items():
-        arr_s = np.fromiter((p[0] for p in pts), dtype=np.int64, count=len(pts))
-        arr_v = np.fromiter((p[1] for p in pts), dtype=np.float64, count=len(pts))
-        if arr_s.size > 1 and np.any(np.diff(arr_s) < 0):
-            order = np.argsort(arr_s, kind="stable")
-            arr_s, arr_v = arr_s[order], arr_v[order]
-        parts.append(tab.Points(tags[k], k, arr_s, arr_v))
-    frame, replaced = tab.assemble_frame(parts)
-    meta["replaced_points"] = replaced
-    if replaced:
-        meta["warnings"].append(f"{replaced} value(s) logged twice at one step; the later kept")
-    if summary:
-        meta["train_summary"] = summary
-    meta["trainer_state"] = {k: state[k] for k in _STATE_KEYS
-                             if k in state and _json_scalar(state[k])}
-    hp = {k: state[k] for k in _HPARAM_KEYS if k in state and _json_scalar(state[k])}
-    return ParseResult(frame, tab.finish_meta(meta, hparams=tab.normalise_hparams(hp)))
 
 
 _INT64_MIN = -(2 ** 63)

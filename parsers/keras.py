@@ -7,6 +7,11 @@ The step axis is the epoch (``meta["step_unit"] == "epoch"``).
 
 Recognised by the header: ``epoch`` first, the other names in sorted order, no other
 step-like column and no ``group/name`` columns (those are Ultralytics').
+
+The CSVLogger writes no settings: ``meta["hparams"]`` has ``optimizer``, ``momentum`` and
+``weight_decay`` as None (an ``lr``/``learning_rate`` column is read as the series
+``train/lr``). A ragged row is skipped and counted with its line number; a last line
+still being written is dropped and counted in ``meta["truncated"]``.
 """
 
 from __future__ import annotations

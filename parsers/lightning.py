@@ -18,9 +18,15 @@ What is read as Lightning:
   ``...metrics.csv``), or has ``*_step``/``*_epoch`` columns, or has ``hparams.yaml``
   beside it.
 
-``hparams.yaml`` beside ``metrics.csv`` is read with a small YAML reader of our own (no
-PyYAML needed) into ``meta["hparams"]``: nested keys flattened (``optimizer.lr``), the
-usual names added (``lr``, ``batch_size``, ``momentum``, ``max_epochs`` ...).
+``hparams.yaml`` beside ``metrics.csv`` is read with PyYAML's safe loader (the
+``!!python/...`` tags Lightning writes are kept as plain data, never executed) into
+``meta["hparams"]``: nested keys flattened (``optimizer.lr``), the usual names added
+(``lr``, ``batch_size``, ``momentum``, ``weight_decay``, ``max_epochs`` ...) and the
+optimizer as a lower-case name (``optimizer: !!python/name:torch.optim.SGD ''`` ->
+``sgd``; ``optimizer.class_path`` of a LightningCLI config too).
+
+A ragged row is skipped and counted with its line number; a last line still being
+written is dropped and counted in ``meta["truncated"]``.
 """
 
 from __future__ import annotations
@@ -115,6 +121,7 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
         If a directory holds no ``metrics.csv`` or several versions, or the CSV cannot
         be read (the message names the line).
     """
+    directory: Path | None
     if source.is_dir:
         assert source.path is not None
         directory = source.path

@@ -37,8 +37,6 @@ from . import _tabular as tab
 NAME = "mlflow"
 DESCRIPTION = "MLflow file store: mlruns/<experiment>/<run>/metrics/<name> (+ params/)"
 
-_MAX_FILE_BYTES = 1 << 31
-
 
 def _is_run_dir(d: Path) -> bool:
     return (d / "metrics").is_dir() and ((d / "meta.yaml").is_file() or (d / "params").is_dir()
@@ -101,7 +99,7 @@ def _read_metric(path: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndar
         data = path.read_bytes()
     except OSError as exc:
         raise ParseError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    data = tab.text_bytes(data, str(path))
+    data, nul_lines = _blank_binary_lines(data)
     if not data.strip():
         return (np.empty(0, np.int64), np.empty(0), np.empty(0), 0, 0)
     try:
@@ -131,7 +129,22 @@ def _read_metric(path: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndar
     lines = [ln for ln in data.splitlines() if ln.strip()]
     nbad = int(len(df) - np.count_nonzero(ok)) + max(0, len(lines) - len(df))
     first = int(np.flatnonzero(~ok)[0]) + 1 if (~ok).any() else (len(df) + 1 if nbad else 0)
+    if nul_lines:
+        nbad += len(nul_lines)
+        first = min(first, nul_lines[0]) if first else nul_lines[0]
     return steps[ok].astype(np.int64), vals[ok], ts[ok] / 1000.0, nbad, first
+
+
+def _blank_binary_lines(data: bytes) -> tuple[bytes, list[int]]:
+    """Blank the lines holding NUL bytes (damage, counted by the caller as bad lines);
+    return the data and their 1-based line numbers."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if b"\x00" not in data:
+        return data, []
+    lines = data.split(b"\n")
+    bad = [i + 1 for i, ln in enumerate(lines) if b"\x00" in ln]
+    return b"\n".join(b"" if b"\x00" in ln else ln for ln in lines), bad
 
 
 def _read_params(params_dir: Path) -> dict[str, Any]:
@@ -221,11 +234,9 @@ def _run_info(run_dir: Path) -> tuple[dict[str, Any], list[str]]:
     warns: list[str] = []
     meta_file = run_dir / "meta.yaml"
     if meta_file.is_file():
-        try:
-            data, w = tab.read_simple_yaml(meta_file.read_text(encoding="utf-8", errors="replace"))
-        except OSError as exc:
-            data, w = {}, [f"meta.yaml: cannot read ({exc.strerror or exc})"]
-        warns.extend(f"meta.yaml: {x}" for x in w)
+        got, w = tab.read_settings_file(meta_file)
+        data = got or {}
+        warns.extend(w)
         for k in ("run_id", "run_name", "experiment_id", "status", "start_time", "end_time",
                   "lifecycle_stage", "user_id"):
             if data.get(k) not in (None, ""):

@@ -13,7 +13,9 @@ warm-up starts from ``warmup_bias_lr``), the held-out metric is mAP50-95.
 
 ``args.yaml`` (YOLOv8) or ``opt.yaml`` + ``hyp.yaml`` (YOLOv5) beside the file go to
 ``meta["hparams"]`` (``lr0`` -> ``lr``, ``batch`` -> ``batch_size``, ``momentum``,
-``epochs`` -> ``max_epochs``).
+``weight_decay``, ``epochs`` -> ``max_epochs``, and ``optimizer`` in lower case: ``sgd``,
+``adamw`` ...; None for ``auto``, which Ultralytics resolves at run time; YOLOv5's old
+``adam: true/false`` gives ``adam``/``sgd``).
 """
 
 from __future__ import annotations
@@ -86,6 +88,8 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
                 hparams.setdefault(k, v)
     if files:
         meta["hparams_file"] = ", ".join(files)
+    if "optimizer" not in hparams and isinstance(hparams.get("adam"), bool):
+        hparams["optimizer"] = "Adam" if hparams["adam"] else "SGD"  # YOLOv5 before 6.0
     hparams = tab.normalise_hparams(hparams)
     tags = list(frame["tag"].cat.categories)
     return ParseResult(frame, tab.finish_meta(meta, hparams=hparams), roles=_roles(tags))

@@ -142,30 +142,79 @@ def test_wide_last_line_without_newline_but_complete_is_kept(tmp_path):
 
 
 @pytest.mark.parametrize(("row", "fields"), [("1,0.9", 2), ("1,0.9,0.1,7", 4)])
-def test_wide_ragged_row_names_file_and_line(tmp_path, row, fields):
+def test_wide_ragged_row_is_skipped_counted_and_strict_names_it(tmp_path, row, fields):
     p = _write(tmp_path / "r.csv", f"step,loss,lr\n0,1.0,0.1\n{row}\n2,0.8,0.1\n")
+    run = gradlog.load(p)
+    assert _pts(run, "train/loss") == {0: 1.0, 2: 0.8}
+    assert run.meta["skipped"] == {"ragged_rows": 1}
+    assert any(f"line 3: {fields} fields where the header has 3" in w for w in run.meta["warnings"])
+    with pytest.raises(DamagedInputError) as ei:
+        gradlog.load(p, strict=True)
+    assert str(ei.value) == f"{p}: line 3: {fields} fields where the header has 3 (a ragged table)"
+
+
+def test_wide_mostly_ragged_file_is_not_a_table(tmp_path):
+    p = _write(tmp_path / "r.csv", "step,loss,lr\n0,1.0,0.1\n1,0.9\n2,0.8,0.1,7,8\n")
     with pytest.raises(ParseError) as ei:
         gradlog.load(p)
-    assert str(ei.value) == f"{p}: line 3: {fields} fields where the header has 3 (a ragged table)"
+    assert str(ei.value) == f"{p}: line 3: 2 fields where the header has 3 (a ragged table)"
 
 
 def test_wide_ragged_row_far_into_the_file(tmp_path):
     rows = "".join(f"{i},{i * 0.5},0.1\n" for i in range(20000))
     p = _write(tmp_path / "r.csv", "step,loss,lr\n" + rows + "20000,1.0\n" + "20001,1.0,0.1\n")
-    with pytest.raises(ParseError, match=r"line 20002: 2 fields where the header has 3"):
-        gradlog.load(p)
+    run = gradlog.load(p)
+    assert run.meta["skipped"] == {"ragged_rows": 1} and len(run.series("train/loss")) == 20001
+    assert run.series("train/loss").index[-1] == 20001
+    with pytest.raises(DamagedInputError, match=r"line 20002: 2 fields where the header has 3"):
+        gradlog.load(p, strict=True)
 
 
-def test_wide_binary_data_is_a_parse_error_with_the_line(tmp_path):
+def test_wide_long_and_short_rows_that_cancel_out_are_both_skipped(tmp_path):
+    rows = "".join(f"{i},{i * 0.5},0.1\n" for i in range(50))
+    p = _write(tmp_path / "r.csv", "step,loss,lr\n" + rows + "50,1.0,0.1,9\n51,1.0\n52,2.0,0.1\n")
+    run = gradlog.load(p)
+    assert run.meta["skipped"] == {"ragged_rows": 2}
+    assert run.series("train/loss").index[-1] == 52 and 51 not in run.series("train/loss").index
+    assert any("line 52: 4 fields" in w and "line 53: 2 fields" in w for w in run.meta["warnings"])
+
+
+def test_wide_binary_row_is_skipped_and_counted_with_the_line(tmp_path):
     rows = "".join(f"{i},{i * 0.5}\n" for i in range(20000))
-    p = _write(tmp_path / "b.csv", ("step,loss\n" + rows).encode() + b"20000,\x00\x01\xff\n")
-    with pytest.raises(ParseError, match=r"b\.csv: line 20002: binary data"):
-        gradlog.load(p)
+    p = _write(tmp_path / "b.csv", ("step,loss\n" + rows).encode() + b"20000,\x00\x01\xff\n"
+               + b"20001,3.5\n")
+    run = gradlog.load(p)
+    assert run.meta["skipped"] == {"binary_rows": 1} and run.series("train/loss")[20001] == 3.5
+    assert any("line 20002: binary data" in w for w in run.meta["warnings"])
+    with pytest.raises(DamagedInputError, match=r"b\.csv: line 20002: binary data"):
+        gradlog.load(p, strict=True)
     q = _write(tmp_path / "c.csv", b"step,loss\n0,1\x00\n")
     with pytest.raises(UnknownFormatError):
         gradlog.load(q)
     with pytest.raises(ParseError, match=r"c\.csv: line 2: binary data"):
         gradlog.load(q, format="csv_wide")
+
+
+def test_wide_nul_row_near_the_start_is_still_a_training_log(tmp_path):
+    rows = "".join(f"{i},{2.0 - i * 0.01},0.1\n" for i in range(1, 40))
+    p = _write(tmp_path / "n.csv", b"step,loss,lr\n0,2.0,0.1\n\x00\x00\x00\x00\n" + rows.encode())
+    run = gradlog.load(p)
+    assert run.meta["format"] == "csv_wide" and run.meta["skipped"] == {"binary_rows": 1}
+    assert run.series("train/loss")[39] == pytest.approx(1.61) and len(run.series("train/lr")) == 40
+
+
+def test_wide_column_name_over_256_characters(tmp_path):
+    long = "grad_norm/" + "x" * 300
+    p = _write(tmp_path / "w.csv", f"step,loss,{long}\n0,1.0,0.5\n1,0.9,0.25\n")
+    run = gradlog.load(p)
+    assert _pts(run, "train/loss") == {0: 1.0, 1: 0.9}
+    assert run.series(f"grad_norm/{'x' * 300}").to_dict() == {0: 0.5, 1: 0.25}
+    huge = "m" * 2000
+    q = _write(tmp_path / "h.csv", f"step,loss,{huge}\n0,1.0,0.5\n1,0.9,0.25\n")
+    run = gradlog.load(q)
+    assert run.tags == ["train/loss"] and run.meta["skipped"] == {"long_name_columns": 1}
+    with pytest.raises(DamagedInputError, match="longer than 1024 characters"):
+        gradlog.load(q, strict=True)
 
 
 def test_wide_blank_lines_are_counted(tmp_path):
@@ -493,7 +542,7 @@ def test_mlflow_store(tmp_path):
     assert _pts(run, "train/epoch_time") == {0: 1.5, 1: 1.25}  # logged without steps
     assert run.meta["indexed_metrics"] == ["epoch_time"]
     hp = run.meta["hparams"]
-    assert hp["lr"] == 0.1 and hp["batch_size"] == 64 and hp["optimizer"] == "SGD"
+    assert hp["lr"] == 0.1 and hp["batch_size"] == 64 and hp["optimizer"] == "sgd"
     assert run.meta["mlflow"]["run_id"] == "a1b2" and run.meta["mlflow"]["status"] == 3
     assert run.roles["loss"] == "train/loss" and run.roles["lr"] == "train/lr"
     with pytest.raises(MultipleRunsError, match="holds 2 runs"):

@@ -118,7 +118,7 @@ def csvish_st(draw):
 
 
 _CSV_FORMATS = (None, "csv_wide", "csv_long", "lightning", "keras", "ultralytics", "timm",
-                "hf_trainer", "mlflow")
+                "hf_trainer", "mlflow", "caffe_parselog", "wandb")
 
 
 def _load_or_gradlog_error(data: bytes, fmt: str | None, name: str = "x.csv") -> None:
@@ -144,6 +144,29 @@ def test_csv_like_bytes_raise_only_gradlog_errors(data, fmt):
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.binary(max_size=400), fmt=st.sampled_from(_CSV_FORMATS),
-       name=st.sampled_from(["x.csv", "metrics.csv", "trainer_state.json", "results.csv"]))
+       name=st.sampled_from(["x.csv", "metrics.csv", "trainer_state.json", "results.csv",
+                             "caffe.log.train", "wandb-history.jsonl", "run-x.wandb"]))
 def test_random_bytes_raise_only_gradlog_errors(data, fmt, name):
     _load_or_gradlog_error(data, fmt, name)
+
+
+_WANDB = Path(__file__).parent / "data" / "wandb" / "wandb"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cut=st.integers(0, 50_000), flips=st.lists(st.integers(0, 50_000), max_size=4),
+       junk=st.binary(max_size=64))
+def test_damaged_wandb_record_files_raise_only_gradlog_errors(cut, flips, junk):
+    data = bytearray(next(_WANDB.glob("*/run-*.wandb")).read_bytes())
+    for f in flips:
+        if f < len(data):
+            data[f] ^= 0x5A
+    _load_or_gradlog_error(bytes(data[:cut]) + junk, "wandb", "run-x.wandb")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=csvish_st(), spaces=st.booleans())
+def test_parselog_like_bytes_raise_only_gradlog_errors(data, spaces):
+    head = b"#Iters Seconds TrainingLoss LearningRate\n" if spaces else \
+        b"NumIters,Seconds,LearningRate,loss\n"
+    _load_or_gradlog_error(head + data, "caffe_parselog", "caffe.log.train")
