@@ -55,7 +55,7 @@ def _small_csv(path: Path, rng: np.random.Generator, n: int = 120) -> None:
     lr = np.where(steps < steps[-1] * 0.6, 0.1, 0.01)
     loss = 0.3 + 2.0 * np.exp(-steps / rng.uniform(150, 600)) + rng.normal(0, 0.03, n)
     val = loss + 0.05 + rng.normal(0, 0.02, n)
-    rows = "\n".join(f"{s},{a:.6g},{b:.6g},{c:.6g}" for s, a, b, c in zip(steps, loss, lr, val))
+    rows = "\n".join(f"{s},{a:.6g},{b:.6g},{c:.6g}" for s, a, b, c in zip(steps, loss, lr, val, strict=False))
     path.write_text("step,loss,lr,val_loss\n" + rows + "\n")
 
 

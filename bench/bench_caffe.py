@@ -225,7 +225,7 @@ def generate_plain(path: Path, mb: float, *, seed: int = 0) -> None:
             total = 0.3 * xs[0] + 0.3 * xs[1] + xs[2]
             out.append(f"I{clock.stamp(0.3)} 30876 solver.cpp:218] Iteration {it} (3.2 iter/s, "
                        f"0.31s/1 iters), loss = {total:.6g}")
-            for k, ((name, w), x) in enumerate(zip(PLAIN_TRAIN, xs)):
+            for k, ((name, w), x) in enumerate(zip(PLAIN_TRAIN, xs, strict=False)):
                 out.append(f"I{clock.stamp(1e-5)} 30876 solver.cpp:237]     Train net output #{k}: "
                            f"{name} = {x:.6g} (* {w:g} = {x * w:.6g} loss)")
             out.append(f"I{clock.stamp(1e-5)} 30876 sgd_solver.cpp:105] Iteration {it}, lr = "
@@ -378,7 +378,7 @@ def line_by_line(path: Path):
             elif (x := _TEST_OUT.match(msg)):
                 in_test = False
                 rows.append((f"test{test_net}/{x[1]}", test_step, float(x[2]), wall))
-    tags, steps, values, walls = zip(*rows)
+    tags, steps, values, walls = zip(*rows, strict=False)
     frame, _ = build_frame(tags, steps, values, walls)
     return frame
 

@@ -54,6 +54,7 @@ def _map_source_parsers() -> None:
 _map_source_parsers()  # before the modules below import gradlog.parsers
 
 from gradlog._version import __version__  # noqa: E402
+from gradlog.compare import Comparison, compare  # noqa: E402,I001  (uses Report and Run)
 from gradlog.errors import (  # noqa: E402
     DamagedInputError,
     EmptyLogError,
@@ -78,7 +79,6 @@ from gradlog.loading import (  # noqa: E402
 )
 from gradlog.report import Report  # noqa: E402
 from gradlog.run import Run  # noqa: E402
-from gradlog.compare import Comparison, compare  # noqa: E402,I001  (uses Report and Run)
 
 __all__ = [
     "FINDING_IDS",

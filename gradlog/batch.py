@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 
 import gradlog
-from gradlog.render.summary import SUMMARY_COLUMNS
 from gradlog.errors import GradlogError
 from gradlog.loading import SIDE_FILES, RunRef, Survey, Unread, survey
+from gradlog.render.summary import SUMMARY_COLUMNS
 
 if TYPE_CHECKING:  # pragma: no cover
     from distributed import Client
@@ -490,7 +490,7 @@ def _map_on(client: Client, refs: list[RunRef], finished: Callable[[dict[str, An
             as_completed: Any, report_of: Callable[[RunRef], Path | None]) -> None:
     reports = [None if (p := report_of(r)) is None else str(p) for r in refs]
     futures = client.map(analyze_ref, refs, reports, pure=False)
-    ref_of = {f.key: r for f, r in zip(futures, refs)}
+    ref_of = {f.key: r for f, r in zip(futures, refs, strict=False)}
     for fut in as_completed(futures):
         try:
             row = fut.result()

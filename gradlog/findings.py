@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import PurePath
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [

@@ -69,7 +69,7 @@ class Run:
         starts = np.searchsorted(codes, np.arange(len(cats)), side="left")
         ends = np.searchsorted(codes, np.arange(len(cats)), side="right")
         self._bounds: dict[str, tuple[int, int]] = {
-            t: (int(s), int(e)) for t, s, e in zip(cats, starts, ends) if e > s
+            t: (int(s), int(e)) for t, s, e in zip(cats, starts, ends, strict=False) if e > s
         }
         inferred = infer_roles(self._bounds)
         if roles is not None:
@@ -189,7 +189,7 @@ class Run:
                 "nonfinite", "role"]
         return pd.DataFrame(rows, columns=cols)
 
-    def with_roles(self, **overrides: Any) -> "Run":
+    def with_roles(self, **overrides: Any) -> Run:
         """Return a copy of this run with some roles overridden (``loss="my_loss"``).
 
         Raises
@@ -201,8 +201,8 @@ class Run:
         return Run(self.frame, self.meta, merged, name=self.name)
 
     # -- display -----------------------------------------------------------------
-    def plot(self, tags: list[str] | None = None, *, ax: "Axes | None" = None,
-             logy: bool | None = None) -> "Axes":
+    def plot(self, tags: list[str] | None = None, *, ax: Axes | None = None,
+             logy: bool | None = None) -> Axes:
         """Plot some tags against steps (default: the loss, validation loss and LR).
 
         Returns the matplotlib Axes; never shows the figure.

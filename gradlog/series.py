@@ -60,7 +60,7 @@ def lr_phases(lr: pd.Series, *, min_ratio: float = 1.5) -> list[LRPhase]:
 def lr_decays(lr: pd.Series, *, min_ratio: float = 1.5) -> list[int]:
     """Return the steps at which a new, lower LR phase begins (the decay steps)."""
     ph = lr_phases(lr, min_ratio=min_ratio)
-    return [b.start for a, b in zip(ph, ph[1:]) if b.lr < a.lr]
+    return [b.start for a, b in zip(ph, ph[1:], strict=False) if b.lr < a.lr]
 
 
 def ema_debiased(values: np.ndarray | pd.Series, weight: float = 0.6) -> np.ndarray:

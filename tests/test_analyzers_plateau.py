@@ -90,8 +90,9 @@ def test_decayed_lr_explains_a_late_decrease_so_not_lr_too_small():
 def test_validation_plateau_while_training_loss_falls():
     # validation loss flat from ~step 1,500 (floor reached) while the training loss
     # keeps falling slowly: fitting the training set only
-    from gradlog.analyzers.synthetic import make_run
     import numpy as np
+
+    from gradlog.analyzers.synthetic import make_run
 
     rng = np.random.default_rng(11)
     t = np.arange(0, 6001, 10)

@@ -63,7 +63,7 @@ def in_process(archive) -> pd.DataFrame:
 def _pinned(table: pd.DataFrame) -> list[tuple]:
     return [(p.rsplit("/", 1)[-1], *rest) for p, *rest in zip(
         table["path"], table["format"], table["status"], table["first_step"],
-        table["last_step"], table["steps"], table["tags"], table["finding_ids"], table["assessed"])]
+        table["last_step"], table["steps"], table["tags"], table["finding_ids"], table["assessed"], strict=False)]
 
 
 def test_rows_of_an_archive_with_a_bad_file(archive, in_process) -> None:

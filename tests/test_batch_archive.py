@@ -81,13 +81,13 @@ EXPECTED = [
 
 def _rows(table, root):
     return [(os.path.relpath(p, root), s, r.rsplit(": ", 1)[-1] if s != "ok" else r)
-            for p, s, r in zip(table["path"], table["status"], table["reason"])]
+            for p, s, r in zip(table["path"], table["status"], table["reason"], strict=False)]
 
 
 def test_every_file_gets_a_row(archive) -> None:
     table = run_batch(archive, jobs=1)
     assert _rows(table, archive) == [(p, s, r.rsplit(": ", 1)[-1]) for p, s, r in EXPECTED]
-    by = {os.path.relpath(p, archive): row for p, row in zip(table["path"], table.to_dict("records"))}
+    by = {os.path.relpath(p, archive): row for p, row in zip(table["path"], table.to_dict("records"), strict=False)}
     # not assessed is not "nothing wrong": assessed False, the detectors that could not run
     short = by["short/three_epochs.csv"]
     assert (short["assessed"], short["findings"], short["finding_ids"]) == (False, 0, "")
@@ -150,7 +150,7 @@ def test_a_file_that_cannot_be_read_gets_its_row(archive, monkeypatch) -> None:
 
     monkeypatch.setattr(Source, "from_path", classmethod(from_path))
     table = run_batch(archive / "good", jobs=1)
-    assert list(zip(table["path"], table["status"], table["reason"])) == [
+    assert list(zip(table["path"], table["status"], table["reason"], strict=False)) == [
         (str(locked), "error", f"{locked}: cannot read (Permission denied)"),
         (str(archive / "good" / "train_log.csv"), "ok", "")]
 
@@ -248,7 +248,7 @@ def test_real_runs_that_hold_too_little_are_not_assessed(corpus) -> None:
     (not "ok, 0 findings"); runs without an LR series are still assessed."""
     table = run_batch(corpus, jobs=1)
     na = {os.path.relpath(p, corpus): r for p, r, a in zip(table["path"], table["reason"],
-                                                         table["assessed"]) if a is not pd.NA and not a}
+                                                         table["assessed"], strict=False) if a is not pd.NA and not a}
     assert na == {
         "caffe/googlenet_glogfile_resumed_then_diverges.log": "too few points (6)",
         "caffe/lenet_caffe1_iter_per_sec_format.log": "too few points (2)",
@@ -258,7 +258,7 @@ def test_real_runs_that_hold_too_little_are_not_assessed(corpus) -> None:
         "tensorboard/tf1_keras_irfanet_3ep": "too few points (3)",
         "tensorboard/tf2_mnist_katib": "too few points (10)",
     }
-    by = dict(zip(table["path"].map(lambda p: os.path.relpath(p, corpus)), table.to_dict("records")))
+    by = dict(zip(table["path"].map(lambda p: os.path.relpath(p, corpus)), table.to_dict("records"), strict=False))
     overfit = by["tensorboard/tf1_keras_irfanet_109ep_overfit"]  # no LR logged, still assessed
     assert overfit["assessed"] is True and "overfitting" in overfit["finding_ids"]
     assert "step_size_oscillation" in overfit["not_assessable"]

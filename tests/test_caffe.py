@@ -339,7 +339,7 @@ def test_outputs_names_multiple_test_nets_and_old_test_scores(tmp_path):
     assert run.roles["loss"] == "train/loss3/loss3"
     assert run.roles["val_metric"] == "test0/loss3/top-1"
     assert run.meta["caffe"]["loss_weights"] == {"train/loss1/loss1": 0.3, "train/loss3/loss3": 1.0}
-    src = dict(zip(run.frame["tag"].astype(str), run.frame["source_tag"].astype(str)))
+    src = dict(zip(run.frame["tag"].astype(str), run.frame["source_tag"].astype(str), strict=False))
     assert src["train/loss1/loss1"] == "loss1/loss1" and src["test0/score1"] == "Test score #1"
 
 

@@ -50,7 +50,7 @@ def rows(frame) -> set[tuple[str, int, float]]:
     if frame is None:
         return set()
     return {(str(t), int(s), float(v)) for t, s, v in
-            zip(frame["tag"], frame["step"], frame["value"]) if v == v}
+            zip(frame["tag"], frame["step"], frame["value"], strict=False) if v == v}
 
 
 def old_caffe_lines() -> list[bytes]:
@@ -190,9 +190,9 @@ def test_garbled_lines_never_invent_an_iteration(base, ops):
     clean = CLEAN[base][0]
     steps = set(int(s) for s in clean["step"])
     by_tag = {}
-    for t, s in zip(clean["tag"], clean["step"]):
+    for t, s in zip(clean["tag"], clean["step"], strict=False):
         by_tag.setdefault(str(t), set()).add(int(s))
-    for t, s in zip(frame["tag"], frame["step"]):
+    for t, s in zip(frame["tag"], frame["step"], strict=False):
         assert int(s) in by_tag.get(str(t), steps), (t, s)
     if not garbled:
         assert rows(frame) <= rows(clean)

@@ -13,8 +13,8 @@ import re
 import time
 
 import pytest
-from gradlog.parsers.caffe import lines as L
 from gradlog.parsers import caffe
+from gradlog.parsers.caffe import lines as L
 
 import gradlog
 from gradlog.source import Source

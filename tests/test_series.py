@@ -22,7 +22,7 @@ def test_smooth_schedule_splits_by_factor():
     ph = lr_phases(pd.Series(lr, index=steps), min_ratio=2.0)
     # 0.1 -> below 0.05 -> below 0.025 ... each phase spans a factor of 2
     assert len(ph) >= 4
-    assert all(a.lr > b.lr for a, b in zip(ph, ph[1:]))
+    assert all(a.lr > b.lr for a, b in zip(ph, ph[1:], strict=False))
 
 
 def test_constant_and_empty_lr():

@@ -76,7 +76,7 @@ def test_lightning_sparse_step_epoch_and_test_rows(corpus):
     assert run.series("train/epoch").loc[3750] == 5
     assert run.roles["loss"] == "train/loss" and run.roles["val_loss"] == "test/loss"
     assert run.roles["val_metric"] == "test/acc"
-    src = dict(zip(run.frame["tag"].astype(str), run.frame["source_tag"].astype(str)))
+    src = dict(zip(run.frame["tag"].astype(str), run.frame["source_tag"].astype(str), strict=False))
     assert src["train/loss"] == "train_loss_step" and src["test/avg_acc"] == "avg_test_acc"
 
 

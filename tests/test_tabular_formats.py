@@ -60,7 +60,7 @@ def test_wide_loop_csv_sparse_eval_column(tmp_path):
     assert run.roles == {"loss": "train/loss", "lr": "train/lr", "val_loss": "val/loss",
                          "val_metric": None, "grad_total": None,
                          "grad": ["grad_norm/conv1", "grad_norm/fc"]}
-    src = dict(zip(run.frame["tag"].astype(str), run.frame["source_tag"].astype(str)))
+    src = dict(zip(run.frame["tag"].astype(str), run.frame["source_tag"].astype(str), strict=False))
     assert src["val/loss"] == "val_loss" and src["train/lr"] == "lr"
     assert run.meta["skipped"] == {} and run.meta["warnings"] == []
     assert run.frame["wall_time"].isna().all()

@@ -131,7 +131,7 @@ def _load_or_gradlog_error(data: bytes, fmt: str | None, name: str = "x.csv") ->
             return
         # what loads is a valid run: every tag has a point and the roles name real tags
         assert len(run.frame) > 0
-        for role, val in run.roles.items():
+        for _role, val in run.roles.items():
             for t in (val if isinstance(val, list) else [val]):
                 assert t is None or t in run.tags
 

@@ -9,12 +9,12 @@ import struct
 
 import pytest
 from click.testing import CliRunner
+from gradlog.parsers import _tfrecord as tfr
+from gradlog.parsers import tensorboard as tb
 
 import gradlog
 from gradlog.cli import main as cli_main
 from gradlog.errors import DamagedInputError, EmptyLogError, ParseError, UnknownFormatError
-from gradlog.parsers import _tfrecord as tfr
-from gradlog.parsers import tensorboard as tb
 
 Event = tb._Event  # tensorboardX's Event definition (read without importing torch)
 

@@ -472,7 +472,7 @@ def label_run(trace: Trace) -> tuple[dict[str, int], dict[str, float], list[str]
         gray.append("divergence")
     # restrict the other rules to the finite part of the run
     ok = np.cumprod(finite).astype(bool)
-    Pf = [p for p, k in zip(P, ok) if k]
+    Pf = [p for p, k in zip(P, ok, strict=False) if k]
 
     # step_size_oscillation, per LR phase
     phases: dict[float, list[dict]] = {}
@@ -509,8 +509,8 @@ def label_run(trace: Trace) -> tuple[dict[str, int], dict[str, float], list[str]
         after_w = min(int(T["plateau_after_frac"] * (d - start)), nxt - d)
         if not np.isfinite(L[steps <= d + after_w]).all():
             continue  # diverged before the judgement was possible
-        pre = [(s, l) for s, l in zip(steps, L) if d - w <= s < d]
-        post = [(s, l) for s, l in zip(steps, L) if d + after_w / 2 <= s <= d + after_w]
+        pre = [(s, v) for s, v in zip(steps, L, strict=False) if d - w <= s < d]
+        post = [(s, v) for s, v in zip(steps, L, strict=False) if d + after_w / 2 <= s <= d + after_w]
         if len(pre) < 4 or not post:
             continue
         ps, pl = np.array(pre, dtype=float).T
@@ -519,7 +519,7 @@ def label_run(trace: Trace) -> tuple[dict[str, int], dict[str, float], list[str]
         t_post = np.mean([s for s, _ in post])
         # extrapolate a falling trend; a rising one is not extrapolated upwards
         pred = math.exp(level + min(slope, 0.0) * (t_post - ps[-1]))
-        observed = float(np.median([l for _, l in post]))
+        observed = float(np.median([v for _, v in post]))
         drop = 1.0 - observed / pred
         pre_fall = 1.0 - math.exp(slope * (ps[-1] - ps[0]))
         if not math.isfinite(best_drop) or drop > best_drop:

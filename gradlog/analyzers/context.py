@@ -44,7 +44,7 @@ __all__ = [
 
 T = TypeVar("T")
 
-_CACHE: "weakref.WeakKeyDictionary[Run, dict[Hashable, Any]]" = weakref.WeakKeyDictionary()
+_CACHE: weakref.WeakKeyDictionary[Run, dict[Hashable, Any]] = weakref.WeakKeyDictionary()
 _ADAPTIVE_RE = re.compile(r"adam|rmsprop|adagrad|adadelta|lamb|lion|adafactor|nadam", re.I)
 
 

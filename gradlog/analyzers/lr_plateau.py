@@ -237,7 +237,7 @@ def detect_lr_limited_plateau(run: Run, *, config: AnalysisConfig = DEFAULT_CONF
     d = require_loss(run, "lr_limited_plateau", min_points=config.min_loss_points)
     require_role(run, "lr", "lr_limited_plateau")
     ph = phases(run)
-    if not any(b.lr < a.lr for a, b in zip(ph, ph[1:])):
+    if not any(b.lr < a.lr for a, b in zip(ph, ph[1:], strict=False)):
         raise NotAssessable("lr_limited_plateau", "the learning rate never decreased, so no decay "
                                                   "could be tested")
     tests = decay_tests(run, config)

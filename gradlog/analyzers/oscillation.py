@@ -266,7 +266,7 @@ def oscillation_signals(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> di
 
         # 2. amplitude vs LR across decays
         decays: list[dict[str, Any]] = []
-        for a, b in zip(phase_rows, phase_rows[1:]):
+        for a, b in zip(phase_rows, phase_rows[1:], strict=False):
             if not (a["lr"] and b["lr"]) or a["lr"] <= b["lr"] * 1.2:
                 continue
             if not (a["_amp_log"] > 0 and b["_amp_log"] > 0):
@@ -310,7 +310,7 @@ def oscillation_signals(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> di
                         per_phase.append({"start": r["start"], "lr": r["lr"],
                                           "jitter": _rel_amp(v, robust_sd(vr[m])), "n": int(m.sum())})
                 vdrops = []
-                for a_, b_ in zip(per_phase, per_phase[1:]):
+                for a_, b_ in zip(per_phase, per_phase[1:], strict=False):
                     if a_["lr"] and b_["lr"] and a_["lr"] > 1.2 * b_["lr"] and b_["jitter"] > 0:
                         ratio = a_["jitter"] / b_["jitter"]
                         vslope = log_ratio(a_["jitter"], b_["jitter"]) / log_ratio(a_["lr"], b_["lr"])
@@ -349,7 +349,7 @@ def oscillation_signals(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> di
                           and grad["lag1_autocorr"] <= grad["lag1_threshold"])
 
         grad_decays: list[dict[str, Any]] = []
-        for a, b in zip(phase_rows, phase_rows[1:]):
+        for a, b in zip(phase_rows, phase_rows[1:], strict=False):
             if (a["lr"] and b["lr"] and a["lr"] > 1.2 * b["lr"] and a.get("grad_level")
                     and b.get("grad_level")):
                 ratio = a["grad_level"] / b["grad_level"]

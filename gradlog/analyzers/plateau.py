@@ -52,7 +52,7 @@ def step_size_verdict(run: Run, start: float, config: AnalysisConfig = DEFAULT_C
     inside = [t for t in tests if t["step"] >= start or (t["step"] >= start - margin and not t["limited"])]
     tested = {t["step"] for t in tests}
     ph = phases(run)
-    untested = [b.start for a, b in zip(ph, ph[1:]) if b.lr < a.lr and b.start >= start
+    untested = [b.start for a, b in zip(ph, ph[1:], strict=False) if b.lr < a.lr and b.start >= start
                 and b.start not in tested]
     before = [t["step"] for t in tests if t["step"] < start and t["limited"]]
     osc_in = []

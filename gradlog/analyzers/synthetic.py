@@ -136,7 +136,7 @@ def synthetic_run(
         rel = (clean / clean[0]) if divergence_at is not None else np.ones_like(t)
         swing = (1.0 + 2.0 * bounce) if grad_follow_alternation else 1.0
         sq = np.zeros(len(logged))
-        for name, lev in zip(grad_layers, levels):
+        for name, lev in zip(grad_layers, levels, strict=False):
             g = lev * np.exp(grad_growth * t / steps) * rel * swing
             g = g * np.exp(rng.normal(0.0, grad_noise, len(t)))
             g = np.where(np.isfinite(loss), g, np.inf)

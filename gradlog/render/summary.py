@@ -70,7 +70,7 @@ def _plain(v: Any) -> Any:
 def summary_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
     """Return the rows of a batch table as plain dicts (None where a value is missing)."""
     cols = list(SUMMARY_COLUMNS)
-    return [{c: _plain(v) for c, v in zip(cols, rec)}
+    return [{c: _plain(v) for c, v in zip(cols, rec, strict=False)}
             for rec in table[cols].itertuples(index=False, name=None)]
 
 

@@ -6,10 +6,11 @@ for that decision."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import compress
 from operator import itemgetter
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from gradlog.parsers.caffe import lines as L
@@ -174,7 +175,7 @@ class Blocks:
         if len(busy):
             shape = self.seg_shape
             for sg, a, b_, c in zip((busy + base).tolist(), counts[0][busy].tolist(),
-                                    counts[1][busy].tolist(), counts[2][busy].tolist()):
+                                    counts[1][busy].tolist(), counts[2][busy].tolist(), strict=False):
                 sh = shape.get(sg)
                 if sh is None:
                     shape[sg] = [a, b_, c]
@@ -241,7 +242,7 @@ class Blocks:
                 pieces_tag.append(np.tile(np.array(self.tags.t_all, dtype=np.int32), na))
                 pieces_val.append(nums.ravel())
                 pieces_pass.append(np.repeat(pidx[is_a][ok], 4) if pidx is not None else None)
-        for sg, t, v, ps in zip(pieces_seg, pieces_tag, pieces_val, pieces_pass):
+        for sg, t, v, ps in zip(pieces_seg, pieces_tag, pieces_val, pieces_pass, strict=False):
             if len(sg):
                 self.pending.append((sg.astype(np.int64, copy=False), t.astype(np.int32, copy=False),
                                      v, ps))

@@ -54,7 +54,7 @@ def feed_plain(rd: Reader, chunk: bytes | bytearray, end: int) -> bool:
     edge = np.flatnonzero(common[1:] != common[:-1]) + 1
     bounds = np.concatenate([[0], edge, [n]]).tolist()
     spans: list[list[Any]] = []
-    for a, b in zip(bounds[:-1], bounds[1:]):
+    for a, b in zip(bounds[:-1], bounds[1:], strict=False):
         bulk = bool(common[a]) and b - a >= PLAIN_MIN_RUN
         if spans and spans[-1][2] == bulk:
             spans[-1][1] = b
@@ -218,10 +218,10 @@ def _check_outputs(rd: Reader, p: _Plan, data: bytes) -> int:
     groups = P.same_texts(sc.words, n_lo, n_hi, (o_net + 1) * 256 + index) if (
         len(o_at) and int(index.max()) < 256) else None
     if groups is None:
-        name_u = [data[x:y] for x, y in zip(n_lo.tolist(), n_hi.tolist())]
+        name_u = [data[x:y] for x, y in zip(n_lo.tolist(), n_hi.tolist(), strict=False)]
         name_inv = np.arange(len(name_u))
     else:
-        name_u = [data[x:y] for x, y in zip(n_lo[groups[0]].tolist(), n_hi[groups[0]].tolist())]
+        name_u = [data[x:y] for x, y in zip(n_lo[groups[0]].tolist(), n_hi[groups[0]].tolist(), strict=False)]
         name_inv = groups[1]
     nid = np.fromiter(map(rd.tags.name_ids.__getitem__, name_u), dtype=np.int64,
                       count=len(name_u))[name_inv]
@@ -354,7 +354,7 @@ def _commit_weights(rd: Reader, p: _Plan, data: bytes) -> None:
         tops = np.maximum.reduceat(wa, heads)
         lw = rd.tags.loss_weight
         names_ = rd.tags.tag_names
-        for t, top in zip(wtid[heads].tolist(), tops.tolist()):
+        for t, top in zip(wtid[heads].tolist(), tops.tolist(), strict=False):
             tag = names_[t]
             if lw.get(tag, 0.0) < top:
                 lw[tag] = top
@@ -435,7 +435,7 @@ def _floats(data: bytes, lo: np.ndarray, hi: np.ndarray,
             v, ok = _floats(data, lo[head], hi[head])
             run = np.cumsum(~dup) - 1
             return v[run], ok[run]
-    texts = [data[x:y] for x, y in zip(lo.tolist(), hi.tolist())]
+    texts = [data[x:y] for x, y in zip(lo.tolist(), hi.tolist(), strict=False)]
     n = len(texts)
     try:
         return np.fromiter(map(float, texts), dtype=np.float64, count=n), np.ones(n, dtype=bool)

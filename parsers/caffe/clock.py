@@ -56,7 +56,7 @@ class Clock:
         bounds = np.searchsorted(pos_arr, heads) if heads else np.array([], dtype=np.int64)
         start = 0
         out = np.full(len(pos), np.nan)
-        for h, b in zip(heads, [int(x) for x in bounds]):
+        for h, b in zip(heads, [int(x) for x in bounds], strict=False):
             if b > start:
                 out[start:b] = self.walls(year[start:b], month[start:b], day[start:b],
                                                secs[start:b])

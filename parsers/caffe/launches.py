@@ -99,7 +99,7 @@ class Launches:
             if last is None or (last.index == run_index and last.last_step == step) or (
                     last.index < run_index):
                 crash = {k: self.crashes[-1][k] for k in ("kind", "line", "text", "step")}
-        for c, (idx, _step) in zip(self.crashes, self.crash_at):
+        for c, (idx, _step) in zip(self.crashes, self.crash_at, strict=False):
             c["relaunched"] = any(r.index > idx and r.has_data for r in self.all)
         runs = [r for r in self.all if r.has_data and r.last_step is not None]
         last_iteration = runs[-1].last_step if runs else None

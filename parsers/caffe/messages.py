@@ -4,7 +4,7 @@ header), with the parameter dumps and other programs' lines counted."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from gradlog.parsers.caffe import lines as L
@@ -54,7 +54,7 @@ class Messages:
         dump = self.dump
         glog = 0
         net_dump = 0
-        for k, g in zip(idx, found):
+        for k, g in zip(idx, found, strict=False):
             if k != prev + 1:          # a debug line came in between: a dump cannot go on
                 dump.kind = None
             prev = k

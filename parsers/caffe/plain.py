@@ -88,7 +88,7 @@ def _byte_mask(positions, value: int) -> int:
 
 
 _TS_CHECKS = []
-for _dig, _fix in zip(_TS_DIGITS, _TS_FIXED):
+for _dig, _fix in zip(_TS_DIGITS, _TS_FIXED, strict=False):
     _TS_CHECKS.append((
         np.uint64(_byte_mask(_dig, 0xF0) | _byte_mask(_fix, 0xFF)),            # hi nibbles + fixed
         np.uint64(_byte_mask(_dig, 0x30) | sum(v << (8 * p) for p, v in _fix.items())),
@@ -288,7 +288,7 @@ def _timestamps(u: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, l
             | (lvl == np.uint64(0x46)))
     words = [w0, u[s + 8], u[s + 16]]
     short = glog.copy()
-    for w, (hi, code, lo, six, carry) in zip(words, _TS_CHECKS):
+    for w, (hi, code, lo, six, carry) in zip(words, _TS_CHECKS, strict=False):
         short &= (((w & hi) ^ code) | (((w & lo) + six) & carry)) == np.uint64(0)
     # long: byte 5 a digit; the short layout from byte 4 on (its byte 0 a digit)
     byte5 = (w0 >> np.uint64(40)) & np.uint64(0xF0)
@@ -299,11 +299,11 @@ def _timestamps(u: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, l
         lw = [u[sc + 4], u[sc + 12], u[sc + 20]]
         ok = (_not_digits(w0[cand] >> np.uint64(8)) & np.uint64(0xFFFFFF)) == np.uint64(0)
         ok &= (_not_digits(lw[0]) & np.uint64(0xFF)) == np.uint64(0)
-        for w, (hi, code, lo, six, carry) in zip(lw, _TS_CHECKS):
+        for w, (hi, code, lo, six, carry) in zip(lw, _TS_CHECKS, strict=False):
             ok &= (w & hi) == code
             ok &= ((w & lo) + six) & carry == np.uint64(0)
         long_[cand] = ok
-        for w, x in zip(words, lw):
+        for w, x in zip(words, lw, strict=False):
             w[cand[ok]] = x[ok]
     return short, long_, words
 
@@ -373,7 +373,7 @@ def scan(chunk: bytes | bytearray, end: int) -> Scan:
     cols = [ev] + [np.empty(len(ev), dtype=np.int64) for _ in range(11)]
     for part in parts:
         at = slot[part[0]]
-        for col, values in zip(cols[1:], part[1:]):
+        for col, values in zip(cols[1:], part[1:], strict=False):
             col[at] = values
     return Scan(cls=cls, starts=starts, ends=ends, ev=ev, kind=cols[1], step=cols[2],
                 net=cols[3], time=_times([w[ev] for w in head], B.u64[starts[ev]], long_[ev]),

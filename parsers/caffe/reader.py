@@ -9,9 +9,8 @@ from operator import itemgetter
 from typing import Any
 
 import numpy as np
-from gradlog.parsers.caffe import bulk
+from gradlog.parsers.caffe import bulk, solver
 from gradlog.parsers.caffe import lines as L
-from gradlog.parsers.caffe import solver
 from gradlog.parsers.caffe.assemble import assemble, compact
 from gradlog.parsers.caffe.blocks import Blocks, Layout, Sink
 from gradlog.parsers.caffe.clock import Clock
@@ -452,7 +451,7 @@ class Reader:
     def _flush_rows(self) -> None:
         rows = self.sink.rows
         if rows:
-            t, s, v, w = zip(*rows)
+            t, s, v, w = zip(*rows, strict=False)
             self.sink.out.append(compact(np.array(t, dtype=np.int32), np.array(s, dtype=np.int64),
                                          np.array(v, dtype=np.float64),
                                          np.array(w, dtype=np.float64)))

@@ -35,7 +35,7 @@ def read_stream(source: Source, reader: Reader, strict: bool) -> ParseResult:
     with source.open() as fh:
         # readinto1 makes at most one underlying read, so a damaged gzip stream still
         # yields everything before the damage; the buffer is reused for every chunk
-        readinto = getattr(fh, "readinto1", None) or getattr(fh, "readinto")
+        readinto = getattr(fh, "readinto1", None) or fh.readinto
         view = memoryview(buf)
         have = 0                  # bytes at the front of buf: the carried partial line
         eof = False
@@ -94,7 +94,7 @@ def _feed_chunk(reader: Reader, buf: bytearray, end: int, eof: bool) -> None:
         nl = np.flatnonzero(arr == 10)
         starts = np.concatenate([[0], nl + 1])
         stops = np.append(nl, end)
-        for a, b in zip(starts.tolist(), stops.tolist()):
+        for a, b in zip(starts.tolist(), stops.tolist(), strict=False):
             if b - a > cap:
                 spans.append((a, b))
     if not spans:

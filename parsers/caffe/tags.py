@@ -56,7 +56,7 @@ class Tags:
         self.t_smoothed = self.tag("train/loss_smoothed", "Iteration N, loss")
         self.t_lr = self.tag("train/lr", "Iteration N, lr")
         self.t_rate = self.tag("train/iter_per_s", "iter/s")
-        self.t_all = [self.tag(t, s) for t, s in zip(L.ALL_PARAMS_TAGS, L.ALL_PARAMS_SOURCES)]
+        self.t_all = [self.tag(t, s) for t, s in zip(L.ALL_PARAMS_TAGS, L.ALL_PARAMS_SOURCES, strict=False)]
 
     def tag(self, name: str, source: str) -> int:
         """Return the id of tag ``name`` (registered with ``source`` when new)."""
