@@ -22,6 +22,14 @@ virtualenv and pass its interpreter with ``--other-python``::
 Without ``--other-python`` only gradlog is measured. ``--events`` takes several sizes
 (``--events 1000000 10000000``); ``--skip-others-above N`` leaves the slow readers out
 for files larger than N events. This is a benchmark, not a test: run it by hand.
+
+``--discover N`` measures ``gradlog.discover`` on a log root of N TensorBoard runs (one
+in ten a Keras ``train/``+``validation/`` run, one in twenty-five with an
+``add_hparams`` folder), in one process: with the directory/head memo of
+``gradlog.parsers._tb_runs`` (each directory listed and each event-file head read once)
+and without it (as before: the tree walked by ``sniff``, ``split_runs`` and
+``run_members`` at the root, and again under each run), counting directory listings
+and head reads and reporting the ratio of the times.
 """
 
 from __future__ import annotations
@@ -83,19 +91,22 @@ def _record(payload: bytes) -> bytes:
     return head + struct.pack("<I", _masked_crc(head)) + payload + struct.pack("<I", _masked_crc(payload))
 
 
-def write_event_file(path: Path, n_events: int) -> None:
-    """Write ``n_events`` simple_value scalar events (+ the file_version event)."""
-    from gradlog.parsers.tensorboard import _MESSAGES  # tensorboardX's Event/Summary classes
+def write_event_file(path: Path, n_events: int, tags: tuple[str, ...] = TAGS) -> None:
+    """Write ``n_events`` simple_value scalar events (+ the file_version event), the
+    ``tags`` in turn."""
+    from gradlog.parsers.tensorboard import (
+        _MESSAGES,  # tensorboardX's Event/Summary classes
+    )
 
     event, summary = _MESSAGES["Event"], _MESSAGES["Summary"]
     with open(path, "wb") as fh:
         fh.write(_record(event(wall_time=1.7e9, file_version="brain.Event:2").SerializeToString()))
         buf = []
         for i in range(n_events):
-            step, k = divmod(i, len(TAGS))
+            step, k = divmod(i, len(tags))
             value = 2.0 / (1.0 + 0.001 * step) + 0.01 * k
             ev = event(wall_time=1.7e9 + 0.05 * i, step=step,
-                       summary=summary(value=[summary.Value(tag=TAGS[k], simple_value=value)]))
+                       summary=summary(value=[summary.Value(tag=tags[k], simple_value=value)]))
             buf.append(_record(ev.SerializeToString()))
             if len(buf) >= 50_000:
                 fh.write(b"".join(buf))
@@ -105,10 +116,76 @@ def write_event_file(path: Path, n_events: int) -> None:
 
 def measure(python: str, which: str, path: Path) -> dict:
     """Run one reader in a fresh process and return its measurements."""
-    out = subprocess.run([python, "-c", _MEASURE, which, str(path)], capture_output=True, text=True)
+    out = subprocess.run([python, "-c", _MEASURE, which, str(path)], capture_output=True, text=True,
+                         check=False)
     if out.returncode != 0:
         return {"reader": which, "error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def write_log_root(root: Path, n_runs: int) -> None:
+    """Write a log root of ``n_runs`` small runs, 500 to an experiment folder."""
+    for i in range(n_runs):
+        run = root / f"exp{i // 500:03d}" / f"run{i:05d}"
+        if i % 10 == 0:  # Keras TF2: train/ and validation/
+            for phase in ("train", "validation"):
+                (run / phase).mkdir(parents=True, exist_ok=True)
+                write_event_file(run / phase / f"events.out.tfevents.{1700000000 + i}.k.v2", 8)
+            continue
+        run.mkdir(parents=True, exist_ok=True)
+        write_event_file(run / f"events.out.tfevents.{1700000000 + i}.host.{i}", 8)
+        if i % 25 == 2:  # add_scalars("Loss", {"train": .., "val": ..}): Loss_train/, Loss_val/
+            for key in ("train", "val"):
+                sub = run / f"Loss_{key}"
+                sub.mkdir(exist_ok=True)
+                write_event_file(sub / f"events.out.tfevents.{1700000300 + i}.host.{key}", 1,
+                                 tags=("Loss",))
+        if i % 25 == 1:  # add_hparams: a time.time() folder with its own event file
+            hp = run / "1700000123.456"
+            hp.mkdir(exist_ok=True)
+            write_event_file(hp / f"events.out.tfevents.{1700000200 + i}.host.hp", 1)
+
+
+def bench_discover(n_runs: int, workdir: str | None) -> None:
+    """Time ``gradlog.discover`` on a root of ``n_runs`` runs, memo on and off."""
+    from gradlog.parsers import _tb_runs
+
+    import gradlog
+
+    counts = {"listings": 0, "heads": 0}
+    scan, heads = _tb_runs._scan_dir, _tb_runs._read_head_summaries
+
+    def counted_scan(d):  # type: ignore[no-untyped-def]
+        counts["listings"] += 1
+        return scan(d)
+
+    def counted_heads(p):  # type: ignore[no-untyped-def]
+        counts["heads"] += 1
+        return heads(p)
+
+    _tb_runs._scan_dir, _tb_runs._read_head_summaries = counted_scan, counted_heads
+    with tempfile.TemporaryDirectory(prefix="gradlog-bench-discover-") as tmp:
+        root = Path(workdir or tmp) / f"root_{n_runs}"
+        if not root.exists():
+            t0 = time.perf_counter()
+            write_log_root(root, n_runs)
+            print(f"wrote {n_runs:,} runs in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        dirs = sum(1 for _ in root.rglob("*") if _.is_dir())
+        print(f"\ndiscover: a log root of {n_runs:,} TensorBoard runs ({dirs:,} directories)")
+        print(f"{'memo':<6}{'seconds':>9}{'runs':>8}{'listings':>10}{'head reads':>12}")
+        best: dict[bool, float] = {}
+        for enabled in (False, True, False, True):
+            _tb_runs.CACHE.clear()
+            _tb_runs.CACHE.enabled = enabled
+            counts.update(listings=0, heads=0)
+            t0 = time.perf_counter()
+            refs = gradlog.discover(root)
+            dt = time.perf_counter() - t0
+            best[enabled] = min(dt, best.get(enabled, dt))
+            print(f"{'on' if enabled else 'off':<6}{dt:>9.2f}{len(refs):>8,}{counts['listings']:>10,}"
+                  f"{counts['heads']:>12,}")
+        _tb_runs.CACHE.enabled = True
+        print(f"memo on is {best[False] / best[True]:.1f}x faster (best of 2 each, one process)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -119,7 +196,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--skip-others-above", type=int, default=2_000_000,
                     help="measure tbparse/EventAccumulator only up to this many events")
     ap.add_argument("--workdir", default=None, help="where to write the event files (default: a temp dir)")
+    ap.add_argument("--discover", type=int, default=None, metavar="N",
+                    help="measure discovery on a log root of N runs instead")
     args = ap.parse_args(argv)
+    if args.discover:
+        bench_discover(args.discover, args.workdir)
+        return
 
     with tempfile.TemporaryDirectory(prefix="gradlog-bench-") as tmp:
         work = Path(args.workdir or tmp)

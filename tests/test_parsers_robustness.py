@@ -35,9 +35,14 @@ def test_mlflow_metric_file_with_bom_and_with_nul(tmp_path):
     run = gradlog.load(run_dir, format="mlflow")
     assert run.series("train/loss").to_dict() == {0: 0.5, 1: 0.4}
     assert "bad_lines" not in run.meta["skipped"]  # the BOM did not spoil line 1
-    bad = _mlflow_run(tmp_path / "b", b"1 0.5 0\n2 0.4\x00 1\n")
-    with pytest.raises(gradlog.GradlogError, match=r"loss: line 2: binary data"):
-        gradlog.load(bad, format="mlflow")
+    # a NUL line is damage: skipped and counted with its line number (issue 15), the rest kept
+    bad = _mlflow_run(tmp_path / "b", b"1 0.5 0\n2 0.4\x00 1\n3 0.3 2\n")
+    run = gradlog.load(bad, format="mlflow")
+    assert run.series("train/loss").to_dict() == {0: 0.5, 2: 0.3}
+    assert run.meta["skipped"] == {"bad_lines": 1}
+    assert "(first: line 2)" in run.meta["warnings"][0]
+    with pytest.raises(DamagedInputError, match=r"loss: 1 line\(s\) .* skipped \(first: line 2\)"):
+        gradlog.load(bad, format="mlflow", strict=True)
 
 
 # -- HF trainer_state.json --------------------------------------------------------------------
