@@ -47,8 +47,9 @@ def make_run(steps: int, series: int, seed: int = 0) -> Run:
     codes = np.repeat(np.arange(len(names), dtype=np.int32), steps)
     tags = pd.Categorical.from_codes(codes, categories=pd.Index(names, dtype=object))
     frame, _ = build_frame(tags, np.tile(t, len(names)), np.concatenate([cols[n] for n in names]))
-    return Run(frame, {"format": "synthetic", "name": "bench", "hparams": {"momentum": 0.9,
-                                                                         "batch_size": 32}})
+    return Run(
+        frame, {"format": "synthetic", "name": "bench", "hparams": {"momentum": 0.9, "batch_size": 32}}
+    )
 
 
 def main() -> None:
@@ -80,8 +81,10 @@ def main() -> None:
         report = gradlog.analyze(run)
         times.append(time.perf_counter() - t0)
     print(f"read_csv of the same run: best {min(rc):.2f} s")
-    print(f"analyze: best {min(times):.2f} s, median {float(np.median(times)):.2f} s over {args.repeat} "
-          f"({args.steps:,} steps x {args.series} series)")
+    print(
+        f"analyze: best {min(times):.2f} s, median {float(np.median(times)):.2f} s over {args.repeat} "
+        f"({args.steps:,} steps x {args.series} series)"
+    )
     print(f"analyze / read_csv = {min(times) / min(rc):.2f} (target <= 4)")
     print("findings:", ", ".join(f.id for f in report.findings) or "none")
     print("LR verdict:", report.lr_advice.line())

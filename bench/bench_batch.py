@@ -114,9 +114,15 @@ def bench_small(repeat: int) -> dict[str, float]:
         root = _corpus_or_samples(Path(tmp))
         found = survey(root)
         n = len(found.runs)
-        default = default_jobs(n, total_bytes=sum(
-            p.stat().st_size for r in found.runs for p in ([r.path] if r.path.is_file()
-                                                            else r.path.rglob("*")) if p.is_file()))
+        default = default_jobs(
+            n,
+            total_bytes=sum(
+                p.stat().st_size
+                for r in found.runs
+                for p in ([r.path] if r.path.is_file() else r.path.rglob("*"))
+                if p.is_file()
+            ),
+        )
         best = {"j1": float("inf"), "default": float("inf"), "j2": float("inf")}
         for _ in range(repeat):  # interleaved, best of each
             for name, jobs in (("j1", 1), ("default", None), ("j2", 2)):
@@ -125,8 +131,10 @@ def bench_small(repeat: int) -> dict[str, float]:
         print(f"small: {n} runs from {root}; default -j = {default}")
         for name in best:
             print(f"  {name:<8} {n / best[name]:6.1f} runs/s  ({best[name]:.2f} s, best of {repeat})")
-        print(f"  default / -j 1 speed: {best['j1'] / best['default']:.2f}x  "
-              f"(-j 2 / -j 1: {best['j1'] / best['j2']:.2f}x)")
+        print(
+            f"  default / -j 1 speed: {best['j1'] / best['default']:.2f}x  "
+            f"(-j 2 / -j 1: {best['j1'] / best['j2']:.2f}x)"
+        )
         return best
 
 
@@ -144,8 +152,10 @@ def bench_scaling(runs: int, repeat: int) -> dict[str, float]:
         print(f"scaling: {n} runs; default -j = {default_jobs(n)}")
         for name in best:
             print(f"  {name:<8} {n / best[name]:6.1f} runs/s  ({best[name]:.1f} s, best of {repeat})")
-        print(f"  1 -> 2 workers: {best['j1'] / best['j2']:.2f}x; default / -j 1: "
-              f"{best['j1'] / best['default']:.2f}x")
+        print(
+            f"  1 -> 2 workers: {best['j1'] / best['j2']:.2f}x; default / -j 1: "
+            f"{best['j1'] / best['default']:.2f}x"
+        )
         return best
 
 
@@ -157,10 +167,19 @@ def _child(root: str, jobs: int, cache: str | None) -> None:
     t0 = time.perf_counter()
     table = run_batch(found, jobs=jobs, cache=Cache(cache) if cache else None)
     t_run = time.perf_counter() - t0
-    print(json.dumps({
-        "runs": len(found.runs), "rows": len(table), "t_discover": t_disc, "t_batch": t_run,
-        "status": dict(Counter(table["status"])), "cache_hits": table.attrs.get("cache_hits", 0),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(
+        json.dumps(
+            {
+                "runs": len(found.runs),
+                "rows": len(table),
+                "t_discover": t_disc,
+                "t_batch": t_run,
+                "status": dict(Counter(table["status"])),
+                "cache_hits": table.attrs.get("cache_hits", 0),
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
 
 
 def _run_child(root: Path, jobs: int, cache: Path | None = None) -> dict:
@@ -177,9 +196,11 @@ def bench_scale(runs: int, skip_j1: bool, discover_runs: int | None = None) -> N
             build_archive(r, discover_runs)
             t_build = time.perf_counter() - t0
             t_disc, found = _timed(survey, r)
-            print(f"  discovery of {discover_runs} runs (built in {t_build:.0f} s): "
-                  f"{len(found.runs)} runs + {len(found.unread)} unread in {t_disc:.2f} s "
-                  f"({1e3 * t_disc / discover_runs:.2f} ms per run)")
+            print(
+                f"  discovery of {discover_runs} runs (built in {t_build:.0f} s): "
+                f"{len(found.runs)} runs + {len(found.unread)} unread in {t_disc:.2f} s "
+                f"({1e3 * t_disc / discover_runs:.2f} ms per run)"
+            )
             shutil.rmtree(r)
         t0 = time.perf_counter()
         roots = []
@@ -187,27 +208,37 @@ def bench_scale(runs: int, skip_j1: bool, discover_runs: int | None = None) -> N
             r = Path(tmp) / f"arch_{frac}"
             kinds = build_archive(r, runs // frac)
             roots.append(r)
-        print(f"scale: archives of {runs // 4}, {runs // 2} and {runs} runs, 2% damaged "
-              f"({dict(kinds)} in the largest), built in {time.perf_counter() - t0:.0f} s")
+        print(
+            f"scale: archives of {runs // 4}, {runs // 2} and {runs} runs, 2% damaged "
+            f"({dict(kinds)} in the largest), built in {time.perf_counter() - t0:.0f} s"
+        )
         big = roots[-1]
         t_disc, found = _timed(survey, big)
-        print(f"  discovery: {len(found.runs)} runs + {len(found.unread)} unread in {t_disc:.2f} s "
-              f"({1e3 * t_disc / runs:.2f} ms per run)")
+        print(
+            f"  discovery: {len(found.runs)} runs + {len(found.unread)} unread in {t_disc:.2f} s "
+            f"({1e3 * t_disc / runs:.2f} ms per run)"
+        )
         for r in roots:
             res = _run_child(r, 2)
-            print(f"  -j 2, {res['rows']:>6} rows: batch {res['t_batch']:7.1f} s "
-                  f"({res['runs'] / res['t_batch']:.1f} runs/s), status {res['status']}, "
-                  f"parent peak RSS {res['peak_rss_mb']:.0f} MB")
+            print(
+                f"  -j 2, {res['rows']:>6} rows: batch {res['t_batch']:7.1f} s "
+                f"({res['runs'] / res['t_batch']:.1f} runs/s), status {res['status']}, "
+                f"parent peak RSS {res['peak_rss_mb']:.0f} MB"
+            )
         if not skip_j1:
             res1 = _run_child(big, 1)
-            print(f"  -j 1, {res1['rows']:>6} rows: batch {res1['t_batch']:7.1f} s "
-                  f"({res1['runs'] / res1['t_batch']:.1f} runs/s); -j 2 speed-up "
-                  f"{res1['t_batch'] / res['t_batch']:.2f}x")
+            print(
+                f"  -j 1, {res1['rows']:>6} rows: batch {res1['t_batch']:7.1f} s "
+                f"({res1['runs'] / res1['t_batch']:.1f} runs/s); -j 2 speed-up "
+                f"{res1['t_batch'] / res['t_batch']:.2f}x"
+            )
         cache = Path(tmp) / "cache"
         cold = _run_child(big, 2, cache)
         warm = _run_child(big, 2, cache)
-        print(f"  cache: cold {cold['t_batch']:.1f} s, warm {warm['t_batch']:.2f} s "
-              f"({warm['cache_hits']} hits): warm/cold = {warm['t_batch'] / cold['t_batch']:.3f}")
+        print(
+            f"  cache: cold {cold['t_batch']:.1f} s, warm {warm['t_batch']:.2f} s "
+            f"({warm['cache_hits']} hits): warm/cold = {warm['t_batch'] / cold['t_batch']:.3f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,11 +251,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=None)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-j1", action="store_true", help="scale: skip the -j 1 pass")
-    ap.add_argument("--discover-runs", type=int, default=None,
-                    help="scale: time discovery on an archive of this many runs (default: --runs)")
+    ap.add_argument(
+        "--discover-runs",
+        type=int,
+        default=None,
+        help="scale: time discovery on an archive of this many runs (default: --runs)",
+    )
     args = ap.parse_args(argv)
-    print(f"gradlog {gradlog.__version__}, {os.cpu_count()} CPUs, load average "
-          f"{os.getloadavg()[0]:.1f}")
+    print(f"gradlog {gradlog.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     if args.what == "small":
         bench_small(args.repeat)
     elif args.what == "scaling":

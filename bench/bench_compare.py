@@ -42,11 +42,16 @@ def write_runs(root: Path, runs: int, steps: int, seed: int = 0) -> list[Path]:
         g = np.exp(rng.normal(0, 0.2, (3, steps))) * (1 + lr)
         d = root / f"run{k:02d}_lr{lr:.3g}"
         d.mkdir(parents=True)
-        arr = np.column_stack([t, loss, np.full(steps, lr), g.T, np.sqrt((g ** 2).sum(0))])
+        arr = np.column_stack([t, loss, np.full(steps, lr), g.T, np.sqrt((g**2).sum(0))])
         p = d / "metrics.csv"
-        np.savetxt(p, arr, delimiter=",", fmt=["%d", "%.6g", "%.6g", "%.6g", "%.6g", "%.6g", "%.6g"],
-                   header="step,loss,lr,grad_norm/l1,grad_norm/l2,grad_norm/l3,grad_norm/total",
-                   comments="")
+        np.savetxt(
+            p,
+            arr,
+            delimiter=",",
+            fmt=["%d", "%.6g", "%.6g", "%.6g", "%.6g", "%.6g", "%.6g"],
+            header="step,loss,lr,grad_norm/l1,grad_norm/l2,grad_norm/l3,grad_norm/total",
+            comments="",
+        )
         paths.append(p)
     return paths
 

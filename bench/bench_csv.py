@@ -59,8 +59,7 @@ def make_csv(path: Path, rows: int, float_format: str | None, seed: int = 0) -> 
     for i in range(N_GRAD):
         cols[f"grad_norm/layer{i}"] = 0.5 + 0.1 * i + 0.05 * rng.standard_normal(rows)
     tmp = path.with_suffix(".tmp")
-    pd.DataFrame(cols).to_csv(tmp, index=False, na_rep="", lineterminator="\n",
-                              float_format=float_format)
+    pd.DataFrame(cols).to_csv(tmp, index=False, na_rep="", lineterminator="\n", float_format=float_format)
     tmp.replace(path)
 
 
@@ -100,8 +99,7 @@ print(json.dumps({"base": base, "peak": peak, "size": size}))
 
 
 def _child(code: str, *args: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -111,23 +109,33 @@ def bench_file(path: Path, rounds: int) -> tuple[float, float]:
     t = _child(_TIME_CHILD, str(path), str(rounds))
     rc, gl = np.array(t["read_csv"]), np.array(t["load"])
     print(f"  frame: {t['rows']:,} rows, {t['tags']} tags")
-    print(f"  pandas.read_csv  best {rc.min():.3f} s  median {np.median(rc):.3f} s  "
-          f"({', '.join(f'{x:.2f}' for x in rc)})")
-    print(f"  gradlog.load     best {gl.min():.3f} s  median {np.median(gl):.3f} s  "
-          f"({', '.join(f'{x:.2f}' for x in gl)})")
+    print(
+        f"  pandas.read_csv  best {rc.min():.3f} s  median {np.median(rc):.3f} s  "
+        f"({', '.join(f'{x:.2f}' for x in rc)})"
+    )
+    print(
+        f"  gradlog.load     best {gl.min():.3f} s  median {np.median(gl):.3f} s  "
+        f"({', '.join(f'{x:.2f}' for x in gl)})"
+    )
     paired = float(np.median(gl / rc))  # each round's load against the read_csv just before it
-    print(f"  time ratio load/read_csv: median of rounds {paired:.2f}x, best/best "
-          f"{gl.min() / rc.min():.2f}x, median/median {np.median(gl) / np.median(rc):.2f}x "
-          f"(target <= {TARGET:g}x)")
+    print(
+        f"  time ratio load/read_csv: median of rounds {paired:.2f}x, best/best "
+        f"{gl.min() / rc.min():.2f}x, median/median {np.median(gl) / np.median(rc):.2f}x "
+        f"(target <= {TARGET:g}x)"
+    )
     m_rc = _child(_MEM_CHILD, str(path), "read_csv")
     m_gl = _child(_MEM_CHILD, str(path), "load")
     mb = 1e6
-    print(f"  read_csv: peak +{(m_rc['peak'] - m_rc['base']) / mb:.0f} MB above "
-          f"{m_rc['base'] / mb:.0f} MB; DataFrame {m_rc['size'] / mb:.0f} MB")
+    print(
+        f"  read_csv: peak +{(m_rc['peak'] - m_rc['base']) / mb:.0f} MB above "
+        f"{m_rc['base'] / mb:.0f} MB; DataFrame {m_rc['size'] / mb:.0f} MB"
+    )
     grow = m_gl["peak"] - m_gl["base"]
     mem = grow / m_gl["size"]
-    print(f"  load:     peak +{grow / mb:.0f} MB above {m_gl['base'] / mb:.0f} MB; "
-          f"frame {m_gl['size'] / mb:.0f} MB; peak/frame {mem:.2f}x (target <= {TARGET:g}x)")
+    print(
+        f"  load:     peak +{grow / mb:.0f} MB above {m_gl['base'] / mb:.0f} MB; "
+        f"frame {m_gl['size'] / mb:.0f} MB; peak/frame {mem:.2f}x (target <= {TARGET:g}x)"
+    )
     return paired, mem
 
 
@@ -148,8 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         if not path.exists():
             t = time.perf_counter()
             make_csv(path, args.rows, fmt)
-            print(f"wrote {path} ({path.stat().st_size / 1e6:.0f} MB) in "
-                  f"{time.perf_counter() - t:.1f} s")
+            print(f"wrote {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s")
         results[name] = bench_file(path, args.rounds)
     for name, (paired, mem) in results.items():
         print(f"{name:>4}: time {paired:.2f}x read_csv, peak memory {mem:.2f}x the frame")

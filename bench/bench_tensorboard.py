@@ -105,8 +105,11 @@ def write_event_file(path: Path, n_events: int, tags: tuple[str, ...] = TAGS) ->
         for i in range(n_events):
             step, k = divmod(i, len(tags))
             value = 2.0 / (1.0 + 0.001 * step) + 0.01 * k
-            ev = event(wall_time=1.7e9 + 0.05 * i, step=step,
-                       summary=summary(value=[summary.Value(tag=tags[k], simple_value=value)]))
+            ev = event(
+                wall_time=1.7e9 + 0.05 * i,
+                step=step,
+                summary=summary(value=[summary.Value(tag=tags[k], simple_value=value)]),
+            )
             buf.append(_record(ev.SerializeToString()))
             if len(buf) >= 50_000:
                 fh.write(b"".join(buf))
@@ -116,8 +119,9 @@ def write_event_file(path: Path, n_events: int, tags: tuple[str, ...] = TAGS) ->
 
 def measure(python: str, which: str, path: Path) -> dict:
     """Run one reader in a fresh process and return its measurements."""
-    out = subprocess.run([python, "-c", _MEASURE, which, str(path)], capture_output=True, text=True,
-                         check=False)
+    out = subprocess.run(
+        [python, "-c", _MEASURE, which, str(path)], capture_output=True, text=True, check=False
+    )
     if out.returncode != 0:
         return {"reader": which, "error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -138,8 +142,7 @@ def write_log_root(root: Path, n_runs: int) -> None:
             for key in ("train", "val"):
                 sub = run / f"Loss_{key}"
                 sub.mkdir(exist_ok=True)
-                write_event_file(sub / f"events.out.tfevents.{1700000300 + i}.host.{key}", 1,
-                                 tags=("Loss",))
+                write_event_file(sub / f"events.out.tfevents.{1700000300 + i}.host.{key}", 1, tags=("Loss",))
         if i % 25 == 1:  # add_hparams: a time.time() folder with its own event file
             hp = run / "1700000123.456"
             hp.mkdir(exist_ok=True)
@@ -148,9 +151,8 @@ def write_log_root(root: Path, n_runs: int) -> None:
 
 def bench_discover(n_runs: int, workdir: str | None) -> None:
     """Time ``gradlog.discover`` on a root of ``n_runs`` runs, memo on and off."""
-    from gradlog.parsers import _tb_runs
-
     import gradlog
+    from gradlog.parsers import _tb_runs
 
     counts = {"listings": 0, "heads": 0}
     scan, heads = _tb_runs._scan_dir, _tb_runs._read_head_summaries
@@ -182,8 +184,10 @@ def bench_discover(n_runs: int, workdir: str | None) -> None:
             refs = gradlog.discover(root)
             dt = time.perf_counter() - t0
             best[enabled] = min(dt, best.get(enabled, dt))
-            print(f"{'on' if enabled else 'off':<6}{dt:>9.2f}{len(refs):>8,}{counts['listings']:>10,}"
-                  f"{counts['heads']:>12,}")
+            print(
+                f"{'on' if enabled else 'off':<6}{dt:>9.2f}{len(refs):>8,}{counts['listings']:>10,}"
+                f"{counts['heads']:>12,}"
+            )
         _tb_runs.CACHE.enabled = True
         print(f"memo on is {best[False] / best[True]:.1f}x faster (best of 2 each, one process)")
 
@@ -191,13 +195,25 @@ def bench_discover(n_runs: int, workdir: str | None) -> None:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--events", type=int, nargs="+", default=[1_000_000])
-    ap.add_argument("--other-python", default=None,
-                    help="interpreter of a virtualenv with tbparse and tensorboard installed")
-    ap.add_argument("--skip-others-above", type=int, default=2_000_000,
-                    help="measure tbparse/EventAccumulator only up to this many events")
+    ap.add_argument(
+        "--other-python",
+        default=None,
+        help="interpreter of a virtualenv with tbparse and tensorboard installed",
+    )
+    ap.add_argument(
+        "--skip-others-above",
+        type=int,
+        default=2_000_000,
+        help="measure tbparse/EventAccumulator only up to this many events",
+    )
     ap.add_argument("--workdir", default=None, help="where to write the event files (default: a temp dir)")
-    ap.add_argument("--discover", type=int, default=None, metavar="N",
-                    help="measure discovery on a log root of N runs instead")
+    ap.add_argument(
+        "--discover",
+        type=int,
+        default=None,
+        metavar="N",
+        help="measure discovery on a log root of N runs instead",
+    )
     args = ap.parse_args(argv)
     if args.discover:
         bench_discover(args.discover, args.workdir)
@@ -216,8 +232,10 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"wrote {path} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
             size_mb = path.stat().st_size / 1e6
             print(f"\n{n:,} scalar events, {size_mb:.1f} MB")
-            print(f"{'reader':<18}{'seconds':>9}{'events/s':>13}{'MB/s':>9}{'peak MB':>10}"
-                  f"{'frame MB':>10}{'peak/frame':>11}{'rows':>11}")
+            print(
+                f"{'reader':<18}{'seconds':>9}{'events/s':>13}{'MB/s':>9}{'peak MB':>10}"
+                f"{'frame MB':>10}{'peak/frame':>11}{'rows':>11}"
+            )
             results = [measure(sys.executable, "gradlog", path)]
             if args.other_python and n <= args.skip_others_above:
                 results.append(measure(args.other_python, "tbparse", path))
@@ -230,8 +248,10 @@ def main(argv: list[str] | None = None) -> None:
                 s = r["seconds"]
                 frame = r.get("frame_mb")
                 ratio = f"{r['peak_mb'] / frame:.2f}" if frame else "-"
-                print(f"{r['reader']:<18}{s:>9.2f}{n / s:>13,.0f}{size_mb / s:>9.1f}{r['peak_mb']:>10.1f}"
-                      f"{frame if frame else float('nan'):>10.1f}{ratio:>11}{r['rows']:>11,}")
+                print(
+                    f"{r['reader']:<18}{s:>9.2f}{n / s:>13,.0f}{size_mb / s:>9.1f}{r['peak_mb']:>10.1f}"
+                    f"{frame if frame else float('nan'):>10.1f}{ratio:>11}{r['rows']:>11,}"
+                )
             for r in results[1:]:
                 if "seconds" in r and ours:
                     print(f"gradlog is {r['seconds'] / ours:.1f}x faster than {r['reader']}")

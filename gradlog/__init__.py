@@ -37,8 +37,7 @@ def _map_source_parsers() -> None:
             return  # an editable install's finder maps it already
     except (ImportError, ValueError):
         pass
-    spec = importlib.util.spec_from_file_location("gradlog.parsers", init,
-                                                  submodule_search_locations=[src])
+    spec = importlib.util.spec_from_file_location("gradlog.parsers", init, submodule_search_locations=[src])
     if spec is None or spec.loader is None:  # pragma: no cover
         return
     module = importlib.util.module_from_spec(spec)
@@ -141,5 +140,4 @@ def analyze(
         run = run.with_roles(**roles)
     a = run_analysis(run, config=DEFAULT_CONFIG if config is None else config)
     kwargs = {"lr_advice": a.lr_advice} if a.lr_advice is not None else {}
-    return Report(run=a.run, findings=a.findings, trends=a.trends, not_assessable=a.not_assessable,
-                  **kwargs)
+    return Report(run=a.run, findings=a.findings, trends=a.trends, not_assessable=a.not_assessable, **kwargs)

@@ -37,8 +37,16 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from gradlog.cache import Cache
 
-__all__ = ["BATCH_COLUMNS", "DASK_MISSING", "STATUSES", "analyze_ref", "default_jobs",
-           "report_name", "run_batch", "status_counts"]
+__all__ = [
+    "BATCH_COLUMNS",
+    "DASK_MISSING",
+    "STATUSES",
+    "analyze_ref",
+    "default_jobs",
+    "report_name",
+    "run_batch",
+    "status_counts",
+]
 
 #: Columns of the summary table, in order (also the header of ``gradlog batch``'s CSV);
 #: defined beside the summary's renderers and schema.
@@ -67,8 +75,7 @@ Progress = Callable[[dict[str, Any]], None]
 
 
 def _blank(path: Path | str, fmt: str = "") -> dict[str, Any]:
-    row: dict[str, Any] = {c: None if c in INT_COLUMNS or c in BOOL_COLUMNS else ""
-                           for c in BATCH_COLUMNS}
+    row: dict[str, Any] = {c: None if c in INT_COLUMNS or c in BOOL_COLUMNS else "" for c in BATCH_COLUMNS}
     row.update(path=str(path), format=fmt)
     return row
 
@@ -173,22 +180,30 @@ def analyze_ref(ref: RunRef, report_path: str | os.PathLike[str] | None = None) 
     na = list(getattr(rep, "not_assessable", []) or [])
     core = [x for x in na if x.get("id") in CORE_DETECTORS and _loss_reason(str(x.get("reason", "")))]
     advice = getattr(rep, "lr_advice", None)
-    row.update(status="ok", run=run.name, first_step=st["first"], last_step=st["last"],
-               steps=st["count"], tags=len(run.tags), findings=len(rep.findings),
-               max_severity=rep.max_severity or "",
-               finding_ids=" ".join(dict.fromkeys(f.id for f in rep.findings)),
-               lr_action=getattr(advice, "action", "") or "",
-               assessed=not core,
-               not_assessable=" ".join(dict.fromkeys(str(x.get("id")) for x in na)),
-               reason=_short_reason(str(core[0].get("reason", ""))) if core else "")
+    row.update(
+        status="ok",
+        run=run.name,
+        first_step=st["first"],
+        last_step=st["last"],
+        steps=st["count"],
+        tags=len(run.tags),
+        findings=len(rep.findings),
+        max_severity=rep.max_severity or "",
+        finding_ids=" ".join(dict.fromkeys(f.id for f in rep.findings)),
+        lr_action=getattr(advice, "action", "") or "",
+        assessed=not core,
+        not_assessable=" ".join(dict.fromkeys(str(x.get("id")) for x in na)),
+        reason=_short_reason(str(core[0].get("reason", ""))) if core else "",
+    )
     if report_path is not None:
         try:
             from gradlog.cache import atomic_write_text
 
             atomic_write_text(report_path, rep.to_html())
         except Exception as exc:  # noqa: BLE001 - the row stands; the link will be missing
-            row["reason"] = (row["reason"] + "; " if row["reason"] else "") + \
-                f"report not written ({type(exc).__name__}: {exc})"[:200]
+            row["reason"] = (
+                row["reason"] + "; " if row["reason"] else ""
+            ) + f"report not written ({type(exc).__name__}: {exc})"[:200]
     row["loss_sparkline"] = spark
     return row
 
@@ -345,16 +360,18 @@ def run_batch(
         _on_processes(todo, min(n, len(todo)), finished, report_of, sizes)
     rows.extend(_unread_row(u) for u in found.unread)
     table = _table(rows)
-    table.attrs["loss_sparkline"] = {r["path"]: r.get("loss_sparkline") or [] for r in rows
-                                     if r["status"] == "ok"}
+    table.attrs["loss_sparkline"] = {
+        r["path"]: r.get("loss_sparkline") or [] for r in rows if r["status"] == "ok"
+    }
     table.attrs["cache_hits"] = hits
     if report_dir is not None:
         table.attrs["reports"] = {str(r.path): str(report_of(r)) for r in refs}
     return table
 
 
-def _cached(cache: Cache | None, ref: RunRef, keys: dict[Path, str],
-            report: Path | None) -> dict[str, Any] | None:
+def _cached(
+    cache: Cache | None, ref: RunRef, keys: dict[Path, str], report: Path | None
+) -> dict[str, Any] | None:
     """The row the cache holds for ``ref`` (None on a miss; ``keys`` gets its key)."""
     if cache is None:
         return None
@@ -364,8 +381,9 @@ def _cached(cache: Cache | None, ref: RunRef, keys: dict[Path, str],
     path = Path(ref.path)
     try:
         members = getattr(get_parser(ref.format), "run_members", None)
-        files = input_files(path, SIDE_FILES,
-                            members(path) if members is not None and path.is_dir() else None)
+        files = input_files(
+            path, SIDE_FILES, members(path) if members is not None and path.is_dir() else None
+        )
     except (GradlogError, OSError):
         return None
     key = cache.key(path.name, ref.format, path, files)
@@ -384,8 +402,7 @@ def _cached(cache: Cache | None, ref: RunRef, keys: dict[Path, str],
 def _table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame.from_records(rows, columns=list(BATCH_COLUMNS))
     for c in BATCH_COLUMNS:
-        df[c] = df[c].astype("Int64" if c in INT_COLUMNS else "boolean" if c in BOOL_COLUMNS
-                             else object)
+        df[c] = df[c].astype("Int64" if c in INT_COLUMNS else "boolean" if c in BOOL_COLUMNS else object)
     return df.sort_values("path", kind="stable", ignore_index=True)
 
 
@@ -399,9 +416,12 @@ def _analyze_chunk(chunk: list[tuple[RunRef, str | None]]) -> list[dict[str, Any
     return [analyze_ref(ref, rp) for ref, rp in chunk]
 
 
-def _chunks(refs: list[RunRef], size: int, report_of: Callable[[RunRef], Path | None],
-            sizes: dict[Path, int] | None = None,
-            ) -> Iterator[list[tuple[RunRef, str | None]]]:
+def _chunks(
+    refs: list[RunRef],
+    size: int,
+    report_of: Callable[[RunRef], Path | None],
+    sizes: dict[Path, int] | None = None,
+) -> Iterator[list[tuple[RunRef, str | None]]]:
     """Chunks of at most ``size`` runs; a chunk closes early at 4 MB of input, so big
     runs travel alone and spread over the workers."""
     chunk: list[tuple[RunRef, str | None]] = []
@@ -417,9 +437,13 @@ def _chunks(refs: list[RunRef], size: int, report_of: Callable[[RunRef], Path | 
         yield chunk
 
 
-def _on_processes(refs: list[RunRef], jobs: int, finished: Callable[[dict[str, Any]], None],
-                  report_of: Callable[[RunRef], Path | None],
-                  sizes: dict[Path, int] | None = None) -> None:
+def _on_processes(
+    refs: list[RunRef],
+    jobs: int,
+    finished: Callable[[dict[str, Any]], None],
+    report_of: Callable[[RunRef], Path | None],
+    sizes: dict[Path, int] | None = None,
+) -> None:
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
@@ -462,9 +486,14 @@ def _on_processes(refs: list[RunRef], jobs: int, finished: Callable[[dict[str, A
                                 finished(_error_row(ref, f"worker process died: {exc}"))
 
 
-def _on_dask(refs: list[RunRef], scheduler: str | Client, jobs: int | None,
-             finished: Callable[[dict[str, Any]], None], connect_timeout: float,
-             report_of: Callable[[RunRef], Path | None]) -> None:
+def _on_dask(
+    refs: list[RunRef],
+    scheduler: str | Client,
+    jobs: int | None,
+    finished: Callable[[dict[str, Any]], None],
+    connect_timeout: float,
+    report_of: Callable[[RunRef], Path | None],
+) -> None:
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError as exc:
@@ -474,20 +503,28 @@ def _on_dask(refs: list[RunRef], scheduler: str | Client, jobs: int | None,
         return _map_on(scheduler, refs, finished, as_completed, report_of)
     if scheduler == "local":
         n = min(jobs or os.cpu_count() or 1, len(refs))
-        with LocalCluster(n_workers=n, threads_per_worker=1, dashboard_address=":0") as cluster, \
-                Client(cluster) as client:
+        with (
+            LocalCluster(n_workers=n, threads_per_worker=1, dashboard_address=":0") as cluster,
+            Client(cluster) as client,
+        ):
             return _map_on(client, refs, finished, as_completed, report_of)
     try:
         client = Client(scheduler, timeout=connect_timeout)
     except (OSError, ValueError) as exc:  # TimeoutError is an OSError
-        raise GradlogError(f"{scheduler}: cannot reach the Dask scheduler within "
-                           f"{connect_timeout:g} s ({exc})") from exc
+        raise GradlogError(
+            f"{scheduler}: cannot reach the Dask scheduler within {connect_timeout:g} s ({exc})"
+        ) from exc
     with client:
         return _map_on(client, refs, finished, as_completed, report_of)
 
 
-def _map_on(client: Client, refs: list[RunRef], finished: Callable[[dict[str, Any]], None],
-            as_completed: Any, report_of: Callable[[RunRef], Path | None]) -> None:
+def _map_on(
+    client: Client,
+    refs: list[RunRef],
+    finished: Callable[[dict[str, Any]], None],
+    as_completed: Any,
+    report_of: Callable[[RunRef], Path | None],
+) -> None:
     reports = [None if (p := report_of(r)) is None else str(p) for r in refs]
     futures = client.map(analyze_ref, refs, reports, pure=False)
     ref_of = {f.key: r for f, r in zip(futures, refs, strict=False)}

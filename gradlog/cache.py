@@ -63,8 +63,9 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
         raise
 
 
-def input_files(path: Path, side_files: Iterable[str] = (),
-                members: Iterable[Path] | None = None) -> list[Path]:
+def input_files(
+    path: Path, side_files: Iterable[str] = (), members: Iterable[Path] | None = None
+) -> list[Path]:
     """Return the files a run at ``path`` reads, sorted.
 
     A file run: the file and the ``side_files`` (names) that exist beside it. A run
@@ -103,8 +104,7 @@ class Cache:
             config = DEFAULT_CONFIG
         self.directory = Path(directory)
         self._root = self.directory / f"v{CACHE_LAYOUT}"
-        self._salt = hashlib.blake2b(
-            f"{__version__}\0{config!r}".encode(), digest_size=16).hexdigest()
+        self._salt = hashlib.blake2b(f"{__version__}\0{config!r}".encode(), digest_size=16).hexdigest()
         self.hashed_bytes = 0  # bytes read to hash contents (0 on a warm, untouched archive)
 
     # -- file digests -----------------------------------------------------------------
@@ -134,8 +134,7 @@ class Cache:
                 h.update(chunk)
                 self.hashed_bytes += len(chunk)
         digest = h.hexdigest()
-        self._write(idx, json.dumps({"size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                                     "digest": digest}))
+        self._write(idx, json.dumps({"size": st.st_size, "mtime_ns": st.st_mtime_ns, "digest": digest}))
         return digest
 
     # -- entries ----------------------------------------------------------------------
@@ -153,8 +152,9 @@ class Cache:
                 parts.append(f"{rel}\0{self.file_digest(f)}")
         except OSError:
             return None
-        return hashlib.blake2b("\n".join(parts).encode("utf-8", "surrogateescape"),
-                               digest_size=20).hexdigest()
+        return hashlib.blake2b(
+            "\n".join(parts).encode("utf-8", "surrogateescape"), digest_size=20
+        ).hexdigest()
 
     def _entry_path(self, key: str) -> Path:
         return self._root / "runs" / key[:2] / f"{key}.json"

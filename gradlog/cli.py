@@ -54,8 +54,14 @@ EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE, EXIT_SOME_UNREADABLE = 0, 1, 2, 3
 #: ``analyze``'s report formats and the suffix of each one's file.
 REPORT_SUFFIX = {"text": ".txt", "json": ".json", "markdown": ".md", "html": ".html"}
 #: ``batch``'s summary formats by suffix.
-SUMMARY_SUFFIX = {".csv": "csv", ".json": "json", ".html": "html", ".htm": "html",
-                  ".parquet": "parquet", ".txt": "text"}
+SUMMARY_SUFFIX = {
+    ".csv": "csv",
+    ".json": "json",
+    ".html": "html",
+    ".htm": "html",
+    ".parquet": "parquet",
+    ".txt": "text",
+}
 
 
 def one_line(message: str) -> str:
@@ -136,8 +142,9 @@ def _load_runs(path: str, input_format: str | None, roles: dict[str, str], stric
     return runs
 
 
-def _read_path(path: str, input_format: str | None, roles: dict[str, str],
-               strict: bool) -> tuple[list[Run], list[str]]:
+def _read_path(
+    path: str, input_format: str | None, roles: dict[str, str], strict: bool
+) -> tuple[list[Run], list[str]]:
     """Load one path: ``(runs, messages of what could not be read)``.
 
     A directory holding several runs (or a folder of logs) gives every run found inside
@@ -147,8 +154,7 @@ def _read_path(path: str, input_format: str | None, roles: dict[str, str],
     try:
         return [gradlog.load(path, format=input_format, roles=r, strict=strict)], []
     except GradlogError as exc:
-        if not os.path.isdir(path) or (input_format is not None
-                                       and not isinstance(exc, MultipleRunsError)):
+        if not os.path.isdir(path) or (input_format is not None and not isinstance(exc, MultipleRunsError)):
             return [], [str(exc)]
     except OSError as exc:  # e.g. a file removed or made unreadable while it was read
         return [], [f"{exc.filename or path}: cannot read ({exc.strerror or exc})"]
@@ -213,29 +219,67 @@ def main() -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--format", "out_format", type=click.Choice(list(REPORT_SUFFIX)), default=None,
-              help="Report format (default: from the -o name's suffix, else text).")
-@click.option("-o", "--output", "outdir", type=click.Path(), default=None,
-              help="Write the report instead of printing it: a file when the name ends in the "
-                   "format's suffix (report.html, report.json, report.md, report.txt), else a "
-                   "directory that gets report.<suffix> (Markdown: and its figures/).")
-@click.option("--fail-on", type=click.Choice(list(SEVERITIES)), default=None,
-              help="Exit with 1 when a finding at or above this severity is found.")
-@click.option("--allow-errors", is_flag=True,
-              help="Exit with 0, not 3, when some of the inputs could not be read.")
-@click.option("--role", "role_pairs", multiple=True, metavar="ROLE=TAG",
-              help="Say which tag plays a role (loss, lr, val_loss, val_metric, grad_total, grad).")
-@click.option("--input-format", default=None, metavar="NAME",
-              help="Skip format detection (see `gradlog formats`).")
+@click.option(
+    "--format",
+    "out_format",
+    type=click.Choice(list(REPORT_SUFFIX)),
+    default=None,
+    help="Report format (default: from the -o name's suffix, else text).",
+)
+@click.option(
+    "-o",
+    "--output",
+    "outdir",
+    type=click.Path(),
+    default=None,
+    help="Write the report instead of printing it: a file when the name ends in the "
+    "format's suffix (report.html, report.json, report.md, report.txt), else a "
+    "directory that gets report.<suffix> (Markdown: and its figures/).",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(list(SEVERITIES)),
+    default=None,
+    help="Exit with 1 when a finding at or above this severity is found.",
+)
+@click.option(
+    "--allow-errors", is_flag=True, help="Exit with 0, not 3, when some of the inputs could not be read."
+)
+@click.option(
+    "--role",
+    "role_pairs",
+    multiple=True,
+    metavar="ROLE=TAG",
+    help="Say which tag plays a role (loss, lr, val_loss, val_metric, grad_total, grad).",
+)
+@click.option(
+    "--input-format", default=None, metavar="NAME", help="Skip format detection (see `gradlog formats`)."
+)
 @click.option("--strict", is_flag=True, help="Treat any damage in the input as an error.")
-@click.option("--color/--no-color", "color", default=None,
-              help="Colour the terminal report (default: only on a terminal, and not when "
-                   "NO_COLOR is set).")
-@click.option("-v", "--verbose", is_flag=True,
-              help="Text report: add the source, the roles, per-phase trends and the tag table.")
-def analyze(paths: tuple[str, ...], out_format: str | None, outdir: str | None,
-            fail_on: str | None, allow_errors: bool, role_pairs: tuple[str, ...],
-            input_format: str | None, strict: bool, color: bool | None, verbose: bool) -> None:
+@click.option(
+    "--color/--no-color",
+    "color",
+    default=None,
+    help="Colour the terminal report (default: only on a terminal, and not when NO_COLOR is set).",
+)
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Text report: add the source, the roles, per-phase trends and the tag table.",
+)
+def analyze(
+    paths: tuple[str, ...],
+    out_format: str | None,
+    outdir: str | None,
+    fail_on: str | None,
+    allow_errors: bool,
+    role_pairs: tuple[str, ...],
+    input_format: str | None,
+    strict: bool,
+    color: bool | None,
+    verbose: bool,
+) -> None:
     """Analyse training logs and report what the curves did (one section per run).
 
     A run or file that cannot be read is named on standard error; the others are still
@@ -263,8 +307,12 @@ def analyze(paths: tuple[str, ...], out_format: str | None, outdir: str | None,
         _emit(reports, out_format, target, color, verbose=verbose)
     except OSError as exc:
         raise _Error(f"{exc.filename or outdir}: cannot write ({exc.strerror or exc})") from exc
-    code = exit_code(readable=len(reports), unreadable=len(failures),
-                     fail_met=_fail_met(reports, fail_on), allow_errors=allow_errors)
+    code = exit_code(
+        readable=len(reports),
+        unreadable=len(failures),
+        fail_met=_fail_met(reports, fail_on),
+        allow_errors=allow_errors,
+    )
     if code:
         sys.exit(code)
 
@@ -286,18 +334,22 @@ def _report_target(output: str | None, fmt: str | None) -> tuple[Path | None, st
     if suffix in by_suffix and not out.is_dir():
         named = by_suffix[suffix]
         if fmt is not None and fmt != named:
-            raise _Error(f"{output}: a {suffix} name for a {fmt} report; name the file "
-                         f"*{REPORT_SUFFIX[fmt]} or give a directory")
+            raise _Error(
+                f"{output}: a {suffix} name for a {fmt} report; name the file "
+                f"*{REPORT_SUFFIX[fmt]} or give a directory"
+            )
         return out, named
     fmt = fmt or "text"
     if out.exists() and not out.is_dir():
-        raise _Error(f"{output}: is a file, not a directory; give a directory or a name ending "
-                     f"in {REPORT_SUFFIX[fmt]}")
+        raise _Error(
+            f"{output}: is a file, not a directory; give a directory or a name ending in {REPORT_SUFFIX[fmt]}"
+        )
     return out / f"report{REPORT_SUFFIX[fmt]}", fmt
 
 
-def _emit(reports: list[Report], out_format: str, target: Path | None,
-          color: bool | None, *, verbose: bool = False) -> None:
+def _emit(
+    reports: list[Report], out_format: str, target: Path | None, color: bool | None, *, verbose: bool = False
+) -> None:
     from gradlog.cache import atomic_write_text
     from gradlog.render.html import render_html
     from gradlog.render.jsonout import reports_json
@@ -313,8 +365,7 @@ def _emit(reports: list[Report], out_format: str, target: Path | None,
             click.echo(render_html(reports), nl=False)
         else:
             use = _use_color(color)
-            click.echo(render_text(reports, color=use, width=_width(), verbose=verbose), nl=False,
-                       color=use)
+            click.echo(render_text(reports, color=use, width=_width(), verbose=verbose), nl=False, color=use)
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     if out_format == "json":
@@ -331,19 +382,47 @@ def _emit(reports: list[Report], out_format: str, target: Path | None,
 
 @main.command()
 @click.argument("path", type=click.Path(exists=True))
-@click.option("-t", "--tags", "tag_args", multiple=True, metavar="TAG[,TAG...]",
-              help="Tags to draw (repeat or comma-separate; default: loss, validation loss, LR).")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Image file; the extension picks the type (.png, .svg, .pdf).")
-@click.option("--kind", type=click.Choice(PLOT_KINDS), default="tags", show_default=True,
-              help="tags: the chosen tags; overview / grad_norms / oscillation / first_order / "
-                   "report: the report's figures with the findings drawn on them.")
+@click.option(
+    "-t",
+    "--tags",
+    "tag_args",
+    multiple=True,
+    metavar="TAG[,TAG...]",
+    help="Tags to draw (repeat or comma-separate; default: loss, validation loss, LR).",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Image file; the extension picks the type (.png, .svg, .pdf).",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(PLOT_KINDS),
+    default="tags",
+    show_default=True,
+    help="tags: the chosen tags; overview / grad_norms / oscillation / first_order / "
+    "report: the report's figures with the findings drawn on them.",
+)
 @click.option("--logy/--linear", default=None, help="Log or linear y axis (default: from the data).")
-@click.option("--dpi", type=click.IntRange(20, 600), default=100, show_default=True,
-              help="Resolution of raster images (8 in wide: 800 px at 100 dpi).")
+@click.option(
+    "--dpi",
+    type=click.IntRange(20, 600),
+    default=100,
+    show_default=True,
+    help="Resolution of raster images (8 in wide: 800 px at 100 dpi).",
+)
 @click.option("--input-format", default=None, metavar="NAME", help="Skip format detection.")
-def plot(path: str, tag_args: tuple[str, ...], output: str, kind: str, logy: bool | None, dpi: int,
-         input_format: str | None) -> None:
+def plot(
+    path: str,
+    tag_args: tuple[str, ...],
+    output: str,
+    kind: str,
+    logy: bool | None,
+    dpi: int,
+    input_format: str | None,
+) -> None:
     """Draw a quick figure of a log: some tags against steps, or a report figure."""
     from matplotlib.figure import Figure
 
@@ -357,8 +436,9 @@ def plot(path: str, tag_args: tuple[str, ...], output: str, kind: str, logy: boo
     if tags:
         missing = [t for t in tags if t not in run]
         if missing:
-            raise _Error(f"{run.name}: no tag {', '.join(map(repr, missing))}; "
-                         f"tags are: {', '.join(run.tags)}")
+            raise _Error(
+                f"{run.name}: no tag {', '.join(map(repr, missing))}; tags are: {', '.join(run.tags)}"
+            )
     if kind == "tags":
         fig = Figure(figsize=(plots.WIDTH_IN, 4.0), layout="constrained")
         plots.plot_tags(run, tags=tags, ax=fig.add_subplot(), logy=logy)
@@ -369,8 +449,7 @@ def plot(path: str, tag_args: tuple[str, ...], output: str, kind: str, logy: boo
         else:
             figs = dict(plots.report_figures(report))
             if kind not in figs:
-                raise _Error(f"{run.name}: no {kind} figure for this log "
-                             f"(available: {', '.join(figs)})")
+                raise _Error(f"{run.name}: no {kind} figure for this log (available: {', '.join(figs)})")
             fig = figs[kind]
     try:
         fig.savefig(output, dpi=dpi)
@@ -383,8 +462,13 @@ def plot(path: str, tag_args: tuple[str, ...], output: str, kind: str, logy: boo
 
 @main.command()
 @click.argument("path", type=click.Path(exists=True))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Output file: .csv (or .csv.gz) writes the long frame; .parquet needs pyarrow.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Output file: .csv (or .csv.gz) writes the long frame; .parquet needs pyarrow.",
+)
 @click.option("--input-format", default=None, metavar="NAME", help="Skip format detection.")
 @click.option("--strict", is_flag=True, help="Treat any damage in the input as an error.")
 def convert(path: str, output: str, input_format: str | None, strict: bool) -> None:
@@ -420,49 +504,110 @@ main.add_command(_compare_cmd)
 
 # -- batch ------------------------------------------------------------------------
 
+
 @main.command()
 @click.argument("directory", type=click.Path(exists=True))
-@click.option("-o", "--output", default="-", show_default=True, type=click.Path(),
-              help="The summary file; its suffix picks the format: .csv (or .csv.gz), .json, "
-                   ".html (a page with a sortable table), .txt (an aligned table) or .parquet "
-                   "(pip install 'gradlog[parquet]'); - writes to standard output (--format, "
-                   "default csv).")
-@click.option("--format", "out_format",
-              type=click.Choice(["csv", "json", "html", "parquet", "text"]), default=None,
-              help="Summary format (default: from the -o suffix, else csv); text: an aligned "
-                   "table for reading.")
-@click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,
-              help="Worker processes (default: from the archive: small ones run in this "
-                   "process, large ones on every CPU; 1 runs in this process). With --dask "
-                   "local: the number of Dask workers.")
-@click.option("--include", multiple=True, metavar="GLOB",
-              help="Only runs whose path (relative to DIRECTORY) or name matches (repeatable).")
-@click.option("--exclude", multiple=True, metavar="GLOB",
-              help="Leave out files and folders whose relative path or name matches (repeatable).")
+@click.option(
+    "-o",
+    "--output",
+    default="-",
+    show_default=True,
+    type=click.Path(),
+    help="The summary file; its suffix picks the format: .csv (or .csv.gz), .json, "
+    ".html (a page with a sortable table), .txt (an aligned table) or .parquet "
+    "(pip install 'gradlog[parquet]'); - writes to standard output (--format, "
+    "default csv).",
+)
+@click.option(
+    "--format",
+    "out_format",
+    type=click.Choice(["csv", "json", "html", "parquet", "text"]),
+    default=None,
+    help="Summary format (default: from the -o suffix, else csv); text: an aligned table for reading.",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Worker processes (default: from the archive: small ones run in this "
+    "process, large ones on every CPU; 1 runs in this process). With --dask "
+    "local: the number of Dask workers.",
+)
+@click.option(
+    "--include",
+    multiple=True,
+    metavar="GLOB",
+    help="Only runs whose path (relative to DIRECTORY) or name matches (repeatable).",
+)
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="GLOB",
+    help="Leave out files and folders whose relative path or name matches (repeatable).",
+)
 @click.option("--dry-run", is_flag=True, help="List what would be read, and how; analyse nothing.")
-@click.option("--reports", "reports_dir", type=click.Path(file_okay=False), default=None,
-              metavar="DIR", help="Also write every run's HTML report into DIR (the summary "
-                                  "page links to them).")
-@click.option("--cache", "cache_dir", type=click.Path(file_okay=False), default=None,
-              metavar="DIR", help="Where to keep results between runs (default: "
-                                  "$XDG_CACHE_HOME/gradlog, i.e. ~/.cache/gradlog).")
+@click.option(
+    "--reports",
+    "reports_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    metavar="DIR",
+    help="Also write every run's HTML report into DIR (the summary page links to them).",
+)
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    metavar="DIR",
+    help="Where to keep results between runs (default: $XDG_CACHE_HOME/gradlog, i.e. ~/.cache/gradlog).",
+)
 @click.option("--no-cache", is_flag=True, help="Analyse every run, and store nothing.")
-@click.option("--dask", "dask_address", default=None, metavar="ADDRESS",
-              help="Run on Dask: a scheduler address (tcp://host:8786), or 'local' for a "
-                   "cluster on this machine. Needs: pip install 'gradlog[dask]'.")
-@click.option("--dask-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
-              show_default=True, help="Seconds to wait for a --dask scheduler to answer.")
-@click.option("--fail-on", type=click.Choice(list(SEVERITIES)), default=None,
-              help="Exit with 1 when a run has a finding at or above this severity.")
-@click.option("--allow-errors", is_flag=True,
-              help="Exit with 0, not 3, when some files could not be read.")
-@click.option("--progress/--no-progress", default=None,
-              help="Show a progress bar on standard error (default: when it is a terminal).")
-def batch(directory: str, output: str, out_format: str | None, jobs: int | None,
-          include: tuple[str, ...], exclude: tuple[str, ...], dry_run: bool,
-          reports_dir: str | None, cache_dir: str | None, no_cache: bool,
-          dask_address: str | None, dask_timeout: float, fail_on: str | None,
-          allow_errors: bool, progress: bool | None) -> None:
+@click.option(
+    "--dask",
+    "dask_address",
+    default=None,
+    metavar="ADDRESS",
+    help="Run on Dask: a scheduler address (tcp://host:8786), or 'local' for a "
+    "cluster on this machine. Needs: pip install 'gradlog[dask]'.",
+)
+@click.option(
+    "--dask-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for a --dask scheduler to answer.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(list(SEVERITIES)),
+    default=None,
+    help="Exit with 1 when a run has a finding at or above this severity.",
+)
+@click.option("--allow-errors", is_flag=True, help="Exit with 0, not 3, when some files could not be read.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar on standard error (default: when it is a terminal).",
+)
+def batch(
+    directory: str,
+    output: str,
+    out_format: str | None,
+    jobs: int | None,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    dry_run: bool,
+    reports_dir: str | None,
+    cache_dir: str | None,
+    no_cache: bool,
+    dask_address: str | None,
+    dask_timeout: float,
+    fail_on: str | None,
+    allow_errors: bool,
+    progress: bool | None,
+) -> None:
     """Analyse every run found under DIRECTORY and write a summary table.
 
     Every file the walk considers gets a row: ok (analysed), error (a log that could not
@@ -482,8 +627,9 @@ def batch(directory: str, output: str, out_format: str | None, jobs: int | None,
         try:
             import pyarrow  # noqa: F401
         except ImportError:
-            raise _Error(f"{output}: a .parquet summary needs pyarrow: "
-                         "pip install 'gradlog[parquet]'") from None
+            raise _Error(
+                f"{output}: a .parquet summary needs pyarrow: pip install 'gradlog[parquet]'"
+            ) from None
     try:
         found = survey(directory, include=include, exclude=exclude)
     except GradlogError as exc:
@@ -493,8 +639,10 @@ def batch(directory: str, output: str, out_format: str | None, jobs: int | None,
     errors = sum(1 for u in found.unread if u.status == "error")
     if dry_run:
         _dry_run(found)
-        click.echo(f"{len(found.runs)} runs would be read; {errors} error, "
-                   f"{len(found.unread) - errors} skipped", err=True)
+        click.echo(
+            f"{len(found.runs)} runs would be read; {errors} error, {len(found.unread) - errors} skipped",
+            err=True,
+        )
         _exit_batch(directory, len(found.runs), errors, False, allow_errors, found.runs)
         return
     cache = None
@@ -503,41 +651,58 @@ def batch(directory: str, output: str, out_format: str | None, jobs: int | None,
 
         cache = Cache(cache_dir if cache_dir is not None else default_cache_dir())
     show = progress if progress is not None else sys.stderr.isatty()
-    bar_cm = (click.progressbar(length=len(found.runs), label="analysing", file=sys.stderr)
-              if show and found.runs else _NoBar())
+    bar_cm = (
+        click.progressbar(length=len(found.runs), label="analysing", file=sys.stderr)
+        if show and found.runs
+        else _NoBar()
+    )
     with bar_cm as bar:
         try:
-            table = run_batch(found, jobs=jobs, scheduler=dask_address,
-                              progress=lambda row: bar.update(1), connect_timeout=dask_timeout,
-                              cache=cache, reports=reports_dir, root=directory)
+            table = run_batch(
+                found,
+                jobs=jobs,
+                scheduler=dask_address,
+                progress=lambda row: bar.update(1),
+                connect_timeout=dask_timeout,
+                cache=cache,
+                reports=reports_dir,
+                root=directory,
+            )
         except GradlogError as exc:
             raise _Error(str(exc)) from exc
         except OSError as exc:
-            raise _Error(f"{exc.filename or reports_dir}: cannot write "
-                         f"({exc.strerror or exc})") from exc
+            raise _Error(f"{exc.filename or reports_dir}: cannot write ({exc.strerror or exc})") from exc
     try:
         _write_summary(table, output, fmt, directory)
     except OSError as exc:
         raise _Error(f"{output}: cannot write ({exc.strerror or exc})") from exc
     n = status_counts(table)
     hits = int(table.attrs.get("cache_hits", 0))
-    click.echo(f"{len(table)} files and runs: {n['ok']} ok"
-               + (f" ({n['not_assessed']} not assessed)" if n["not_assessed"] else "")
-               + f", {n['error']} error, {n['skipped']} skipped"
-               + (f"; {hits} from the cache" if hits else "")
-               + (f"; summary in {output}" if output != "-" else ""), err=True)
+    click.echo(
+        f"{len(table)} files and runs: {n['ok']} ok"
+        + (f" ({n['not_assessed']} not assessed)" if n["not_assessed"] else "")
+        + f", {n['error']} error, {n['skipped']} skipped"
+        + (f"; {hits} from the cache" if hits else "")
+        + (f"; summary in {output}" if output != "-" else ""),
+        err=True,
+    )
     worst = [severity_rank(s) for s in table["max_severity"] if s]
     fail_met = fail_on is not None and bool(worst) and max(worst) >= severity_rank(fail_on)
     _exit_batch(directory, n["ok"], n["error"], fail_met, allow_errors, found.runs)
 
 
-def _exit_batch(directory: str, ok: int, errors: int, fail_met: bool, allow_errors: bool,
-                runs: Sequence[Any]) -> None:
+def _exit_batch(
+    directory: str, ok: int, errors: int, fail_met: bool, allow_errors: bool, runs: Sequence[Any]
+) -> None:
     code = exit_code(readable=ok, unreadable=errors, fail_met=fail_met, allow_errors=allow_errors)
     if code == EXIT_USAGE:
-        what = ("no run could be read" if runs else "no training log found")
-        raise _Error(f"{directory}: {what} ({errors} error{'s' if errors != 1 else ''}; "
-                     "see the summary's reason column)" if errors else f"{directory}: {what}")
+        what = "no run could be read" if runs else "no training log found"
+        raise _Error(
+            f"{directory}: {what} ({errors} error{'s' if errors != 1 else ''}; "
+            "see the summary's reason column)"
+            if errors
+            else f"{directory}: {what}"
+        )
     if code:
         sys.exit(code)
 
@@ -557,16 +722,18 @@ def _summary_format(output: str, fmt: str | None) -> str:
         return fmt or "csv"
     p = Path(output)
     if p.is_dir():
-        raise _Error(f"{output}: is a directory; the summary is one file "
-                     "(.csv, .json, .html, .parquet or .txt)")
+        raise _Error(
+            f"{output}: is a directory; the summary is one file (.csv, .json, .html, .parquet or .txt)"
+        )
     name = p.name.lower()
     suffix = ".csv" if name.endswith(".csv.gz") else p.suffix.lower()
     named = SUMMARY_SUFFIX.get(suffix)
     if named is None:
         if fmt is not None:
             return fmt
-        raise _Error(f"{output}: unknown summary type; use .csv, .json, .html, .parquet "
-                     "or .txt (or --format)")
+        raise _Error(
+            f"{output}: unknown summary type; use .csv, .json, .html, .parquet or .txt (or --format)"
+        )
     if fmt is not None and fmt != named:
         raise _Error(f"{output}: a {suffix} name for a {fmt} summary")
     return named

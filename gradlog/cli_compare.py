@@ -110,29 +110,72 @@ def _emit(comp: Comparison, out_format: str, outdir: str | None, color: bool | N
 
 @click.command("compare", context_settings=_CONTEXT)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--by", default="auto", show_default=True, metavar="lr|batch_size|HPARAM|auto",
-              help="The varied hyperparameter. auto: the LR when it differs, else the first "
-                   "setting that differs. Values come from the run's hparams, else (for lr) the "
-                   "peak of the logged LR, else folder names such as lr0.01 or lr=1e-3.")
-@click.option("--format", "out_format", type=click.Choice(["text", "json", "markdown", "html"]),
-              default="text", show_default=True, help="Report format.")
-@click.option("-o", "--output", "outdir", type=click.Path(file_okay=False), default=None,
-              help="Write comparison.txt/.json/.md/.html and the figures (figures/compare_curves.png, "
-                   "figures/compare_sweep.png) into this directory instead of printing.")
-@click.option("--fail-on", type=click.Choice(list(SEVERITIES)), default=None,
-              help="Exit with 1 when a run has a finding at or above this severity.")
-@click.option("--allow-errors", is_flag=True,
-              help="Compare the runs that could be read and exit 0 even when some could not.")
-@click.option("--role", "role_pairs", multiple=True, metavar="ROLE=TAG",
-              help="Say which tag plays a role (loss, lr, val_loss, val_metric, grad_total, grad).")
-@click.option("--input-format", default=None, metavar="NAME",
-              help="Skip format detection (see `gradlog formats`).")
+@click.option(
+    "--by",
+    default="auto",
+    show_default=True,
+    metavar="lr|batch_size|HPARAM|auto",
+    help="The varied hyperparameter. auto: the LR when it differs, else the first "
+    "setting that differs. Values come from the run's hparams, else (for lr) the "
+    "peak of the logged LR, else folder names such as lr0.01 or lr=1e-3.",
+)
+@click.option(
+    "--format",
+    "out_format",
+    type=click.Choice(["text", "json", "markdown", "html"]),
+    default="text",
+    show_default=True,
+    help="Report format.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "outdir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write comparison.txt/.json/.md/.html and the figures (figures/compare_curves.png, "
+    "figures/compare_sweep.png) into this directory instead of printing.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(list(SEVERITIES)),
+    default=None,
+    help="Exit with 1 when a run has a finding at or above this severity.",
+)
+@click.option(
+    "--allow-errors",
+    is_flag=True,
+    help="Compare the runs that could be read and exit 0 even when some could not.",
+)
+@click.option(
+    "--role",
+    "role_pairs",
+    multiple=True,
+    metavar="ROLE=TAG",
+    help="Say which tag plays a role (loss, lr, val_loss, val_metric, grad_total, grad).",
+)
+@click.option(
+    "--input-format", default=None, metavar="NAME", help="Skip format detection (see `gradlog formats`)."
+)
 @click.option("--strict", is_flag=True, help="Treat any damage in the input as an error.")
-@click.option("--color/--no-color", "color", default=None,
-              help="Colour the terminal report (default: only on a terminal without NO_COLOR).")
-def compare(paths: tuple[str, ...], by: str, out_format: str, outdir: str | None, fail_on: str | None,
-            allow_errors: bool, role_pairs: tuple[str, ...], input_format: str | None, strict: bool,
-            color: bool | None) -> None:
+@click.option(
+    "--color/--no-color",
+    "color",
+    default=None,
+    help="Colour the terminal report (default: only on a terminal without NO_COLOR).",
+)
+def compare(
+    paths: tuple[str, ...],
+    by: str,
+    out_format: str,
+    outdir: str | None,
+    fail_on: str | None,
+    allow_errors: bool,
+    role_pairs: tuple[str, ...],
+    input_format: str | None,
+    strict: bool,
+    color: bool | None,
+) -> None:
     """Compare runs side by side: which run had the right learning rate.
 
     Ranks the runs by how far their smoothed training loss fell (at the shortest common
@@ -163,8 +206,10 @@ def compare(paths: tuple[str, ...], by: str, out_format: str, outdir: str | None
     except OSError as exc:
         raise _Error(f"{exc.filename or outdir}: cannot write ({exc.strerror or exc})") from exc
     if failed and not allow_errors:
-        click.echo(f"{len(failed)} of {len(paths)} inputs could not be read; compared the other "
-                   f"{len(runs)} run(s)", err=True)
+        click.echo(
+            f"{len(failed)} of {len(paths)} inputs could not be read; compared the other {len(runs)} run(s)",
+            err=True,
+        )
         sys.exit(3)
     if fail_on is not None:
         worst = [severity_rank(f.severity) for r in comp.runs for f in r.report.findings]

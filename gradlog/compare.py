@@ -88,9 +88,17 @@ _FOLDER_RE = re.compile(
     r"momentum|mom)[=_-]?((?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)(?![\d.])",
     re.IGNORECASE,
 )
-_FOLDER_KEYS = {"lr": "lr", "learningrate": "lr", "baselr": "lr", "bs": "batch_size",
-                "batchsize": "batch_size", "wd": "weight_decay", "weightdecay": "weight_decay",
-                "momentum": "momentum", "mom": "momentum"}
+_FOLDER_KEYS = {
+    "lr": "lr",
+    "learningrate": "lr",
+    "baselr": "lr",
+    "bs": "batch_size",
+    "batchsize": "batch_size",
+    "wd": "weight_decay",
+    "weightdecay": "weight_decay",
+    "momentum": "momentum",
+    "mom": "momentum",
+}
 _LOWER_IS_BETTER_RE = re.compile(r"loss|err|wer|cer|perplex|ppl|mae|mse|rmse|nll", re.IGNORECASE)
 _BOUNCE_IDS = ("step_size_oscillation",)
 _BLOWUP_IDS = ("divergence", "nonfinite_values")
@@ -98,6 +106,7 @@ _LOWER_ACTIONS = ("lower", "decay_now", "decay_earlier")
 
 
 # -- what each run is ---------------------------------------------------------------------
+
 
 def _scalar(v: Any) -> Any:
     """Return a hyperparameter value usable for comparison, or None."""
@@ -215,8 +224,12 @@ def _still_falling(report: Report, c: _Curve, y: np.ndarray | None = None) -> bo
     if any(f.id == "lr_too_small" for f in report.findings):
         return True
     for f in report.findings:
-        if f.id == "loss_plateau" and c.tag in f.tags and f.step_range is not None \
-                and f.step_range[1] >= c.end_step - TAIL_FRACTION * (c.end_step - int(c.steps[0])) / 2:
+        if (
+            f.id == "loss_plateau"
+            and c.tag in f.tags
+            and f.step_range is not None
+            and f.step_range[1] >= c.end_step - TAIL_FRACTION * (c.end_step - int(c.steps[0])) / 2
+        ):
             return False
     s = report.run.series(c.tag)
     v = s.to_numpy(dtype=float)
@@ -249,6 +262,7 @@ def _best_val(run: Run) -> tuple[str | None, float | None, int | None]:
 
 
 # -- the records --------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ComparedRun:
@@ -307,29 +321,31 @@ class ComparedRun:
 
     def to_dict(self) -> dict[str, Any]:
         """Return this run's row of the ``comparison`` object (plain JSON data)."""
-        return plain({
-            "run": self.name,
-            "source": self.source,
-            "format": self.report.run.meta.get("format"),
-            "value": self.value,
-            "value_source": self.value_source,
-            "steps": self.last_step,
-            "initial_loss": self.initial_loss,
-            "loss_at_common_step": self.loss_at_common,
-            "final_loss": self.final_loss,
-            "best_loss": self.best_loss,
-            "improvement": self.improvement if math.isfinite(self.improvement) else None,
-            "rank": self.rank,
-            "position": self.position,
-            "bounced": self.bounced,
-            "blew_up": self.blew_up,
-            "still_falling": self.still_falling,
-            "best_val": {"tag": self.val_tag, "value": self.best_val, "step": self.best_val_step},
-            "lr_advice": self.advice.action,
-            "run_action": self.run_advice.action,
-            "scope": self.advice.scope,
-            "findings": sorted({f.id for f in self.report.findings}),
-        })
+        return plain(
+            {
+                "run": self.name,
+                "source": self.source,
+                "format": self.report.run.meta.get("format"),
+                "value": self.value,
+                "value_source": self.value_source,
+                "steps": self.last_step,
+                "initial_loss": self.initial_loss,
+                "loss_at_common_step": self.loss_at_common,
+                "final_loss": self.final_loss,
+                "best_loss": self.best_loss,
+                "improvement": self.improvement if math.isfinite(self.improvement) else None,
+                "rank": self.rank,
+                "position": self.position,
+                "bounced": self.bounced,
+                "blew_up": self.blew_up,
+                "still_falling": self.still_falling,
+                "best_val": {"tag": self.val_tag, "value": self.best_val, "step": self.best_val_step},
+                "lr_advice": self.advice.action,
+                "run_action": self.run_advice.action,
+                "scope": self.advice.scope,
+                "findings": sorted({f.id for f in self.report.findings}),
+            }
+        )
 
 
 @dataclass
@@ -387,38 +403,65 @@ class Comparison:
         col = self.by or "value"
         rows = []
         for r in self.runs:
-            rows.append({
-                "run": r.name, col: r.value, "steps": r.last_step,
-                "loss_at_common_step": r.loss_at_common, "final_loss": r.final_loss,
-                "best_loss": r.best_loss, "improvement": r.improvement, "rank": r.rank,
-                "position": r.position, "best_val": r.best_val, "best_val_step": r.best_val_step,
-                "lr_advice": r.advice.action, "run_action": r.run_advice.action,
-                "scope": r.advice.scope,
-                "findings": ", ".join(sorted({f.id for f in r.report.findings})),
-                "source": r.source,
-            })
-        cols = ["run", col, "steps", "loss_at_common_step", "final_loss", "best_loss", "improvement",
-                "rank", "position", "best_val", "best_val_step", "lr_advice", "run_action", "scope",
-                "findings", "source"]
+            rows.append(
+                {
+                    "run": r.name,
+                    col: r.value,
+                    "steps": r.last_step,
+                    "loss_at_common_step": r.loss_at_common,
+                    "final_loss": r.final_loss,
+                    "best_loss": r.best_loss,
+                    "improvement": r.improvement,
+                    "rank": r.rank,
+                    "position": r.position,
+                    "best_val": r.best_val,
+                    "best_val_step": r.best_val_step,
+                    "lr_advice": r.advice.action,
+                    "run_action": r.run_advice.action,
+                    "scope": r.advice.scope,
+                    "findings": ", ".join(sorted({f.id for f in r.report.findings})),
+                    "source": r.source,
+                }
+            )
+        cols = [
+            "run",
+            col,
+            "steps",
+            "loss_at_common_step",
+            "final_loss",
+            "best_loss",
+            "improvement",
+            "rank",
+            "position",
+            "best_val",
+            "best_val_step",
+            "lr_advice",
+            "run_action",
+            "scope",
+            "findings",
+            "source",
+        ]
         return pd.DataFrame(rows, columns=cols)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the ``comparison`` object of the JSON document (plain JSON data)."""
-        return plain({
-            "schema_version": COMPARISON_SCHEMA_VERSION,
-            "by": self.by,
-            "values": [r.value for r in self.runs],
-            "varied": self.varied,
-            "same": self.same,
-            "common_step": self.common_step,
-            "rule": self.rule,
-            "usable_fraction": USABLE_FRACTION,
-            "best_run": self.best_run,
-            "usable_range": list(self.usable_range) if self.usable_range is not None else None,
-            "sentence": self.sentence,
-            "notes": list(self.notes),
-            "runs": [r.to_dict() for r in self.runs],
-        })
+        return plain(
+            {
+                "schema_version": COMPARISON_SCHEMA_VERSION,
+                "by": self.by,
+                "values": [r.value for r in self.runs],
+                "varied": self.varied,
+                "same": self.same,
+                "common_step": self.common_step,
+                "rule": self.rule,
+                "usable_fraction": USABLE_FRACTION,
+                "best_run": self.best_run,
+                "usable_range": list(self.usable_range) if self.usable_range is not None else None,
+                "sentence": self.sentence,
+                "notes": list(self.notes),
+                "runs": [r.to_dict() for r in self.runs],
+            }
+        )
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """Return ``{gradlog_version, schema_version, runs: [...], comparison: {...}}`` as
@@ -466,11 +509,14 @@ class Comparison:
         return html_fragment(self)
 
     def __repr__(self) -> str:
-        return (f"<Comparison of {len(self.runs)} runs by {self.by or 'curves'}: "
-                f"best {self.best_run!r}, usable range {self.usable_range}>")
+        return (
+            f"<Comparison of {len(self.runs)} runs by {self.by or 'curves'}: "
+            f"best {self.best_run!r}, usable range {self.usable_range}>"
+        )
 
 
 # -- building -----------------------------------------------------------------------------
+
 
 def _as_reports(items: Iterable[Any], roles: Mapping[str, Any] | None) -> list[Report]:
     from gradlog import analyze
@@ -486,7 +532,9 @@ def _as_reports(items: Iterable[Any], roles: Mapping[str, Any] | None) -> list[R
             out.append(analyze(run))
             continue
         if not isinstance(item, (str, os.PathLike)):
-            raise GradlogError(f"compare: cannot compare a {type(item).__name__}; give paths, Runs or Reports")
+            raise GradlogError(
+                f"compare: cannot compare a {type(item).__name__}; give paths, Runs or Reports"
+            )
         try:
             runs = [load(item, roles=roles)]
         except MultipleRunsError:
@@ -600,28 +648,33 @@ def compare(
         chosen = "lr" if by.lower() in ("lr", "learning_rate") else by
         missing = [n for n, p in zip(names, params, strict=True) if chosen not in p]
         if missing:
-            srcs = ("hparams, the logged LR or folder names" if chosen == "lr"
-                    else "hparams or folder names")
-            raise GradlogError(f"compare --by {by}: no value of {chosen!r} for run "
-                               f"{missing[0]} ({srcs})"
-                               + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
+            srcs = "hparams, the logged LR or folder names" if chosen == "lr" else "hparams or folder names"
+            raise GradlogError(
+                f"compare --by {by}: no value of {chosen!r} for run "
+                f"{missing[0]} ({srcs})" + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+            )
 
     if len(reports) == 1:
         notes.append("Only one run: there is nothing to compare; its verdict is the single-run one.")
     elif chosen is None:
         if not any_keys:
-            notes.append("The runs share no hyperparameter names (no hparams, logged LR or "
-                         "folder-name setting): compared on their loss curves only.")
+            notes.append(
+                "The runs share no hyperparameter names (no hparams, logged LR or "
+                "folder-name setting): compared on their loss curves only."
+            )
         else:
-            notes.append("No hyperparameter the runs share differs between them"
-                         + (f" (only some runs have {', '.join(only_some[:5])})" if only_some else "")
-                         + ": compared on their loss curves only.")
+            notes.append(
+                "No hyperparameter the runs share differs between them"
+                + (f" (only some runs have {', '.join(only_some[:5])})" if only_some else "")
+                + ": compared on their loss curves only."
+            )
     if len(reports) > 1 and chosen is not None:
         others = [k for k in varied if k != chosen]
         if others:
             notes.append(
                 f"More than one setting differs between the runs ({', '.join([chosen, *others])}): "
-                f"the comparison by {chosen} mixes their effects.")
+                f"the comparison by {chosen} mixes their effects."
+            )
 
     curves = [_curve(r) for r in reports]
     ok = [c for c in curves if c.end_step is not None and not c.blew_up]
@@ -630,17 +683,22 @@ def compare(
         common: int | None = ends[0]
         rule_at = f"at the end (step {common:,}; all runs that did not blow up have that length)"
     elif ends:
-        common = min(ends)  # type: ignore[type-var]
-        rule_at = (f"at the shortest common step ({common:,}) of the runs that did not blow up "
-                   f"(their ends: {min(ends):,}-{max(ends):,})")  # type: ignore[type-var]
+        known = [e for e in ends if e is not None]
+        common = min(known)
+        rule_at = (
+            f"at the shortest common step ({common:,}) of the runs that did not blow up "
+            f"(their ends: {min(known):,}-{max(known):,})"
+        )
     else:
         common = None
         rule_at = "nowhere: no run kept a finite loss"
-    rule = (f"runs ranked by the improvement of their smoothed training loss (the initial loss, "
-            f"the median of the runs' first logged values, minus the trailing running median over "
-            f"{SMOOTH_FRACTION:.0%} of the run) {rule_at}; "
-            f"runs whose loss blew up rank last; usable range = the values whose improvement is at "
-            f"least {USABLE_FRACTION:g} of the best")
+    rule = (
+        f"runs ranked by the improvement of their smoothed training loss (the initial loss, "
+        f"the median of the runs' first logged values, minus the trailing running median over "
+        f"{SMOOTH_FRACTION:.0%} of the run) {rule_at}; "
+        f"runs whose loss blew up rank last; usable range = the values whose improvement is at "
+        f"least {USABLE_FRACTION:g} of the best"
+    )
 
     inits = [c.initial for c in curves if math.isfinite(c.initial)]
     initial = float(np.median(inits)) if inits else float("nan")
@@ -676,8 +734,10 @@ def compare(
                 positions[i] = "below" if fv < lo else "above" if fv > hi else "in"
         else:  # categories (optimizer names): no range, the values within reach of the best
             usable_vals = sorted({_fmt(values[i]) for i in inside})
-            notes.append(f"The {chosen} values within {USABLE_FRACTION:g} of the best improvement: "
-                         f"{', '.join(usable_vals)}.")
+            notes.append(
+                f"The {chosen} values within {USABLE_FRACTION:g} of the best improvement: "
+                f"{', '.join(usable_vals)}."
+            )
             for i in range(len(reports)):
                 positions[i] = "in" if i in inside else "out"
 
@@ -686,27 +746,55 @@ def compare(
         c = curves[i]
         ids = {f.id for f in rep.findings}
         finals = c.level_at(c.end_step)
-        best_level = (float(np.nanmin(c.level[c.window - 1:])) if c.level.size >= c.window
-                      else (float(np.nanmin(c.level)) if c.level.size else float("nan")))
+        best_level = (
+            float(np.nanmin(c.level[c.window - 1 :]))
+            if c.level.size >= c.window
+            else (float(np.nanmin(c.level)) if c.level.size else float("nan"))
+        )
         vt, bv, bs = _best_val(rep.run)
-        out_runs.append(ComparedRun(
-            name=names[i], report=rep, run_advice=rep.lr_advice, value=values[i],
-            value_source=vsources[i], hparams=params[i], last_step=c.end_step,
-            initial_loss=c.initial, loss_at_common=c.level_at(common) if not c.blew_up else float("nan"),
-            final_loss=finals, best_loss=best_level, improvement=improv[i], rank=ranks[i],
-            position=positions[i], bounced=bool(ids & set(_BOUNCE_IDS)),
-            blew_up=c.blew_up or bool(ids & {"divergence"}), still_falling=_still_falling(rep, c),
-            val_tag=vt, best_val=bv, best_val_step=bs,
-        ))
+        out_runs.append(
+            ComparedRun(
+                name=names[i],
+                report=rep,
+                run_advice=rep.lr_advice,
+                value=values[i],
+                value_source=vsources[i],
+                hparams=params[i],
+                last_step=c.end_step,
+                initial_loss=c.initial,
+                loss_at_common=c.level_at(common) if not c.blew_up else float("nan"),
+                final_loss=finals,
+                best_loss=best_level,
+                improvement=improv[i],
+                rank=ranks[i],
+                position=positions[i],
+                bounced=bool(ids & set(_BOUNCE_IDS)),
+                blew_up=c.blew_up or bool(ids & {"divergence"}),
+                still_falling=_still_falling(rep, c),
+                val_tag=vt,
+                best_val=bv,
+                best_val_step=bs,
+            )
+        )
 
-    comp = Comparison(runs=out_runs, by=chosen, varied=varied, same=same, common_step=common,
-                      rule=rule, best_run=names[best_i] if best_i is not None else None,
-                      usable_range=usable, notes=notes)
+    comp = Comparison(
+        runs=out_runs,
+        by=chosen,
+        varied=varied,
+        same=same,
+        common_step=common,
+        rule=rule,
+        best_run=names[best_i] if best_i is not None else None,
+        usable_range=usable,
+        notes=notes,
+    )
     if chosen == "lr" and numeric and usable is not None and len({*values}) > 1:
         comp.runs = [_sweep_verdict(r, comp) for r in comp.runs]
     elif len(reports) > 1 and chosen is not None and chosen != "lr":
-        comp.notes.append(f"The runs differ in {chosen}, not in the learning rate: each run keeps "
-                          f"its single-run LR verdict.")
+        comp.notes.append(
+            f"The runs differ in {chosen}, not in the learning rate: each run keeps "
+            f"its single-run LR verdict."
+        )
     if best is None and len(reports) > 1:
         comp.notes.append("No run's smoothed loss improved: there is no usable range.")
     if numeric:
@@ -717,10 +805,17 @@ def compare(
 
 # -- sweep-aware verdicts -----------------------------------------------------------------
 
+
 def _sib(r: ComparedRun, comp: Comparison) -> dict[str, Any]:
-    return {"run": r.name, "lr": r.value, "improvement": _round(r.improvement),
-            "loss_at_step": _round(r.loss_at_common), "step": comp.common_step,
-            "bounced": r.bounced, "blew_up": r.blew_up}
+    return {
+        "run": r.name,
+        "lr": r.value,
+        "improvement": _round(r.improvement),
+        "loss_at_step": _round(r.loss_at_common),
+        "step": comp.common_step,
+        "bounced": r.bounced,
+        "blew_up": r.blew_up,
+    }
 
 
 def _round(x: float) -> float | None:
@@ -756,55 +851,111 @@ def _sweep_verdict(r: ComparedRun, comp: Comparison) -> ComparedRun:
     if best is None or r.value is None:
         return r
     best_imp = best.improvement
-    ev_self = {"lr": r.value, "improvement": _round(r.improvement), "loss_at_step": _round(r.loss_at_common),
-               "step": comp.common_step, "still_falling": r.still_falling, "bounced": r.bounced,
-               "blew_up": r.blew_up}
-    base_ev = {"usable_range": [lo, hi], "best_run": best.name, "best_lr": best.value,
-               "best_improvement": _round(best_imp), "usable_fraction": USABLE_FRACTION}
+    ev_self = {
+        "lr": r.value,
+        "improvement": _round(r.improvement),
+        "loss_at_step": _round(r.loss_at_common),
+        "step": comp.common_step,
+        "still_falling": r.still_falling,
+        "bounced": r.bounced,
+        "blew_up": r.blew_up,
+    }
+    base_ev = {
+        "usable_range": [lo, hi],
+        "best_run": best.name,
+        "best_lr": best.value,
+        "best_improvement": _round(best_imp),
+        "usable_fraction": USABLE_FRACTION,
+    }
     at = f"step {comp.common_step:,}" if comp.common_step is not None else "the end"
     share = r.improvement / best_imp if best_imp and math.isfinite(r.improvement) else None
     rng = _fmt(lo) if lo == hi else f"{_fmt(lo)}-{_fmt(hi)}"
 
-    def changed(action: LRAction, summary: str, to_lr: float | None, confidence: float,
-                siblings: Sequence[ComparedRun], keep_because: Sequence[dict[str, Any]]) -> ComparedRun:
-        because = ({"finding": "sweep", "evidence": {**base_ev, "this_run": ev_self,
-                                                     "siblings": [_sib(s, comp) for s in siblings]}},
-                   *keep_because)
-        new = dataclasses.replace(adv, action=action, to_lr=to_lr, summary=summary, scope="sweep",
-                                  run_action=adv.action, confidence=confidence, because=because)
+    def changed(
+        action: LRAction,
+        summary: str,
+        to_lr: float | None,
+        confidence: float,
+        siblings: Sequence[ComparedRun],
+        keep_because: Sequence[dict[str, Any]],
+    ) -> ComparedRun:
+        because = (
+            {
+                "finding": "sweep",
+                "evidence": {**base_ev, "this_run": ev_self, "siblings": [_sib(s, comp) for s in siblings]},
+            },
+            *keep_because,
+        )
+        new = dataclasses.replace(
+            adv,
+            action=action,
+            to_lr=to_lr,
+            summary=summary,
+            scope="sweep",
+            run_action=adv.action,
+            confidence=confidence,
+            because=because,
+        )
         return dataclasses.replace(r, report=dataclasses.replace(r.report, lr_advice=new))
 
     if r.position == "below":
         if r.bounced or r.blew_up or adv.action in _LOWER_ACTIONS:
             return r
-        targets = [s for s in sibs if s.value > r.value and s.position == "in"
-                   and not s.bounced and not s.blew_up]
+        targets = [
+            s for s in sibs if s.value > r.value and s.position == "in" and not s.bounced and not s.blew_up
+        ]
         if not targets:
             return r
         target = min(targets, key=lambda s: s.value)
-        falling = ("its loss was still falling at the end" if r.still_falling
-                   else "its loss had flattened at a higher level")
+        falling = (
+            "its loss was still falling at the end"
+            if r.still_falling
+            else "its loss had flattened at a higher level"
+        )
         share_txt = f"{share:.0%} of" if share is not None and share >= 0 else "less than"
-        summary = (f"Raise the learning rate to about {_fmt(target.value)}: at {_fmt(r.value)} the loss "
-                   f"improved {share_txt} what the best sibling ({_fmt(best.value)}) reached by {at} "
-                   f"({_fmt3(r.loss_at_common)} against {_fmt3(best.loss_at_common)}), and {falling}; "
-                   f"the usable range was {rng}.")
-        if adv.action == "raise" and adv.to_lr is not None and math.isclose(adv.to_lr, target.value,
-                                                                            rel_tol=0.1):
+        summary = (
+            f"Raise the learning rate to about {_fmt(target.value)}: at {_fmt(r.value)} the loss "
+            f"improved {share_txt} what the best sibling ({_fmt(best.value)}) reached by {at} "
+            f"({_fmt3(r.loss_at_common)} against {_fmt3(best.loss_at_common)}), and {falling}; "
+            f"the usable range was {rng}."
+        )
+        if (
+            adv.action == "raise"
+            and adv.to_lr is not None
+            and math.isclose(adv.to_lr, target.value, rel_tol=0.1)
+        ):
             return r
-        return changed("raise", summary, float(target.value), 0.8 if r.still_falling else 0.6,
-                       [s for s in sibs if s.value > r.value and s.position == "in"],
-                       adv.because)
+        return changed(
+            "raise",
+            summary,
+            float(target.value),
+            0.8 if r.still_falling else 0.6,
+            [s for s in sibs if s.value > r.value and s.position == "in"],
+            adv.because,
+        )
     if r.position == "above":
         if adv.action == "lower" and adv.to_lr is not None and adv.to_lr <= hi * (1 + 1e-9):
             return r  # the run's own estimate already lowers it into (or below) the range
-        why = ("it diverged" if r.blew_up else "it bounced at the step size" if r.bounced
-               else "it ended clearly worse")
+        why = (
+            "it diverged"
+            if r.blew_up
+            else "it bounced at the step size"
+            if r.bounced
+            else "it ended clearly worse"
+        )
         mine = "a blow-up" if r.blew_up else _fmt3(r.loss_at_common)
-        summary = (f"Lower the learning rate to about {_fmt(hi)}: {why}, while the runs at {rng} did "
-                   f"better (best {_fmt(best.value)}: {_fmt3(best.loss_at_common)} against {mine} at {at}).")
-        return changed("lower", summary, float(hi), 0.8 if (r.bounced or r.blew_up) else 0.6,
-                       [s for s in sibs if s.value < r.value and s.position == "in"], adv.because)
+        summary = (
+            f"Lower the learning rate to about {_fmt(hi)}: {why}, while the runs at {rng} did "
+            f"better (best {_fmt(best.value)}: {_fmt3(best.loss_at_common)} against {mine} at {at})."
+        )
+        return changed(
+            "lower",
+            summary,
+            float(hi),
+            0.8 if (r.bounced or r.blew_up) else 0.6,
+            [s for s in sibs if s.value < r.value and s.position == "in"],
+            adv.because,
+        )
     if r.position != "in":
         return r
     if adv.action == "raise":
@@ -812,9 +963,11 @@ def _sweep_verdict(r: ComparedRun, comp: Comparison) -> ComparedRun:
         if not others:
             return r
         pct = f"{share:.0%}" if share is not None else "most"
-        summary = (f"Keep the learning rate: {_fmt(r.value)} is inside the sweep's usable range ({rng}; "
-                   f"{pct} of the best improvement by {at}), and the other LRs tried "
-                   f"({', '.join(_fmt(s.value) for s in others)}) did not do clearly better.")
+        summary = (
+            f"Keep the learning rate: {_fmt(r.value)} is inside the sweep's usable range ({rng}; "
+            f"{pct} of the best improvement by {at}), and the other LRs tried "
+            f"({', '.join(_fmt(s.value) for s in others)}) did not do clearly better."
+        )
         return changed("keep", summary, None, 0.6, others, adv.because)
     return r
 
@@ -828,6 +981,7 @@ def _fmt3(x: float) -> str:
 def _listed(runs: Sequence[ComparedRun], with_loss: bool, most: int = 4) -> str:
     """Return ``0.003: 0.59; 0.01: 0.41`` (or ``0.003, 0.01``); past ``most`` runs, the first
     and the last with the count between."""
+
     def one(r: ComparedRun) -> str:
         return f"{_fmt(r.value)}: {_fmt3(r.loss_at_common)}" if with_loss else _fmt(r.value)
 
@@ -847,15 +1001,17 @@ def _sentence(comp: Comparison) -> str:
     best = next(r for r in runs if r.name == comp.best_run)
     at = f"at step {comp.common_step:,}" if comp.common_step is not None else "at the end"
     if comp.by is None:
-        return (f"Compared on their curves only: {best.name} improved most "
-                f"({_fmt3(best.loss_at_common)} {at}).")
+        return (
+            f"Compared on their curves only: {best.name} improved most ({_fmt3(best.loss_at_common)} {at})."
+        )
     label = "LR" if comp.by == "lr" else comp.by
     if comp.usable_range is None or not all(isinstance(r.value, float) for r in runs):
-        return (f"{best.name} ({comp.by}={_fmt(best.value)}) did best ({_fmt3(best.loss_at_common)} {at}).")
+        return f"{best.name} ({comp.by}={_fmt(best.value)}) did best ({_fmt3(best.loss_at_common)} {at})."
     lo, hi = comp.usable_range
     rng = _fmt(lo) if lo == hi else f"{_fmt(lo)}-{_fmt(hi)}"
-    parts = [(f"the usable {label} range was {rng} (best {_fmt(best.value)}: "
-              f"{_fmt3(best.loss_at_common)} {at})")]
+    parts = [
+        (f"the usable {label} range was {rng} (best {_fmt(best.value)}: {_fmt3(best.loss_at_common)} {at})")
+    ]
     below = [r for r in runs if r.position == "below"]
     above = [r for r in runs if r.position == "above"]
     if below:
@@ -876,4 +1032,3 @@ def _sentence(comp: Comparison) -> str:
     if len(parts) > 1:
         s += ": " + ", ".join(parts[1:])
     return s + "."
-

@@ -100,9 +100,7 @@ def build_frame(
     steps = steps.astype(np.int64, copy=False)
     values = np.asarray(value, dtype=np.float64)
     walls = (
-        np.full(n, np.nan, dtype=np.float64)
-        if wall_time is None
-        else np.asarray(wall_time, dtype=np.float64)
+        np.full(n, np.nan, dtype=np.float64) if wall_time is None else np.asarray(wall_time, dtype=np.float64)
     )
     if not (len(steps) == len(values) == len(walls) == n):
         raise FrameError(
@@ -216,9 +214,7 @@ def validate_frame(frame: pd.DataFrame) -> None:
             i = int(np.flatnonzero(bad)[0])
             if steps[i + 1] < steps[i]:
                 raise FrameError("frame is not sorted by step within a tag")
-            raise FrameError(
-                f"duplicate (tag, step) row: ({cats[codes[i]]!s}, {int(steps[i])})"
-            )
+            raise FrameError(f"duplicate (tag, step) row: ({cats[codes[i]]!s}, {int(steps[i])})")
 
 
 class ParseResult:
@@ -235,8 +231,9 @@ class ParseResult:
 
     __slots__ = ("frame", "meta", "roles")
 
-    def __init__(self, frame: pd.DataFrame, meta: dict[str, Any] | None = None,
-                 roles: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, frame: pd.DataFrame, meta: dict[str, Any] | None = None, roles: dict[str, Any] | None = None
+    ) -> None:
         validate_frame(frame)
         self.frame = frame
         self.meta = dict(meta or {})

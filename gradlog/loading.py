@@ -63,8 +63,8 @@ def _detect(source: Source) -> ModuleType:
     if not source.is_dir and not source.head:
         if source.head_error is not None:
             raise DamagedInputError(
-                f"{source.name}: damaged gzip data, nothing could be decompressed "
-                f"({source.head_error})")
+                f"{source.name}: damaged gzip data, nothing could be decompressed ({source.head_error})"
+            )
         raise EmptyLogError(f"{source.name}: empty file")
     for parser in all_parsers():
         if parser.sniff(source):
@@ -91,8 +91,7 @@ def detect_format(path: PathOrStream) -> str:
     return _detect(_source(path)).NAME
 
 
-def _finish(parsed: Any, source: Source, fmt: str, roles: Mapping[str, Any] | None,
-            name: str | None) -> Run:
+def _finish(parsed: Any, source: Source, fmt: str, roles: Mapping[str, Any] | None, name: str | None) -> Run:
     meta = dict(parsed.meta)
     meta.setdefault("source", str(source.path) if source.path is not None else source.name)
     meta["format"] = fmt
@@ -139,13 +138,21 @@ def load(
         Any other problem, with the file and what is wrong in the message.
     """
     if isinstance(path, RunRef):
-        return _load(path.path, format=format or path.format, roles=roles, strict=strict,
-                     name=name, whole=False)
+        return _load(
+            path.path, format=format or path.format, roles=roles, strict=strict, name=name, whole=False
+        )
     return _load(path, format=format, roles=roles, strict=strict, name=name, whole=True)
 
 
-def _load(path: PathOrStream, *, format: str | None, roles: Mapping[str, Any] | None,
-          strict: bool, name: str | None, whole: bool) -> Run:
+def _load(
+    path: PathOrStream,
+    *,
+    format: str | None,
+    roles: Mapping[str, Any] | None,
+    strict: bool,
+    name: str | None,
+    whole: bool,
+) -> Run:
     """:func:`load`; with ``whole=False`` a run directory found by :func:`discover` is
     read as that one run even when some of its subdirectories hold runs of their own."""
     source = _source(path)
@@ -161,8 +168,7 @@ def _load(path: PathOrStream, *, format: str | None, roles: Mapping[str, Any] | 
             raise _several(source.path, [r.path for r in refs]) from None
         if not refs:
             raise
-        return _load(refs[0].path, format=refs[0].format, roles=roles, strict=strict, name=name,
-                     whole=False)
+        return _load(refs[0].path, format=refs[0].format, roles=roles, strict=strict, name=name, whole=False)
     split = getattr(parser, "split_runs", None)
     if source.is_dir and split is not None and whole:
         runs = split(source)
@@ -185,11 +191,13 @@ def _several(folder: Path, runs: list[Path]) -> MultipleRunsError:
     shown = ", ".join(_shown(rel(p)) for p in runs[:5])
     return MultipleRunsError(
         f"{_shown(folder)}: holds {len(runs)} runs ({shown}{', ...' if len(runs) > 5 else ''}); "
-        "use gradlog.load_all() or `gradlog batch`")
+        "use gradlog.load_all() or `gradlog batch`"
+    )
 
 
-def discover(path: str | os.PathLike[str], *, include: Sequence[str] = (),
-             exclude: Sequence[str] = ()) -> list[RunRef]:
+def discover(
+    path: str | os.PathLike[str], *, include: Sequence[str] = (), exclude: Sequence[str] = ()
+) -> list[RunRef]:
     """Find every run under ``path`` (a file, a run directory, or an archive tree).
 
     Directories a format reads as a whole (TensorBoard run directories, Lightning
@@ -217,8 +225,9 @@ def discover(path: str | os.PathLike[str], *, include: Sequence[str] = (),
     return survey(path, include=include, exclude=exclude).runs
 
 
-def survey(path: str | os.PathLike[str], *, include: Sequence[str] = (),
-           exclude: Sequence[str] = ()) -> Survey:
+def survey(
+    path: str | os.PathLike[str], *, include: Sequence[str] = (), exclude: Sequence[str] = ()
+) -> Survey:
     """Walk ``path`` and account for everything it holds: the runs, and why every other
     file (and every folder that could not be searched) is not one.
 
@@ -257,8 +266,10 @@ def survey(path: str | os.PathLike[str], *, include: Sequence[str] = (),
     try:
         st = os.stat(root)
     except OSError as exc:
-        walk.unread.append(_link_problem(root, exc) or Unread(
-            root, "error", f"{_shown(root)}: cannot read ({exc.strerror or exc})"))
+        walk.unread.append(
+            _link_problem(root, exc)
+            or Unread(root, "error", f"{_shown(root)}: cannot read ({exc.strerror or exc})")
+        )
         return walk.result()
     if stat.S_ISDIR(st.st_mode):
         walk.directory(root)
@@ -297,21 +308,78 @@ class Survey:
 
 
 #: Side files a run beside them consumes (hyper-parameters, configs); no row of their own.
-SIDE_FILES = frozenset({"hparams.yaml", "hparams.yml", "hparams.json", "args.yaml", "opt.yaml",
-                        "hyp.yaml", "config.json", "config.yaml", "meta.yaml", "params.yaml",
-                        "training_args.json", "trainer_config.yaml"})
+SIDE_FILES = frozenset(
+    {
+        "hparams.yaml",
+        "hparams.yml",
+        "hparams.json",
+        "args.yaml",
+        "opt.yaml",
+        "hyp.yaml",
+        "config.json",
+        "config.yaml",
+        "meta.yaml",
+        "params.yaml",
+        "training_args.json",
+        "trainer_config.yaml",
+    }
+)
 #: Suffixes of files that are meant to be logs: when no format reads one, that is an error.
 LOG_SUFFIXES = (".log", ".csv", ".tsv", ".jsonl")
 _NOT_LOGS: tuple[tuple[tuple[str, ...], str], ...] = (
-    ((".png", ".jpg", ".jpeg", ".gif", ".bmp", ".svg", ".webp", ".tif", ".tiff", ".ico"),
-     "an image"),
-    ((".pt", ".pth", ".ckpt", ".caffemodel", ".solverstate", ".h5", ".hdf5", ".pb", ".onnx",
-      ".safetensors", ".bin", ".npy", ".npz", ".pkl", ".pickle", ".weights", ".params",
-      ".keras", ".tflite", ".engine", ".torchscript", ".mlmodel"), "a model or data file"),
+    ((".png", ".jpg", ".jpeg", ".gif", ".bmp", ".svg", ".webp", ".tif", ".tiff", ".ico"), "an image"),
+    (
+        (
+            ".pt",
+            ".pth",
+            ".ckpt",
+            ".caffemodel",
+            ".solverstate",
+            ".h5",
+            ".hdf5",
+            ".pb",
+            ".onnx",
+            ".safetensors",
+            ".bin",
+            ".npy",
+            ".npz",
+            ".pkl",
+            ".pickle",
+            ".weights",
+            ".params",
+            ".keras",
+            ".tflite",
+            ".engine",
+            ".torchscript",
+            ".mlmodel",
+        ),
+        "a model or data file",
+    ),
     ((".zip", ".tar", ".tgz", ".bz2", ".xz", ".7z", ".rar", ".zst"), "an archive"),
-    ((".py", ".sh", ".ipynb", ".prototxt", ".md", ".rst", ".html", ".pdf", ".cfg", ".ini",
-      ".toml", ".txt", ".yaml", ".yml", ".json", ".xml", ".mp4", ".avi", ".wav"),
-     "a document, script, config or media file"),
+    (
+        (
+            ".py",
+            ".sh",
+            ".ipynb",
+            ".prototxt",
+            ".md",
+            ".rst",
+            ".html",
+            ".pdf",
+            ".cfg",
+            ".ini",
+            ".toml",
+            ".txt",
+            ".yaml",
+            ".yml",
+            ".json",
+            ".xml",
+            ".mp4",
+            ".avi",
+            ".wav",
+        ),
+        "a document, script, config or media file",
+    ),
 )
 
 
@@ -324,8 +392,15 @@ def _shown(p: Path | str) -> str:
 
 
 def _special(mode: int) -> str:
-    kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
-            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+    kind = (
+        "a FIFO"
+        if stat.S_ISFIFO(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "not a regular file"
+    )
     return f"{kind}, not a log file (not read)"
 
 
@@ -333,8 +408,11 @@ def _link_problem(p: Path, exc: OSError) -> Unread | None:
     if exc.errno == errno.ELOOP:
         return Unread(p, "error", f"{_shown(p)}: symbolic link loop (not followed)")
     if exc.errno == errno.ENOENT and os.path.islink(p):
-        return Unread(p, "error", f"{_shown(p)}: broken symbolic link (its target "
-                                  f"{_shown(os.readlink(p))} does not exist)")
+        return Unread(
+            p,
+            "error",
+            f"{_shown(p)}: broken symbolic link (its target {_shown(os.readlink(p))} does not exist)",
+        )
     return None
 
 
@@ -394,8 +472,9 @@ class _Walk:
             self.unread.append(Unread(p, status, reason, fmt))
 
     def result(self) -> Survey:
-        return Survey(sorted(self.found, key=lambda r: str(r.path)),
-                      sorted(self.unread, key=lambda u: str(u.path)))
+        return Survey(
+            sorted(self.found, key=lambda r: str(r.path)), sorted(self.unread, key=lambda u: str(u.path))
+        )
 
     def flush_side_files(self) -> None:
         for p in self._side:
@@ -430,8 +509,11 @@ class _Walk:
                         covered.add(r)
                 break
         except (GradlogError, OSError) as exc:
-            self.add_unread(directory, "error", f"{_shown(directory)}: cannot search this "
-                                                f"folder ({getattr(exc, 'strerror', None) or exc})")
+            self.add_unread(
+                directory,
+                "error",
+                f"{_shown(directory)}: cannot search this folder ({getattr(exc, 'strerror', None) or exc})",
+            )
             return
         if directory in covered:
             return
@@ -439,8 +521,9 @@ class _Walk:
             with os.scandir(directory) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
-            self.add_unread(directory, "error", f"{_shown(directory)}: cannot open this folder "
-                                                f"({exc.strerror or exc})")
+            self.add_unread(
+                directory, "error", f"{_shown(directory)}: cannot open this folder ({exc.strerror or exc})"
+            )
             return
         side, self._side = self._side, []
         for entry in entries:
@@ -459,8 +542,7 @@ class _Walk:
             if entry.is_symlink():
                 st = os.stat(p)  # the target; a loop or a dangling link raises
                 if stat.S_ISDIR(st.st_mode):
-                    self.add_unread(p, "skipped", f"{_shown(p)}: symbolic link to a folder "
-                                                  "(not followed)")
+                    self.add_unread(p, "skipped", f"{_shown(p)}: symbolic link to a folder (not followed)")
                     return
             else:
                 st = entry.stat(follow_symlinks=False)
@@ -494,8 +576,11 @@ class _Walk:
         loglike = name.lower().endswith(LOG_SUFFIXES) or tb_name(name)
         if not s.head:
             if s.head_error is not None:
-                self.add_unread(p, "error", f"{_shown(p)}: damaged gzip data, nothing could be "
-                                            f"decompressed ({s.head_error})")
+                self.add_unread(
+                    p,
+                    "error",
+                    f"{_shown(p)}: damaged gzip data, nothing could be decompressed ({s.head_error})",
+                )
             else:
                 self.add_unread(p, "error" if loglike else "skipped", f"{_shown(p)}: empty file")
             return
@@ -505,14 +590,23 @@ class _Walk:
                     continue
                 superseded = getattr(parser, "superseded", None)
                 if superseded is not None and not named and superseded(p):
-                    self.add_unread(p, "skipped", f"{_shown(p)}: an older copy of a run listed "
-                                                  "through its latest copy", parser.NAME)
+                    self.add_unread(
+                        p,
+                        "skipped",
+                        f"{_shown(p)}: an older copy of a run listed through its latest copy",
+                        parser.NAME,
+                    )
                     return
                 plausible = getattr(parser, "plausible_run", None)
                 if plausible is not None and not named and not plausible(s):
-                    self.add_unread(p, "skipped", f"{_shown(p)}: a table with no step-like column "
-                                                  "and no loss, LR, validation or gradient "
-                                                  "column (not a training log)", parser.NAME)
+                    self.add_unread(
+                        p,
+                        "skipped",
+                        f"{_shown(p)}: a table with no step-like column "
+                        "and no loss, LR, validation or gradient "
+                        "column (not a training log)",
+                        parser.NAME,
+                    )
                     return
                 self.add_run(p, parser.NAME)
                 return
@@ -521,8 +615,9 @@ class _Walk:
             return
         tried = ", ".join(REGISTRY)
         if loglike:
-            self.add_unread(p, "error", f"{_shown(p)}: not a training log gradlog can read "
-                                        f"(formats tried: {tried})")
+            self.add_unread(
+                p, "error", f"{_shown(p)}: not a training log gradlog can read (formats tried: {tried})"
+            )
             return
         low = name.lower()
         what = next((kind for suffixes, kind in _NOT_LOGS if low.endswith(suffixes)), None)

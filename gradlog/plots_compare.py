@@ -50,11 +50,11 @@ ORANGE, VERMILLION, GREY = "#E69F00", "#D55E00", "#999999"
 #: What each figure shows (alt text and captions of the reports).
 FIGURE_CAPTIONS = {
     "curves": "Training loss of every run, smoothed by a centred running median, on a shared "
-              "axis; colour: the varied value (colour bar). Dotted: the step the runs are "
-              "ranked at; x: where a run's loss blew up.",
+    "axis; colour: the varied value (colour bar). Dotted: the step the runs are "
+    "ranked at; x: where a run's loss blew up.",
     "sweep": "Final (filled) and best (hollow) smoothed loss against the varied value; "
-             "shaded: the usable range (improvement at least 0.9 of the best); orange ring: "
-             "the run bounced at the step size; vermilion x at the top: the loss blew up.",
+    "shaded: the usable range (improvement at least 0.9 of the best); orange ring: "
+    "the run bounced at the step size; vermilion x at the top: the loss blew up.",
 }
 
 
@@ -90,7 +90,8 @@ def _colours(comp: Comparison) -> tuple[list[Any], Any, str | None]:
         shown = ListedColormap(cmap(np.linspace(0, 0.9, 230)))
         sm = ScalarMappable(norm=norm, cmap=shown)
         label = ("learning rate (LR)" if comp.by == "lr" else str(comp.by)) + (
-            " (log scale)" if positive else "")
+            " (log scale)" if positive else ""
+        )
         return colours, sm, label
     return [PALETTE[i % len(PALETTE)] for i in range(len(runs))], None, None
 
@@ -115,8 +116,9 @@ def _smooth(run: ComparedRun) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def plot_sweep_curves(comp: Comparison, *, ax: Axes | None = None, logy: bool | None = None,
-                      colorbar: bool = True) -> Axes:
+def plot_sweep_curves(
+    comp: Comparison, *, ax: Axes | None = None, logy: bool | None = None, colorbar: bool = True
+) -> Axes:
     """Draw every run's smoothed training loss on one axis, coloured by the varied value.
 
     Parameters
@@ -158,14 +160,31 @@ def plot_sweep_curves(comp: Comparison, *, ax: Axes | None = None, logy: bool | 
                 ax.set_ylim(lo / 1.3, hi * 1.3)
     top = ax.get_ylim()[1]
     for name, xe, ye in ends:  # where a loss blew up, kept inside the view
-        ax.plot([xe], [min(ye, top / 1.05 if logy else top)], marker="x", ms=9, mew=2,
-                color=VERMILLION, ls="none", gid=f"blowup:{name}", clip_on=False)
-    if comp.common_step is not None and any(r.last_step != comp.common_step for r in comp.runs
-                                            if r.last_step is not None and not r.blew_up):
+        ax.plot(
+            [xe],
+            [min(ye, top / 1.05 if logy else top)],
+            marker="x",
+            ms=9,
+            mew=2,
+            color=VERMILLION,
+            ls="none",
+            gid=f"blowup:{name}",
+            clip_on=False,
+        )
+    if comp.common_step is not None and any(
+        r.last_step != comp.common_step for r in comp.runs if r.last_step is not None and not r.blew_up
+    ):
         ax.axvline(comp.common_step, color=GREY, ls=":", lw=1.2, gid="common_step")
-        ax.annotate(f"ranked at step {comp.common_step:,}", xy=(comp.common_step, 1.0),
-                    xycoords=("data", "axes fraction"), xytext=(-4, -12),
-                    textcoords="offset points", ha="right", fontsize=8, color="#555555")
+        ax.annotate(
+            f"ranked at step {comp.common_step:,}",
+            xy=(comp.common_step, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(-4, -12),
+            textcoords="offset points",
+            ha="right",
+            fontsize=8,
+            color="#555555",
+        )
     if logy:
         _plain_log_labels(ax)
     ax.set_xlabel(f"{unit or 'step'}")
@@ -188,8 +207,9 @@ def plot_sweep_curves(comp: Comparison, *, ax: Axes | None = None, logy: bool | 
     return ax
 
 
-def plot_sweep(comp: Comparison, *, ax: Axes | None = None, logx: bool | None = None,
-               logy: bool | None = None) -> Axes:
+def plot_sweep(
+    comp: Comparison, *, ax: Axes | None = None, logx: bool | None = None, logy: bool | None = None
+) -> Axes:
     """Draw the final and best smoothed loss against the varied value.
 
     The usable range is shaded; runs that bounced get an orange ring, runs whose loss
@@ -203,8 +223,15 @@ def plot_sweep(comp: Comparison, *, ax: Axes | None = None, logx: bool | None = 
     ax = _new_ax(ax, 3.6)
     pts = [r for r in comp.runs if isinstance(r.value, float)]
     if not pts:
-        ax.text(0.5, 0.5, "no numeric value varies between the runs", ha="center", va="center",
-                transform=ax.transAxes, color="#555555")
+        ax.text(
+            0.5,
+            0.5,
+            "no numeric value varies between the runs",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            color="#555555",
+        )
         ax.set_axis_off()
         return ax
     xs = np.array([r.value for r in pts], dtype=float)
@@ -223,33 +250,88 @@ def plot_sweep(comp: Comparison, *, ax: Axes | None = None, logx: bool | None = 
     if comp.usable_range is not None and all(isinstance(v, float) for v in comp.usable_range):
         lo, hi = comp.usable_range
         span_lo, span_hi = (lo / 1.15, hi * 1.15) if logx else (lo - 0.02 * abs(lo), hi + 0.02 * abs(hi))
-        ax.axvspan(span_lo, span_hi, color="#009E73", alpha=0.12, lw=0, gid="usable_range",
-                   label=f"usable range {_fmt(lo)}" + ("" if lo == hi else f"-{_fmt(hi)}"))
+        ax.axvspan(
+            span_lo,
+            span_hi,
+            color="#009E73",
+            alpha=0.12,
+            lw=0,
+            gid="usable_range",
+            label=f"usable range {_fmt(lo)}" + ("" if lo == hi else f"-{_fmt(hi)}"),
+        )
     order = np.argsort(xs)
-    ax.plot(xs[order][ok[order]], final[order][ok[order]], "-o", color="#0072B2", ms=6, lw=1.3,
-            label="final loss", gid="final")
+    ax.plot(
+        xs[order][ok[order]],
+        final[order][ok[order]],
+        "-o",
+        color="#0072B2",
+        ms=6,
+        lw=1.3,
+        label="final loss",
+        gid="final",
+    )
     bok = np.isfinite(bestl)
-    ax.plot(xs[bok], bestl[bok], "o", mfc="none", mec="#0072B2", ms=9, mew=1.2, ls="none",
-            label="best loss", gid="best")
+    ax.plot(
+        xs[bok],
+        bestl[bok],
+        "o",
+        mfc="none",
+        mec="#0072B2",
+        ms=9,
+        mew=1.2,
+        ls="none",
+        label="best loss",
+        gid="best",
+    )
     bounced = np.array([r.bounced and not r.blew_up for r in pts])
     if bounced.any():
-        ax.plot(xs[bounced & ok], final[bounced & ok], "o", mfc="none", mec=ORANGE, ms=14, mew=2.2,
-                ls="none", label="bounced (step_size_oscillation)", gid="bounced")
+        ax.plot(
+            xs[bounced & ok],
+            final[bounced & ok],
+            "o",
+            mfc="none",
+            mec=ORANGE,
+            ms=14,
+            mew=2.2,
+            ls="none",
+            label="bounced (step_size_oscillation)",
+            gid="bounced",
+        )
     blew = np.array([r.blew_up for r in pts])
     if blew.any():
         from matplotlib.transforms import blended_transform_factory
 
         tr = blended_transform_factory(ax.transData, ax.transAxes)
-        ax.plot(xs[blew], np.full(int(blew.sum()), 0.95), "x", color=VERMILLION, ms=10, mew=2.4,
-                transform=tr, ls="none", label="blew up (diverged / non-finite)", gid="blew_up")
+        ax.plot(
+            xs[blew],
+            np.full(int(blew.sum()), 0.95),
+            "x",
+            color=VERMILLION,
+            ms=10,
+            mew=2.4,
+            transform=tr,
+            ls="none",
+            label="blew up (diverged / non-finite)",
+            gid="blew_up",
+        )
     for r in pts:
         if r.name == comp.best_run and math.isfinite(r.final_loss):
-            ax.annotate("best", xy=(r.value, r.final_loss), xytext=(7, 3), textcoords="offset points",
-                        ha="left", fontsize=8, color="#333333")
+            ax.annotate(
+                "best",
+                xy=(r.value, r.final_loss),
+                xytext=(7, 3),
+                textcoords="offset points",
+                ha="left",
+                fontsize=8,
+                color="#333333",
+            )
     ax.set_xlabel(("learning rate" if comp.by == "lr" else str(comp.by)) + (" (log scale)" if logx else ""))
     ax.set_ylabel("smoothed training loss" + (", log" if logy else ""))
-    ax.set_title("Final and best loss against " + ("the LR" if comp.by == "lr" else str(comp.by)),
-                 loc="left", fontsize=11)
+    ax.set_title(
+        "Final and best loss against " + ("the LR" if comp.by == "lr" else str(comp.by)),
+        loc="left",
+        fontsize=11,
+    )
     ax.grid(True, which="major", alpha=0.3)
     if logy:
         _plain_log_labels(ax)

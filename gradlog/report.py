@@ -47,9 +47,7 @@ class Report:
     )
 
     def __post_init__(self) -> None:
-        self.findings = sorted(
-            self.findings, key=lambda f: (-severity_rank(f.severity), -f.confidence, f.id)
-        )
+        self.findings = sorted(self.findings, key=lambda f: (-severity_rank(f.severity), -f.confidence, f.id))
 
     @property
     def max_severity(self) -> str | None:
@@ -100,14 +98,24 @@ class Report:
             d["step_start"], d["step_end"] = f.step_range if f.step_range else (None, None)
             d["evidence"] = json.dumps(d["evidence"], sort_keys=True)
             rows.append(d)
-        cols = ["id", "severity", "confidence", "summary", "tags", "step_start", "step_end",
-                "evidence", "explanation", "recommendation", "references"]
+        cols = [
+            "id",
+            "severity",
+            "confidence",
+            "summary",
+            "tags",
+            "step_start",
+            "step_end",
+            "evidence",
+            "explanation",
+            "recommendation",
+            "references",
+        ]
         return pd.DataFrame(rows, columns=cols)
 
     def trends_frame(self) -> pd.DataFrame:
         """Return the trends as a DataFrame, one row per (tag, scope)."""
-        return pd.DataFrame([t.to_dict() for t in self.trends],
-                            columns=list(Trend.__dataclass_fields__))
+        return pd.DataFrame([t.to_dict() for t in self.trends], columns=list(Trend.__dataclass_fields__))
 
     def plot(self) -> Figure:
         """Return the overview Figure (loss, trend, plateau, LR; gradients when present).

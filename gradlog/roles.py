@@ -52,13 +52,16 @@ _GROUP_WORDS: dict[str, str] = {
 }
 # Words that name a held-out split even inside a name (``avg_test_acc``, ``best_val_loss``).
 _EMBEDDED_GROUP_WORDS: dict[str, str] = {
-    "val": "val", "valid": "val", "validation": "val", "eval": "val", "test": "test",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "eval": "val",
+    "test": "test",
 }
 _LR_NAMES = frozenset({"lr", "learning_rate", "learningrate", "learning-rate", "lr0"})
 
 # grad_norm, gradient_norm, grad-norm, gradnorm, grad_l2, grad_2norm [sep <layer>]
-_GRAD_NORM_RE = re.compile(
-    r"^(?:grad(?:ient)?[_-]?norm|grad_l2|grad_2norm)(?:[_/.\-](.+))?$", re.I)
+_GRAD_NORM_RE = re.compile(r"^(?:grad(?:ient)?[_-]?norm|grad_l2|grad_2norm)(?:[_/.\-](.+))?$", re.I)
 # Lightning's grad_norm utility: grad_2.0_norm/<param>, grad_2.0_norm_total
 # (older versions: grad_2.0_norm_<param>)
 _LIGHTNING_GRAD_RE = re.compile(r"^grad_2(?:\.0)?_norm[_/](.+)$", re.I)
@@ -129,7 +132,7 @@ def normalise_tag(name: str) -> str:
         embedded = _EMBEDDED_GROUP_WORDS.get(tok.lower())
         if embedded is not None:
             group = embedded
-            rest = "_".join(tokens[:i] + tokens[i + 1:])
+            rest = "_".join(tokens[:i] + tokens[i + 1 :])
             return f"{group}/{_strip_step_suffix(rest)}"
     return f"train/{_strip_step_suffix(raw)}"
 
@@ -213,11 +216,31 @@ def _is_stat_group(tag: str) -> bool:
     return _group(tag).startswith(("grad", "param", "weight", "fwd", "update", "lr", "x", "act"))
 
 
-_METRIC_WORDS = ("acc", "accuracy", "top1", "top-1", "top5", "map", "map50", "f1", "wer", "cer",
-                 "bleu", "auc", "precision", "recall", "iou", "miou", "dice", "mae", "rmse",
-                 "perplexity", "ppl", "r2")
-_NOT_METRIC_WORDS = ("runtime", "per_second", "samples", "steps", "flos", "epoch", "time",
-                     "memory", "mem")
+_METRIC_WORDS = (
+    "acc",
+    "accuracy",
+    "top1",
+    "top-1",
+    "top5",
+    "map",
+    "map50",
+    "f1",
+    "wer",
+    "cer",
+    "bleu",
+    "auc",
+    "precision",
+    "recall",
+    "iou",
+    "miou",
+    "dice",
+    "mae",
+    "rmse",
+    "perplexity",
+    "ppl",
+    "r2",
+)
+_NOT_METRIC_WORDS = ("runtime", "per_second", "samples", "steps", "flos", "epoch", "time", "memory", "mem")
 
 
 def _metric_rank(tag: str) -> int | None:
@@ -285,14 +308,19 @@ def infer_roles(tags: Iterable[str]) -> dict[str, Any]:
     roles["grad"] = []
 
     # loss: the raw per-step training loss
-    for cand in ("train/loss", "train/train_loss", "train/total_loss", "train/loss_total",
-                 "train/objective", "train/loss_epoch"):
+    for cand in (
+        "train/loss",
+        "train/train_loss",
+        "train/total_loss",
+        "train/loss_total",
+        "train/objective",
+        "train/loss_epoch",
+    ):
         if cand in tagset and (cand != "train/loss_epoch" or not _has_step_loss(tags)):
             roles["loss"] = cand
             break
     else:
-        cands = [t for t in tags if not _is_heldout(t) and "loss" in _name(t)
-                 and not _is_stat_group(t)]
+        cands = [t for t in tags if not _is_heldout(t) and "loss" in _name(t) and not _is_stat_group(t)]
         preferred = [t for t in cands if not t.endswith(("_smoothed", "_epoch", "_avg", "_ema"))]
         totals = [t for t in cands if t in ("train/loss_smoothed", "train/total") or "total" in _name(t)]
         pool = preferred or cands
@@ -305,25 +333,35 @@ def infer_roles(tags: Iterable[str]) -> dict[str, Any]:
             roles["loss"] = min(pool, key=lambda t: (_group(t) not in ("train", ""), len(t), t))
 
     # lr
-    lr_cands = [t for t in tags if not _is_heldout(t) and (
-        _name(t) in ("lr", "learning_rate", "lr0", "pg0")
-        or _LR_TAG_RE.match(_name(t))
-        or (_group(t) == "x" and _LR_GROUP_RE.match(_name(t)))
-        or t.lower().startswith(("lr/", "lr-", "lr_", "train/lr")))]
+    lr_cands = [
+        t
+        for t in tags
+        if not _is_heldout(t)
+        and (
+            _name(t) in ("lr", "learning_rate", "lr0", "pg0")
+            or _LR_TAG_RE.match(_name(t))
+            or (_group(t) == "x" and _LR_GROUP_RE.match(_name(t)))
+            or t.lower().startswith(("lr/", "lr-", "lr_", "train/lr"))
+        )
+    ]
     if lr_cands:
-        roles["lr"] = min(lr_cands, key=lambda t: (t != "train/lr", not t.startswith("train/"),
-                                                   _lr_group_rank(t), len(t), t))
+        roles["lr"] = min(
+            lr_cands,
+            key=lambda t: (t != "train/lr", not t.startswith("train/"), _lr_group_rank(t), len(t), t),
+        )
 
     # held-out loss and metric
     heldout = [t for t in tags if _is_heldout(t)]
     vl = [t for t in heldout if "loss" in _name(t)]
     if vl:
-        roles["val_loss"] = min(vl, key=lambda t: (_name(t) != "loss", _group(t) != "val",
-                                                   t.endswith("_epoch"), len(t), t))
+        roles["val_loss"] = min(
+            vl, key=lambda t: (_name(t) != "loss", _group(t) != "val", t.endswith("_epoch"), len(t), t)
+        )
     vm = [(r, t) for t in heldout if (r := _metric_rank(t)) is not None]
     if vm:
-        roles["val_metric"] = min(vm, key=lambda rt: (rt[0], _metric_preference(rt[1]),
-                                                      _group(rt[1]) != "val", len(rt[1]), rt[1]))[1]
+        roles["val_metric"] = min(
+            vm, key=lambda rt: (rt[0], _metric_preference(rt[1]), _group(rt[1]) != "val", len(rt[1]), rt[1])
+        )[1]
     else:
         metrics = [t for t in tags if _group(t) == "metrics" and _metric_rank(t) is not None]
         if metrics:
@@ -332,9 +370,13 @@ def infer_roles(tags: Iterable[str]) -> dict[str, Any]:
     # gradients
     if "grad_norm/total" in tagset:
         roles["grad_total"] = "grad_norm/total"
-    per_layer = sorted(t for t in tags if t.startswith("grad_norm/")
-                       and t not in ("grad_norm/total", "grad_norm/total_preclip")
-                       and not t.endswith("_epoch"))
+    per_layer = sorted(
+        t
+        for t in tags
+        if t.startswith("grad_norm/")
+        and t not in ("grad_norm/total", "grad_norm/total_preclip")
+        and not t.endswith("_epoch")
+    )
     if not per_layer:
         # Caffe debug_info: mean |diff| of the weight blob (param 0) of each layer
         per_layer = sorted(t for t in tags if t.startswith("grad_absmean/") and t.endswith("/0"))
@@ -346,13 +388,19 @@ def infer_roles(tags: Iterable[str]) -> dict[str, Any]:
 
 
 def _has_step_loss(tags: list[str]) -> bool:
-    return any(not _is_heldout(t) and "loss" in _name(t) and not t.endswith("_epoch")
-               and not _is_stat_group(t) for t in tags)
+    return any(
+        not _is_heldout(t) and "loss" in _name(t) and not t.endswith("_epoch") and not _is_stat_group(t)
+        for t in tags
+    )
 
 
-def missing_roles_message(roles: Mapping[str, Any], tags: Iterable[str],
-                          source_tags: Mapping[str, str] | None = None,
-                          *, source: str = "run") -> str | None:
+def missing_roles_message(
+    roles: Mapping[str, Any],
+    tags: Iterable[str],
+    source_tags: Mapping[str, str] | None = None,
+    *,
+    source: str = "run",
+) -> str | None:
     """Return a one-line warning when no training loss was found, else None.
 
     The line lists the columns (the names as logged when ``source_tags`` maps a
@@ -366,13 +414,20 @@ def missing_roles_message(roles: Mapping[str, Any], tags: Iterable[str],
     else:
         names = sorted(tag_list)
     shown = ", ".join(names[:30]) + (f", ... ({len(names)} in all)" if len(names) > 30 else "")
-    return (f"{source}: no training loss found among the columns ({shown or 'none'}); "
-            f"say which one it is with --role loss=COLUMN (or roles={{'loss': ...}})")
+    return (
+        f"{source}: no training loss found among the columns ({shown or 'none'}); "
+        f"say which one it is with --role loss=COLUMN (or roles={{'loss': ...}})"
+    )
 
 
-def apply_overrides(roles: Mapping[str, Any], overrides: Mapping[str, Any] | None,
-                    tags: Iterable[str], *, aliases: Mapping[str, str] | None = None,
-                    source: str = "run") -> dict[str, Any]:
+def apply_overrides(
+    roles: Mapping[str, Any],
+    overrides: Mapping[str, Any] | None,
+    tags: Iterable[str],
+    *,
+    aliases: Mapping[str, str] | None = None,
+    source: str = "run",
+) -> dict[str, Any]:
     """Return ``roles`` with the user's overrides applied.
 
     An override value may be a normalised tag or a source tag (``my_loss``, looked up
@@ -394,8 +449,7 @@ def apply_overrides(roles: Mapping[str, Any], overrides: Mapping[str, Any] | Non
             raise RoleError(f"unknown role {role!r}; roles are {', '.join(ROLE_NAMES)}")
         if role == "grad":
             items = value.split(",") if isinstance(value, str) else list(value or [])
-            out[role] = [_resolve(str(v).strip(), tagset, alias, source)
-                         for v in items if str(v).strip()]
+            out[role] = [_resolve(str(v).strip(), tagset, alias, source) for v in items if str(v).strip()]
         else:
             out[role] = None if value in (None, "") else _resolve(str(value), tagset, alias, source)
     return out

@@ -78,8 +78,9 @@ class Run:
                 from gradlog.errors import RoleError
 
                 raise RoleError(f"unknown role(s) {sorted(unknown)}; roles are {', '.join(ROLE_NAMES)}")
-            inferred = apply_overrides(inferred, dict(roles), self._bounds, aliases=self.source_tags(),
-                                       source=self.name)
+            inferred = apply_overrides(
+                inferred, dict(roles), self._bounds, aliases=self.source_tags(), source=self.name
+            )
         self.roles: dict[str, Any] = inferred
         missing = missing_roles_message(self.roles, self._bounds, self.source_tags(), source=self.name)
         if missing and missing not in self.meta["warnings"]:
@@ -131,8 +132,11 @@ class Run:
         if tag not in self._bounds:
             raise KeyError(f"{self.name}: no tag {tag!r}")
         s, e = self._bounds[tag]
-        return pd.Series(self.frame["wall_time"].to_numpy()[s:e],
-                         index=pd.Index(self.frame["step"].to_numpy()[s:e], name="step"), name=tag)
+        return pd.Series(
+            self.frame["wall_time"].to_numpy()[s:e],
+            index=pd.Index(self.frame["step"].to_numpy()[s:e], name="step"),
+            name=tag,
+        )
 
     def wide(self, tags: list[str] | None = None) -> pd.DataFrame:
         """Return one column per tag, indexed by step (NaN where a tag has no point).
@@ -164,7 +168,7 @@ class Run:
         ``last``, ``min``, ``max``, ``nonfinite`` (NaN/inf count), and its ``role``."""
         role_of: dict[str, str] = {}
         for role, val in self.roles.items():
-            for t in (val if isinstance(val, list) else [val]):
+            for t in val if isinstance(val, list) else [val]:
                 if t:
                     role_of.setdefault(t, role)
         values = self.frame["value"].to_numpy()
@@ -173,20 +177,21 @@ class Run:
         for tag, (s, e) in self._bounds.items():
             v = values[s:e]
             fin = v[np.isfinite(v)]
-            rows.append({
-                "tag": tag,
-                "count": e - s,
-                "first_step": int(steps[s]),
-                "last_step": int(steps[e - 1]),
-                "first": float(v[0]),
-                "last": float(v[-1]),
-                "min": float(fin.min()) if fin.size else float("nan"),
-                "max": float(fin.max()) if fin.size else float("nan"),
-                "nonfinite": int(v.size - fin.size),
-                "role": role_of.get(tag, ""),
-            })
-        cols = ["tag", "count", "first_step", "last_step", "first", "last", "min", "max",
-                "nonfinite", "role"]
+            rows.append(
+                {
+                    "tag": tag,
+                    "count": e - s,
+                    "first_step": int(steps[s]),
+                    "last_step": int(steps[e - 1]),
+                    "first": float(v[0]),
+                    "last": float(v[-1]),
+                    "min": float(fin.min()) if fin.size else float("nan"),
+                    "max": float(fin.max()) if fin.size else float("nan"),
+                    "nonfinite": int(v.size - fin.size),
+                    "role": role_of.get(tag, ""),
+                }
+            )
+        cols = ["tag", "count", "first_step", "last_step", "first", "last", "min", "max", "nonfinite", "role"]
         return pd.DataFrame(rows, columns=cols)
 
     def with_roles(self, **overrides: Any) -> Run:
@@ -201,8 +206,9 @@ class Run:
         return Run(self.frame, self.meta, merged, name=self.name)
 
     # -- display -----------------------------------------------------------------
-    def plot(self, tags: list[str] | None = None, *, ax: Axes | None = None,
-             logy: bool | None = None) -> Axes:
+    def plot(
+        self, tags: list[str] | None = None, *, ax: Axes | None = None, logy: bool | None = None
+    ) -> Axes:
         """Plot some tags against steps (default: the loss, validation loss and LR).
 
         Returns the matplotlib Axes; never shows the figure.
@@ -218,6 +224,7 @@ class Run:
 
     def __repr__(self) -> str:
         st = self.steps
-        return (f"<Run {self.name!r} format={self.meta.get('format')} tags={len(self._bounds)} "
-                f"rows={len(self.frame)} steps={st['first']}..{st['last']}>")
-
+        return (
+            f"<Run {self.name!r} format={self.meta.get('format')} tags={len(self._bounds)} "
+            f"rows={len(self.frame)} steps={st['first']}..{st['last']}>"
+        )

@@ -48,12 +48,14 @@ def lr_phases(lr: pd.Series, *, min_ratio: float = 1.5) -> list[LRPhase]:
     for i in range(1, len(vals)):
         r = vals[i] / ref
         if r > min_ratio or r < 1.0 / min_ratio:
-            phases.append(LRPhase(len(phases), int(steps[start_i]), int(steps[i - 1]),
-                                  float(np.median(vals[start_i:i]))))
+            phases.append(
+                LRPhase(
+                    len(phases), int(steps[start_i]), int(steps[i - 1]), float(np.median(vals[start_i:i]))
+                )
+            )
             start_i = i
             ref = vals[i]
-    phases.append(LRPhase(len(phases), int(steps[start_i]), int(steps[-1]),
-                          float(np.median(vals[start_i:]))))
+    phases.append(LRPhase(len(phases), int(steps[start_i]), int(steps[-1]), float(np.median(vals[start_i:]))))
     return phases
 
 

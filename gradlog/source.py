@@ -220,8 +220,9 @@ class Source:
             # A cut-off or damaged stream: return what decompresses; the parser reports it.
             alt = _head_from_raw(raw, kind)
             head = alt if len(alt) > len(head) else head
-        return cls(path=p, name=name, head=head, compressed=True, head_error=error,
-                   compression=kind, max_bytes=cap)
+        return cls(
+            path=p, name=name, head=head, compressed=True, head_error=error, compression=kind, max_bytes=cap
+        )
 
     @classmethod
     def _from_special(cls, p: Path, name: str, st: os.stat_result, cap: int) -> Source:
@@ -233,19 +234,23 @@ class Source:
         try:
             first = _first_bytes(fd) if stat.S_ISFIFO(st.st_mode) else b""
             if first is None:
-                raise EmptyLogError(f"{name}: a named pipe that nothing was written to "
-                                    f"(waited {FIFO_WAIT_SECONDS:g} s for a writer)")
+                raise EmptyLogError(
+                    f"{name}: a named pipe that nothing was written to "
+                    f"(waited {FIFO_WAIT_SECONDS:g} s for a writer)"
+                )
             os.set_blocking(fd, True)
             fh = os.fdopen(fd, "rb", buffering=0)
         except BaseException:
             os.close(fd)
             raise
-        return cls.from_stream(cast(BinaryIO, _Chain(first, fh, own=True)), name=name,
-                               max_bytes=cap, _own=True)
+        return cls.from_stream(
+            cast(BinaryIO, _Chain(first, fh, own=True)), name=name, max_bytes=cap, _own=True
+        )
 
     @classmethod
-    def from_stream(cls, stream: BinaryIO, name: str | None = None, *,
-                    max_bytes: int | None = None, _own: bool = False) -> Source:
+    def from_stream(
+        cls, stream: BinaryIO, name: str | None = None, *, max_bytes: int | None = None, _own: bool = False
+    ) -> Source:
         """Return a Source over an open binary stream (read once, from its position).
 
         The head read for detection is kept and given back in front of the rest when
@@ -278,8 +283,16 @@ class Source:
         else:
             head = raw
             inner = _Chain(b"", _Capped(rest, cap, label))
-        return cls(path=None, name=label, head=head, compressed=kind is not None,
-                   head_error=error, compression=kind, max_bytes=cap, _stream=inner)
+        return cls(
+            path=None,
+            name=label,
+            head=head,
+            compressed=kind is not None,
+            head_error=error,
+            compression=kind,
+            max_bytes=cap,
+            _stream=inner,
+        )
 
     @property
     def suffix_name(self) -> str:
@@ -312,7 +325,8 @@ class Source:
             if self._consumed:
                 raise GradlogError(
                     f"{self.name}: the stream was already read (a stream, pipe or device is "
-                    "read once, and this format needs to read it again: save it to a file)")
+                    "read once, and this format needs to read it again: save it to a file)"
+                )
             self._consumed = True
             return cast(BinaryIO, io.BufferedReader(self._stream, _BUFFER))
         assert self.path is not None
@@ -355,8 +369,9 @@ class Source:
                     raise _vanished(self.name, exc) from exc
                 raise ParseError(f"{self.name}: damaged {self.compression} data ({exc})") from exc
         if len(data) > max_bytes:
-            raise ParseError(f"{self.name}: longer than {max_bytes} bytes, the most this format "
-                             "reads into memory")
+            raise ParseError(
+                f"{self.name}: longer than {max_bytes} bytes, the most this format reads into memory"
+            )
         return data
 
 
@@ -443,7 +458,8 @@ class _Capped(io.RawIOBase):
             raise ParseError(
                 f"{self._name}: the decompressed or streamed content is longer than "
                 f"{self._cap} bytes, the most gradlog reads from such an input (set "
-                "GRADLOG_MAX_STREAM_BYTES to raise it)")
+                "GRADLOG_MAX_STREAM_BYTES to raise it)"
+            )
 
     def readinto(self, b: bytearray) -> int:  # type: ignore[override]
         readinto = getattr(self._inner, "readinto1", None) or getattr(self._inner, "readinto", None)

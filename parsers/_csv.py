@@ -52,8 +52,9 @@ __all__ = [
 
 _SEPARATORS = (",", ";", "\t")
 # Numbers, written without nested or ambiguous quantifiers (linear on any input).
-_NUM_RE = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf|infinity)",
-                     re.IGNORECASE)
+_NUM_RE = re.compile(
+    r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf|infinity)", re.IGNORECASE
+)
 _COMMA_NUM_RE = re.compile(r"[-+]?\d+,\d+(?:[eE][-+]?\d+)?")
 _LETTER_RE = re.compile(r"[A-Za-z]")
 _IDENT_RE = re.compile(r"[A-Za-z_][\w./\-]*")
@@ -114,6 +115,7 @@ def _is_comma_number(cell: str) -> bool:
 
 
 # -- sniffing ----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class TableHeader:
@@ -205,8 +207,11 @@ def _names_ok(names: list[str]) -> bool:
 def _rows_ok(names: list[str], rows: list[tuple[str, ...]], text: str) -> bool:
     if len(names) == 1:
         # one column: a plain identifier over numbers only
-        return (_IDENT_RE.fullmatch(names[0]) is not None and len(rows) >= 2
-                and all(len(r) == 1 and _is_number(r[0]) for r in rows))
+        return (
+            _IDENT_RE.fullmatch(names[0]) is not None
+            and len(rows) >= 2
+            and all(len(r) == 1 and _is_number(r[0]) for r in rows)
+        )
     if not rows:
         return True
     if not any(_is_number(c) or _is_comma_number(c) for r in rows for c in r):
@@ -236,7 +241,7 @@ def sniff_table(source: Source) -> TableHeader | None:
     if idx >= len(lines) or idx > 50:
         return None
     header = lines[idx]
-    data = [ln for ln in lines[idx + 1: idx + 40] if ln.strip()][:8]
+    data = [ln for ln in lines[idx + 1 : idx + 40] if ln.strip()][:8]
     sep = _choose_sep(header, data[:3])
     names = [n.strip().strip('"').strip() for n in _split(header, sep)]
     if not _names_ok(names):
@@ -245,11 +250,21 @@ def sniff_table(source: Source) -> TableHeader | None:
     if not _rows_ok(names, rows, text):
         return None
     decimal = "."
-    if sep == ";" and rows and any(_is_comma_number(c) for r in rows for c in r) \
-            and not any(_DOT_NUM_RE.match(c.strip()) for r in rows for c in r):
+    if (
+        sep == ";"
+        and rows
+        and any(_is_comma_number(c) for r in rows for c in r)
+        and not any(_DOT_NUM_RE.match(c.strip()) for r in rows for c in r)
+    ):
         decimal = ","
-    return TableHeader(names=tuple(names), sep=sep, decimal=decimal, header_line=idx,
-                       quoted='"' in text, first_rows=tuple(rows))
+    return TableHeader(
+        names=tuple(names),
+        sep=sep,
+        decimal=decimal,
+        header_line=idx,
+        quoted='"' in text,
+        first_rows=tuple(rows),
+    )
 
 
 def _choose_sep(header: str, data: list[str]) -> str:
@@ -266,6 +281,7 @@ def _choose_sep(header: str, data: list[str]) -> str:
 
 
 # -- reading -----------------------------------------------------------------------------
+
 
 @dataclass
 class Table:
@@ -329,15 +345,15 @@ class _Plan:
     scanned: int = 0  # bytes the scan saw (pandas reads no more: a file still growing)
 
 
-def _scan(source: Source, hdr: TableHeader, ncols: int, precise: bool
-          ) -> tuple[_csvscan.Scan, bytes | None]:
+def _scan(source: Source, hdr: TableHeader, ncols: int, precise: bool) -> tuple[_csvscan.Scan, bytes | None]:
     """Scan the bytes; return the scan and the bytes when they were read whole."""
     data: bytes | None = None
     try:
         if source.path is not None and not source.compressed and not hdr.quoted:
             # a plain file: scan it in blocks; pandas reads it from the path
-            scan = _csvscan.scan_bytes(_csvscan.chunks(source), hdr.sep, ncols,
-                                       hdr.header_line, precise=precise)
+            scan = _csvscan.scan_bytes(
+                _csvscan.chunks(source), hdr.sep, ncols, hdr.header_line, precise=precise
+            )
             if not scan.bad:
                 return scan, None
             data = source.read_bytes()  # look again, precisely (quotes further down?)
@@ -349,13 +365,13 @@ def _scan(source: Source, hdr: TableHeader, ncols: int, precise: bool
         data = data[3:]
     if b'"' in data:
         try:
-            scan = _csvscan.scan_quoted(data.decode("utf-8", errors="replace"), hdr.sep, ncols,
-                                        hdr.header_line)
+            scan = _csvscan.scan_quoted(
+                data.decode("utf-8", errors="replace"), hdr.sep, ncols, hdr.header_line
+            )
         except ParseError as exc:
             raise ParseError(f"{source.name}: {exc}") from None
     else:
-        scan = _csvscan.scan_bytes([memoryview(data)], hdr.sep, ncols, hdr.header_line,
-                                   precise=precise)
+        scan = _csvscan.scan_bytes([memoryview(data)], hdr.sep, ncols, hdr.header_line, precise=precise)
     return scan, data
 
 
@@ -365,8 +381,9 @@ def _bad_message(b: _csvscan.BadRow, ncols: int) -> str:
     return f"line {b.line}: {b.fields} fields where the header has {ncols}"
 
 
-def _plan(source: Source, hdr: TableHeader, ncols: int, meta: dict[str, Any], *,
-          strict: bool, precise: bool = False) -> _Plan:
+def _plan(
+    source: Source, hdr: TableHeader, ncols: int, meta: dict[str, Any], *, strict: bool, precise: bool = False
+) -> _Plan:
     """Scan, then decide what is skipped (counted in ``meta``) and what is an error.
 
     Raises
@@ -391,7 +408,7 @@ def _plan(source: Source, hdr: TableHeader, ncols: int, meta: dict[str, Any], *,
         kept = scan.nlines - hdr.header_line - 1 - len(bad) - scan.blank - int(drop_last)
         if strict or len(bad) > max(kept, 0):
             err = DamagedInputError if strict else ParseError
-            tail = ("; not a CSV text file" if bad[0].kind == "nul" else " (a ragged table)")
+            tail = "; not a CSV text file" if bad[0].kind == "nul" else " (a ragged table)"
             raise err(f"{source.name}: {_bad_message(bad[0], ncols)}{tail}")
         _count_bad(meta, bad, ncols)
     if scan.blank:
@@ -425,8 +442,10 @@ def _cut_last_line(scan: _csvscan.Scan, hdr: TableHeader, ncols: int) -> str | N
 def _count_bad(meta: dict[str, Any], bad: list[_csvscan.BadRow], ncols: int) -> None:
     ragged = [b for b in bad if b.kind == "ragged"]
     nul = [b for b in bad if b.kind == "nul"]
-    for rows, key, what in ((ragged, "ragged_rows", "ragged row(s)"),
-                            (nul, "binary_rows", "row(s) with binary data (NUL bytes)")):
+    for rows, key, what in (
+        (ragged, "ragged_rows", "ragged row(s)"),
+        (nul, "binary_rows", "row(s) with binary data (NUL bytes)"),
+    ):
         if not rows:
             continue
         meta["skipped"][key] = len(rows)
@@ -448,10 +467,19 @@ def _read_csv(source: Source, hdr: TableHeader, ncols: int, plan: _Plan) -> pd.D
     if plan.skip_records:
         skip = set(range(hdr.header_line + 1)) | set(plan.skip_records)
     kwargs: dict[str, Any] = {
-        "sep": hdr.sep if ncols > 1 else ",", "decimal": hdr.decimal, "header": None,
-        "names": list(range(ncols)), "skiprows": skip, "keep_default_na": False,
-        "na_values": _ABSENT, "quotechar": '"', "skip_blank_lines": True, "encoding": "utf-8",
-        "encoding_errors": "replace", "engine": "c", "index_col": False,
+        "sep": hdr.sep if ncols > 1 else ",",
+        "decimal": hdr.decimal,
+        "header": None,
+        "names": list(range(ncols)),
+        "skiprows": skip,
+        "keep_default_na": False,
+        "na_values": _ABSENT,
+        "quotechar": '"',
+        "skip_blank_lines": True,
+        "encoding": "utf-8",
+        "encoding_errors": "replace",
+        "engine": "c",
+        "index_col": False,
     }
     try:
         with warnings.catch_warnings():
@@ -480,8 +508,10 @@ def _freeze_growth(source: Source, plan: _Plan, meta: dict[str, Any]) -> None:
             plan.data = fh.read(plan.scanned)
     except OSError as exc:
         raise ParseError(f"{source.name}: cannot read ({exc})") from exc
-    meta["warnings"].append(f"the file grew while it was read (a run still writing): the "
-                            f"{size - plan.scanned} byte(s) appended were not read")
+    meta["warnings"].append(
+        f"the file grew while it was read (a run still writing): the "
+        f"{size - plan.scanned} byte(s) appended were not read"
+    )
 
 
 def _header_of(source: Source, header: TableHeader | None) -> TableHeader:
@@ -490,17 +520,17 @@ def _header_of(source: Source, header: TableHeader | None) -> TableHeader:
         head = source.head
         if b"\x00" in head:
             line = head.count(b"\n", 0, head.index(b"\x00")) + 1
-            raise ParseError(f"{source.name}: line {line}: binary data (a NUL byte); "
-                             "not a CSV text file")
+            raise ParseError(f"{source.name}: line {line}: binary data (a NUL byte); not a CSV text file")
         raise ParseError(f"{source.name}: not a CSV table (no header line of column names)")
     if len(hdr.names) > max_columns():
-        raise ParseError(f"{source.name}: {len(hdr.names)} columns, more than the limit of "
-                         f"{max_columns()} (set {_COLS_ENV} to read more)")
+        raise ParseError(
+            f"{source.name}: {len(hdr.names)} columns, more than the limit of "
+            f"{max_columns()} (set {_COLS_ENV} to read more)"
+        )
     return hdr
 
 
-def read_table(source: Source, header: TableHeader | None = None, *,
-               strict: bool = False) -> Table:
+def read_table(source: Source, header: TableHeader | None = None, *, strict: bool = False) -> Table:
     """Read a CSV table into numeric columns.
 
     Parameters
@@ -537,8 +567,12 @@ def read_table(source: Source, header: TableHeader | None = None, *,
     except pd.errors.ParserError as exc:
         # a row the quick scan could not see (a long row and a short one cancelling out
         # in one block): count every line and try again
-        meta = {"separator": hdr.sep, "skipped": {}, "warnings": [], **(
-            {"decimal": hdr.decimal} if hdr.decimal != "." else {})}
+        meta = {
+            "separator": hdr.sep,
+            "skipped": {},
+            "warnings": [],
+            **({"decimal": hdr.decimal} if hdr.decimal != "." else {}),
+        }
         plan = _plan(source, hdr, ncols, meta, strict=strict, precise=True)
         _freeze_growth(source, plan, meta)
         try:
@@ -551,8 +585,14 @@ def read_table(source: Source, header: TableHeader | None = None, *,
     if len(df) == 0:
         raise EmptyLogError(f"{source.name}: the table has a header but no data rows")
     skipped = np.array(sorted(b.line for b in plan.bad), dtype=np.int64) if plan.bad else None
-    table = Table(columns=[], nrows=len(df), first_line=hdr.header_line + 2, header=hdr,
-                  meta=meta, skipped_lines=skipped)
+    table = Table(
+        columns=[],
+        nrows=len(df),
+        first_line=hdr.header_line + 2,
+        header=hdr,
+        meta=meta,
+        skipped_lines=skipped,
+    )
     numeric_columns(table, df, source, strict=strict, max_name=max_tag_length())
     return table
 
@@ -561,8 +601,7 @@ def c_error(msg: str, ncols: int) -> str:
     """A pandas C-parser message as one line that names the line."""
     m = _C_ERROR_RE.search(msg[:2000])
     if m:
-        return (f"line {m.group(2)}: {m.group(3)} fields where the header has {m.group(1)} "
-                "(a ragged table)")
+        return f"line {m.group(2)}: {m.group(3)} fields where the header has {m.group(1)} (a ragged table)"
     m = _EOF_QUOTE_RE.search(msg[:2000])
     if m:
         return f"a quote opened near data row {m.group(1)} is never closed"

@@ -51,8 +51,7 @@ class Column:
         return ~np.isnan(self.values) if self.present is None else self.present
 
 
-def numeric_columns(table: Table, df: pd.DataFrame, source: Source, *, strict: bool,
-                    max_name: int) -> None:
+def numeric_columns(table: Table, df: pd.DataFrame, source: Source, *, strict: bool, max_name: int) -> None:
     """Fill ``table.columns`` (and ``text_columns``, ``wall_time``) from ``df``, whose
     columns are numbered in header order.
 
@@ -84,17 +83,21 @@ def numeric_columns(table: Table, df: pd.DataFrame, source: Source, *, strict: b
                 first_bad = (name, first)
         table.columns.append(col)
     if long_names:
-        msg = (f"{len(long_names)} column(s) with a name longer than {max_name} characters "
-               f"not read (column {', '.join(map(str, long_names[:10]))}; "
-               "set GRADLOG_MAX_TAG_LENGTH to read them)")
+        msg = (
+            f"{len(long_names)} column(s) with a name longer than {max_name} characters "
+            f"not read (column {', '.join(map(str, long_names[:10]))}; "
+            "set GRADLOG_MAX_TAG_LENGTH to read them)"
+        )
         if strict:
             raise DamagedInputError(f"{source.name}: {msg}")
         meta["skipped"]["long_name_columns"] = len(long_names)
         meta["warnings"].append(msg)
     if bad_cells:
         assert first_bad is not None
-        msg = (f"{bad_cells} cell(s) that are not numbers skipped (first: column "
-               f"{first_bad[0][:80]!r}, line {table.line_of(first_bad[1])})")
+        msg = (
+            f"{bad_cells} cell(s) that are not numbers skipped (first: column "
+            f"{first_bad[0][:80]!r}, line {table.line_of(first_bad[1])})"
+        )
         if strict:
             raise DamagedInputError(f"{source.name}: {msg}")
         meta["skipped"]["non_numeric_cells"] = bad_cells
@@ -165,8 +168,11 @@ def _mixed(ser: pd.Series, name: str) -> tuple[Column | None, int, int]:
         present = present.copy()
         present[failed_idx] = False
     has_nan = bool(np.any(np.isnan(values) & present))
-    return (Column(name, values, present if (has_nan or failed_idx.size) else None),
-            int(failed_idx.size), int(failed_idx[0]) if failed_idx.size else 0)
+    return (
+        Column(name, values, present if (has_nan or failed_idx.size) else None),
+        int(failed_idx.size),
+        int(failed_idx[0]) if failed_idx.size else 0,
+    )
 
 
 def _pick_wall_time(table: Any) -> None:
@@ -180,12 +186,12 @@ def _pick_wall_time(table: Any) -> None:
             if fin.size == 0:
                 continue
             lo = float(fin.min())
-            if lo > 1e11:      # milliseconds since 1970 (after 1973)
+            if lo > 1e11:  # milliseconds since 1970 (after 1973)
                 wall = v / 1000.0
-            elif lo > 1e8:     # seconds since 1970 (after 1973)
+            elif lo > 1e8:  # seconds since 1970 (after 1973)
                 wall = v.copy()
             else:
-                continue       # elapsed seconds: a metric like any other
+                continue  # elapsed seconds: a metric like any other
             table.wall_time = wall
             table.wall_column = col.name
             del table.columns[i]

@@ -39,14 +39,14 @@ class BadRow:
 class Scan:
     """What the scan found (see the module docstring)."""
 
-    nlines: int = 0            # physical lines (a last line without newline counts)
+    nlines: int = 0  # physical lines (a last line without newline counts)
     ends_with_newline: bool = True
-    last_fields: int = -1      # field count of an unterminated last line
-    last_record: int = -1      # its record index
+    last_fields: int = -1  # field count of an unterminated last line
+    last_record: int = -1  # its record index
     last_has_nul: bool = False
     last_cells: list[str] | None = None  # the cells of an unterminated last line
-    nbytes: int = 0            # bytes scanned
-    blank: int = 0             # blank lines after the header (not at the end)
+    nbytes: int = 0  # bytes scanned
+    blank: int = 0  # blank lines after the header (not at the end)
     bad: list[BadRow] = field(default_factory=list)
 
     @property
@@ -55,8 +55,7 @@ class Scan:
         return next((b.line for b in self.bad if b.kind == "nul"), None)
 
 
-def _line_counts(a: np.ndarray, is_sep: np.ndarray, end: int
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _line_counts(a: np.ndarray, is_sep: np.ndarray, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(newline positions, line starts, separators per line) of ``a[:end]``."""
     nl = np.flatnonzero(a[:end] == 10)
     starts = np.r_[0, nl[:-1] + 1]
@@ -74,12 +73,12 @@ class _ByteScanner:
         self.ncols = ncols
         self.header_line = header_line
         self.precise = precise
-        self.line_no = 0            # lines completed so far
-        self.carry = b""            # the unfinished line
+        self.line_no = 0  # lines completed so far
+        self.carry = b""  # the unfinished line
         self.carry_seps = 0
         self.carry_nul = False
         self.blanks: list[int] = []  # 0-based numbers of blank lines after the header
-        self.last_content = -1       # 0-based number of the last line with content
+        self.last_content = -1  # 0-based number of the last line with content
 
     def feed(self, chunk: memoryview) -> None:
         n = len(chunk)
@@ -102,8 +101,9 @@ class _ByteScanner:
         tail_seps = raw.count(sep, end, n)
         done_seps = raw.count(sep, 0, end) + self.carry_seps
         nul_at_head = self.carry_nul
-        uniform = (done_seps == n_lines * (self.ncols - 1)
-                   and (self.line_no > self.header_line or self.header_line == 0))
+        uniform = done_seps == n_lines * (self.ncols - 1) and (
+            self.line_no > self.header_line or self.header_line == 0
+        )
         if self.ncols > 1 and (self.precise or not uniform) or has_nul or nul_at_head:
             a = np.frombuffer(chunk, dtype=np.uint8)
             self._per_line(chunk, a, a == self.sep_b, end, n_lines, has_nul)
@@ -114,8 +114,9 @@ class _ByteScanner:
         self.carry_seps = tail_seps
         self.carry_nul = raw.find(b"\x00", end, n) >= 0
 
-    def _per_line(self, chunk: memoryview, a: np.ndarray, is_sep: np.ndarray, end: int,
-                  n_lines: int, has_nul: bool) -> None:
+    def _per_line(
+        self, chunk: memoryview, a: np.ndarray, is_sep: np.ndarray, end: int, n_lines: int, has_nul: bool
+    ) -> None:
         """Count the fields of every completed line of this chunk."""
         nl, starts, counts = _line_counts(a, is_sep, end)
         counts[0] += self.carry_seps
@@ -130,7 +131,7 @@ class _ByteScanner:
         blank_here: set[int] = set()
         for i in sorted(odd | nul_rows):
             ln = self.line_no + i  # 0-based
-            text = (self.carry if i == 0 else b"") + bytes(chunk[int(starts[i]): int(nl[i])])
+            text = (self.carry if i == 0 else b"") + bytes(chunk[int(starts[i]) : int(nl[i])])
             if i not in nul_rows and not text.strip():
                 blank_here.add(i)
                 if ln > self.header_line:
@@ -164,8 +165,9 @@ class _ByteScanner:
         return s
 
 
-def scan_bytes(chunks: Iterable[memoryview], sep: str, ncols: int, header_line: int,
-               *, precise: bool = False) -> Scan:
+def scan_bytes(
+    chunks: Iterable[memoryview], sep: str, ncols: int, header_line: int, *, precise: bool = False
+) -> Scan:
     """Scan an unquoted CSV's bytes (see the module docstring).
 
     When the separators of a chunk add up to the header's count on every line, the
@@ -194,8 +196,7 @@ def scan_quoted(text: str, sep: str, ncols: int, header_line: int) -> Scan:
     """
     s = Scan()
     s.ends_with_newline = text.endswith(("\n", "\r")) or not text
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, quotechar='"',
-                        skipinitialspace=True)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, quotechar='"', skipinitialspace=True)
     last_line = 0
     last: tuple[int, int, bool] = (-1, 0, False)  # record, fields, NUL
     last_row: list[str] = []

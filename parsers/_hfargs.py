@@ -30,10 +30,25 @@ __all__ = ["ARGS_FILES", "read_training_args"]
 #: Files that hold the arguments, first found wins.
 ARGS_FILES = ("training_args.json", "training_args.bin")
 
-KEYS = ("optim", "learning_rate", "weight_decay", "per_device_train_batch_size",
-        "train_batch_size", "gradient_accumulation_steps", "adam_beta1", "adam_beta2",
-        "adam_epsilon", "max_grad_norm", "lr_scheduler_type", "warmup_steps", "warmup_ratio",
-        "num_train_epochs", "max_steps", "seed", "optim_args")
+KEYS = (
+    "optim",
+    "learning_rate",
+    "weight_decay",
+    "per_device_train_batch_size",
+    "train_batch_size",
+    "gradient_accumulation_steps",
+    "adam_beta1",
+    "adam_beta2",
+    "adam_epsilon",
+    "max_grad_norm",
+    "lr_scheduler_type",
+    "warmup_steps",
+    "warmup_ratio",
+    "num_train_epochs",
+    "max_steps",
+    "seed",
+    "optim_args",
+)
 
 
 class _Inert:

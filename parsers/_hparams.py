@@ -160,31 +160,75 @@ def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 # -- the usual keys ------------------------------------------------------------------------
 
 _HPARAM_KEYS: dict[str, tuple[str, ...]] = {
-    "lr": ("lr", "learning_rate", "base_lr", "lr0", "learningrate", "init_lr", "initial_lr",
-           "opt_learning_rate", "opt_lr"),
-    "batch_size": ("batch_size", "train_batch_size", "per_device_train_batch_size", "batch",
-                   "batchsize", "bs", "total_batch_size"),
+    "lr": (
+        "lr",
+        "learning_rate",
+        "base_lr",
+        "lr0",
+        "learningrate",
+        "init_lr",
+        "initial_lr",
+        "opt_learning_rate",
+        "opt_lr",
+    ),
+    "batch_size": (
+        "batch_size",
+        "train_batch_size",
+        "per_device_train_batch_size",
+        "batch",
+        "batchsize",
+        "bs",
+        "total_batch_size",
+    ),
     "momentum": ("momentum", "sgd_momentum", "opt_momentum"),
     "weight_decay": ("weight_decay", "wd", "opt_weight_decay"),
-    "max_steps": ("max_steps", "max_iter", "max_iters", "max_iterations", "num_steps",
-                  "total_steps", "num_training_steps"),
+    "max_steps": (
+        "max_steps",
+        "max_iter",
+        "max_iters",
+        "max_iterations",
+        "num_steps",
+        "total_steps",
+        "num_training_steps",
+    ),
     "max_epochs": ("max_epochs", "epochs", "num_epochs", "num_train_epochs", "n_epochs"),
 }
 
 #: Keys that name the optimizer, in order of preference (matched on the last dotted
 #: part, so ``optimizer.class_path`` of a LightningCLI config is found too).
-OPTIMIZER_KEYS: tuple[str, ...] = ("optimizer", "optim", "optimizer_name", "optimizer_type",
-                                   "opt", "opt_name", "optimizer.class_path",
-                                   "optimizer.name", "optimizer.type", "solver_type")
+OPTIMIZER_KEYS: tuple[str, ...] = (
+    "optimizer",
+    "optim",
+    "optimizer_name",
+    "optimizer_type",
+    "opt",
+    "opt_name",
+    "optimizer.class_path",
+    "optimizer.name",
+    "optimizer.type",
+    "solver_type",
+)
 
 #: Lower-case optimizer names, most specific first: the first contained in the
 #: (lower-cased, alphanumeric) name wins (``adamw_torch_fused`` -> ``adamw``).
 _OPTIMIZERS: tuple[tuple[str, str], ...] = (
-    ("adamw", "adamw"), ("nadam", "nadam"), ("radam", "radam"), ("adamax", "adamax"),
-    ("adafactor", "adafactor"), ("adagrad", "adagrad"), ("adadelta", "adadelta"),
-    ("adam", "adam"), ("rmsprop", "rmsprop"), ("lbfgs", "lbfgs"), ("lamb", "lamb"),
-    ("lars", "lars"), ("lion", "lion"), ("sgd", "sgd"), ("nesterov", "sgd"),
-    ("momentum", "sgd"), ("gradientdescent", "sgd"),
+    ("adamw", "adamw"),
+    ("nadam", "nadam"),
+    ("radam", "radam"),
+    ("adamax", "adamax"),
+    ("adafactor", "adafactor"),
+    ("adagrad", "adagrad"),
+    ("adadelta", "adadelta"),
+    ("adam", "adam"),
+    ("rmsprop", "rmsprop"),
+    ("lbfgs", "lbfgs"),
+    ("lamb", "lamb"),
+    ("lars", "lars"),
+    ("lion", "lion"),
+    ("sgd", "sgd"),
+    ("nesterov", "sgd"),
+    ("momentum", "sgd"),
+    ("gradientdescent", "sgd"),
 )
 
 
@@ -276,8 +320,8 @@ def _as_number(v: Any) -> int | float | None:
 
 # -- files beside a log --------------------------------------------------------------------
 
-def read_settings_file(p: Path, max_bytes: int | None = None
-                       ) -> tuple[dict[str, Any] | None, list[str]]:
+
+def read_settings_file(p: Path, max_bytes: int | None = None) -> tuple[dict[str, Any] | None, list[str]]:
     """Read a YAML or JSON settings file (by its suffix) into a mapping.
 
     Returns
@@ -303,8 +347,7 @@ def read_settings_file(p: Path, max_bytes: int | None = None
     return data, [f"{p.name}: {w}" for w in warn]
 
 
-def hparams_beside(path: Path | None, names: Sequence[str]
-                   ) -> tuple[dict[str, Any], list[str], str | None]:
+def hparams_beside(path: Path | None, names: Sequence[str]) -> tuple[dict[str, Any], list[str], str | None]:
     """Read the first hyperparameter file of ``names`` found in ``path`` (a directory).
 
     ``.yaml``/``.yml`` files are read with :func:`read_yaml`, ``.json`` with the json

@@ -83,7 +83,8 @@ def _read_capped(fh: BinaryIO, cap: int, name: str) -> bytes:
         if have > cap:
             raise DocumentTooLargeError(
                 f"{name}: larger than {_size(cap)}, the limit for a whole-document format "
-                f"(set {_ENV} to a larger number of bytes to read it)")
+                f"(set {_ENV} to a larger number of bytes to read it)"
+            )
     return b"".join(parts)
 
 
@@ -128,8 +129,7 @@ def read_document_bytes(path: Path, max_bytes: int | None = None) -> bytes:
         return _read_capped(fh, cap, str(path))
 
 
-def load_json(raw: bytes, name: str, *, strict: bool = False,
-              salvage: str | None = None) -> tuple[Any, int]:
+def load_json(raw: bytes, name: str, *, strict: bool = False, salvage: str | None = None) -> tuple[Any, int]:
     """Parse a JSON document; when it is cut short (a run still writing) and ``salvage``
     names a top-level list key, keep the complete entries of that list.
 
@@ -156,12 +156,12 @@ def load_json(raw: bytes, name: str, *, strict: bool = False,
             doc = _salvage_list(text, salvage)
             if doc is not None:
                 if strict:
-                    raise DamagedInputError(f"{name}: the JSON document is cut short (a run "
-                                            "still writing?)") from None
+                    raise DamagedInputError(
+                        f"{name}: the JSON document is cut short (a run still writing?)"
+                    ) from None
                 return doc, 1
         what = "cut short" if cut else "not valid JSON"
-        raise ParseError(f"{name}: line {exc.lineno}, column {exc.colno}: {what} "
-                         f"({exc.msg})") from None
+        raise ParseError(f"{name}: line {exc.lineno}, column {exc.colno}: {what} ({exc.msg})") from None
     except (ValueError, RecursionError) as exc:
         raise ParseError(f"{name}: not valid JSON ({type(exc).__name__})") from None
 
@@ -208,6 +208,7 @@ def note_truncated(meta: dict[str, Any], count: int, msg: str) -> None:
 
 # -- per-tag points -> frame ---------------------------------------------------------------
 
+
 @dataclass
 class Points:
     """One tag's points, ready for :func:`assemble_frame`."""
@@ -223,8 +224,13 @@ def _prepare(c: Points, increasing: dict[int, bool]) -> tuple[Points, bool]:
     """Return the points as int64/float64 with exact repeats dropped, and whether the
     steps are strictly increasing."""
     st = np.asarray(c.steps)
-    if (c.steps is st and increasing.get(id(st)) and st.dtype == np.int64
-            and isinstance(c.values, np.ndarray) and c.values.dtype == np.float64):
+    if (
+        c.steps is st
+        and increasing.get(id(st))
+        and st.dtype == np.int64
+        and isinstance(c.values, np.ndarray)
+        and c.values.dtype == np.float64
+    ):
         return c, True  # the same strictly increasing int64 steps as an earlier column
     if st.dtype.kind == "f" and not (np.all(np.isfinite(st)) and np.all(st == np.round(st))):
         raise FrameError(f"steps of {c.tag!r} are not integers")
@@ -271,8 +277,7 @@ def empty(n: int, dtype: Any) -> np.ndarray:
     return np.frombuffer(buf, dtype=dt, count=n)
 
 
-def _fill(arrays: list[np.ndarray | None], dtype: Any, total: int,
-          fill: float | None = None) -> np.ndarray:
+def _fill(arrays: list[np.ndarray | None], dtype: Any, total: int, fill: float | None = None) -> np.ndarray:
     """One array of ``total`` elements from pieces laid end to end (None: ``fill``)."""
     if len(arrays) == 1 and arrays[0] is not None:
         return np.asarray(arrays[0], dtype=dtype)
@@ -281,7 +286,7 @@ def _fill(arrays: list[np.ndarray | None], dtype: Any, total: int,
     for a in arrays:
         if a is None:
             continue
-        out[pos: pos + len(a)] = a
+        out[pos : pos + len(a)] = a
         pos += len(a)
     return out
 
@@ -324,12 +329,14 @@ def assemble_frame(cols: list[Points]) -> tuple[pd.DataFrame, int]:
     steps = _fill([c.steps for c in cols], np.int64, total)
     values = _fill([c.values for c in cols], np.float64, total)
     if any(c.wall_time is not None for c in cols):
-        walls = _fill([c.wall_time if c.wall_time is not None else np.full(len(c.steps), np.nan)
-                       for c in cols], np.float64, total)
+        walls = _fill(
+            [c.wall_time if c.wall_time is not None else np.full(len(c.steps), np.nan) for c in cols],
+            np.float64,
+            total,
+        )
     else:
         walls = _nan_column(total)
-    return frame_from_parts(tags, [c.source_tag for c in cols], lens, steps, values, walls,
-                            ordered=ordered)
+    return frame_from_parts(tags, [c.source_tag for c in cols], lens, steps, values, walls, ordered=ordered)
 
 
 def _code_dtype(k: int) -> Any:
@@ -340,13 +347,20 @@ def _repeat_into(out: np.ndarray, values: np.ndarray, lens: np.ndarray) -> None:
     """``out[:] = np.repeat(values, lens)`` without a temporary array."""
     pos = 0
     for v, n in zip(values.tolist(), lens.tolist(), strict=True):
-        out[pos: pos + n] = v
+        out[pos : pos + n] = v
         pos += n
 
 
-def frame_from_parts(tags: list[str], sources: list[str], lens: np.ndarray, steps: np.ndarray,
-                     values: np.ndarray, walls: np.ndarray, *, ordered: bool
-                     ) -> tuple[pd.DataFrame, int]:
+def frame_from_parts(
+    tags: list[str],
+    sources: list[str],
+    lens: np.ndarray,
+    steps: np.ndarray,
+    values: np.ndarray,
+    walls: np.ndarray,
+    *,
+    ordered: bool,
+) -> tuple[pd.DataFrame, int]:
     """The frame from columns laid out tag by tag (``tags`` sorted, ``lens[i]`` rows of
     ``tags[i]`` whose source tag is ``sources[i]``).
 
@@ -366,15 +380,17 @@ def frame_from_parts(tags: list[str], sources: list[str], lens: np.ndarray, step
     _repeat_into(src_codes, src_map, lens)
     if not ordered:
         tag_cat = pd.Categorical.from_codes(codes, categories=pd.Index(tags, dtype=object))
-        src_cat = pd.Categorical.from_codes(src_codes,
-                                            categories=pd.Index(src_names, dtype=object))
+        src_cat = pd.Categorical.from_codes(src_codes, categories=pd.Index(src_names, dtype=object))
         return build_frame(tag_cat, steps, values, walls, src_cat)
-    tag_cat = pd.Categorical.from_codes(codes, categories=pd.Index(tags, dtype=object),
-                                        validate=False)
-    src_cat = pd.Categorical.from_codes(src_codes, categories=pd.Index(src_names, dtype=object),
-                                        validate=False)
-    frame = pd.DataFrame({"tag": tag_cat, "step": steps, "value": values, "wall_time": walls,
-                          "source_tag": src_cat}, columns=list(COLUMNS), copy=False)
+    tag_cat = pd.Categorical.from_codes(codes, categories=pd.Index(tags, dtype=object), validate=False)
+    src_cat = pd.Categorical.from_codes(
+        src_codes, categories=pd.Index(src_names, dtype=object), validate=False
+    )
+    frame = pd.DataFrame(
+        {"tag": tag_cat, "step": steps, "value": values, "wall_time": walls, "source_tag": src_cat},
+        columns=list(COLUMNS),
+        copy=False,
+    )
     return frame, 0
 
 

@@ -44,6 +44,7 @@ from ._tb_values import (
 
 _MAX_WARNINGS = 20
 
+
 class _Columns:
     """Column chunks in stream order, appended a block at a time."""
 
@@ -77,8 +78,12 @@ class _Columns:
         """Return (codes, steps, values, walls) concatenated, releasing the chunks."""
         # simple_value is a float32: keep values that narrow until the frame is built
         vtype = np.float32 if all(v.dtype == np.float32 for v in self.values) else np.float64
-        return (self._take(self.codes, np.int32), self._take(self.steps, np.int64),
-                self._take(self.values, vtype), self._take(self.walls, np.float64))
+        return (
+            self._take(self.codes, np.int32),
+            self._take(self.steps, np.int64),
+            self._take(self.values, vtype),
+            self._take(self.walls, np.float64),
+        )
 
 
 @dataclass
@@ -164,8 +169,11 @@ class _FileReader:
     def block(self, blk: tfr.RecordBlock) -> None:
         if not self.first_checked:
             self.first_checked = True
-            first = blk.buf[int(blk.starts[0]) + tfr.HEADER_BYTES:
-                            int(blk.starts[0]) + tfr.HEADER_BYTES + int(blk.lengths[0])]
+            first = blk.buf[
+                int(blk.starts[0]) + tfr.HEADER_BYTES : int(blk.starts[0])
+                + tfr.HEADER_BYTES
+                + int(blk.lengths[0])
+            ]
             if not _looks_like_event(first):
                 raise ParseError(
                     f"{self.label}: not a TensorBoard event file (the first record at byte "
@@ -204,8 +212,14 @@ class _FileReader:
         if len(fl.session_log) or len(fl.wall_time) != n:
             return False
         v = fl.summary.value
-        if (len(v.histo) or len(v.tensor) or len(v.metadata) or len(v.image) or len(v.audio)
-                or len(v.obsolete_old_style_histogram)):
+        if (
+            len(v.histo)
+            or len(v.tensor)
+            or len(v.metadata)
+            or len(v.image)
+            or len(v.audio)
+            or len(v.obsolete_old_style_histogram)
+        ):
             return False
         raw_steps = np.array(fl.step, dtype=np.int64)
         zpos = np.flatnonzero(raw_steps == 0)
@@ -230,13 +244,18 @@ class _FileReader:
             return False
         if len(fl.file_version):
             self.st.file_versions.update(x.decode("utf-8", "replace") for x in fl.file_version)
-        self._count_ignored(len(fl.graph_def) + len(fl.meta_graph_def), len(fl.tagged_run_metadata),
-                            len(fl.log_message))
+        self._count_ignored(
+            len(fl.graph_def) + len(fl.meta_graph_def), len(fl.tagged_run_metadata), len(fl.log_message)
+        )
         if len(codes) == n:
             return True  # no values in this block
         ev = np.repeat(np.arange(n), kt)
-        self.st.cols.add(codes[~tsep], steps_e[ev], bits[~ssep].view(np.float32),
-                         np.array(fl.wall_time, dtype=np.float64)[ev])
+        self.st.cols.add(
+            codes[~tsep],
+            steps_e[ev],
+            bits[~ssep].view(np.float32),
+            np.array(fl.wall_time, dtype=np.float64)[ev],
+        )
         return True
 
     def _count_ignored(self, graphs: int, run_metadata: int, log_messages: int) -> None:
@@ -250,8 +269,7 @@ class _FileReader:
     def _events(self, blk: tfr.RecordBlock) -> Iterable[Any]:
         payloads = blk.payloads()
         try:
-            return _EventBatch.FromString(
-                b"".join([b"\n" + _varint(len(p)) + p for p in payloads])).event
+            return _EventBatch.FromString(b"".join([b"\n" + _varint(len(p)) + p for p in payloads])).event
         except DecodeError:
             pass
         events = []
@@ -293,8 +311,9 @@ class _FileReader:
                         walls.append(wall)
             elif what == "session_log":
                 if ev.session_log.status == _START:
-                    st.restarts.append({"step": int(ev.step), "wall_time": float(ev.wall_time),
-                                        "file": self.label})
+                    st.restarts.append(
+                        {"step": int(ev.step), "wall_time": float(ev.wall_time), "file": self.label}
+                    )
             elif what == "file_version":
                 st.file_versions.add(ev.file_version)
             elif what in ("graph_def", "meta_graph_def"):
@@ -351,8 +370,9 @@ class _FileReader:
         self.st.skipped["bad_tensors"] += 1
         self.st.warn(msg)
 
-    def _stats(self, tag: str, stats: tuple[float, ...] | None, *, exact: bool
-               ) -> Iterator[tuple[str, float]]:
+    def _stats(
+        self, tag: str, stats: tuple[float, ...] | None, *, exact: bool
+    ) -> Iterator[tuple[str, float]]:
         if stats is None:
             self.st.ignored["empty_histograms"] += 1
             return

@@ -44,48 +44,81 @@ _T_DOUBLE, _T_INT64, _T_STRING, _T_MESSAGE, _T_INT32, _T_BOOL, _T_SINT64 = 1, 3,
 _SCHEMA: list[tuple[str, list[tuple[str, int, int, bool, str | None]]]] = [
     ("Timestamp", [("seconds", 1, _T_INT64, False, None), ("nanos", 2, _T_INT32, False, None)]),
     ("HistoryStep", [("num", 1, _T_INT64, False, None)]),
-    ("HistoryItem", [("key", 1, _T_STRING, False, None), ("nested_key", 2, _T_STRING, True, None),
-                     ("boolean", 4, _T_BOOL, False, None), ("integer", 5, _T_SINT64, False, None),
-                     ("number", 6, _T_DOUBLE, False, None), ("text", 7, _T_STRING, False, None),
-                     ("value_json", 16, _T_STRING, False, None)]),
-    ("HistoryRecord", [("item", 1, _T_MESSAGE, True, "HistoryItem"),
-                       ("step", 2, _T_MESSAGE, False, "HistoryStep")]),
-    ("ConfigItem", [("key", 1, _T_STRING, False, None), ("nested_key", 2, _T_STRING, True, None),
-                    ("value_json", 16, _T_STRING, False, None)]),
-    ("ConfigRecord", [("update", 1, _T_MESSAGE, True, "ConfigItem"),
-                      ("remove", 2, _T_MESSAGE, True, "ConfigItem")]),
-    ("RunRecord", [("run_id", 1, _T_STRING, False, None), ("entity", 2, _T_STRING, False, None),
-                   ("project", 3, _T_STRING, False, None),
-                   ("config", 4, _T_MESSAGE, False, "ConfigRecord"),
-                   ("run_group", 6, _T_STRING, False, None),
-                   ("job_type", 7, _T_STRING, False, None),
-                   ("display_name", 8, _T_STRING, False, None),
-                   ("start_time", 17, _T_MESSAGE, False, "Timestamp")]),
-    ("RunExitRecord", [("exit_code", 1, _T_INT32, False, None),
-                       ("runtime", 2, _T_INT32, False, None)]),
-    ("Record", [("num", 1, _T_INT64, False, None),
-                ("history", 2, _T_MESSAGE, False, "HistoryRecord"),
-                ("config", 5, _T_MESSAGE, False, "ConfigRecord"),
-                ("run", 17, _T_MESSAGE, False, "RunRecord"),
-                ("exit", 18, _T_MESSAGE, False, "RunExitRecord")]),
+    (
+        "HistoryItem",
+        [
+            ("key", 1, _T_STRING, False, None),
+            ("nested_key", 2, _T_STRING, True, None),
+            ("boolean", 4, _T_BOOL, False, None),
+            ("integer", 5, _T_SINT64, False, None),
+            ("number", 6, _T_DOUBLE, False, None),
+            ("text", 7, _T_STRING, False, None),
+            ("value_json", 16, _T_STRING, False, None),
+        ],
+    ),
+    (
+        "HistoryRecord",
+        [("item", 1, _T_MESSAGE, True, "HistoryItem"), ("step", 2, _T_MESSAGE, False, "HistoryStep")],
+    ),
+    (
+        "ConfigItem",
+        [
+            ("key", 1, _T_STRING, False, None),
+            ("nested_key", 2, _T_STRING, True, None),
+            ("value_json", 16, _T_STRING, False, None),
+        ],
+    ),
+    (
+        "ConfigRecord",
+        [("update", 1, _T_MESSAGE, True, "ConfigItem"), ("remove", 2, _T_MESSAGE, True, "ConfigItem")],
+    ),
+    (
+        "RunRecord",
+        [
+            ("run_id", 1, _T_STRING, False, None),
+            ("entity", 2, _T_STRING, False, None),
+            ("project", 3, _T_STRING, False, None),
+            ("config", 4, _T_MESSAGE, False, "ConfigRecord"),
+            ("run_group", 6, _T_STRING, False, None),
+            ("job_type", 7, _T_STRING, False, None),
+            ("display_name", 8, _T_STRING, False, None),
+            ("start_time", 17, _T_MESSAGE, False, "Timestamp"),
+        ],
+    ),
+    ("RunExitRecord", [("exit_code", 1, _T_INT32, False, None), ("runtime", 2, _T_INT32, False, None)]),
+    (
+        "Record",
+        [
+            ("num", 1, _T_INT64, False, None),
+            ("history", 2, _T_MESSAGE, False, "HistoryRecord"),
+            ("config", 5, _T_MESSAGE, False, "ConfigRecord"),
+            ("run", 17, _T_MESSAGE, False, "RunRecord"),
+            ("exit", 18, _T_MESSAGE, False, "RunExitRecord"),
+        ],
+    ),
 ]
 _PACKAGE = "gradlog_wandb_subset"
 
 
 def _build() -> dict[str, Any]:
-    fdp = descriptor_pb2.FileDescriptorProto(name=f"{_PACKAGE}.proto", package=_PACKAGE,
-                                             syntax="proto3")
+    fdp = descriptor_pb2.FileDescriptorProto(name=f"{_PACKAGE}.proto", package=_PACKAGE, syntax="proto3")
     for name, fields in _SCHEMA:
         msg = fdp.message_type.add(name=name)
         for fname, number, ftype, repeated, mtype in fields:
-            f = msg.field.add(name=fname, number=number, type=ftype,  # type: ignore[arg-type]
-                              label=3 if repeated else 1)  # type: ignore[arg-type]
+            f = msg.field.add(
+                name=fname,
+                number=number,
+                type=ftype,  # type: ignore[arg-type]
+                label=3 if repeated else 1,
+            )  # type: ignore[arg-type]
             if mtype is not None:
                 f.type_name = f".{_PACKAGE}.{mtype}"
     pool = descriptor_pool.DescriptorPool()
     pool.Add(fdp)
-    return {name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{_PACKAGE}.{name}"))
-            for name, _ in _SCHEMA}
+    return {
+        name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{_PACKAGE}.{name}"))
+        for name, _ in _SCHEMA
+    }
 
 
 _CLASSES = _build()
@@ -96,10 +129,10 @@ Record = _CLASSES["Record"]
 class RecordScan:
     """Counts of what :func:`iter_records` skipped."""
 
-    bad_chunks: int = 0       # CRC mismatch, impossible length or type
-    orphan_chunks: int = 0    # a MIDDLE/LAST without its FIRST
-    truncated: int = 0        # a record cut off at the end of the file
-    undecodable: int = 0      # a record the protobuf library could not parse
+    bad_chunks: int = 0  # CRC mismatch, impossible length or type
+    orphan_chunks: int = 0  # a MIDDLE/LAST without its FIRST
+    truncated: int = 0  # a record cut off at the end of the file
+    undecodable: int = 0  # a record the protobuf library could not parse
     first_bad_offset: int | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -133,7 +166,7 @@ def _chunks(data: bytes, scan: RecordScan) -> Iterator[tuple[int, int, bytes]]:
             scan.bad(pos)
             pos += left  # the rest of the block cannot be trusted
             continue
-        payload = data[pos + _CHUNK.size: end]
+        payload = data[pos + _CHUNK.size : end]
         if zlib.crc32(bytes([typ]) + payload) != crc:
             scan.bad(pos)
             pos = end

@@ -29,11 +29,32 @@ from ._jsondoc import Points, assemble_frame, empty, frame_from_parts
 __all__ = ["STEP_COLUMNS", "choose_step_column", "read_wide", "step_unit_of", "wide_to_frame"]
 
 #: Step-like column names in order of preference (lower case, stripped).
-STEP_COLUMNS: tuple[str, ...] = ("step", "global_step", "_step", "steps", "iteration", "iter",
-                                 "iters", "iterations", "it", "batch", "epoch")
-_STEP_UNITS = {"step": "step", "global_step": "step", "_step": "step", "steps": "step",
-               "iteration": "iteration", "iter": "iteration", "iters": "iteration",
-               "iterations": "iteration", "it": "iteration", "batch": "batch", "epoch": "epoch"}
+STEP_COLUMNS: tuple[str, ...] = (
+    "step",
+    "global_step",
+    "_step",
+    "steps",
+    "iteration",
+    "iter",
+    "iters",
+    "iterations",
+    "it",
+    "batch",
+    "epoch",
+)
+_STEP_UNITS = {
+    "step": "step",
+    "global_step": "step",
+    "_step": "step",
+    "steps": "step",
+    "iteration": "iteration",
+    "iter": "iteration",
+    "iters": "iteration",
+    "iterations": "iteration",
+    "it": "iteration",
+    "batch": "batch",
+    "epoch": "epoch",
+}
 
 
 def step_unit_of(column: str | None) -> str:
@@ -45,21 +66,22 @@ def step_unit_of(column: str | None) -> str:
 
 def _integer_steps(v: np.ndarray) -> bool:
     """True when every value is a whole number that fits an int64 step."""
-    return bool(np.all(np.isfinite(v)) and np.all(v == np.round(v))
-                and np.all(np.abs(v) < 2.0 ** 62))
+    return bool(np.all(np.isfinite(v)) and np.all(v == np.round(v)) and np.all(np.abs(v) < 2.0**62))
 
 
 def _not_integer_reason(table: Table, col: Column, v: np.ndarray) -> str:
-    first = int(np.flatnonzero(~(np.isfinite(v) & (v == np.round(v))
-                                 & (np.abs(v) < 2.0 ** 62)))[0])
+    first = int(np.flatnonzero(~(np.isfinite(v) & (v == np.round(v)) & (np.abs(v) < 2.0**62)))[0])
     row = int(np.flatnonzero(col.mask())[first])
-    return (f"column {col.name!r} not used as the step: it holds values that are not whole "
-            f"numbers in the int64 range ({v[first]:g} at line {table.line_of(row)}); it is "
-            "read as a metric")
+    return (
+        f"column {col.name!r} not used as the step: it holds values that are not whole "
+        f"numbers in the int64 range ({v[first]:g} at line {table.line_of(row)}); it is "
+        "read as a metric"
+    )
 
 
-def choose_step_column(table: Table, prefer: Sequence[str] = STEP_COLUMNS,
-                       why: list[str] | None = None) -> Column | None:
+def choose_step_column(
+    table: Table, prefer: Sequence[str] = STEP_COLUMNS, why: list[str] | None = None
+) -> Column | None:
     """Return the step column: the first name of ``prefer`` present whose values are
     integers (where present), or None (the row index is the step).
 
@@ -85,25 +107,28 @@ def choose_step_column(table: Table, prefer: Sequence[str] = STEP_COLUMNS,
     return None
 
 
-def _step_column(table: Table, source: Source, step: str | None | bool,
-                 meta: dict[str, Any]) -> Column | None:
+def _step_column(
+    table: Table, source: Source, step: str | None | bool, meta: dict[str, Any]
+) -> Column | None:
     if step is True:
         passed_over: list[str] = []
         col = choose_step_column(table, why=passed_over)
         if passed_over:
-            using = (f"; the step is column {col.name!r}" if col is not None
-                     else "; the row number is the step")
+            using = (
+                f"; the step is column {col.name!r}" if col is not None else "; the row number is the step"
+            )
             meta["warnings"].extend(w + using for w in passed_over)
         return col
     if not step:
         return None
     col = table.get(str(step))
     if col is None:
-        raise ParseError(f"{source.name}: no {step!r} column (columns: "
-                         f"{', '.join(n[:80] for n in table.header.names[:50])})")
+        raise ParseError(
+            f"{source.name}: no {step!r} column (columns: "
+            f"{', '.join(n[:80] for n in table.header.names[:50])})"
+        )
     if not _integer_steps(col.values[col.mask()]):
-        raise ParseError(f"{source.name}: the {step!r} column holds values that are not "
-                         "integer steps")
+        raise ParseError(f"{source.name}: the {step!r} column holds values that are not integer steps")
     return col
 
 
@@ -116,8 +141,15 @@ class _Rows:
     epoch: np.ndarray | None = None
 
 
-def _row_steps(table: Table, source: Source, step_col: Column | None, metrics: list[Column],
-               epoch_column: str | None, meta: dict[str, Any], strict: bool) -> _Rows:
+def _row_steps(
+    table: Table,
+    source: Source,
+    step_col: Column | None,
+    metrics: list[Column],
+    epoch_column: str | None,
+    meta: dict[str, Any],
+    strict: bool,
+) -> _Rows:
     n = table.nrows
     if step_col is None:
         return _Rows(np.arange(n, dtype=np.int64))
@@ -144,8 +176,10 @@ def _row_steps(table: Table, source: Source, step_col: Column | None, metrics: l
             holds |= c.mask()
         lost_rows = np.flatnonzero(holds & ~rows.ok)
         if lost_rows.size:
-            msg = (f"{lost_rows.size} row(s) without a {step_col.name!r} value skipped "
-                   f"(first: line {table.line_of(int(lost_rows[0]))})")
+            msg = (
+                f"{lost_rows.size} row(s) without a {step_col.name!r} value skipped "
+                f"(first: line {table.line_of(int(lost_rows[0]))})"
+            )
             if strict:
                 raise DamagedInputError(f"{source.name}: {msg}")
             meta["skipped"]["rows_without_step"] = int(lost_rows.size)
@@ -166,16 +200,18 @@ def _restarts(table: Table, rows: _Rows, meta: dict[str, Any]) -> bool:
     restarts = []
     for b in back[:100]:
         row = int(b + 1) if idx is None else int(idx[b + 1])
-        restarts.append({"line": table.line_of(row), "step": int(valid[b + 1]),
-                         "previous_step": int(valid[b])})
+        restarts.append(
+            {"line": table.line_of(row), "step": int(valid[b + 1]), "previous_step": int(valid[b])}
+        )
     meta["restarts"] = restarts
     if len(back) > 100:
         meta["warnings"].append(f"{len(back)} restarts (the step went backwards); first 100 listed")
     return bool(np.all(d > 0))
 
 
-def _parts(metrics: list[Column], rows: _Rows, epoch_column: str | None,
-           meta: dict[str, Any]) -> list[tuple[str, str, np.ndarray | None, np.ndarray]]:
+def _parts(
+    metrics: list[Column], rows: _Rows, epoch_column: str | None, meta: dict[str, Any]
+) -> list[tuple[str, str, np.ndarray | None, np.ndarray]]:
     """(key, source name, row mask or None for every row, values) per tag-to-be: a
     column with values on step rows *and* on per-epoch rows is split in two, the
     per-epoch values going to ``<name>_epoch``."""
@@ -216,22 +252,29 @@ def _parts(metrics: list[Column], rows: _Rows, epoch_column: str | None,
 _THREADED_ROWS = 2_000_000
 
 
-def _fill_column(out: np.ndarray, kept: list[tuple[str, str, np.ndarray | None, np.ndarray, int]],
-                 source: np.ndarray | None) -> None:
+def _fill_column(
+    out: np.ndarray,
+    kept: list[tuple[str, str, np.ndarray | None, np.ndarray, int]],
+    source: np.ndarray | None,
+) -> None:
     """Lay ``source`` (the per-row steps or wall times; None: each part's own values)
     into ``out`` part by part, keeping each part's rows."""
     pos = 0
     for _tag, _src, m, values, count in kept:
         arr = values if source is None else source
         if m is None:
-            out[pos: pos + count] = arr
+            out[pos : pos + count] = arr
         else:
-            np.compress(m, arr, out=out[pos: pos + count])
+            np.compress(m, arr, out=out[pos : pos + count])
         pos += count
 
 
-def _layout(parts: list[tuple[str, str, np.ndarray | None, np.ndarray]], tags: dict[str, str],
-            steps: np.ndarray, wall: np.ndarray | None) -> tuple[pd.DataFrame, int]:
+def _layout(
+    parts: list[tuple[str, str, np.ndarray | None, np.ndarray]],
+    tags: dict[str, str],
+    steps: np.ndarray,
+    wall: np.ndarray | None,
+) -> tuple[pd.DataFrame, int]:
     """The frame of steps that only go up: every long column allocated once and filled
     in place, tag by tag (no pieces, no concatenation, no sort)."""
     kept = []
@@ -246,8 +289,10 @@ def _layout(parts: list[tuple[str, str, np.ndarray | None, np.ndarray]], tags: d
     out_values = empty(total, np.float64)
     out_wall = empty(total, np.float64)
     jobs: list[tuple[Any, tuple[Any, ...]]] = [
-        (_fill_column, (out_steps, kept, steps)), (_fill_column, (out_values, kept, None)),
-        (_fill_column, (out_wall, kept, wall)) if wall is not None else (out_wall.fill, (np.nan,))]
+        (_fill_column, (out_steps, kept, steps)),
+        (_fill_column, (out_values, kept, None)),
+        (_fill_column, (out_wall, kept, wall)) if wall is not None else (out_wall.fill, (np.nan,)),
+    ]
     if total >= _THREADED_ROWS:
         with ThreadPoolExecutor(max_workers=2) as pool:
             for fut in [pool.submit(fn, *args) for fn, args in jobs]:
@@ -255,12 +300,17 @@ def _layout(parts: list[tuple[str, str, np.ndarray | None, np.ndarray]], tags: d
     else:
         for fn, args in jobs:
             fn(*args)
-    return frame_from_parts([p[0] for p in kept], [p[1] for p in kept], lens, out_steps,
-                            out_values, out_wall, ordered=True)
+    return frame_from_parts(
+        [p[0] for p in kept], [p[1] for p in kept], lens, out_steps, out_values, out_wall, ordered=True
+    )
 
 
-def _by_points(parts: list[tuple[str, str, np.ndarray | None, np.ndarray]], tags: dict[str, str],
-               steps: np.ndarray, wall: np.ndarray | None) -> tuple[pd.DataFrame, int]:
+def _by_points(
+    parts: list[tuple[str, str, np.ndarray | None, np.ndarray]],
+    tags: dict[str, str],
+    steps: np.ndarray,
+    wall: np.ndarray | None,
+) -> tuple[pd.DataFrame, int]:
     """The frame of steps that go backwards somewhere (a resumed run): per-tag points,
     sorted, the later record of a repeated step winning."""
     cols: list[Points] = []
@@ -268,14 +318,18 @@ def _by_points(parts: list[tuple[str, str, np.ndarray | None, np.ndarray]], tags
         if m is None:
             cols.append(Points(tags[key], src, steps, values, wall))
         elif m.any():
-            cols.append(Points(tags[key], src, steps[m], values[m],
-                               None if wall is None else wall[m]))
+            cols.append(Points(tags[key], src, steps[m], values[m], None if wall is None else wall[m]))
     return assemble_frame(cols)
 
 
-def wide_to_frame(table: Table, source: Source, *, step: str | None | bool = True,
-                  strict: bool = False, epoch_column: str | None = "epoch"
-                  ) -> tuple[pd.DataFrame, dict[str, Any]]:
+def wide_to_frame(
+    table: Table,
+    source: Source,
+    *,
+    step: str | None | bool = True,
+    strict: bool = False,
+    epoch_column: str | None = "epoch",
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Convert a wide table into the common frame.
 
     Parameters
@@ -319,15 +373,18 @@ def wide_to_frame(table: Table, source: Source, *, step: str | None | bool = Tru
     increasing = _restarts(table, rows, meta)
     parts = _parts(metrics, rows, epoch_column, meta)
     if not any(m is None or m.any() for _k, _s, m, _v in parts):
-        raise EmptyLogError(f"{source.name}: no column holds a number (columns: "
-                            f"{', '.join(n[:80] for n in table.header.names[:50])})")
+        raise EmptyLogError(
+            f"{source.name}: no column holds a number (columns: "
+            f"{', '.join(n[:80] for n in table.header.names[:50])})"
+        )
     tags = normalise_tags([p[0] for p in parts])
     build = _layout if increasing and rows.epoch is None else _by_points
     frame, replaced = build(parts, tags, rows.steps, table.wall_time)
     meta["replaced_points"] = replaced
     if replaced:
-        meta["warnings"].append(f"{replaced} point(s) re-logged at an earlier step were replaced "
-                                "by the later record")
+        meta["warnings"].append(
+            f"{replaced} point(s) re-logged at an earlier step were replaced by the later record"
+        )
     return frame, meta
 
 
@@ -341,12 +398,18 @@ def _unnamed(table: Table, meta: dict[str, Any]) -> None:
     if dropped:
         meta["skipped"]["unnamed_column_values"] = dropped
         where = ", ".join(str(i) for i in unnamed)
-        meta["warnings"].append(f"column(s) {where} have no name: their {dropped} value(s) "
-                                "were not read (a saved row index?)")
+        meta["warnings"].append(
+            f"column(s) {where} have no name: their {dropped} value(s) were not read (a saved row index?)"
+        )
 
 
-def read_wide(source: Source, *, step: str | None | bool = True, strict: bool = False,
-              epoch_column: str | None = "epoch") -> tuple[pd.DataFrame, dict[str, Any]]:
+def read_wide(
+    source: Source,
+    *,
+    step: str | None | bool = True,
+    strict: bool = False,
+    epoch_column: str | None = "epoch",
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Read a wide CSV into the common frame: :func:`parsers._csv.read_table` then
     :func:`wide_to_frame` (the parsed table is freed before the frame is returned).
 
@@ -359,12 +422,14 @@ def read_wide(source: Source, *, step: str | None | bool = True, strict: bool = 
     ParseError, EmptyLogError, DamagedInputError
         As :func:`parsers._csv.read_table` and :func:`wide_to_frame`.
     """
-    return wide_to_frame(read_table(source, strict=strict), source, step=step, strict=strict,
-                         epoch_column=epoch_column)
+    return wide_to_frame(
+        read_table(source, strict=strict), source, step=step, strict=strict, epoch_column=epoch_column
+    )
 
 
-def _map_epoch_rows(steps: np.ndarray, has: np.ndarray, epoch: Column, emask: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def _map_epoch_rows(
+    steps: np.ndarray, has: np.ndarray, epoch: Column, emask: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Give per-epoch rows (no step, an epoch) the last step logged in that epoch, or
     the last step before them in file order. Returns (steps, mapped rows)."""
     out = steps.copy()

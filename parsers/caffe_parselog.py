@@ -46,8 +46,12 @@ DESCRIPTION = "Caffe parse_log.sh/.py tables: X.log.train (+ X.log.test), #Iters
 
 _HEADER_RE = re.compile(rb"#?[ \t]*(?:Num)?Iters(?:[ \t]+|[ \t]*,[ \t]*)Seconds(?:[ \t,]|$)")
 _SPACES_RE = re.compile(rb"[ \t]+")
-_TRAIN_NAMES = {"trainingloss": "train/loss", "learningrate": "train/lr",
-                "seconds": "train/elapsed_seconds", "loss": "train/loss"}
+_TRAIN_NAMES = {
+    "trainingloss": "train/loss",
+    "learningrate": "train/lr",
+    "seconds": "train/elapsed_seconds",
+    "loss": "train/loss",
+}
 _TEST_NAMES = {"testaccuracy": "test0/accuracy", "testloss": "test0/loss"}
 _TEST_DROP = ("learningrate", "seconds")
 
@@ -141,8 +145,7 @@ def _read_one(source: Source, phase: str, strict: bool) -> tuple[pd.DataFrame, d
     table.columns = kept
     frame, meta = tab.wide_to_frame(table, source, step=step, strict=strict, epoch_column=None)
     if dropped:
-        meta["ignored_columns"] = [f"{d} (the test table repeats the training value)"
-                                   for d in dropped]
+        meta["ignored_columns"] = [f"{d} (the test table repeats the training value)" for d in dropped]
     return frame, meta
 
 
@@ -155,9 +158,14 @@ def _merge(frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, int]:
             if tag in seen:
                 continue  # the training table's value wins
             seen.add(tag)
-            parts.append(tab.Points(tag, str(grp["source_tag"].iloc[0]),
-                                    grp["step"].to_numpy(np.int64),
-                                    grp["value"].to_numpy(np.float64)))
+            parts.append(
+                tab.Points(
+                    tag,
+                    str(grp["source_tag"].iloc[0]),
+                    grp["step"].to_numpy(np.int64),
+                    grp["value"].to_numpy(np.float64),
+                )
+            )
     return tab.assemble_frame(parts)
 
 
@@ -203,9 +211,16 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
     meta["step_unit"], meta["step_column"] = "iteration", "NumIters"
     meta["replaced_points"] = replaced
     tags = set(frame["tag"].cat.categories)
-    roles = {r: t for r, t in (("loss", "train/loss"), ("lr", "train/lr"),
-                               ("val_loss", "test0/loss"), ("val_metric", "test0/accuracy"))
-             if t in tags}
+    roles = {
+        r: t
+        for r, t in (
+            ("loss", "train/loss"),
+            ("lr", "train/lr"),
+            ("val_loss", "test0/loss"),
+            ("val_metric", "test0/accuracy"),
+        )
+        if t in tags
+    }
     return ParseResult(frame, tab.finish_meta(meta), roles=roles)
 
 

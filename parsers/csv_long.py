@@ -47,8 +47,7 @@ def sniff(source: Source) -> bool:
     if hdr is None:
         return False
     low = hdr.lower()
-    return set(REQUIRED) <= set(low) and set(low) <= set(REQUIRED + OPTIONAL) \
-        and len(low) == len(set(low))
+    return set(REQUIRED) <= set(low) and set(low) <= set(REQUIRED + OPTIONAL) and len(low) == len(set(low))
 
 
 def read(source: Source, *, strict: bool = False) -> ParseResult:
@@ -76,15 +75,27 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
     low = hdr.lower()
     names = list(low)
     kwargs: dict[str, Any] = dict(
-        sep=hdr.sep, header=None, names=names, skiprows=hdr.header_line + 1,
-        keep_default_na=False, engine="c", quotechar='"', index_col=False,
+        sep=hdr.sep,
+        header=None,
+        names=names,
+        skiprows=hdr.header_line + 1,
+        keep_default_na=False,
+        engine="c",
+        quotechar='"',
+        index_col=False,
         na_values={"step": [""], "value": _NAN, "wall_time": _NAN + [""]},
         dtype={"tag": object, "source_tag": object, "dir_name": object},
-        encoding="utf-8", encoding_errors="replace",
+        encoding="utf-8",
+        encoding_errors="replace",
     )
     data = source.read_bytes()
-    meta: dict[str, Any] = {"step_unit": "step", "step_column": "step", "skipped": {},
-                            "warnings": [], "separator": hdr.sep}
+    meta: dict[str, Any] = {
+        "step_unit": "step",
+        "step_column": "step",
+        "skipped": {},
+        "warnings": [],
+        "separator": hdr.sep,
+    }
     data = _drop_binary_lines(data, source.name, meta, strict)
     df = _parse(data, source.name, names, kwargs, meta, strict)
     n = len(df)
@@ -99,9 +110,11 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
     ok_tag = np.array([isinstance(t, str) and t != "" for t in tags], dtype=bool)
     long_tag = np.array([isinstance(t, str) and len(t) > max_tag for t in tags], dtype=bool)
     if long_tag.any():
-        msg = (f"{int(long_tag.sum())} row(s) with a tag longer than {max_tag} characters "
-               f"skipped (first: line {first_line + int(np.flatnonzero(long_tag)[0])}; set "
-               "GRADLOG_MAX_TAG_LENGTH to read them)")
+        msg = (
+            f"{int(long_tag.sum())} row(s) with a tag longer than {max_tag} characters "
+            f"skipped (first: line {first_line + int(np.flatnonzero(long_tag)[0])}; set "
+            "GRADLOG_MAX_TAG_LENGTH to read them)"
+        )
         if strict:
             raise DamagedInputError(f"{source.name}: {msg}")
         meta["skipped"]["long_tags"] = int(long_tag.sum())
@@ -120,8 +133,10 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
     bad = int(np.count_nonzero(bad_rows))
     if bad:
         first = int(np.flatnonzero(bad_rows)[0])
-        msg = (f"{bad} row(s) without an integer step, a tag or a number skipped "
-               f"(first: line {first_line + first})")
+        msg = (
+            f"{bad} row(s) without an integer step, a tag or a number skipped "
+            f"(first: line {first_line + first})"
+        )
         if strict:
             raise DamagedInputError(f"{source.name}: {msg}")
         meta["skipped"]["bad_rows"] = bad
@@ -142,8 +157,9 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
     meta["rows"] = n
     meta["replaced_points"] = replaced
     if replaced:
-        meta["warnings"].append(f"{replaced} point(s) re-logged at an earlier step were "
-                                "replaced by the later record")
+        meta["warnings"].append(
+            f"{replaced} point(s) re-logged at an earlier step were replaced by the later record"
+        )
     return ParseResult(frame, tab.finish_meta(meta))
 
 
@@ -166,13 +182,13 @@ def _drop_binary_lines(data: bytes, name: str, meta: dict[str, Any], strict: boo
     for i in bad:
         lines[i] = b""
     meta["skipped"]["binary_rows"] = len(bad)
-    meta["warnings"].append(f"{len(bad)} row(s) with binary data (NUL bytes) skipped "
-                            f"(first: {msg})")
+    meta["warnings"].append(f"{len(bad)} row(s) with binary data (NUL bytes) skipped (first: {msg})")
     return b"\n".join(lines)
 
 
-def _parse(data: bytes, name: str, names: list[str], kwargs: dict[str, Any],
-           meta: dict[str, Any], strict: bool) -> pd.DataFrame:
+def _parse(
+    data: bytes, name: str, names: list[str], kwargs: dict[str, Any], meta: dict[str, Any], strict: bool
+) -> pd.DataFrame:
     """pandas' C parser; rows with too many fields skipped and counted with their line.
 
     Raises
@@ -192,7 +208,7 @@ def _parse(data: bytes, name: str, names: list[str], kwargs: dict[str, Any],
         raise ParseError(f"{name}: {tab.c_error(str(exc), len(names))}") from None
     except (ValueError, OverflowError, UnicodeError) as exc:
         raise ParseError(f"{name}: cannot read as a long CSV ({exc})") from None
-    skipped = [m for w in caught for m in _SKIP_RE.finditer(str(w.message)[:1 << 20])]
+    skipped = [m for w in caught for m in _SKIP_RE.finditer(str(w.message)[: 1 << 20])]
     if skipped:
         first = skipped[0]
         msg = f"line {first.group(1)}: {first.group(3)} fields where the header has {first.group(2)}"
@@ -203,8 +219,7 @@ def _parse(data: bytes, name: str, names: list[str], kwargs: dict[str, Any],
     return df
 
 
-def _tags_and_sources(df: pd.DataFrame, tags: np.ndarray, good: np.ndarray
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def _tags_and_sources(df: pd.DataFrame, tags: np.ndarray, good: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(tag, source tag) per row: as written when the file has ``source_tag`` (gradlog's
     own export), else normalised from the logged name (tbparse's ``dir_name`` in front)."""
     if "source_tag" in df.columns:
@@ -214,8 +229,10 @@ def _tags_and_sources(df: pd.DataFrame, tags: np.ndarray, good: np.ndarray
     raw = tags
     if "dir_name" in df.columns:
         dirs = df["dir_name"].astype(object).to_numpy()
-        raw = np.array([f"{d}/{t}" if isinstance(d, str) and d else t
-                        for d, t in zip(dirs, tags, strict=True)], dtype=object)
+        raw = np.array(
+            [f"{d}/{t}" if isinstance(d, str) and d else t for d, t in zip(dirs, tags, strict=True)],
+            dtype=object,
+        )
     mapping = normalise_tags(str(t) for t in pd.unique(raw[good]))
     tag_col = np.array([mapping.get(t, t) if isinstance(t, str) else t for t in raw], dtype=object)
     return tag_col, raw
@@ -246,7 +263,7 @@ def _int_steps(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
                 n = int(cell)
         except (ValueError, TypeError, OverflowError):
             continue
-        if -2**63 <= n < 2**63:
+        if -(2**63) <= n < 2**63:
             out[i], ok[i] = n, True
     return out, ok
 
@@ -260,14 +277,16 @@ def _numbers(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     v = pd.to_numeric(obj, errors="coerce").to_numpy(dtype=np.float64)
     ok = ~np.isnan(v)
     if not ok.all():
-        words = obj.map(lambda x: isinstance(x, float) or str(x).strip().lower() in
-                        ("nan", "-nan", "+nan")).to_numpy(dtype=bool)
+        words = obj.map(
+            lambda x: isinstance(x, float) or str(x).strip().lower() in ("nan", "-nan", "+nan")
+        ).to_numpy(dtype=bool)
         ok |= words
     return v, ok
 
 
-def _build(tags: np.ndarray, steps: np.ndarray, values: np.ndarray, walls: np.ndarray,
-           src: np.ndarray) -> tuple[pd.DataFrame, int]:
+def _build(
+    tags: np.ndarray, steps: np.ndarray, values: np.ndarray, walls: np.ndarray, src: np.ndarray
+) -> tuple[pd.DataFrame, int]:
     """Group rows by tag and hand them to the frame assembler (rows keep their own
     source tag when a tag has several)."""
     codes, uniq = pd.factorize(pd.Series(tags, dtype=object), sort=True)
@@ -275,7 +294,7 @@ def _build(tags: np.ndarray, steps: np.ndarray, values: np.ndarray, walls: np.nd
     bounds = np.searchsorted(codes[order], np.arange(len(uniq) + 1))
     parts = []
     for i, tag in enumerate(uniq):
-        idx = order[bounds[i]: bounds[i + 1]]
+        idx = order[bounds[i] : bounds[i + 1]]
         sources = pd.unique(src[idx])
         if len(sources) > 1:
             return build_frame(tags.astype(str), steps, values, walls, src.astype(str))

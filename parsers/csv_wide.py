@@ -87,7 +87,8 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
     """
     frame, meta = tab.read_wide(source, step=True, strict=strict)
     hparams, warns, hp_file = tab.hparams_beside(
-        source.path.parent if source.path is not None else None, HPARAM_FILES)
+        source.path.parent if source.path is not None else None, HPARAM_FILES
+    )
     meta["warnings"].extend(warns)
     if hp_file:
         meta["hparams_file"] = hp_file

@@ -46,10 +46,23 @@ from ._hfargs import read_training_args
 NAME = "hf_trainer"
 DESCRIPTION = "Hugging Face Trainer trainer_state.json (log_history)"
 
-_HPARAM_KEYS = ("train_batch_size", "max_steps", "num_train_epochs", "logging_steps",
-                "eval_steps", "save_steps")
-_STATE_KEYS = ("global_step", "epoch", "best_metric", "best_model_checkpoint",
-               "best_global_step", "is_hyper_param_search", "trial_name")
+_HPARAM_KEYS = (
+    "train_batch_size",
+    "max_steps",
+    "num_train_epochs",
+    "logging_steps",
+    "eval_steps",
+    "save_steps",
+)
+_STATE_KEYS = (
+    "global_step",
+    "epoch",
+    "best_metric",
+    "best_model_checkpoint",
+    "best_global_step",
+    "is_hyper_param_search",
+    "trial_name",
+)
 
 
 def sniff(source: Source) -> bool:
@@ -85,13 +98,18 @@ def superseded(path: Path) -> bool:
         siblings = list(out.iterdir())
     except OSError:
         return False
-    return any((mm := _CHECKPOINT_RE.match(d.name)) is not None and int(mm.group(1)) > n
-               and (d / "trainer_state.json").is_file() for d in siblings)
+    return any(
+        (mm := _CHECKPOINT_RE.match(d.name)) is not None
+        and int(mm.group(1)) > n
+        and (d / "trainer_state.json").is_file()
+        for d in siblings
+    )
 
 
 def _is_summary(entry: dict[str, Any]) -> bool:
-    return "train_runtime" in entry or ("train_loss" in entry and "loss" not in entry
-                                        and not any(k.startswith("eval_") for k in entry))
+    return "train_runtime" in entry or (
+        "train_loss" in entry and "loss" not in entry and not any(k.startswith("eval_") for k in entry)
+    )
 
 
 def read(source: Source, *, strict: bool = False) -> ParseResult:
@@ -118,10 +136,19 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
     if not isinstance(state, dict) or not isinstance(state.get("log_history"), list):
         raise ParseError(f"{source.name}: no 'log_history' list; not a trainer_state.json")
     history: list[Any] = state["log_history"]
-    meta: dict[str, Any] = {"step_unit": "step", "step_column": "step", "skipped": {},
-                            "warnings": [], "entries": len(history)}
-    tab.note_truncated(meta, truncated, f"the JSON document is cut short (a run still writing?): "
-                       f"the {len(history)} complete log_history entries were read")
+    meta: dict[str, Any] = {
+        "step_unit": "step",
+        "step_column": "step",
+        "skipped": {},
+        "warnings": [],
+        "entries": len(history),
+    }
+    tab.note_truncated(
+        meta,
+        truncated,
+        f"the JSON document is cut short (a run still writing?): "
+        f"the {len(history)} complete log_history entries were read",
+    )
     keys, summary = _collect(history, source.name, meta, strict)
     if not keys:
         raise EmptyLogError(f"{source.name}: log_history holds no logged value")
@@ -141,8 +168,7 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
         meta["warnings"].append(f"{replaced} value(s) logged twice at one step; the later kept")
     if summary:
         meta["train_summary"] = summary
-    meta["trainer_state"] = {k: state[k] for k in _STATE_KEYS
-                             if k in state and _json_scalar(state[k])}
+    meta["trainer_state"] = {k: state[k] for k in _STATE_KEYS if k in state and _json_scalar(state[k])}
     hp = {k: state[k] for k in _HPARAM_KEYS if k in state and _json_scalar(state[k])}
     directory = source.path.parent if source.path is not None else None
     args, warns, args_file = read_training_args(directory)
@@ -154,8 +180,9 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
     return ParseResult(frame, tab.finish_meta(meta, hparams=tab.normalise_hparams(hp)))
 
 
-def _collect(history: list[Any], source_name: str, meta: dict[str, Any], strict: bool
-             ) -> tuple[dict[str, list[tuple[int, float]]], dict[str, Any]]:
+def _collect(
+    history: list[Any], source_name: str, meta: dict[str, Any], strict: bool
+) -> tuple[dict[str, list[tuple[int, float]]], dict[str, Any]]:
     """Return (points per key, the summary entry) of ``log_history``; what is skipped is
     counted in ``meta``.
 
@@ -208,22 +235,29 @@ def _collect(history: list[Any], source_name: str, meta: dict[str, Any], strict:
                     keys.setdefault(k, []).append((step, f))
                 continue
             keys.setdefault(k, []).append((step, float(v)))
-    _count(meta, source_name, strict, no_step, out_of_range, first_bad, first_out, nulls,
-           not_number)
+    _count(meta, source_name, strict, no_step, out_of_range, first_bad, first_out, nulls, not_number)
     return keys, summary
 
 
-def _count(meta: dict[str, Any], name: str, strict: bool, no_step: int, out_of_range: int,
-           first_bad: int | None, first_out: int | None, nulls: int, not_number: int) -> None:
+def _count(
+    meta: dict[str, Any],
+    name: str,
+    strict: bool,
+    no_step: int,
+    out_of_range: int,
+    first_bad: int | None,
+    first_out: int | None,
+    nulls: int,
+    not_number: int,
+) -> None:
     """Record the skipped entries and values in ``meta`` (or raise, under strict)."""
     for count, key, what, first in (
-            (no_step, "entries_without_step", "without an integer step", first_bad),
-            (out_of_range, "steps_out_of_range", "with a step outside the 64-bit integer range",
-             first_out)):
+        (no_step, "entries_without_step", "without an integer step", first_bad),
+        (out_of_range, "steps_out_of_range", "with a step outside the 64-bit integer range", first_out),
+    ):
         if not count:
             continue
-        msg = (f"{count} log_history entr{'y' if count == 1 else 'ies'} {what} skipped "
-               f"(first: entry {first})")
+        msg = f"{count} log_history entr{'y' if count == 1 else 'ies'} {what} skipped (first: entry {first})"
         if strict:
             raise DamagedInputError(f"{name}: {msg}")
         meta["skipped"][key] = count
@@ -240,8 +274,8 @@ def _count(meta: dict[str, Any], name: str, strict: bool, no_step: int, out_of_r
         meta["warnings"].append(msg)
 
 
-_INT64_MIN = -(2 ** 63)
-_INT64_MAX = 2 ** 63 - 1
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
 
 
 def _json_scalar(v: Any) -> bool:

@@ -66,8 +66,7 @@ def _version_dirs(directory: Path) -> list[Path]:
         children = [c for c in directory.iterdir() if c.is_dir() and not c.name.startswith(".")]
     except OSError:
         return []
-    found = [c for c in children
-             if (c / METRICS_FILE).is_file() and _has_step_header(c / METRICS_FILE)]
+    found = [c for c in children if (c / METRICS_FILE).is_file() and _has_step_header(c / METRICS_FILE)]
     return sorted(found, key=_natural)
 
 
@@ -128,8 +127,10 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
         if not (directory / METRICS_FILE).is_file():
             versions = _version_dirs(directory)
             if len(versions) != 1:
-                raise ParseError(f"{source.name}: {len(versions)} Lightning versions here; "
-                                 "read each version_N directory (gradlog.load_all)")
+                raise ParseError(
+                    f"{source.name}: {len(versions)} Lightning versions here; "
+                    "read each version_N directory (gradlog.load_all)"
+                )
             directory = versions[0]
         csv_source = Source.from_path(directory / METRICS_FILE)
     else:

@@ -39,14 +39,16 @@ DESCRIPTION = "MLflow file store: mlruns/<experiment>/<run>/metrics/<name> (+ pa
 
 
 def _is_run_dir(d: Path) -> bool:
-    return (d / "metrics").is_dir() and ((d / "meta.yaml").is_file() or (d / "params").is_dir()
-                                         or (d / "tags").is_dir())
+    return (d / "metrics").is_dir() and (
+        (d / "meta.yaml").is_file() or (d / "params").is_dir() or (d / "tags").is_dir()
+    )
 
 
 def _children(d: Path) -> list[Path]:
     try:
-        return sorted((c for c in d.iterdir() if c.is_dir() and not c.name.startswith(".")),
-                      key=lambda p: p.name)
+        return sorted(
+            (c for c in d.iterdir() if c.is_dir() and not c.name.startswith(".")), key=lambda p: p.name
+        )
     except OSError:
         return []
 
@@ -78,8 +80,8 @@ def split_runs(source: Source) -> list[Path]:
 
 
 #: The steps an int64 holds, as floats: [-2**63, 2**63).
-_INT64_MIN = -(2.0 ** 63)
-_INT64_END = 2.0 ** 63
+_INT64_MIN = -(2.0**63)
+_INT64_END = 2.0**63
 
 
 def _metric_files(metrics_dir: Path) -> list[tuple[str, Path]]:
@@ -105,10 +107,19 @@ def _read_metric(path: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndar
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            df = pd.read_csv(io.BytesIO(data), sep=r"\s+", header=None,
-                             names=["ts", "value", "step"], engine="c", dtype=object,
-                             keep_default_na=False, na_values=[""], on_bad_lines="skip",
-                             encoding="utf-8", encoding_errors="replace")
+            df = pd.read_csv(
+                io.BytesIO(data),
+                sep=r"\s+",
+                header=None,
+                names=["ts", "value", "step"],
+                engine="c",
+                dtype=object,
+                keep_default_na=False,
+                na_values=[""],
+                on_bad_lines="skip",
+                encoding="utf-8",
+                encoding_errors="replace",
+            )
     except pd.errors.EmptyDataError:
         return (np.empty(0, np.int64), np.empty(0), np.empty(0), 0, 0)
     except (pd.errors.ParserError, ValueError, UnicodeError) as exc:
@@ -116,8 +127,9 @@ def _read_metric(path: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndar
     ts = pd.to_numeric(df["ts"], errors="coerce").to_numpy(dtype=np.float64)
     value_text = df["value"].astype(object)
     vals = pd.to_numeric(value_text, errors="coerce").to_numpy(dtype=np.float64)
-    words = value_text.map(lambda x: isinstance(x, str) and x.strip().lower() in
-                           ("nan", "-nan", "+nan")).to_numpy(dtype=bool)
+    words = value_text.map(
+        lambda x: isinstance(x, str) and x.strip().lower() in ("nan", "-nan", "+nan")
+    ).to_numpy(dtype=bool)
     steps = pd.to_numeric(df["step"], errors="coerce").to_numpy(dtype=np.float64)
     has_step = ~np.isnan(steps)
     if not has_step.any():
@@ -184,11 +196,11 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
         raise ParseError(f"{source.name}: an MLflow run is a directory (mlruns/<experiment>/<run>)")
     runs = _runs_under(source.path)
     if len(runs) != 1:
-        raise ParseError(f"{source.name}: {len(runs)} MLflow runs here; read each run directory "
-                         "(gradlog.load_all)")
+        raise ParseError(
+            f"{source.name}: {len(runs)} MLflow runs here; read each run directory (gradlog.load_all)"
+        )
     run_dir = runs[0]
-    meta: dict[str, Any] = {"step_unit": "step", "step_column": "step", "skipped": {},
-                            "warnings": []}
+    meta: dict[str, Any] = {"step_unit": "step", "step_column": "step", "skipped": {}, "warnings": []}
     info, warns = _run_info(run_dir)
     meta["warnings"].extend(warns)
     names: list[str] = []
@@ -198,8 +210,10 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
         steps, vals, walls, nbad, first = _read_metric(path, name)
         if nbad:
             bad_total += nbad
-            msg = (f"{path.name}: {nbad} line(s) that are not 'timestamp value step' skipped "
-                   f"(first: line {first})")
+            msg = (
+                f"{path.name}: {nbad} line(s) that are not 'timestamp value step' skipped "
+                f"(first: line {first})"
+            )
             if strict:
                 raise DamagedInputError(f"{path}: {msg}")
             meta["warnings"].append(msg)
@@ -237,8 +251,16 @@ def _run_info(run_dir: Path) -> tuple[dict[str, Any], list[str]]:
         got, w = tab.read_settings_file(meta_file)
         data = got or {}
         warns.extend(w)
-        for k in ("run_id", "run_name", "experiment_id", "status", "start_time", "end_time",
-                  "lifecycle_stage", "user_id"):
+        for k in (
+            "run_id",
+            "run_name",
+            "experiment_id",
+            "status",
+            "start_time",
+            "end_time",
+            "lifecycle_stage",
+            "user_id",
+        ):
             if data.get(k) not in (None, ""):
                 info[k] = data[k]
     run_name_tag = run_dir / "tags" / "mlflow.runName"

@@ -126,8 +126,9 @@ def sniff(source: Source) -> bool:
     return _looks_like_event(payload)
 
 
-def _read_file(state: _RunState, stream: BinaryIO, label: str, prefix: str, *,
-               grouped_tags_unprefixed: bool = False) -> None:
+def _read_file(
+    state: _RunState, stream: BinaryIO, label: str, prefix: str, *, grouped_tags_unprefixed: bool = False
+) -> None:
     """Read one event file's records into ``state`` (damage counted, or raised if strict).
 
     ``prefix`` goes before every tag, or, with ``grouped_tags_unprefixed``, only before
@@ -155,8 +156,10 @@ def _read_file(state: _RunState, stream: BinaryIO, label: str, prefix: str, *,
         state.warn(f"{label}: {d.describe()}")
     if scanner.stream_error is not None:
         # A cut-off gzip stream; the partial record it leaves is part of the same damage.
-        msg = (f"{label}: the compressed data is cut short or damaged after {scanner.bytes_read} "
-               f"bytes ({scanner.stream_error})")
+        msg = (
+            f"{label}: the compressed data is cut short or damaged after {scanner.bytes_read} "
+            f"bytes ({scanner.stream_error})"
+        )
         if state.strict:
             raise DamagedInputError(msg)
         state.truncated.append({"file": label, "offset": scanner.bytes_read, "bytes": None})
@@ -234,11 +237,15 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
                 _read_file(state, fh, display_name(path), prefix)
         if empty:
             if len(empty) == len(files):
-                raise EmptyLogError(f"{source.name}: every event file is empty "
-                                    f"({', '.join(empty[:5])}{', ...' if len(empty) > 5 else ''})")
+                raise EmptyLogError(
+                    f"{source.name}: every event file is empty "
+                    f"({', '.join(empty[:5])}{', ...' if len(empty) > 5 else ''})"
+                )
             state.skipped["empty_files"] += len(empty)
-            state.warn(f"{source.name}: {len(empty)} empty event file(s) skipped: "
-                       f"{', '.join(empty[:5])}{', ...' if len(empty) > 5 else ''}")
+            state.warn(
+                f"{source.name}: {len(empty)} empty event file(s) skipped: "
+                f"{', '.join(empty[:5])}{', ...' if len(empty) > 5 else ''}"
+            )
     else:
         state.files.append(source.path.name if source.path is not None else source.name)
         # A lone event file in a phase folder (``test/events...``) is that phase's

@@ -40,8 +40,9 @@ def sniff(source: Source) -> bool:
     if hdr is None or not hdr.names or hdr.names[0].lower() != "epoch":
         return False
     low = hdr.lower()
-    return (any(n.startswith("train/") and n.endswith("loss") for n in low)
-            and any(n.startswith(("metrics/", "lr/pg", "x/lr")) for n in low))
+    return any(n.startswith("train/") and n.endswith("loss") for n in low) and any(
+        n.startswith(("metrics/", "lr/pg", "x/lr")) for n in low
+    )
 
 
 def _roles(tags: list[str]) -> dict[str, Any]:
@@ -55,8 +56,11 @@ def _roles(tags: list[str]) -> dict[str, Any]:
             break
     if "val/box_loss" in tagset:
         roles["val_loss"] = "val/box_loss"
-    maps = sorted(t for t in tags if t.lower().startswith("metrics/")
-                  and ("map50-95" in t.lower() or "map_0.5:0.95" in t.lower()))
+    maps = sorted(
+        t
+        for t in tags
+        if t.lower().startswith("metrics/") and ("map50-95" in t.lower() or "map_0.5:0.95" in t.lower())
+    )
     if maps:
         roles["val_metric"] = maps[0]
     return roles

@@ -106,6 +106,7 @@ def split_runs(source: Source) -> list[Path]:
 
 # -- values --------------------------------------------------------------------------------
 
+
 class _Points:
     """Per-key steps, values and wall times, plus what was skipped."""
 
@@ -131,8 +132,9 @@ class _Points:
             got[2].append(wall)
 
 
-def _flat_items(row: dict[str, Any], prefix: tuple[str, ...] = (), depth: int = 0
-                ) -> Iterable[tuple[tuple[str, ...], Any]]:
+def _flat_items(
+    row: dict[str, Any], prefix: tuple[str, ...] = (), depth: int = 0
+) -> Iterable[tuple[tuple[str, ...], Any]]:
     """(key path, value) of a history row; a nested dict is walked (``{"val": {"acc":
     ..}}`` -> ``("val", "acc")``) unless it is a media object (it has ``_type``)."""
     for k, v in row.items():
@@ -154,7 +156,7 @@ def _step_of(row: dict[str, Any], index: int) -> int | None:
     step = row.get("_step", index)
     if isinstance(step, float) and step.is_integer():
         step = int(step)
-    if isinstance(step, bool) or not isinstance(step, int) or not -2**63 <= step < 2**63:
+    if isinstance(step, bool) or not isinstance(step, int) or not -(2**63) <= step < 2**63:
         return None
     return step
 
@@ -165,6 +167,7 @@ def _wall_of(row: dict[str, Any]) -> float:
 
 
 # -- the two history files -----------------------------------------------------------------
+
 
 def _read_jsonl(path: Path, name: str, meta: dict[str, Any], strict: bool) -> _Points:
     """Read ``wandb-history.jsonl``; bad lines skipped and counted (errors if strict)."""
@@ -193,8 +196,10 @@ def _read_jsonl(path: Path, name: str, meta: dict[str, Any], strict: bool) -> _P
         pts.add_row(row, step, _wall_of(row))
         index += 1
     if bad:
-        msg = (f"{len(bad)} line(s) that are not a history row (a JSON object with an integer "
-               f"_step) skipped (first: line {bad[0]})")
+        msg = (
+            f"{len(bad)} line(s) that are not a history row (a JSON object with an integer "
+            f"_step) skipped (first: line {bad[0]})"
+        )
         if strict:
             raise DamagedInputError(f"{name}: {msg}")
         meta["skipped"]["bad_lines"] = len(bad)
@@ -219,9 +224,11 @@ def _history_row(h: Any) -> dict[str, Any]:
         path = [it.key] if it.key else list(it.nested_key)
         if not path or not all(path):
             continue
-        value = _json_value(it.value_json) if it.value_json else (
-            it.number if it.HasField("number") else it.integer if it.HasField("integer")
-            else it.text)
+        value = (
+            _json_value(it.value_json)
+            if it.value_json
+            else (it.number if it.HasField("number") else it.integer if it.HasField("integer") else it.text)
+        )
         node = row
         for part in path[:-1]:
             nxt = node.get(part)
@@ -234,8 +241,9 @@ def _history_row(h: Any) -> dict[str, Any]:
     return row
 
 
-def _read_records(path: Path, name: str, meta: dict[str, Any], strict: bool
-                  ) -> tuple[_Points, dict[str, Any]]:
+def _read_records(
+    path: Path, name: str, meta: dict[str, Any], strict: bool
+) -> tuple[_Points, dict[str, Any]]:
     """Read ``run-<id>.wandb``: history, config, run info, exit code."""
     data = tab.read_document(Source.from_path(path))
     if not data.startswith(rec.MAGIC):
@@ -254,9 +262,13 @@ def _read_records(path: Path, name: str, meta: dict[str, Any], strict: bool
                 index += 1
         elif r.HasField("run"):
             run = r.run
-            info.update({k: getattr(run, k) for k in ("run_id", "project", "entity",
-                                                      "display_name", "run_group", "job_type")
-                         if getattr(run, k)})
+            info.update(
+                {
+                    k: getattr(run, k)
+                    for k in ("run_id", "project", "entity", "display_name", "run_group", "job_type")
+                    if getattr(run, k)
+                }
+            )
             if run.HasField("start_time"):
                 info["start_time"] = run.start_time.seconds + run.start_time.nanos / 1e9
             config.update(_config_items(run.config.update))
@@ -273,8 +285,10 @@ def _read_records(path: Path, name: str, meta: dict[str, Any], strict: bool
 def _count_scan(scan: rec.RecordScan, name: str, meta: dict[str, Any], strict: bool) -> None:
     damaged = scan.bad_chunks + scan.orphan_chunks + scan.undecodable
     if damaged:
-        msg = (f"{damaged} damaged record chunk(s) skipped (a CRC mismatch, a broken split "
-               f"record or an undecodable record; first at byte {scan.first_bad_offset})")
+        msg = (
+            f"{damaged} damaged record chunk(s) skipped (a CRC mismatch, a broken split "
+            f"record or an undecodable record; first at byte {scan.first_bad_offset})"
+        )
         if strict:
             raise DamagedInputError(f"{name}: {msg}")
         meta["skipped"]["damaged_records"] = damaged
@@ -293,13 +307,17 @@ def _config_yaml(run_dir: Path) -> tuple[dict[str, Any], list[str]]:
             data, warns = tab.read_settings_file(p)
             if data is None:
                 return {}, warns
-            out = {k: (v.get("value") if isinstance(v, dict) and "value" in v else v)
-                   for k, v in data.items() if k not in ("_wandb", "wandb_version")}
+            out = {
+                k: (v.get("value") if isinstance(v, dict) and "value" in v else v)
+                for k, v in data.items()
+                if k not in ("_wandb", "wandb_version")
+            }
             return out, warns
     return {}, []
 
 
 # -- the run -------------------------------------------------------------------------------
+
 
 def _frame(pts: _Points, name: str) -> tuple[Any, int]:
     if not pts.data:
@@ -313,16 +331,14 @@ def _frame(pts: _Points, name: str) -> tuple[Any, int]:
         if s.size > 1 and np.any(np.diff(s) < 0):
             order = np.argsort(s, kind="stable")
             s, v, w = s[order], v[order], w[order]
-        parts.append(tab.Points(tags[pts.tag_key[key]], key, s, v,
-                                None if np.isnan(w).all() else w))
+        parts.append(tab.Points(tags[pts.tag_key[key]], key, s, v, None if np.isnan(w).all() else w))
     return tab.assemble_frame(parts)
 
 
 def _locate(source: Source) -> tuple[Path | None, Path | None, Path | None]:
     """(run folder, record file, history file) of the input."""
     if source.path is None:
-        raise ParseError(f"{source.name}: a W&B run is read from its folder or files, "
-                         "not from a stream")
+        raise ParseError(f"{source.name}: a W&B run is read from its folder or files, not from a stream")
     p = source.path
     if not source.is_dir:
         if source.head.startswith(rec.MAGIC):
@@ -330,8 +346,7 @@ def _locate(source: Source) -> tuple[Path | None, Path | None, Path | None]:
         return (p.parent.parent if p.parent.name == "files" else p.parent), None, p
     runs = _run_dirs(p)
     if len(runs) != 1:
-        raise ParseError(f"{source.name}: {len(runs)} W&B runs here; read each run folder "
-                         "(gradlog.load_all)")
+        raise ParseError(f"{source.name}: {len(runs)} W&B runs here; read each run folder (gradlog.load_all)")
     return runs[0], _record_file(runs[0]), _history_file(runs[0])
 
 
@@ -355,8 +370,7 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
         In strict mode, for a damaged record or line, or one cut short.
     """
     run_dir, record_file, history_file = _locate(source)
-    meta: dict[str, Any] = {"step_unit": "step", "step_column": "_step", "skipped": {},
-                            "warnings": []}
+    meta: dict[str, Any] = {"step_unit": "step", "step_column": "_step", "skipped": {}, "warnings": []}
     info: dict[str, Any] = {}
     config: dict[str, Any] = {}
     if record_file is not None:
@@ -378,8 +392,10 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
     frame, replaced = _frame(pts, source.name)
     meta["replaced_points"] = replaced
     if replaced:
-        meta["warnings"].append(f"{replaced} value(s) logged again at an earlier step were "
-                                "replaced by the later record (a resumed run?)")
+        meta["warnings"].append(
+            f"{replaced} value(s) logged again at an earlier step were "
+            "replaced by the later record (a resumed run?)"
+        )
     if info.get("display_name") or info.get("run_id"):
         meta["name"] = str(info.get("display_name") or info.get("run_id"))
     meta["wandb"] = info

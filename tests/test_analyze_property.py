@@ -67,7 +67,8 @@ def runs_st(draw):
         if tag == "train/lr" and draw(st.booleans()):
             # an ordinary schedule: constant or step decays
             vals = draw(st.sampled_from((0.1, 0.5, 1e-3))) * np.where(
-                np.arange(m) < m // 2, 1.0, draw(st.sampled_from((1.0, 0.1))))
+                np.arange(m) < m // 2, 1.0, draw(st.sampled_from((1.0, 0.1)))
+            )
         else:
             shape = draw(st.sampled_from(_SHAPES))
             scale = draw(st.sampled_from(_SCALES)) if draw(st.booleans()) else 1.0
@@ -82,7 +83,7 @@ def runs_st(draw):
             if where == "one":
                 vals[rng.integers(0, m)] = special
             elif where == "tail":
-                vals[m - max(1, m // 4):] = special
+                vals[m - max(1, m // 4) :] = special
             elif where == "all":
                 vals[:] = special
             else:

@@ -18,8 +18,7 @@ from gradlog.analyzers.synthetic import make_run, synthetic_run
 
 def _nan_run():
     # exponential blow-up from step 3,000 that overflows to inf and then NaN
-    return synthetic_run(seed=4, steps=5000, divergence_at=3000, grad_layers=("a", "b"),
-                         grad_total=True)
+    return synthetic_run(seed=4, steps=5000, divergence_at=3000, grad_layers=("a", "b"), grad_total=True)
 
 
 def test_blow_up_to_nan_is_divergence_with_lr_advice():
@@ -70,8 +69,9 @@ def test_blow_up_to_chance_level_without_nan():
 
 
 def test_isolated_spikes_recover_and_are_not_divergence():
-    run = synthetic_run(seed=7, steps=5000, spikes=(1000, 2500, 4000), noise=0.05,
-                        grad_layers=("a",), grad_total=True)
+    run = synthetic_run(
+        seed=7, steps=5000, spikes=(1000, 2500, 4000), noise=0.05, grad_layers=("a",), grad_total=True
+    )
     assert detect_divergence(run) == []
     (f,) = detect_loss_spikes(run)
     assert f.evidence["spike_steps"] == [1000, 2500, 4000]
@@ -112,8 +112,7 @@ def test_rare_inf_gradient_norms_read_as_skipped_mixed_precision_steps():
     t = np.arange(2000)
     g = np.exp(rng.normal(0, 0.1, 2000))
     g[[500, 1500]] = np.inf
-    run = make_run({"train/loss": (t, 0.5 * np.exp(rng.normal(0, 0.05, 2000))),
-                    "grad_norm/total": (t, g)})
+    run = make_run({"train/loss": (t, 0.5 * np.exp(rng.normal(0, 0.05, 2000))), "grad_norm/total": (t, g)})
     (f,) = detect_nonfinite_values(run)
     assert f.severity == "info"
     assert f.tags == ("grad_norm/total",)

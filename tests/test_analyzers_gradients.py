@@ -17,8 +17,15 @@ from gradlog.analyzers.synthetic import make_run, synthetic_run
 
 
 def _growing(**kw):
-    args = dict(seed=1, steps=6000, noise=0.1, grad_layers=("conv1", "conv2", "fc3"),
-                grad_growth=math.log(3), start_loss=0.35, floor=0.3)
+    args = dict(
+        seed=1,
+        steps=6000,
+        noise=0.1,
+        grad_layers=("conv1", "conv2", "fc3"),
+        grad_growth=math.log(3),
+        start_loss=0.35,
+        floor=0.3,
+    )
     args.update(kw)
     return synthetic_run(**args)
 
@@ -33,7 +40,7 @@ def test_rising_norms_with_flat_loss_one_finding_for_all_layers():
     assert set(rows) == set(f.tags)
     for ev in [f.evidence, *rows.values()]:
         # norms triple over the run: x3^0.81 between the medians of the window's ends
-        assert ev["fold_change"] == pytest.approx(3 ** 0.81, rel=0.05)
+        assert ev["fold_change"] == pytest.approx(3**0.81, rel=0.05)
         assert ev["slope"] == pytest.approx(math.log10(3) / 6, rel=0.05)  # log10 per 1,000 steps
         lo, hi = ev["slope_ci"]
         assert lo < ev["slope"] < hi and lo > 0
@@ -65,8 +72,13 @@ def test_growth_with_rising_loss_is_a_warning():
 
 
 def test_vanishing_across_layers_by_depth():
-    run = synthetic_run(seed=1, steps=3000, noise=0.1, grad_layers=("conv1", "conv2", "conv3", "conv4"),
-                        grad_levels=(1e-5, 1e-3, 1e-1, 1.0))
+    run = synthetic_run(
+        seed=1,
+        steps=3000,
+        noise=0.1,
+        grad_layers=("conv1", "conv2", "conv3", "conv4"),
+        grad_levels=(1e-5, 1e-3, 1e-1, 1.0),
+    )
     (f,) = detect_vanishing_gradients(run)
     assert f.evidence["kind"] == "across_layers"
     assert f.evidence["smallest_layer"] == "conv1"
@@ -74,8 +86,13 @@ def test_vanishing_across_layers_by_depth():
 
 
 def test_ordinary_spread_across_layers_is_not_vanishing():
-    run = synthetic_run(seed=1, steps=3000, noise=0.1, grad_layers=("conv1", "conv2", "conv3", "conv4"),
-                        grad_levels=(0.01, 0.1, 0.3, 1.0))
+    run = synthetic_run(
+        seed=1,
+        steps=3000,
+        noise=0.1,
+        grad_layers=("conv1", "conv2", "conv3", "conv4"),
+        grad_levels=(0.01, 0.1, 0.3, 1.0),
+    )
     assert detect_vanishing_gradients(run) == []
     assert detect_exploding_gradients(run) == []
 
@@ -102,7 +119,8 @@ def test_persistent_but_trendless_gradient_norms_are_not_growth():
         log_g = lfilter([1.0], [1.0, -phi], e)
         t = np.arange(n)
         loss = (2.0 * np.exp(-t / (n / 5)) + 0.3) * np.exp(rng.normal(0.0, 0.05, n))
-        run = make_run({"train/loss": (t, loss), "train/lr": (t, np.full(n, 0.1)),
-                        "grad_norm/total": (t, np.exp(log_g))})
+        run = make_run(
+            {"train/loss": (t, loss), "train/lr": (t, np.full(n, 0.1)), "grad_norm/total": (t, np.exp(log_g))}
+        )
         found += detect_grad_norm_growth(run)
     assert len(found) <= 2

@@ -13,8 +13,16 @@ from gradlog.analyzers.synthetic import make_run, synthetic_run
 
 def _bouncing(**kw):
     # period-2 bounce with an amplitude proportional to the LR, 0.1 -> 0.01 -> 0.001
-    args = dict(seed=1, steps=6000, decays=(3000, 4500), alternation=0.3, val_every=100,
-                grad_layers=("a",), grad_total=True, momentum=0.9)
+    args = dict(
+        seed=1,
+        steps=6000,
+        decays=(3000, 4500),
+        alternation=0.3,
+        val_every=100,
+        grad_layers=("a",),
+        grad_total=True,
+        momentum=0.9,
+    )
     args.update(kw)
     return synthetic_run(**args)
 
@@ -43,8 +51,16 @@ def test_bounce_is_not_reported_as_noise():
 
 @pytest.mark.parametrize("seed", [2, 3, 4])
 def test_minibatch_noise_with_decays_is_noisy_loss_not_oscillation(seed):
-    run = synthetic_run(seed=seed, steps=6000, decays=(3000, 4500), noise=0.3, val_every=100,
-                        grad_layers=("a",), grad_total=True, batch_size=32)
+    run = synthetic_run(
+        seed=seed,
+        steps=6000,
+        decays=(3000, 4500),
+        noise=0.3,
+        val_every=100,
+        grad_layers=("a",),
+        grad_total=True,
+        batch_size=32,
+    )
     assert detect_step_size_oscillation(run) == []
     (f,) = detect_noisy_loss(run)
     assert f.id == "noisy_loss" and f.severity == "info"
@@ -56,8 +72,16 @@ def test_minibatch_noise_with_decays_is_noisy_loss_not_oscillation(seed):
 @pytest.mark.parametrize("seed", [5, 6, 7])
 def test_hard_negative_tiny_batch_small_lr_is_never_oscillation(seed):
     # very noisy minibatch loss around a stable iterate: small constant LR, batch 2
-    run = synthetic_run(seed=seed, steps=6000, lr=0.001, noise=0.8, batch_size=2,
-                        val_every=100, grad_layers=("a",), grad_total=True)
+    run = synthetic_run(
+        seed=seed,
+        steps=6000,
+        lr=0.001,
+        noise=0.8,
+        batch_size=2,
+        val_every=100,
+        grad_layers=("a",),
+        grad_total=True,
+    )
     assert detect_step_size_oscillation(run) == []
     (f,) = detect_noisy_loss(run)
     assert f.evidence["amplitude"] > 0.5
@@ -77,7 +101,10 @@ def test_without_lr_series_oscillation_is_not_assessable():
     assert e.value.finding_id == "step_size_oscillation"
     assert e.value.reason == "no learning-rate series in the log"
     rep = gradlog.analyze(run)
-    assert {"id": "step_size_oscillation", "reason": "no learning-rate series in the log"} in rep.not_assessable
+    assert {
+        "id": "step_size_oscillation",
+        "reason": "no learning-rate series in the log",
+    } in rep.not_assessable
 
 
 def test_subsampled_log_says_alternation_is_aliased():
@@ -94,8 +121,7 @@ def test_one_signal_present_is_not_called_minibatch_noise(seed):
     # lognormal noise plus a +-20% period-2 bounce that shrinks with the LR: the alternation
     # is detected (one signal, short of the two step_size_oscillation needs), so saying
     # "none of the signatures" would contradict the evidence
-    run = synthetic_run(seed=seed, steps=5000, noise=0.2, alternation=0.2, lr=0.1,
-                        decays=(2000, 3500))
+    run = synthetic_run(seed=seed, steps=5000, noise=0.2, alternation=0.2, lr=0.1, decays=(2000, 3500))
     sig = oscillation_signals(run)
     assert sig["signals_present"] == ["alternation"] and not sig["oscillating"]
     assert detect_noisy_loss(run) == []
@@ -113,8 +139,13 @@ def _flat_loss_with_grad_norm(seed: int, rho: float, level: float):
     e = np.zeros(n)
     for i in range(1, n):
         e[i] = rho * e[i - 1] + rng.normal(0.0, 0.1)
-    return make_run({"train/loss": (t, loss), "train/lr": (t, np.full(n, 0.05)),
-                     "grad_norm/total": (t, level * np.exp(e))})
+    return make_run(
+        {
+            "train/loss": (t, loss),
+            "train/lr": (t, np.full(n, 0.05)),
+            "grad_norm/total": (t, level * np.exp(e)),
+        }
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -12,8 +12,16 @@ from gradlog.analyzers.synthetic import make_run, synthetic_run
 def test_validation_rise_with_falling_training_loss():
     # training loss falls all along (tau 3,000); validation rises 30% per 1,000 steps
     # on top of it from step 3,000
-    run = synthetic_run(seed=5, steps=8000, tau=3000, val_every=200, overfit_from=3000,
-                        overfit_rate=0.3, val_jitter=0.01, val_jitter_lr_scaled=False)
+    run = synthetic_run(
+        seed=5,
+        steps=8000,
+        tau=3000,
+        val_every=200,
+        overfit_from=3000,
+        overfit_rate=0.3,
+        val_jitter=0.01,
+        val_jitter_lr_scaled=False,
+    )
     (f,) = detect_overfitting(run)
     ev = f.evidence
     assert 3000 <= ev["val_min_step"] <= 4400
@@ -26,8 +34,15 @@ def test_validation_rise_with_falling_training_loss():
 
 
 def test_validation_rise_with_flat_training_loss_is_not_overfitting():
-    run = synthetic_run(seed=5, steps=8000, val_every=200, overfit_from=3000, overfit_rate=0.2,
-                        val_jitter=0.01, val_jitter_lr_scaled=False)
+    run = synthetic_run(
+        seed=5,
+        steps=8000,
+        val_every=200,
+        overfit_from=3000,
+        overfit_rate=0.2,
+        val_jitter=0.01,
+        val_jitter_lr_scaled=False,
+    )
     assert detect_overfitting(run) == []
 
 
@@ -39,7 +54,7 @@ def test_noisy_flat_validation_is_not_overfitting():
 def test_validation_rising_with_training_loss_is_not_overfitting():
     t = np.arange(0, 3001, 10)
     vs = np.arange(100, 3001, 100)
-    train = 0.3 + 0.0002 * t          # training loss rises too: instability, not overfitting
+    train = 0.3 + 0.0002 * t  # training loss rises too: instability, not overfitting
     val = 0.4 + 0.0003 * vs
     run = make_run({"train/loss": (t, train), "val/loss": (vs, val)})
     assert detect_overfitting(run) == []
@@ -66,8 +81,31 @@ def test_without_validation_loss_not_assessable():
 
 def test_summary_says_the_minimum_is_smoothed_and_gives_the_lowest_evaluation():
     vs = np.arange(0, 2001, 100)
-    val = np.array([0.6042, 0.64, 0.62, 0.63, 0.65, 0.66, 0.68, 0.70, 0.71, 0.73, 0.75, 0.77,
-                    0.78, 0.80, 0.82, 0.84, 0.85, 0.87, 0.89, 0.90, 0.92])
+    val = np.array(
+        [
+            0.6042,
+            0.64,
+            0.62,
+            0.63,
+            0.65,
+            0.66,
+            0.68,
+            0.70,
+            0.71,
+            0.73,
+            0.75,
+            0.77,
+            0.78,
+            0.80,
+            0.82,
+            0.84,
+            0.85,
+            0.87,
+            0.89,
+            0.90,
+            0.92,
+        ]
+    )
     ts = np.arange(0, 2001)
     run = make_run({"train/loss": (ts, 2.0 * np.exp(-ts / 500.0) + 0.05), "val/loss": (vs, val)})
     (f,) = detect_overfitting(run)

@@ -17,8 +17,7 @@ from gradlog.analyzers.synthetic import synthetic_run
 def _lr_floor_run():
     # the loss settles by ~step 1,300 at a floor the LR sets (0.2 + 3 * lr); the LR is cut
     # 10x at step 6,000 and the floor drops from 0.5 to 0.23
-    return synthetic_run(seed=3, steps=9000, decays=(6000,), floor=0.2, floor_per_lr=3.0,
-                         tau=300, noise=0.1)
+    return synthetic_run(seed=3, steps=9000, decays=(6000,), floor=0.2, floor_per_lr=3.0, tau=300, noise=0.1)
 
 
 def test_drop_after_decay_is_lr_limited_plateau():
@@ -82,8 +81,7 @@ def test_steady_slow_decrease_is_not_a_plateau_but_lr_too_small():
 
 
 def test_decayed_lr_explains_a_late_decrease_so_not_lr_too_small():
-    run = synthetic_run(seed=6, steps=5000, tau=5000, noise=0.02, lr=0.001, decays=(2000,),
-                        decay_factor=0.3)
+    run = synthetic_run(seed=6, steps=5000, tau=5000, noise=0.02, lr=0.001, decays=(2000,), decay_factor=0.3)
     assert detect_lr_too_small(run) == []
 
 
@@ -99,8 +97,7 @@ def test_validation_plateau_while_training_loss_falls():
     train = (0.2 + 2.0 * np.exp(-t / 400)) * np.exp(-t / 8000) * np.exp(rng.normal(0, 0.05, len(t)))
     vs = np.arange(100, 6001, 100)
     val = (0.5 + 2.0 * np.exp(-vs / 400)) * np.exp(rng.normal(0, 0.01, len(vs)))
-    run = make_run({"train/loss": (t, train), "train/lr": (t, np.full(len(t), 0.1)),
-                    "val/loss": (vs, val)})
+    run = make_run({"train/loss": (t, train), "train/lr": (t, np.full(len(t), 0.1)), "val/loss": (vs, val)})
     found = detect_loss_plateau(run)
     assert [f.tags for f in found] == [("val/loss",)]
     (f,) = found
@@ -134,8 +131,18 @@ def test_very_noisy_flat_plateau_uses_the_whole_window_for_its_level(seed):
     # until the decay at step 1,000 and settles at 0.35 after it (a 56% drop). The trend
     # before is flat, so every point of the window before measures the level: with the
     # last third alone the drop is under 4 standard errors for these seeds.
-    run = synthetic_run(seed=seed, steps=2000, decays=(1000,), lr=0.1, floor=0.3,
-                        floor_per_lr=5.0, start_loss=0.8, tau=50, noise=1.2, relax=20)
+    run = synthetic_run(
+        seed=seed,
+        steps=2000,
+        decays=(1000,),
+        lr=0.1,
+        floor=0.3,
+        floor_per_lr=5.0,
+        start_loss=0.8,
+        tau=50,
+        noise=1.2,
+        relax=20,
+    )
     (t,) = decay_tests(run)
     assert t["step"] == 1000 and t["window_before"] == [700, 999]
     assert t["pre_trend_fall"] == 0.0 and t["predicted_drop"] == 0.0

@@ -33,8 +33,9 @@ def _flat_loss(seed: int, n: int = 400) -> tuple[np.ndarray, np.ndarray]:
 
 def test_dead_network_with_zero_gradient_norm_is_a_plateau_not_a_crash():
     steps, loss = _flat_loss(0)
-    run = make_run({"loss": (steps, loss), "lr": (steps, np.full(400, 0.5)),
-                    "grad_norm/total": (steps, np.zeros(400))})
+    run = make_run(
+        {"loss": (steps, loss), "lr": (steps, np.full(400, 0.5)), "grad_norm/total": (steps, np.zeros(400))}
+    )
     sig = oscillation_signals(run)
     # a zero gradient promises no decrease: no first-order ratio (it was a ZeroDivisionError)
     assert all("first_order_ratio" not in r for r in sig["phases"])
@@ -50,8 +51,7 @@ def test_gradient_norms_near_1e160_do_not_overflow_the_first_order_ratio():
     steps, loss = _flat_loss(1)
     rng = np.random.default_rng(2)
     g = 1e160 * np.exp(rng.normal(0.0, 0.1, 400))
-    run = make_run({"loss": (steps, loss), "lr": (steps, np.full(400, 0.5)),
-                    "grad_norm/total": (steps, g)})
+    run = make_run({"loss": (steps, loss), "lr": (steps, np.full(400, 0.5)), "grad_norm/total": (steps, g)})
     sig = oscillation_signals(run)
     # 0.5 * (1e160)^2 / 2.3 is beyond a float: left out rather than inf or an OverflowError
     assert all("first_order_ratio" not in r for r in sig["phases"])
@@ -62,8 +62,13 @@ def test_gradient_norms_near_1e160_do_not_overflow_the_first_order_ratio():
 
 def test_moderate_gradient_norms_keep_their_first_order_ratio():
     steps, loss = _flat_loss(3)
-    run = make_run({"loss": (steps, loss), "lr": (steps, np.full(400, 0.5)),
-                    "grad_norm/total": (steps, np.full(400, 2.0))})
+    run = make_run(
+        {
+            "loss": (steps, loss),
+            "lr": (steps, np.full(400, 0.5)),
+            "grad_norm/total": (steps, np.full(400, 2.0)),
+        }
+    )
     (row,) = oscillation_signals(run)["phases"]
     assert row["first_order_ratio"] == pytest.approx(0.5 * 4.0 / np.median(loss[60:]), rel=0.01)
 
@@ -87,7 +92,7 @@ def test_validation_rise_of_hundreds_of_decades_is_reported_not_raised():
     n = 40
     vs = np.arange(1, n + 1) * 50
     val = np.where(vs < 1000, 1e-200, 1e200)
-    val[: 10] = np.linspace(2.0, 1.0, 10)
+    val[:10] = np.linspace(2.0, 1.0, 10)
     ts = np.arange(0, 2001)
     train = 2.0 * np.exp(-ts / 300.0) + 0.01
     run = make_run({"train/loss": (ts, train), "val/loss": (vs, val)})

@@ -15,8 +15,9 @@ from gradlog.findings import FINDING_IDS
 
 
 def test_trends_for_every_role_bearing_series_whole_run_and_per_phase():
-    run = synthetic_run(seed=1, steps=6000, decays=(3000, 4500), noise=0.1, grad_layers=("a",),
-                        grad_total=True, val_every=100)
+    run = synthetic_run(
+        seed=1, steps=6000, decays=(3000, 4500), noise=0.1, grad_layers=("a",), grad_total=True, val_every=100
+    )
     rep = gradlog.analyze(run)
     scopes = {(t.tag, t.scope) for t in rep.trends}
     for tag in ("train/loss", "val/loss", "grad_norm/total", "grad_norm/a"):
@@ -29,31 +30,38 @@ def test_trends_for_every_role_bearing_series_whole_run_and_per_phase():
     assert loss.slope_low <= loss.slope <= loss.slope_high
     assert loss.test.startswith("Mann-Kendall on")
     # the fitted line passes near the robust levels it was fitted to
-    assert loss.line([loss.step_start])[0] == pytest.approx(10 ** loss.intercept)
+    assert loss.line([loss.step_start])[0] == pytest.approx(10**loss.intercept)
     lr = next(t for t in rep.trends if t.tag == "train/lr")
     assert lr.fold_change == pytest.approx(0.01)
 
 
 def test_every_detector_runs_and_findings_are_strict_json():
-    run = synthetic_run(seed=1, steps=6000, decays=(3000, 4500), alternation=0.3, val_every=100,
-                        grad_layers=("conv1", "conv2", "conv3"), grad_total=True, grad_growth=1.0,
-                        momentum=0.9, batch_size=32)
+    run = synthetic_run(
+        seed=1,
+        steps=6000,
+        decays=(3000, 4500),
+        alternation=0.3,
+        val_every=100,
+        grad_layers=("conv1", "conv2", "conv3"),
+        grad_total=True,
+        grad_growth=1.0,
+        momentum=0.9,
+        batch_size=32,
+    )
     rep = run_analysis(run)
     assert len(DETECTORS) == 13  # run_crashed included
     ids = {f.id for f in rep.findings}
     assert ids <= set(FINDING_IDS)
     assert "step_size_oscillation" in ids and "grad_norm_growth" in ids
     # strict JSON: NaN/inf in the evidence must have become null
-    json.dumps([f.to_dict() for f in rep.findings] + [t.to_dict() for t in rep.trends],
-               allow_nan=False)
+    json.dumps([f.to_dict() for f in rep.findings] + [t.to_dict() for t in rep.trends], allow_nan=False)
     for f in rep.findings:
         assert f.summary and f.explanation and f.recommendation and 0 <= f.confidence <= 1
 
 
 def test_no_loss_at_all_is_said_with_the_tags():
     t = np.arange(100)
-    run = make_run({"train/accuracy": (t, np.linspace(0.1, 0.9, 100)),
-                    "train/lr": (t, np.full(100, 0.1))})
+    run = make_run({"train/accuracy": (t, np.linspace(0.1, 0.9, 100)), "train/lr": (t, np.full(100, 0.1))})
     rep = gradlog.analyze(run)
     assert rep.findings == []
     reasons = {d["id"]: d["reason"] for d in rep.not_assessable}
@@ -72,6 +80,7 @@ def test_missing_lr_and_validation_are_not_guessed():
 
 
 # ---- the real samples ---------------------------------------------------------------
+
 
 def test_pytorch_cnn_sample_plateau_with_rising_gradient_norms(samples):
     """The motivating question on a real run (see sample_logs/make_torch_samples.py): the
@@ -111,8 +120,11 @@ def test_pytorch_cnn_sample_plateau_with_rising_gradient_norms(samples):
     assert gf.evidence["loss_direction"] == "falling"
     assert "not a defect by itself" in gf.explanation
     growth = {r["tag"]: r for r in gf.evidence["layers"]}
-    assert set(growth) == set(gf.tags) == {"grad_norm/conv3", "grad_norm/conv4", "grad_norm/conv5",
-                                           "grad_norm/fc1", "grad_norm/total"}
+    assert (
+        set(growth)
+        == set(gf.tags)
+        == {"grad_norm/conv3", "grad_norm/conv4", "grad_norm/conv5", "grad_norm/fc1", "grad_norm/total"}
+    )
     for r in growth.values():
         assert 1.2 <= r["fold_change"] < 1.6 and r["p_value"] < 1e-7
         assert r["slope_ci"][0] > 0
@@ -148,8 +160,11 @@ def test_caffe_samples_converge_cleanly(samples):
     assert abs(f.evidence["improvement_since"]) < 0.05
     # the training loss still improves: the advice is about generalisation only
     assert "generalisation" in f.recommendation and "less regularisation" not in f.recommendation
-    assert {d["id"] for d in rep.not_assessable} == {"grad_norm_growth", "exploding_gradients",
-                                                     "vanishing_gradients"}
+    assert {d["id"] for d in rep.not_assessable} == {
+        "grad_norm_growth",
+        "exploding_gradients",
+        "vanishing_gradients",
+    }
     rep = gradlog.analyze(gradlog.load(debug))
     assert rep.findings == [] and rep.not_assessable == []
     # Caffe's debug_info mean |gradient| per layer, falling with the loss

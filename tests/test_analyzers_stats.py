@@ -70,8 +70,9 @@ def test_fit_trend_on_autocorrelated_noise_keeps_its_false_positive_rate():
     hits = raw_hits = 0
     for _ in range(60):
         y = _ar1(rng, 2000, 0.95)
-        fit = fit_trend(np.arange(2000.0), y, max_bins=400, min_points=12,
-                        level_fraction=0.1, level_min_points=3)
+        fit = fit_trend(
+            np.arange(2000.0), y, max_bins=400, min_points=12, level_fraction=0.1, level_min_points=3
+        )
         hits += fit.significant(0.05)
         raw_hits += mann_kendall(bin_medians(np.arange(2000.0), y, 400)[1])[1] < 0.05
     # without thinning most of these trendless series would look significant
@@ -194,8 +195,9 @@ def test_fit_trend_on_very_persistent_noise_keeps_its_false_positive_rate():
     hits = 0
     for seed in range(40):
         y = _ar1_filter(np.random.default_rng(1000 + seed), 1800, 0.995, 0.05)
-        fit = fit_trend(np.arange(1800) / 1000.0, y, max_bins=400, min_points=12,
-                        level_fraction=0.1, level_min_points=3)
+        fit = fit_trend(
+            np.arange(1800) / 1000.0, y, max_bins=400, min_points=12, level_fraction=0.1, level_min_points=3
+        )
         hits += fit.p_value < 0.01
     assert hits <= 2
 
@@ -204,6 +206,5 @@ def test_smooth_exponential_decay_keeps_a_tiny_p_value():
     rng = np.random.default_rng(1)
     t = np.arange(3000.0)
     y = np.log10((0.3 + 2.0 * np.exp(-t / 400.0)) * np.exp(rng.normal(0.0, 0.1, t.size)))
-    fit = fit_trend(t / 1000.0, y, max_bins=400, min_points=12, level_fraction=0.1,
-                    level_min_points=3)
+    fit = fit_trend(t / 1000.0, y, max_bins=400, min_points=12, level_fraction=0.1, level_min_points=3)
     assert fit.autocorr == 0.0 and fit.p_value < 1e-6 and fit.direction(0.05) == "falling"

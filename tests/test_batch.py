@@ -21,8 +21,7 @@ HEADER_ONLY = "step,loss,lr\n"
 #: (file, format, status, first_step, last_step, steps, tags, finding_ids, assessed) of the archive
 EXPECTED = [
     ("caffe.log", "caffe", "ok", 0, 3000, 157, 6, "loss_plateau", True),
-    ("good.csv", "csv_wide", "ok", 0, 3999, 4000, 13, "grad_norm_growth loss_plateau noisy_loss",
-     True),
+    ("good.csv", "csv_wide", "ok", 0, 3999, 4000, 13, "grad_norm_growth loss_plateau noisy_loss", True),
     ("header_only.csv", "csv_wide", "error", pd.NA, pd.NA, pd.NA, pd.NA, "", pd.NA),
 ]
 EMPTY_MSG = "EmptyLogError: {}: the table has a header but no data rows"
@@ -61,9 +60,21 @@ def in_process(archive) -> pd.DataFrame:
 
 
 def _pinned(table: pd.DataFrame) -> list[tuple]:
-    return [(p.rsplit("/", 1)[-1], *rest) for p, *rest in zip(
-        table["path"], table["format"], table["status"], table["first_step"],
-        table["last_step"], table["steps"], table["tags"], table["finding_ids"], table["assessed"], strict=False)]
+    return [
+        (p.rsplit("/", 1)[-1], *rest)
+        for p, *rest in zip(
+            table["path"],
+            table["format"],
+            table["status"],
+            table["first_step"],
+            table["last_step"],
+            table["steps"],
+            table["tags"],
+            table["finding_ids"],
+            table["assessed"],
+            strict=False,
+        )
+    ]
 
 
 def test_rows_of_an_archive_with_a_bad_file(archive, in_process) -> None:
@@ -73,7 +84,11 @@ def test_rows_of_an_archive_with_a_bad_file(archive, in_process) -> None:
     good = table.iloc[1]
     rep = gradlog.analyze(archive / "good.csv")  # the row says what the run's report says
     assert (good["run"], good["findings"], good["max_severity"], good["lr_action"]) == (
-        "good.csv", len(rep.findings), rep.max_severity, rep.lr_advice.action)
+        "good.csv",
+        len(rep.findings),
+        rep.max_severity,
+        rep.lr_advice.action,
+    )
     assert (good["not_assessable"], good["reason"]) == ("", "")
     caffe = table.iloc[0]  # no gradient series in a plain Caffe log: said, not hidden
     assert caffe["not_assessable"] == "grad_norm_growth exploding_gradients vanishing_gradients"
@@ -82,8 +97,7 @@ def test_rows_of_an_archive_with_a_bad_file(archive, in_process) -> None:
     assert (bad["run"], bad["max_severity"], bad["lr_action"]) == ("", "", "")
     assert str(table["steps"].dtype) == "Int64" and pd.isna(bad["findings"])
     assert str(table["assessed"].dtype) == "boolean"
-    assert sorted(table.attrs["loss_sparkline"]) == [str(archive / "caffe.log"),
-                                                     str(archive / "good.csv")]
+    assert sorted(table.attrs["loss_sparkline"]) == [str(archive / "caffe.log"), str(archive / "good.csv")]
     spark = table.attrs["loss_sparkline"][str(archive / "good.csv")]
     assert len(spark) == 60 and spark[0] > spark[-1]  # the smoothed loss went down
 
@@ -109,8 +123,9 @@ def test_process_pool_gives_the_same_rows(archive, in_process) -> None:
 
 def test_dask_gives_the_same_rows(archive, in_process) -> None:
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=1,
-                                  dashboard_address=":0") as cluster:
+    with distributed.LocalCluster(
+        processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0"
+    ) as cluster:
         with distributed.Client(cluster) as client:
             seen: list[str] = []
             table = run_batch(archive, scheduler=client, progress=lambda r: seen.append(r["status"]))
@@ -118,8 +133,9 @@ def test_dask_gives_the_same_rows(archive, in_process) -> None:
             assert sorted(seen) == ["error", "ok", "ok"]
             assert client.status == "running"  # a Client handed in is left open
         # the CLI on the same cluster, by address: the same CSV as in one process
-        r = _runner().invoke(cli.main, ["batch", str(archive), "--dask", cluster.scheduler_address,
-                                        "--no-cache"])
+        r = _runner().invoke(
+            cli.main, ["batch", str(archive), "--dask", cluster.scheduler_address, "--no-cache"]
+        )
         assert r.exit_code == 3, r.stderr
         assert r.stderr == "3 files and runs: 2 ok, 1 error, 0 skipped\n"
     r1 = _runner().invoke(cli.main, ["batch", str(archive), "-j", "1", "--no-cache"])
@@ -132,7 +148,9 @@ def test_dask_missing_is_one_line_and_exit_2(archive, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
     r = _runner().invoke(cli.main, ["batch", str(archive), "--dask", "local"])
     assert (r.exit_code, r.stderr) == (
-        2, "Error: --dask needs dask.distributed: pip install 'gradlog[dask]'\n")
+        2,
+        "Error: --dask needs dask.distributed: pip install 'gradlog[dask]'\n",
+    )
     with pytest.raises(ImportError, match=r"pip install 'gradlog\[dask\]'"):
         run_batch(archive, scheduler="local")
 

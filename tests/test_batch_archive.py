@@ -72,22 +72,31 @@ EXPECTED = [
     ("misc/config.yaml", "skipped", "a document, script, config or media file, not a training log"),
     ("misc/curve.png", "skipped", "an image, not a training log"),
     ("misc/model.pt", "skipped", "a model or data file, not a training log"),
-    ("misc/notes.json", "skipped", "a table with no step-like column and no loss, LR, validation "
-                                   "or gradient column (not a training log)"),
+    (
+        "misc/notes.json",
+        "skipped",
+        "a table with no step-like column and no loss, LR, validation "
+        "or gradient column (not a training log)",
+    ),
     ("short/acc_only.csv", "ok", "no loss"),
     ("short/three_epochs.csv", "ok", "too few points (3)"),
 ]
 
 
 def _rows(table, root):
-    return [(os.path.relpath(p, root), s, r.rsplit(": ", 1)[-1] if s != "ok" else r)
-            for p, s, r in zip(table["path"], table["status"], table["reason"], strict=False)]
+    return [
+        (os.path.relpath(p, root), s, r.rsplit(": ", 1)[-1] if s != "ok" else r)
+        for p, s, r in zip(table["path"], table["status"], table["reason"], strict=False)
+    ]
 
 
 def test_every_file_gets_a_row(archive) -> None:
     table = run_batch(archive, jobs=1)
     assert _rows(table, archive) == [(p, s, r.rsplit(": ", 1)[-1]) for p, s, r in EXPECTED]
-    by = {os.path.relpath(p, archive): row for p, row in zip(table["path"], table.to_dict("records"), strict=False)}
+    by = {
+        os.path.relpath(p, archive): row
+        for p, row in zip(table["path"], table.to_dict("records"), strict=False)
+    }
     # not assessed is not "nothing wrong": assessed False, the detectors that could not run
     short = by["short/three_epochs.csv"]
     assert (short["assessed"], short["findings"], short["finding_ids"]) == (False, 0, "")
@@ -117,8 +126,11 @@ def test_symlink_loops_dangling_links_and_folders_that_cannot_be_opened(archive,
 
     monkeypatch.setattr(os, "scandir", scandir)
     found = survey(archive)
-    got = [(os.path.relpath(u.path, archive), u.status, u.reason.split(": ", 1)[1])
-           for u in found.unread if u.path.parent in (links, archive)]
+    got = [
+        (os.path.relpath(u.path, archive), u.status, u.reason.split(": ", 1)[1])
+        for u in found.unread
+        if u.path.parent in (links, archive)
+    ]
     assert got == [
         ("links/a", "error", "symbolic link loop (not followed)"),
         ("links/b", "error", "symbolic link loop (not followed)"),
@@ -130,7 +142,8 @@ def test_symlink_loops_dangling_links_and_folders_that_cannot_be_opened(archive,
     # the CLI: rows, not a traceback; `analyze DIR` reports the runs and names the rest
     r = _runner().invoke(cli.main, ["batch", str(links), "--no-cache"])
     assert r.exit_code == 2 and r.stderr.endswith(
-        f"Error: {links}: no training log found (3 errors; see the summary's reason column)\n")
+        f"Error: {links}: no training log found (3 errors; see the summary's reason column)\n"
+    )
     r = _runner().invoke(cli.main, ["analyze", str(archive / "good"), str(links), "--format", "json"])
     assert r.exit_code == 3 and "Traceback" not in r.stderr
     assert r.stderr.count("symbolic link loop") == 2
@@ -152,35 +165,42 @@ def test_a_file_that_cannot_be_read_gets_its_row(archive, monkeypatch) -> None:
     table = run_batch(archive / "good", jobs=1)
     assert list(zip(table["path"], table["status"], table["reason"], strict=False)) == [
         (str(locked), "error", f"{locked}: cannot read (Permission denied)"),
-        (str(archive / "good" / "train_log.csv"), "ok", "")]
+        (str(archive / "good" / "train_log.csv"), "ok", ""),
+    ]
 
 
 def test_include_exclude_and_dry_run(archive) -> None:
     refs = gradlog.discover(archive, include=["*.csv"], exclude=["short"])
-    assert [os.path.relpath(r.path, archive) for r in refs] == ["bad/header_only.csv",
-                                                                "good/train_log.csv"]
+    assert [os.path.relpath(r.path, archive) for r in refs] == ["bad/header_only.csv", "good/train_log.csv"]
     found = survey(archive, include=["good/*"])
-    assert [os.path.relpath(r.path, archive) for r in found.runs] == ["good/train.log",
-                                                                      "good/train_log.csv"]
+    assert [os.path.relpath(r.path, archive) for r in found.runs] == ["good/train.log", "good/train_log.csv"]
     assert found.unread == []
-    r = _runner().invoke(cli.main, ["batch", str(archive), "--dry-run", "--exclude", "bad",
-                                    "--exclude", "misc/*.p*"])
+    r = _runner().invoke(
+        cli.main, ["batch", str(archive), "--dry-run", "--exclude", "bad", "--exclude", "misc/*.p*"]
+    )
     assert r.exit_code == 0, r.stderr
     lines = [x.split(None, 3) for x in r.stdout.splitlines()]
     assert [(w, f, os.path.relpath(p, archive)) for w, f, p, *_ in lines] == [
-        ("read", "caffe", "good/train.log"), ("read", "lightning", "good/train_log.csv"),
-        ("skipped", "-", "misc/config.yaml"), ("skipped", "csv_wide", "misc/notes.json"),
-        ("read", "keras", "short/acc_only.csv"), ("read", "keras", "short/three_epochs.csv")]
+        ("read", "caffe", "good/train.log"),
+        ("read", "lightning", "good/train_log.csv"),
+        ("skipped", "-", "misc/config.yaml"),
+        ("skipped", "csv_wide", "misc/notes.json"),
+        ("read", "keras", "short/acc_only.csv"),
+        ("read", "keras", "short/three_epochs.csv"),
+    ]
     assert r.stderr == "4 runs would be read; 0 error, 2 skipped\n"
 
 
-@pytest.mark.parametrize(("args", "code"), [
-    ([], 3),                                    # some runs could not be read
-    (["--allow-errors"], 0),
-    (["--fail-on", "info"], 3),                 # 3 before 1
-    (["--fail-on", "info", "--allow-errors"], 1),
-    (["--fail-on", "critical", "--allow-errors"], 0),
-])
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        ([], 3),  # some runs could not be read
+        (["--allow-errors"], 0),
+        (["--fail-on", "info"], 3),  # 3 before 1
+        (["--fail-on", "info", "--allow-errors"], 1),
+        (["--fail-on", "critical", "--allow-errors"], 0),
+    ],
+)
 def test_exit_codes(archive, args, code) -> None:
     r = _runner().invoke(cli.main, ["batch", str(archive), "-j", "1", "--no-cache", *args])
     assert r.exit_code == code, r.stderr
@@ -188,18 +208,25 @@ def test_exit_codes(archive, args, code) -> None:
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert list(rows[0]) == list(BATCH_COLUMNS)
     assert [(x["status"], x["assessed"]) for x in rows if x["path"].endswith(".csv")] == [
-        ("error", ""), ("error", ""), ("ok", "true"), ("ok", "false"), ("ok", "false")]
+        ("error", ""),
+        ("error", ""),
+        ("ok", "true"),
+        ("ok", "false"),
+        ("ok", "false"),
+    ]
 
 
-@pytest.mark.parametrize("flags", [[], ["--allow-errors"], ["--fail-on", "info"],
-                                   ["--allow-errors", "--fail-on", "info"]])
+@pytest.mark.parametrize(
+    "flags", [[], ["--allow-errors"], ["--fail-on", "info"], ["--allow-errors", "--fail-on", "info"]]
+)
 def test_nothing_readable_is_exit_2_whatever_the_flags(archive, flags, tmp_path) -> None:
     out = tmp_path / "summary.csv"
     r = _runner().invoke(cli.main, ["batch", str(archive / "bad"), "-o", str(out), "--no-cache", *flags])
     assert r.exit_code == 2
     assert r.stderr.splitlines() == [
         f"4 files and runs: 0 ok, 4 error, 0 skipped; summary in {out}",
-        f"Error: {archive / 'bad'}: no run could be read (4 errors; see the summary's reason column)"]
+        f"Error: {archive / 'bad'}: no run could be read (4 errors; see the summary's reason column)",
+    ]
     assert [x["status"] for x in csv.DictReader(out.open())] == ["error"] * 4  # still written
     r = _runner().invoke(cli.main, ["analyze", str(archive / "bad"), *flags])
     assert r.exit_code == 2 and r.stdout == ""
@@ -212,8 +239,7 @@ def test_json_summary_follows_its_schema(archive, tmp_path) -> None:
     from gradlog.render.summary import schema
 
     out = tmp_path / "summary.json"
-    r = _runner().invoke(cli.main, ["batch", str(archive), "-o", str(out), "--no-cache",
-                                    "--allow-errors"])
+    r = _runner().invoke(cli.main, ["batch", str(archive), "-o", str(out), "--no-cache", "--allow-errors"])
     assert r.exit_code == 0, r.stderr
     doc = json.loads(out.read_text())
     jsonschema.validate(doc, schema())
@@ -221,8 +247,14 @@ def test_json_summary_follows_its_schema(archive, tmp_path) -> None:
     rows = {os.path.relpath(x["path"], archive): x for x in doc["rows"]}
     assert len(rows) == 12
     assert rows["short/acc_only.csv"] | {"path": ""} == rows["short/acc_only.csv"] | {
-        "path": "", "status": "ok", "format": "keras", "assessed": False, "reason": "no loss",
-        "findings": 0, "finding_ids": ""}
+        "path": "",
+        "status": "ok",
+        "format": "keras",
+        "assessed": False,
+        "reason": "no loss",
+        "findings": 0,
+        "finding_ids": "",
+    }
     assert rows["bad/empty.csv"]["assessed"] is None and rows["bad/empty.csv"]["steps"] is None
     assert rows["good/train.log"]["steps"] == 157
     bad = dict(doc, rows=[dict(doc["rows"][0], status="fine")])
@@ -231,8 +263,9 @@ def test_json_summary_follows_its_schema(archive, tmp_path) -> None:
 
 
 def test_text_summary_keeps_not_assessed_apart(archive) -> None:
-    r = _runner().invoke(cli.main, ["batch", str(archive), "--format", "text", "--no-cache",
-                                    "-j", "1", "--allow-errors"])
+    r = _runner().invoke(
+        cli.main, ["batch", str(archive), "--format", "text", "--no-cache", "-j", "1", "--allow-errors"]
+    )
     assert r.exit_code == 0, r.stderr
     lines = {x.split()[0]: x for x in r.stdout.splitlines()[1:-1]}
     assert lines["short/three_epochs.csv"].endswith("NOT ASSESSED: too few points (3)")
@@ -247,8 +280,11 @@ def test_real_runs_that_hold_too_little_are_not_assessed(corpus) -> None:
     """On the corpus: an hparams-only TensorBoard file and 3-epoch logs are "not assessed"
     (not "ok, 0 findings"); runs without an LR series are still assessed."""
     table = run_batch(corpus, jobs=1)
-    na = {os.path.relpath(p, corpus): r for p, r, a in zip(table["path"], table["reason"],
-                                                         table["assessed"], strict=False) if a is not pd.NA and not a}
+    na = {
+        os.path.relpath(p, corpus): r
+        for p, r, a in zip(table["path"], table["reason"], table["assessed"], strict=False)
+        if a is not pd.NA and not a
+    }
     assert na == {
         "caffe/googlenet_glogfile_resumed_then_diverges.log": "too few points (6)",
         "caffe/lenet_caffe1_iter_per_sec_format.log": "too few points (2)",
@@ -258,7 +294,9 @@ def test_real_runs_that_hold_too_little_are_not_assessed(corpus) -> None:
         "tensorboard/tf1_keras_irfanet_3ep": "too few points (3)",
         "tensorboard/tf2_mnist_katib": "too few points (10)",
     }
-    by = dict(zip(table["path"].map(lambda p: os.path.relpath(p, corpus)), table.to_dict("records"), strict=False))
+    by = dict(
+        zip(table["path"].map(lambda p: os.path.relpath(p, corpus)), table.to_dict("records"), strict=False)
+    )
     overfit = by["tensorboard/tf1_keras_irfanet_109ep_overfit"]  # no LR logged, still assessed
     assert overfit["assessed"] is True and "overfitting" in overfit["finding_ids"]
     assert "step_size_oscillation" in overfit["not_assessable"]

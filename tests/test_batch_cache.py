@@ -86,8 +86,10 @@ def test_only_what_changed_is_analysed_again(archive, samples, tmp_path, counted
     run_batch(archive, jobs=1, cache=c)
     assert counted == [] and c.hashed_bytes == st.st_size
     # changed content (a TensorBoard run gains a file): that run only
-    shutil.copy(archive / "tb" / sorted(os.listdir(archive / "tb"))[0],
-                archive / "tb" / "events.out.tfevents.1999999999.host.copy")
+    shutil.copy(
+        archive / "tb" / sorted(os.listdir(archive / "tb"))[0],
+        archive / "tb" / "events.out.tfevents.1999999999.host.copy",
+    )
     run_batch(archive, jobs=1, cache=Cache(cache_dir))
     assert counted == ["tb"]
     counted.clear()

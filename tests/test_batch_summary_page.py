@@ -80,8 +80,9 @@ def summary(samples, tmp_path):
     (a / "plot.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     out = tmp_path / "site" / "summary.html"
     reports = tmp_path / "site" / "reports"
-    r = _runner().invoke(cli.main, ["batch", str(a), "-o", str(out), "--reports", str(reports),
-                                    "-j", "1", "--allow-errors"])
+    r = _runner().invoke(
+        cli.main, ["batch", str(a), "-o", str(out), "--reports", str(reports), "-j", "1", "--allow-errors"]
+    )
     assert r.exit_code == 0, r.stderr
     return out
 
@@ -106,7 +107,7 @@ def test_the_page_holds_every_row_and_links_the_reports(summary) -> None:
     # every ok run links to its own report, which exists and is that run's
     for name in ("caffe.log", "exp1/train_log.csv", "short.csv"):
         href = by[name][0]["href"]
-        report = (summary.parent / href)
+        report = summary.parent / href
         assert href.startswith("reports/") and report.is_file()
         assert f"{Path(name).name}" in report.read_text()
     # "not enough in the log to say" is not "nothing wrong found"
@@ -125,16 +126,31 @@ def test_the_page_holds_every_row_and_links_the_reports(summary) -> None:
 def test_the_page_sorts_in_a_browser(summary, tmp_path) -> None:
     # click the "steps" header twice (descending), as a person would, then read the DOM
     clicked = summary.with_name("clicked.html")
-    clicked.write_text(summary.read_text().replace(
-        "</body>", "<script>var b=document.querySelectorAll('th button')[7];b.click();b.click();"
-                   "</script></body>"))
+    clicked.write_text(
+        summary.read_text().replace(
+            "</body>",
+            "<script>var b=document.querySelectorAll('th button')[7];b.click();b.click();</script></body>",
+        )
+    )
 
     def chromium(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-             "--no-first-run", "--disable-extensions", "--hide-scrollbars",
-             f"--user-data-dir={tmp_path / 'profile'}", *args],
-            capture_output=True, timeout=180, check=False)
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--disable-extensions",
+                "--hide-scrollbars",
+                f"--user-data-dir={tmp_path / 'profile'}",
+                *args,
+            ],
+            capture_output=True,
+            timeout=180,
+            check=False,
+        )
 
     res = chromium("--dump-dom", clicked.as_uri())
     assert res.returncode == 0, res.stderr.decode(errors="replace")[-2000:]

@@ -41,25 +41,55 @@ def _report() -> gradlog.Report:
     frame, _ = build_frame(tags, st, vals)
     run = gradlog.Run(frame, {"name": f"{HOSTILE}.log", "format": "caffe", "source": "/x/run.log"})
     findings = [
-        Finding("divergence", "critical", "The loss blew up after step 1,800.",
-                tags=("train/loss",), step_range=(1800, 1990), confidence=0.9,
-                evidence={"ratio_to_min": 12.5}, recommendation="Lower the LR about 3x."),
-        Finding("grad_norm_growth", "warning", f"The norm of {HOSTILE_IMG} doubled.",
-                tags=(f"grad_norm/{HOSTILE_IMG}",), step_range=(0, 1990), confidence=0.8,
-                evidence={"fold_change": 2.0, "layer": HOSTILE}),
-        Finding("loss_plateau", "info", "The loss stopped improving after step 1,200.",
-                tags=("train/loss",), step_range=(1200, 1990), confidence=0.6,
-                evidence={"plateau_start_step": 1200}),
+        Finding(
+            "divergence",
+            "critical",
+            "The loss blew up after step 1,800.",
+            tags=("train/loss",),
+            step_range=(1800, 1990),
+            confidence=0.9,
+            evidence={"ratio_to_min": 12.5},
+            recommendation="Lower the LR about 3x.",
+        ),
+        Finding(
+            "grad_norm_growth",
+            "warning",
+            f"The norm of {HOSTILE_IMG} doubled.",
+            tags=(f"grad_norm/{HOSTILE_IMG}",),
+            step_range=(0, 1990),
+            confidence=0.8,
+            evidence={"fold_change": 2.0, "layer": HOSTILE},
+        ),
+        Finding(
+            "loss_plateau",
+            "info",
+            "The loss stopped improving after step 1,200.",
+            tags=("train/loss",),
+            step_range=(1200, 1990),
+            confidence=0.6,
+            evidence={"plateau_start_step": 1200},
+        ),
     ]
     return gradlog.Report(run=run, findings=findings)
 
 
 def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--no-first-run", "--disable-extensions", "--hide-scrollbars",
-         f"--user-data-dir={tmp_path / 'profile'}", *args],
-        capture_output=True, timeout=180, check=False,
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-extensions",
+            "--hide-scrollbars",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            *args,
+        ],
+        capture_output=True,
+        timeout=180,
+        check=False,
     )
 
 
@@ -102,7 +132,10 @@ def test_browser_renders_the_findings_and_escapes_log_text(page, tmp_path) -> No
     dom = _Dom()
     dom.feed(res.stdout.decode("utf-8"))
     assert [(f["data-finding-id"], f["data-severity"]) for f in dom.findings] == [
-        ("divergence", "critical"), ("grad_norm_growth", "warning"), ("loss_plateau", "info")]
+        ("divergence", "critical"),
+        ("grad_norm_growth", "warning"),
+        ("loss_plateau", "info"),
+    ]
     assert "The loss blew up after step 1,800." in dom.findings[0]["text"]
     assert "Lower the LR about 3x." in dom.findings[0]["text"]
     # the hostile names are text in the rendered page, never elements or handlers
@@ -124,7 +157,7 @@ def test_browser_draws_the_embedded_figures(page, tmp_path) -> None:
     rgb = (img * 255).round().astype(int)
 
     def count(hex_color: str, tol: int = 12) -> int:
-        c = np.array([int(hex_color[i:i + 2], 16) for i in (1, 3, 5)])
+        c = np.array([int(hex_color[i : i + 2], 16) for i in (1, 3, 5)])
         return int((np.abs(rgb - c).max(axis=-1) <= tol).sum())
 
     assert count("#0072B2") > 300  # the smoothed loss line of the overview figure
@@ -161,11 +194,11 @@ def sample_pages(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("width", [1280, 800])
-def test_browser_sample_report_fits_three_screens_and_never_overflows(sample_pages, tmp_path,
-                                                                      width) -> None:
+def test_browser_sample_report_fits_three_screens_and_never_overflows(sample_pages, tmp_path, width) -> None:
     shot = tmp_path / "folded.png"
-    res = _chromium(tmp_path, f"--screenshot={shot}", f"--window-size={width},6000",
-                    sample_pages["folded"].as_uri())
+    res = _chromium(
+        tmp_path, f"--screenshot={shot}", f"--window-size={width},6000", sample_pages["folded"].as_uri()
+    )
     assert res.returncode == 0 and shot.exists(), res.stderr.decode(errors="replace")[-2000:]
     bottom, right = _content_box(shot)
     if width == 1280:
@@ -173,7 +206,8 @@ def test_browser_sample_report_fits_three_screens_and_never_overflows(sample_pag
     assert right < width - 4  # nothing wider than the window (a table would be cut at the edge)
     # every <details> open: the evidence tables still stay inside their cards
     shot = tmp_path / "open.png"
-    res = _chromium(tmp_path, f"--screenshot={shot}", f"--window-size={width},14000",
-                    sample_pages["open"].as_uri())
+    res = _chromium(
+        tmp_path, f"--screenshot={shot}", f"--window-size={width},14000", sample_pages["open"].as_uri()
+    )
     assert res.returncode == 0 and shot.exists()
     assert _content_box(shot)[1] < width - 4

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gradlog.parsers import caffe
-from gradlog.parsers.caffe import bulk as caffe_bulk
-from gradlog.parsers.caffe import stream as caffe_stream
 
 import gradlog
 from gradlog.errors import DamagedInputError, EmptyLogError, ParseError, UnknownFormatError
+from gradlog.parsers import caffe
+from gradlog.parsers.caffe import bulk as caffe_bulk
+from gradlog.parsers.caffe import stream as caffe_stream
 from gradlog.source import Source
 
 
@@ -36,8 +36,7 @@ class Log:
         self.t += dt
         h, rem = divmod(self.t, 3600)
         m, s = divmod(rem, 60)
-        self.lines.append(f"{level}{self.day} {int(h):02d}:{int(m):02d}:{s:09.6f} {self.pid:5d} "
-                          f"{src}] {msg}")
+        self.lines.append(f"{level}{self.day} {int(h):02d}:{int(m):02d}:{s:09.6f} {self.pid:5d} {src}] {msg}")
         return self
 
     def raw(self, text: str) -> Log:
@@ -61,12 +60,16 @@ def v(tag: str, step: int) -> float:
 def fwd(log: Log, step: int, test: bool = False) -> None:
     pre = "t" if test else ""
     for layer, blob in (("data", "data"), ("conv1", "conv1"), ("relu1", "conv1"), ("fc", "fc")):
-        log.add(f"    [Forward] Layer {layer}, top blob {blob} data: {v(pre + 'f' + layer, step)}",
-                "net.cpp:608")
+        log.add(
+            f"    [Forward] Layer {layer}, top blob {blob} data: {v(pre + 'f' + layer, step)}", "net.cpp:608"
+        )
         if layer in ("conv1", "fc"):
             for p in (0, 1):
-                log.add(f"    [Forward] Layer {layer}, param blob {p} data: "
-                        f"{v(pre + 'pf' + layer + str(p), step)}", "net.cpp:620")
+                log.add(
+                    f"    [Forward] Layer {layer}, param blob {p} data: "
+                    f"{v(pre + 'pf' + layer + str(p), step)}",
+                    "net.cpp:620",
+                )
     log.add(f"    [Forward] Layer loss, top blob loss data: {v(pre + 'floss', step)}", "net.cpp:608")
 
 
@@ -74,15 +77,23 @@ def bwd(log: Log, step: int, grad_total: float | None = None) -> None:
     log.add(f"    [Backward] Layer loss, bottom blob fc diff: {v('bloss', step)}", "net.cpp:636")
     for layer, bottom in (("fc", "conv1"), ("relu1", "conv1"), ("conv1", None)):
         if bottom:
-            log.add(f"    [Backward] Layer {layer}, bottom blob {bottom} diff: {v('b' + layer, step)}",
-                    "net.cpp:636")
+            log.add(
+                f"    [Backward] Layer {layer}, bottom blob {bottom} diff: {v('b' + layer, step)}",
+                "net.cpp:636",
+            )
         if layer in ("conv1", "fc"):
             for p in (0, 1):
-                log.add(f"    [Backward] Layer {layer}, param blob {p} diff: "
-                        f"{v('g' + layer + str(p), step)}", "net.cpp:647")
+                log.add(
+                    f"    [Backward] Layer {layer}, param blob {p} diff: {v('g' + layer + str(p), step)}",
+                    "net.cpp:647",
+                )
     g = v("gn", step) if grad_total is None else grad_total
-    log.add(f"    [Backward] All net params (data, diff): L1 norm = ({v('l1d', step)}, "
-            f"{v('l1g', step)}); L2 norm = ({v('l2d', step)}, {g})", "net.cpp:736", level="E")
+    log.add(
+        f"    [Backward] All net params (data, diff): L1 norm = ({v('l1d', step)}, "
+        f"{v('l1g', step)}); L2 norm = ({v('l2d', step)}, {g})",
+        "net.cpp:736",
+        level="E",
+    )
 
 
 def display(log: Log, step: int, *, rate: bool = True, lr: float = 0.01) -> None:
@@ -90,16 +101,20 @@ def display(log: Log, step: int, *, rate: bool = True, lr: float = 0.01) -> None
         log.add(f"Iteration {step} (9.5 iter/s, 2.1s/20 iters), loss = {v('smooth', step)}")
     else:
         log.add(f"Iteration {step}, loss = {v('smooth', step)}")
-    log.add(f"    Train net output #0: loss = {v('out', step)} (* 1 = {v('out', step)} loss)",
-            "solver.cpp:237")
+    log.add(
+        f"    Train net output #0: loss = {v('out', step)} (* 1 = {v('out', step)} loss)", "solver.cpp:237"
+    )
     log.add(f"Iteration {step}, lr = {lr}", "sgd_solver.cpp:106")
 
 
 def update(log: Log, step: int) -> None:
     for layer in ("conv1", "fc"):
         for p in (0, 1):
-            log.add(f"    [Update] Layer {layer}, param {p} data: {v('ud' + layer + str(p), step)}; "
-                    f"diff: {v('uu' + layer + str(p), step)}", "net.cpp:758")
+            log.add(
+                f"    [Update] Layer {layer}, param {p} data: {v('ud' + layer + str(p), step)}; "
+                f"diff: {v('uu' + layer + str(p), step)}",
+                "net.cpp:758",
+            )
 
 
 def add_test_pass(log: Log, step: int, batches: int = 2, net: int = 0) -> None:
@@ -107,15 +122,28 @@ def add_test_pass(log: Log, step: int, batches: int = 2, net: int = 0) -> None:
     for _ in range(batches):
         fwd(log, step, test=True)
     log.add(f"    Test net output #0: accuracy = {v('acc' + str(net), step)}", "solver.cpp:406")
-    log.add(f"    Test net output #1: loss = {v('tloss' + str(net), step)} (* 1 = "
-            f"{v('tloss' + str(net), step)} loss)", "solver.cpp:406")
+    log.add(
+        f"    Test net output #1: loss = {v('tloss' + str(net), step)} (* 1 = "
+        f"{v('tloss' + str(net), step)} loss)",
+        "solver.cpp:406",
+    )
 
 
 def start(log: Log, name: str = "TinyNet") -> None:
     log.add("Initializing solver from parameters: ", "solver.cpp:48")
-    for line in ("test_iter: 2", "base_lr: 0.01", "display: 2", "max_iter: 6", 'lr_policy: "fixed"',
-                 "average_loss: 1", "debug_info: true", "net_param {", "  name: \"TinyNet\"", "}",
-                 'type: "SGD"'):
+    for line in (
+        "test_iter: 2",
+        "base_lr: 0.01",
+        "display: 2",
+        "max_iter: 6",
+        'lr_policy: "fixed"',
+        "average_loss: 1",
+        "debug_info: true",
+        "net_param {",
+        '  name: "TinyNet"',
+        "}",
+        'type: "SGD"',
+    ):
         log.raw(line)
     log.add(f"Solving {name}", "solver.cpp:288")
     log.add("Learning Rate Policy: fixed", "solver.cpp:289")
@@ -144,15 +172,26 @@ def current_caffe_log() -> Log:
 def test_current_caffe_debug_lines_land_on_their_iteration(tmp_path):
     run = gradlog.load(current_caffe_log().write(tmp_path))
     assert run.meta["format"] == "caffe"
-    for tag, key in (("grad_absmean/conv1/0", "gconv10"), ("grad_absmean/fc/1", "gfc1"),
-                     ("bwd_absmean/fc/conv1", "bfc"), ("fwd_absmean/relu1/conv1", "frelu1"),
-                     ("param_absmean/conv1/1", "pfconv11"), ("fwd_absmean/loss/loss", "floss"),
-                     ("grad_norm/total", "gn"), ("grad_l1/total", "l1g"),
-                     ("param_norm/total", "l2d"), ("param_l1/total", "l1d")):
+    for tag, key in (
+        ("grad_absmean/conv1/0", "gconv10"),
+        ("grad_absmean/fc/1", "gfc1"),
+        ("bwd_absmean/fc/conv1", "bfc"),
+        ("fwd_absmean/relu1/conv1", "frelu1"),
+        ("param_absmean/conv1/1", "pfconv11"),
+        ("fwd_absmean/loss/loss", "floss"),
+        ("grad_norm/total", "gn"),
+        ("grad_l1/total", "l1g"),
+        ("param_norm/total", "l2d"),
+        ("param_l1/total", "l1d"),
+    ):
         assert series(run, tag) == {s: v(key, s) for s in (0, 2, 4)}, tag
     assert series(run, "train/loss") == {s: v("out", s) for s in (0, 2, 4)}
-    assert series(run, "train/loss_smoothed") == {0: v("smooth", 0), 2: v("smooth", 2),
-                                                  4: v("smooth", 4), 6: 0.5}
+    assert series(run, "train/loss_smoothed") == {
+        0: v("smooth", 0),
+        2: v("smooth", 2),
+        4: v("smooth", 4),
+        6: 0.5,
+    }
     assert series(run, "test0/accuracy") == {s: v("acc0", s) for s in (0, 4, 6)}
     assert series(run, "test0/loss") == {s: v("tloss0", s) for s in (0, 4, 6)}
     # the test net's [Forward] lines (2 batches x 9 lines x 3 passes) are not train values
@@ -170,7 +209,7 @@ def test_debug_values_take_the_time_of_their_iteration_line(tmp_path):
     w_grad = run.wall_times("grad_norm/total")
     for s in (0, 2, 4):
         assert w_grad[s] == w_loss[s]
-    assert w_loss[2] - w_loss[0] == pytest.approx(0.020, abs=1e-6)   # 20 lines apart
+    assert w_loss[2] - w_loss[0] == pytest.approx(0.020, abs=1e-6)  # 20 lines apart
 
 
 def test_iter_size_passes_in_one_iteration_keep_the_last(tmp_path):
@@ -178,9 +217,9 @@ def test_iter_size_passes_in_one_iteration_keep_the_last(tmp_path):
     start(log)
     for step in (0, 2):
         fwd(log, step)
-        bwd(log, step, grad_total=1.0)      # first of iter_size = 2 passes
+        bwd(log, step, grad_total=1.0)  # first of iter_size = 2 passes
         fwd(log, step)
-        bwd(log, step, grad_total=2.0)      # the accumulated gradient
+        bwd(log, step, grad_total=2.0)  # the accumulated gradient
         display(log, step)
     run = gradlog.load(log.write(tmp_path))
     assert series(run, "grad_norm/total") == {0: 2.0, 2: 2.0}
@@ -193,7 +232,7 @@ def test_lost_forward_lines_do_not_move_backward_values(tmp_path):
     fwd(log, 0)
     bwd(log, 0)
     display(log, 0)
-    bwd(log, 2)                 # this block's [Forward] lines are missing
+    bwd(log, 2)  # this block's [Forward] lines are missing
     display(log, 2)
     run = gradlog.load(log.write(tmp_path))
     assert series(run, "grad_absmean/conv1/0") == {0: v("gconv10", 0), 2: v("gconv10", 2)}
@@ -212,9 +251,8 @@ def test_a_block_without_its_iteration_line_is_dropped_and_counted(tmp_path):
             log.add(f"Iteration {step}, lr = 0.01", "sgd_solver.cpp:106")
     run = gradlog.load(log.write(tmp_path))
     assert sorted(series(run, "grad_norm/total")) == [0, 20, 60]
-    assert run.meta["skipped"]["unplaced_values"] == 9 + 7 + 4     # [Forward], [Backward], All
-    assert any("without their Iteration line between iterations 20 and 60" in w
-               for w in run.meta["warnings"])
+    assert run.meta["skipped"]["unplaced_values"] == 9 + 7 + 4  # [Forward], [Backward], All
+    assert any("without their Iteration line between iterations 20 and 60" in w for w in run.meta["warnings"])
     assert series(run, "train/lr")[40] == 0.01
 
 
@@ -231,8 +269,11 @@ def old_caffe_log(skip_block: int | None = None, clip_at: tuple[int, ...] = ()) 
         if step % 3 == 0:
             display(log, step, rate=False)
         if step in clip_at:
-            log.add(f"Gradient clipping: scaling down gradients (L2 norm {v('clip', step)} > 35) "
-                    f"by scale factor 0.5", "sgd_solver.cpp:92")
+            log.add(
+                f"Gradient clipping: scaling down gradients (L2 norm {v('clip', step)} > 35) "
+                f"by scale factor 0.5",
+                "sgd_solver.cpp:92",
+            )
         if step != skip_block:
             update(log, step)
     log.add("Iteration 7, loss = 0.25", "solver.cpp:291")
@@ -261,7 +302,7 @@ def test_old_caffe_with_a_lost_block_drops_that_stretch(tmp_path):
     run = gradlog.load(old_caffe_log(skip_block=4).write(tmp_path))
     # between the display lines of 3 and 6 one block is missing: 4 and 5 are unknown
     assert sorted(series(run, "grad_norm/total")) == [0, 1, 2, 3, 6]
-    assert run.meta["skipped"]["unplaced_values"] == 9 + 7 + 4 + 8   # block 5, with its [Update]s
+    assert run.meta["skipped"]["unplaced_values"] == 9 + 7 + 4 + 8  # block 5, with its [Update]s
     assert any("between iterations 3 and 6" in w for w in run.meta["warnings"])
 
 
@@ -293,15 +334,19 @@ def test_2014_debug_info_format(tmp_path):
 def test_clipping_is_placed_only_when_its_iteration_is_certain(tmp_path):
     log = Log()
     start(log)
-    for step in range(4):                 # display 1: each clip line follows its lr line
+    for step in range(4):  # display 1: each clip line follows its lr line
         display(log, step)
-        log.add(f"Gradient clipping: scaling down gradients (L2 norm {40 + step} > 35) by scale "
-                f"factor 0.8", "sgd_solver.cpp:92")
-    for step in (10, 20):                 # display 10: clipping on iterations in between too
+        log.add(
+            f"Gradient clipping: scaling down gradients (L2 norm {40 + step} > 35) by scale factor 0.8",
+            "sgd_solver.cpp:92",
+        )
+    for step in (10, 20):  # display 10: clipping on iterations in between too
         display(log, step)
         for _ in range(3):
-            log.add("Gradient clipping: scaling down gradients (L2 norm 50 > 35) by scale factor 0.7",
-                    "sgd_solver.cpp:92")
+            log.add(
+                "Gradient clipping: scaling down gradients (L2 norm 50 > 35) by scale factor 0.7",
+                "sgd_solver.cpp:92",
+            )
     run = gradlog.load(log.write(tmp_path))
     assert series(run, "grad_norm/total_preclip") == {0: 40.0, 1: 41.0, 2: 42.0}
     assert run.meta["clipping_events"] == 10
@@ -322,9 +367,9 @@ def test_outputs_names_multiple_test_nets_and_old_test_scores(tmp_path):
     log.add("    Train net output #0: loss1/loss1 = 7.0 (* 0.3 = 2.1 loss)", "solver.cpp:204")
     log.add("    Train net output #1: loss3/loss3 = 6.9 (* 1 = 6.9 loss)", "solver.cpp:204")
     log.add("    Train net output #2: prob = 0.25", "solver.cpp:204")
-    log.add("    Train net output #3: prob = 0.75", "solver.cpp:204")   # element 1 of a 2-element blob
+    log.add("    Train net output #3: prob = 0.75", "solver.cpp:204")  # element 1 of a 2-element blob
     log.add("Iteration 0, lr = 0.01", "solver.cpp:467")
-    log.add("Iteration 1, Testing net", "solver.cpp:100")           # 2014: no (#k)
+    log.add("Iteration 1, Testing net", "solver.cpp:100")  # 2014: no (#k)
     log.add("Test score #0: 0.5", "solver.cpp:120")
     log.add("Test score #1: 1.25", "solver.cpp:120")
     run = gradlog.load(log.write(tmp_path))
@@ -347,7 +392,7 @@ def test_outputs_without_their_header_line_are_not_placed(tmp_path):
     log = Log()
     start(log)
     display(log, 0)
-    log.add("    Train net output #0: loss = 9.9", "solver.cpp:237")     # after the lr line
+    log.add("    Train net output #0: loss = 9.9", "solver.cpp:237")  # after the lr line
     log.add("    Test net output #0: accuracy = 0.5", "solver.cpp:406")  # no Testing line
     run = gradlog.load(log.write(tmp_path))
     assert series(run, "train/loss") == {0: v("out", 0)}
@@ -365,14 +410,21 @@ def test_rates_the_first_one_of_each_run_is_not_kept(tmp_path):
     assert series(run, "train/iter_per_s") == {100: 16.5, 200: 17.25}
     assert series(run, "train/loss_smoothed") == {0: 2.4, 100: 0.3, 200: 0.25}
     assert run.meta["skipped"]["first_rate_of_run"] == 1
-    assert run.roles["loss"] == "train/loss_smoothed"     # no raw output in this log
+    assert run.roles["loss"] == "train/loss_smoothed"  # no raw output in this log
 
 
 def test_nan_inf_and_msvc_values_are_kept(tmp_path):
     log = Log()
     start(log)
-    for step, val in ((0, "-nan"), (1, "nan"), (2, "inf"), (3, "-inf"), (4, "1.#INF"), (5, "-1.#IND"),
-                      (6, "87.3365")):
+    for step, val in (
+        (0, "-nan"),
+        (1, "nan"),
+        (2, "inf"),
+        (3, "-inf"),
+        (4, "1.#INF"),
+        (5, "-1.#IND"),
+        (6, "87.3365"),
+    ):
         log.add(f"Iteration {step}, loss = {val}")
         log.add(f"    Train net output #0: loss = {val} (* 1 = {val} loss)", "solver.cpp:237")
     run = gradlog.load(log.write(tmp_path))
@@ -403,8 +455,7 @@ def test_resume_later_record_wins_and_restart_is_recorded(tmp_path):
     for step in (0, 10, 20, 30):
         display(log, step, rate=False)
     log.add("Snapshotting to binary proto file snap_iter_20.caffemodel", "solver.cpp:459")
-    log.add("Check failed: error == cudaSuccess (2 vs. 0)  out of memory", "syncedmem.cpp:56",
-            level="F")
+    log.add("Check failed: error == cudaSuccess (2 vs. 0)  out of memory", "syncedmem.cpp:56", level="F")
     log.raw("*** Check failure stack trace: ***")
     log.raw("    @     0x7f2f5a1c1daa  (unknown)")
     log.add("Resuming from snap_iter_20.solverstate", "caffe.cpp:209")
@@ -414,8 +465,13 @@ def test_resume_later_record_wins_and_restart_is_recorded(tmp_path):
         log.add(f"Iteration {step}, loss = {step + 0.5}")
         log.add(f"Iteration {step}, lr = 0.001", "sgd_solver.cpp:106")
     run = gradlog.load(log.write(tmp_path))
-    assert series(run, "train/loss_smoothed") == {0: v("smooth", 0), 10: v("smooth", 10),
-                                                  20: 20.5, 30: 30.5, 40: 40.5}
+    assert series(run, "train/loss_smoothed") == {
+        0: v("smooth", 0),
+        10: v("smooth", 10),
+        20: 20.5,
+        30: 30.5,
+        40: 40.5,
+    }
     assert series(run, "train/lr") == {0: 0.01, 10: 0.01, 20: 0.001, 30: 0.001, 40: 0.001}
     assert run.meta["replaced_points"] == 4
     assert run.meta["runs_in_file"] == 2
@@ -438,11 +494,10 @@ def test_counter_going_back_without_a_solving_line_is_a_restart(tmp_path):
     start(log)
     for step in (0, 100, 200):
         display(log, step)
-    for step in (100, 200, 300):      # the same job relaunched into the same file, no header
+    for step in (100, 200, 300):  # the same job relaunched into the same file, no header
         log.add(f"Iteration {step}, loss = {step + 0.25}")
     run = gradlog.load(log.write(tmp_path))
-    assert series(run, "train/loss_smoothed") == {0: v("smooth", 0), 100: 100.25, 200: 200.25,
-                                                  300: 300.25}
+    assert series(run, "train/loss_smoothed") == {0: v("smooth", 0), 100: 100.25, 200: 200.25, 300: 300.25}
     (r,) = run.meta["restarts"]
     assert r["kind"] == "counter_reset" and r["step"] == 100 and r["previous_step"] == 200
     assert any("goes back from 200 to 100" in w for w in run.meta["warnings"])
@@ -519,8 +574,8 @@ def test_year_from_the_glog_header_and_new_year_roll_over(tmp_path):
     log.add("Iteration 10, loss = 0.5")
     run = gradlog.load(log.write(tmp_path))
     w = run.wall_times("train/loss_smoothed")
-    assert w[0] == pytest.approx(1451606399.0 + 0.994, abs=1e-5)    # 2015-12-31 23:59:59.994 UTC
-    assert w[10] == pytest.approx(1451606400.501, abs=1e-5)           # 2016-01-01 00:00:00.501
+    assert w[0] == pytest.approx(1451606399.0 + 0.994, abs=1e-5)  # 2015-12-31 23:59:59.994 UTC
+    assert w[10] == pytest.approx(1451606400.501, abs=1e-5)  # 2016-01-01 00:00:00.501
     assert run.meta["wall_time_year_assumed"] is False
     assert run.meta["caffe"]["glog_header"]["running_on_machine"] == "box"
 
@@ -529,7 +584,7 @@ def test_without_a_year_one_is_assumed_and_durations_stay_right(tmp_path):
     log = Log(day="0228", start=23 * 3600 + 59 * 60 + 59.0)
     start(log)
     log.add("Iteration 0, loss = 1.0")
-    log.day, log.t = "0229", 12 * 3600.0       # a Feb 29 line: that year was a leap year
+    log.day, log.t = "0229", 12 * 3600.0  # a Feb 29 line: that year was a leap year
     log.add("Iteration 10, loss = 0.5")
     log.day, log.t = "0301", 0.0
     log.add("Iteration 20, loss = 0.25")
@@ -549,18 +604,22 @@ def test_year_from_a_glog_file_name(tmp_path):
     run = gradlog.load(path)
     assert run.meta["caffe"]["year"]["source"] == "file_name"
     assert run.meta["wall_time_year_assumed"] is False
-    assert 1435881600 < run.wall_times("train/loss_smoothed")[0] < 1435968000   # 2015-07-03
+    assert 1435881600 < run.wall_times("train/loss_smoothed")[0] < 1435968000  # 2015-07-03
 
 
 def test_glog_year_prefix(tmp_path):
     text = current_caffe_log().text()
-    text = "\n".join(("I2019" + ln[1:]) if ln[:1] == "I" and ln[1:5].isdigit() else ln
-                     for ln in text.splitlines()) + "\n"
+    text = (
+        "\n".join(
+            ("I2019" + ln[1:]) if ln[:1] == "I" and ln[1:5].isdigit() else ln for ln in text.splitlines()
+        )
+        + "\n"
+    )
     path = tmp_path / "y.log"
     path.write_text(text)
     run = gradlog.load(str(path))
     w = run.wall_times("train/loss_smoothed")[0]
-    assert 1555027200 < w < 1555113600                                    # 2019-04-12
+    assert 1555027200 < w < 1555113600  # 2019-04-12
     assert series(run, "grad_norm/total") == {s: v("gn", s) for s in (0, 2, 4)}
 
 
@@ -580,8 +639,15 @@ def test_chunk_boundaries_do_not_change_anything(tmp_path, monkeypatch, samples)
     data = (samples / "caffe_numpy_cnn_debug.log").read_bytes()[:200_000]
     cut = data.index(b"\n", 100_000) + 1
     # lines longer than a chunk: a Python print and a long glog message
-    data = (data[:cut] + b"x" * 5000 + b"\n" + b"I0316 00:00:01.000000  4242 layer.cpp:1] "
-            + b"y" * 3000 + b"\n" + data[cut:])
+    data = (
+        data[:cut]
+        + b"x" * 5000
+        + b"\n"
+        + b"I0316 00:00:01.000000  4242 layer.cpp:1] "
+        + b"y" * 3000
+        + b"\n"
+        + data[cut:]
+    )
     path = tmp_path / "part.log"
     path.write_bytes(data)
     ref = gradlog.load(str(path))
@@ -642,13 +708,19 @@ def test_meta_documents_the_tags(tmp_path):
     run = gradlog.load(current_caffe_log().write(tmp_path))
     meta = run.meta
     assert meta["step_unit"] == "iteration"
-    for key in ("train/loss_smoothed", "grad_norm/total", "grad_absmean/<layer>/<param>",
-                "update_absmean/<layer>/<param>", "test<k>/<output>", "grad_norm/total_preclip"):
+    for key in (
+        "train/loss_smoothed",
+        "grad_norm/total",
+        "grad_absmean/<layer>/<param>",
+        "update_absmean/<layer>/<param>",
+        "test<k>/<output>",
+        "grad_norm/total_preclip",
+    ):
         assert key in meta["statistics"]
     assert "not an L2 norm" in meta["statistics"]["grad_absmean/<layer>/<param>"]
     solver = meta["caffe"]["runs"][0]["solver"]
     assert solver["base_lr"] == 0.01 and solver["debug_info"] is True and solver["type"] == "SGD"
-    assert "name" not in solver                      # nested net_param fields are not solver keys
+    assert "name" not in solver  # nested net_param fields are not solver keys
     assert meta["skipped"]["parameter_dump_lines"] == 11
     np.testing.assert_array_equal(run.frame["step"].to_numpy().dtype, np.dtype("int64"))
 
@@ -678,7 +750,7 @@ def test_outputs_after_a_cut_iteration_line_are_not_put_on_the_previous_one(tmp_
     log = Log()
     log.add("Solving TinyNet", "solver.cpp:288")
     display(log, 0, rate=False)
-    log.add("Iteration 1")                     # "Iteration 100, loss = ..." cut in its number
+    log.add("Iteration 1")  # "Iteration 100, loss = ..." cut in its number
     log.add("    Train net output #0: loss = 0.5 (* 1 = 0.5 loss)", "solver.cpp:237")
     log.add("Iteration 100, lr = 0.01", "sgd_solver.cpp:106")
     display(log, 200, rate=False)
@@ -725,10 +797,9 @@ def plain_log(iterations: int = 400, *, year: bool = False) -> Log:
         loss = "nan" if it == 300 else v("smooth", it)
         log.add(f"Iteration {it} (3.2 iter/s, 6.2s/20 iters), loss = {loss}")
         for k, (name, w) in enumerate((("loss1/loss1", "0.3"), ("loss3/loss3", "1"))):
-            log.add(f"    Train net output #{k}: {name} = {v(name, it)} (* {w} = 0.5 loss)",
-                    "solver.cpp:237")
+            log.add(f"    Train net output #{k}: {name} = {v(name, it)} (* {w} = 0.5 loss)", "solver.cpp:237")
         log.add(f"Iteration {it}, lr = {0.01 if it < 200 else 0.001}", "sgd_solver.cpp:106")
-        if it == 350:                        # a relaunch: the counter starts again
+        if it == 350:  # a relaunch: the counter starts again
             log.add("Solving GoogleNet", "solver.cpp:288")
     return log
 
@@ -770,14 +841,13 @@ def test_a_plain_log_read_in_bulk_gives_what_line_by_line_gives(tmp_path, monkey
     assert fast.meta["caffe"]["snapshot_lines"] == 3
     assert fast.meta["skipped"]["non_glog_lines"] == 1
     assert fast.meta["runs_in_file"] == 2
-    assert len(fast.series("train/iter_per_s")) == 400 - 2      # the first rate of each run
+    assert len(fast.series("train/iter_per_s")) == 400 - 2  # the first rate of each run
     if year:
         assert fast.meta["caffe"]["year"]["source"] == "glog_prefix"
         assert fast.wall_times("train/lr")[0] == pytest.approx(1460455200.010, abs=1e-6)
 
 
-def test_a_chunk_mixing_glog_timestamps_with_and_without_a_year_is_read_line_by_line(
-        tmp_path, monkeypatch):
+def test_a_chunk_mixing_glog_timestamps_with_and_without_a_year_is_read_line_by_line(tmp_path, monkeypatch):
     log = plain_log(120)
     log.lines[200] = log.lines[200].replace("I0412 ", "I20160412 ", 1)
     path = log.write(tmp_path)
@@ -793,7 +863,7 @@ def test_a_line_longer_than_the_limit_is_skipped_and_counted(tmp_path, monkeypat
     before = log.text().encode()
     after = Log(start=11 * 3600.0)
     display(after, 20, rate=False)
-    junk = b"x" * (3 << 20)                 # 3 MiB without a newline
+    junk = b"x" * (3 << 20)  # 3 MiB without a newline
     path = tmp_path / "junk.log"
     path.write_bytes(before + junk + b"\n" + after.text().encode())
     line = before.count(b"\n") + 1
@@ -803,8 +873,7 @@ def test_a_line_longer_than_the_limit_is_skipped_and_counted(tmp_path, monkeypat
         assert series(run, "train/loss") == {0: v("out", 0), 20: v("out", 20)}
         assert series(run, "train/lr") == {0: 0.01, 20: 0.01}
         assert run.meta["skipped"]["overlong_lines"] == 1
-        assert run.meta["warnings"] == [f"{path}: line {line}: longer than 1 MiB "
-                                        f"({3 << 20} bytes): skipped"]
+        assert run.meta["warnings"] == [f"{path}: line {line}: longer than 1 MiB ({3 << 20} bytes): skipped"]
     with pytest.raises(DamagedInputError, match=f"line {line}: 1 overlong lines"):
         gradlog.load(str(path), strict=True)
     # at the end of the input, without any newline after it
@@ -823,18 +892,16 @@ def test_a_line_at_the_limit_is_kept(tmp_path, monkeypatch):
     log.add("Setting up a layer with a long name " + "y" * 4019, "net.cpp:100")
     log.raw("z" * 4097)
     display(log, 20, rate=False)
-    assert len(log.lines[-5]) == 4096                # the glog line: exactly at the limit
+    assert len(log.lines[-5]) == 4096  # the glog line: exactly at the limit
     path = log.write(tmp_path)
     run = gradlog.load(path)
     assert series(run, "train/loss") == {0: v("out", 0), 20: v("out", 20)}
-    assert run.meta["skipped"]["overlong_lines"] == 1          # the 4097-byte line only
-    assert run.meta["warnings"] == [f"{path}: line 19: longer than 4096 bytes (4097 bytes): "
-                                    f"skipped"]
+    assert run.meta["skipped"]["overlong_lines"] == 1  # the 4097-byte line only
+    assert run.meta["warnings"] == [f"{path}: line 19: longer than 4096 bytes (4097 bytes): skipped"]
 
 
 # -- old Caffe that prints every iteration, without [Update] lines ---------------------------------
-def every_iteration_log(passes_per_iteration: int = 1, iter_size: int | None = None,
-                        last: int = 7) -> Log:
+def every_iteration_log(passes_per_iteration: int = 1, iter_size: int | None = None, last: int = 7) -> Log:
     """Debug lines on every iteration, display 3, and no [Update] line between the
     iterations: the passes of iterations 1 and 2 run straight into those of 3."""
     log = Log()
@@ -871,7 +938,7 @@ def test_iter_size_from_the_solver_parameters_groups_the_passes(tmp_path):
     # each iteration's second pass (the accumulated gradient) is its value
     assert series(run, "grad_norm/total") == {s: v("gn", s) + 1 for s in range(7)}
     assert run.meta["caffe"]["runs"][0]["debug_info"] == "every_iteration"
-    assert run.meta["replaced_points"] == 7 * 20    # the first pass of each: 20 values
+    assert run.meta["replaced_points"] == 7 * 20  # the first pass of each: 20 values
     assert "ambiguous_debug_values" not in run.meta["skipped"]
 
 
@@ -879,8 +946,7 @@ def test_repeated_passes_whose_iteration_is_unknown_are_skipped_and_counted(tmp_
     # two passes per iteration, iter_size not in the parameters: the passes before an
     # Iteration line may be iter_size passes or earlier iterations; only the last is used
     run = gradlog.load(every_iteration_log(2).write(tmp_path))
-    assert series(run, "grad_norm/total") == {0: v("gn", 0) + 1, 3: v("gn", 3) + 1,
-                                              6: v("gn", 6) + 1}
+    assert series(run, "grad_norm/total") == {0: v("gn", 0) + 1, 3: v("gn", 3) + 1, 6: v("gn", 6) + 1}
     # 20 values per pass: 1 earlier pass at 0, 5 at 3 and at 6
     assert run.meta["skipped"]["ambiguous_debug_values"] == (1 + 5 + 5) * 20
     assert len(run.meta["warnings"]) == 1

@@ -17,88 +17,172 @@ pytestmark = pytest.mark.corpus
 # file -> {tag: number of points}
 COUNTS = {
     "caffenet128_bs1_three_runs_resumed_fatal.log": {
-        "train/loss": 1600, "train/loss_smoothed": 1601, "train/lr": 1600,
-        "test0/accuracy": 321, "test0/loss": 321},
+        "train/loss": 1600,
+        "train/loss_smoothed": 1601,
+        "train/lr": 1600,
+        "test0/accuracy": 321,
+        "test0/loss": 321,
+    },
     "caffenet128_rmsprop_linear_lr_truncated.log": {
-        "train/loss": 4281, "train/loss_smoothed": 4281, "train/lr": 4281,
-        "test0/accuracy": 86, "test0/loss": 86},
+        "train/loss": 4281,
+        "train/loss_smoothed": 4281,
+        "train/lr": 4281,
+        "test0/accuracy": 86,
+        "test0/loss": 86,
+    },
     "caffenet_rmsprop099_stagnant_loss.log": {
-        "train/loss": 2225, "train/loss_smoothed": 2225, "train/lr": 2225,
-        "test0/accuracy": 22, "test0/loss": 22},
+        "train/loss": 2225,
+        "train/loss_smoothed": 2225,
+        "train/lr": 2225,
+        "test0/accuracy": 22,
+        "test0/loss": 22,
+    },
     "fkp_regression_nesterov_euclidean_2015.log": {
-        "train/loss": 200, "train/loss_smoothed": 201, "train/lr": 200, "test0/loss": 41},
+        "train/loss": 200,
+        "train/loss_smoothed": 201,
+        "train/lr": 200,
+        "test0/loss": 41,
+    },
     "googlenet_glogfile_diverges_to_115.log": {
-        "train/loss1/loss1": 803, "train/loss2/loss1": 803, "train/loss3/loss3": 803,
-        "train/loss_smoothed": 804, "train/lr": 803, "test0/loss3/top-1": 133,
-        "test0/loss1/top-5": 133},
+        "train/loss1/loss1": 803,
+        "train/loss2/loss1": 803,
+        "train/loss3/loss3": 803,
+        "train/loss_smoothed": 804,
+        "train/lr": 803,
+        "test0/loss3/top-1": 133,
+        "test0/loss1/top-5": 133,
+    },
     "googlenet_glogfile_resumed_then_diverges.log": {
-        "train/loss3/loss3": 6, "train/loss_smoothed": 6, "train/lr": 6, "test0/loss3/top-1": 1},
+        "train/loss3/loss3": 6,
+        "train/loss_smoothed": 6,
+        "train/lr": 6,
+        "test0/loss3/top-1": 1,
+    },
     "googlenet_glogfile_two_test_nets.log": {
-        "train/loss3/loss3": 1200, "train/loss_smoothed": 1201, "train/lr": 1200,
-        "test0/loss3/top-1": 201, "test1/loss3/top-1": 201, "test0/total_loss": 201,
-        "test1/total_loss": 201},
+        "train/loss3/loss3": 1200,
+        "train/loss_smoothed": 1201,
+        "train/lr": 1200,
+        "test0/loss3/top-1": 201,
+        "test1/loss3/top-1": 201,
+        "test0/total_loss": 201,
+        "test1/total_loss": 201,
+    },
     "intel_caffe_mkl2017_googlenet_cpu_poly.log": {
-        "train/accuracy": 480, "train/loss": 480, "train/loss1/loss": 480, "train/loss2/loss": 480,
-        "train/loss_smoothed": 481, "train/lr": 480},
+        "train/accuracy": 480,
+        "train/loss": 480,
+        "train/loss1/loss": 480,
+        "train/loss2/loss": 480,
+        "train/loss_smoothed": 481,
+        "train/lr": 480,
+    },
     "lenet_caffe1_iter_per_sec_format.log": {
-        "train/loss": 2, "train/loss_smoothed": 2, "train/lr": 2, "train/iter_per_s": 1},
+        "train/loss": 2,
+        "train/loss_smoothed": 2,
+        "train/lr": 2,
+        "train/iter_per_s": 1,
+    },
     "squeezenet128_linear_lr_top5.log": {
-        "train/loss": 4250, "train/loss_smoothed": 4251, "train/lr": 4250,
-        "test0/accuracy": 170, "test0/accuracy_top5": 170},
+        "train/loss": 4250,
+        "train/loss_smoothed": 4251,
+        "train/lr": 4250,
+        "test0/accuracy": 170,
+        "test0/accuracy_top5": 170,
+    },
     "squeezenet224_2gpu_resumed_iter217.log": {
-        "train/accuracy": 4244, "train/loss": 4244, "train/loss_smoothed": 4245, "train/lr": 4244,
-        "test0/accuracy": 34, "test0/accuracy_top5": 34, "test0/loss": 34},
+        "train/accuracy": 4244,
+        "train/loss": 4244,
+        "train/loss_smoothed": 4245,
+        "train/lr": 4244,
+        "test0/accuracy": 34,
+        "test0/accuracy_top5": 34,
+        "test0/loss": 34,
+    },
 }
 
 # file -> [(tag, step, value)] read off the log
 VALUES = {
     "caffenet128_bs1_three_runs_resumed_fatal.log": [
-        ("train/loss_smoothed", 51200, 6.91568),           # line 1479
-        ("train/loss_smoothed", 34048000, 2.16574),        # line 5524 (run 2)
-        ("train/lr", 34048000, 3.9063e-06),                # line 5526
-        ("train/loss", 72652800, 2.70257),                 # line 9894 (run 3)
-        ("train/loss_smoothed", 81920000, 2.30725),        # line 10588 (final forward pass)
-        ("test0/accuracy", 81920000, 0.47406),             # line 10591: the last test
+        ("train/loss_smoothed", 51200, 6.91568),  # line 1479
+        ("train/loss_smoothed", 34048000, 2.16574),  # line 5524 (run 2)
+        ("train/lr", 34048000, 3.9063e-06),  # line 5526
+        ("train/loss", 72652800, 2.70257),  # line 9894 (run 3)
+        ("train/loss_smoothed", 81920000, 2.30725),  # line 10588 (final forward pass)
+        ("test0/accuracy", 81920000, 0.47406),  # line 10591: the last test
     ],
     "caffenet128_rmsprop_linear_lr_truncated.log": [
-        ("train/loss_smoothed", 1000, 6.74791), ("train/loss", 1000, 6.73123),
-        ("train/lr", 1000, 0.0996875), ("train/lr", 85600, 0.07325),      # the last line
-        ("train/loss_smoothed", 20, 6.93296), ("test0/accuracy", 85000, 0.34162)],
+        ("train/loss_smoothed", 1000, 6.74791),
+        ("train/loss", 1000, 6.73123),
+        ("train/lr", 1000, 0.0996875),
+        ("train/lr", 85600, 0.07325),  # the last line
+        ("train/loss_smoothed", 20, 6.93296),
+        ("test0/accuracy", 85000, 0.34162),
+    ],
     "caffenet_rmsprop099_stagnant_loss.log": [
-        ("train/loss_smoothed", 20, 17.4089),               # the early spike (smoothed) ...
-        ("train/loss", 20, 6.90963),                        # ... is not in the raw output
-        ("train/lr", 1000, 0.001), ("train/loss", 44480, 5.69827),
-        ("test0/accuracy", 44000, 0.06288)],
+        ("train/loss_smoothed", 20, 17.4089),  # the early spike (smoothed) ...
+        ("train/loss", 20, 6.90963),  # ... is not in the raw output
+        ("train/lr", 1000, 0.001),
+        ("train/loss", 44480, 5.69827),
+        ("test0/accuracy", 44000, 0.06288),
+    ],
     "fkp_regression_nesterov_euclidean_2015.log": [
-        ("train/loss_smoothed", 1000, 0.0226538), ("train/lr", 1000, 0.003),
-        ("test0/loss", 20000, 0.0147376)],
+        ("train/loss_smoothed", 1000, 0.0226538),
+        ("train/lr", 1000, 0.003),
+        ("test0/loss", 20000, 0.0147376),
+    ],
     "googlenet_glogfile_diverges_to_115.log": [
-        ("train/loss_smoothed", 24000, 2.4083), ("train/loss1/loss1", 24000, 4.3303),
-        ("train/loss2/loss1", 24000, 1.8858), ("train/loss3/loss3", 24000, 2.40283),
-        ("test0/loss3/top-1", 31920, 0.004)],                # line 11822: the last test
+        ("train/loss_smoothed", 24000, 2.4083),
+        ("train/loss1/loss1", 24000, 4.3303),
+        ("train/loss2/loss1", 24000, 1.8858),
+        ("train/loss3/loss3", 24000, 2.40283),
+        ("test0/loss3/top-1", 31920, 0.004),
+    ],  # line 11822: the last test
     "googlenet_glogfile_resumed_then_diverges.log": [
-        ("test0/loss1/loss1", 24000, 11.3731), ("test0/loss3/top-5", 24000, 0.548),
-        ("train/loss_smoothed", 24000, 7.01314), ("train/loss_smoothed", 24040, 97.2178),
-        ("train/loss3/loss3", 24040, 87.3365), ("train/lr", 24200, 0.00704154)],
+        ("test0/loss1/loss1", 24000, 11.3731),
+        ("test0/loss3/top-5", 24000, 0.548),
+        ("train/loss_smoothed", 24000, 7.01314),
+        ("train/loss_smoothed", 24040, 97.2178),
+        ("train/loss3/loss3", 24040, 87.3365),
+        ("train/lr", 24200, 0.00704154),
+    ],
     "googlenet_glogfile_two_test_nets.log": [
-        ("train/loss_smoothed", 24000, 6.74662), ("train/loss3/loss3", 24000, 4.29034),
-        ("test0/loss3/top-1", 48000, None), ("train/lr", 48000 - 40, 0.01)],
+        ("train/loss_smoothed", 24000, 6.74662),
+        ("train/loss3/loss3", 24000, 4.29034),
+        ("test0/loss3/top-1", 48000, None),
+        ("train/lr", 48000 - 40, 0.01),
+    ],
     "intel_caffe_mkl2017_googlenet_cpu_poly.log": [
-        ("train/loss_smoothed", 2, 9.3), ("train/accuracy", 2, 0.28125),
-        ("train/loss1/loss", 2, 14.2663), ("train/loss", 8, 1.28692),
-        ("train/loss", 10, 0.965559), ("train/loss_smoothed", 960, 1.34066),
-        ("train/lr", 0, 0.01), ("train/lr", 958, 0.000456438)],
+        ("train/loss_smoothed", 2, 9.3),
+        ("train/accuracy", 2, 0.28125),
+        ("train/loss1/loss", 2, 14.2663),
+        ("train/loss", 8, 1.28692),
+        ("train/loss", 10, 0.965559),
+        ("train/loss_smoothed", 960, 1.34066),
+        ("train/lr", 0, 0.01),
+        ("train/lr", 958, 0.000456438),
+    ],
     "lenet_caffe1_iter_per_sec_format.log": [
-        ("train/loss", 0, 2.40473), ("train/loss_smoothed", 100, 0.224371),
-        ("train/iter_per_s", 100, 4.71409), ("train/lr", 100, 0.00992565)],
+        ("train/loss", 0, 2.40473),
+        ("train/loss_smoothed", 100, 0.224371),
+        ("train/iter_per_s", 100, 4.71409),
+        ("train/lr", 100, 0.00992565),
+    ],
     "squeezenet128_linear_lr_top5.log": [
-        ("train/loss_smoothed", 100000, 2.55246), ("train/loss", 100000, 2.56325),
-        ("train/lr", 100000, 0.0164706), ("train/lr", 0, 0.04), ("train/lr", 169960, 9.41277e-06),
-        ("test0/accuracy", 170000, 0.546579), ("test0/accuracy_top5", 170000, 0.777561)],
+        ("train/loss_smoothed", 100000, 2.55246),
+        ("train/loss", 100000, 2.56325),
+        ("train/lr", 100000, 0.0164706),
+        ("train/lr", 0, 0.04),
+        ("train/lr", 169960, 9.41277e-06),
+        ("test0/accuracy", 170000, 0.546579),
+        ("test0/accuracy_top5", 170000, 0.777561),
+    ],
     "squeezenet224_2gpu_resumed_iter217.log": [
-        ("train/loss_smoothed", 240, 6.86874), ("train/lr", 240, 0.0399435),
-        ("train/accuracy", 100000, 0.578125), ("train/loss", 100000, 1.66346),
-        ("test0/accuracy", 170000, 0.59202), ("test0/loss", 170000, 1.80022)],
+        ("train/loss_smoothed", 240, 6.86874),
+        ("train/lr", 240, 0.0399435),
+        ("train/accuracy", 100000, 0.578125),
+        ("train/loss", 100000, 1.66346),
+        ("test0/accuracy", 170000, 0.59202),
+        ("test0/loss", 170000, 1.80022),
+    ],
 }
 
 
@@ -138,25 +222,27 @@ def test_the_last_test_accuracy_of_the_googlenet_with_two_test_nets(runs):
     run = runs["googlenet_glogfile_two_test_nets.log"]
     s0 = run.series("test0/loss3/top-1")
     s1 = run.series("test1/loss3/top-1")
-    assert s0.index[-1] == 48000 and s0.iloc[-1] == 0.000833333       # line 20046
-    assert s1.index[-1] == 48000 and s1.iloc[-1] == 0.001             # line 20057
+    assert s0.index[-1] == 48000 and s0.iloc[-1] == 0.000833333  # line 20046
+    assert s1.index[-1] == 48000 and s1.iloc[-1] == 0.001  # line 20057
 
 
 def test_three_runs_resumed_with_a_failed_launch(runs):
     run = runs["caffenet128_bs1_three_runs_resumed_fatal.log"]
     assert run.meta["runs_in_file"] == 3
     assert [(r["kind"], r["line"], r["step"], r["previous_step"]) for r in run.meta["restarts"]] == [
-        ("resume", 4052, 34048000, 34048000), ("resume", 8425, 72652800, 72601600)]
+        ("resume", 4052, 34048000, 34048000),
+        ("resume", 8425, 72652800, 72601600),
+    ]
     assert run.meta["restarts"][1]["resumed_from"].endswith("_iter_72648645.solverstate")
     assert [r["ended"] for r in run.meta["caffe"]["runs"]] == ["stopped", "stopped", "done"]
     (fatal,) = run.meta["caffe"]["fatal_errors"]
     assert fatal["line"] == 4034 and "File not found" in fatal["message"]
-    assert run.meta["caffe"]["stack_trace_lines"] == 11      # the crash's trace, not damage
+    assert run.meta["caffe"]["stack_trace_lines"] == 11  # the crash's trace, not damage
     assert "stack_trace_lines" not in run.meta["skipped"]
     assert run.meta["caffe"]["test_interrupted"] == 1
     lr = run.series("train/lr")
     assert sorted(lr.unique()) == [3.9063e-08, 3.9063e-07, 3.9063e-06, 3.9063e-05]
-    assert (lr.diff().dropna() <= 0).all()             # a step schedule, only down
+    assert (lr.diff().dropna() <= 0).all()  # a step schedule, only down
     # the 34048000 test pass was interrupted (no outputs); the resumed run tests there
     assert run.series("test0/accuracy").index[0] == 0
     assert 34048000 in run.series("test0/loss").index
@@ -171,7 +257,7 @@ def test_resumed_googlenet_diverges(runs):
     assert run.roles["loss"] == "train/loss3/loss3" and run.roles["val_loss"] == "test0/loss3/loss3"
     assert (run.series("train/loss3/loss3").iloc[1:] == 87.3365).all()
     assert run.meta["caffe"]["year"]["source"] == "glog_header"
-    first = run.wall_times("test0/loss3/loss3")[24000]                # line 6382
+    first = run.wall_times("test0/loss3/loss3")[24000]  # line 6382
     assert first == pytest.approx(pd.Timestamp("2015-07-03 14:40:20.995021").timestamp(), abs=1e-6)
 
 
@@ -195,7 +281,7 @@ def test_squeezenet_relaunch_after_out_of_memory(runs):
     assert (r["kind"], r["line"], r["step"], r["previous_step"]) == ("relaunch", 3354, 0, None)
     assert run.meta["caffe"]["runs"][0]["ended"] == "fatal"
     assert "out of memory" in run.meta["caffe"]["fatal_errors"][0]["message"]
-    assert run.meta["caffe"]["stack_trace_lines"] == 17      # the crash's trace, not damage
+    assert run.meta["caffe"]["stack_trace_lines"] == 17  # the crash's trace, not damage
     assert "stack_trace_lines" not in run.meta["skipped"]
     assert "test0/loss" not in run and run.roles.get("val_loss") is None
     assert len(run.series("train/lr").unique()) == 4250
@@ -217,14 +303,14 @@ def test_intel_fork_resume_and_roles(runs):
     assert run.roles["loss"] == "train/loss" and run.roles.get("val_loss") is None
     assert run.meta["caffe"]["loss_weights"]["train/loss1/loss"] == 0.3
     assert len(run.series("train/lr").unique()) == 480
-    assert run.meta["caffe"]["snapshot_lines"] == 62            # 31 snapshots, 2 lines each
+    assert run.meta["caffe"]["snapshot_lines"] == 62  # 31 snapshots, 2 lines each
     # MKL prints lines of its own: skipped and counted, none of them data
     assert run.meta["skipped"]["non_glog_lines"] == 1060
 
 
 def test_lenet_caffe1_rate_and_final_empty_line(runs):
     run = runs["lenet_caffe1_iter_per_sec_format.log"]
-    assert run.meta["skipped"]["first_rate_of_run"] == 1          # the -1.02432e-37 iter/s
+    assert run.meta["skipped"]["first_rate_of_run"] == 1  # the -1.02432e-37 iter/s
     assert "iter_per_s" in run.meta["caffe"]["line_formats"]
     assert run.meta["caffe"]["runs"][0]["solver"]["lr_policy"] == "inv"
     assert run.meta["wall_time_year_assumed"] is True

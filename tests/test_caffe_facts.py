@@ -17,8 +17,9 @@ from gradlog.errors import DamagedInputError
 def _helpers():
     """The log builders of test_caffe.py (pytest's importlib mode puts no test folder on
     the path)."""
-    spec = importlib.util.spec_from_file_location("_caffe_log_builders",
-                                                  Path(__file__).with_name("test_caffe.py"))
+    spec = importlib.util.spec_from_file_location(
+        "_caffe_log_builders", Path(__file__).with_name("test_caffe.py")
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -42,16 +43,38 @@ def solver_log(params: list[str] | None, *, steps=(0, 100, 200, 300), done: bool
     return log
 
 
-@pytest.mark.parametrize(("line", "optimizer"), [
-    ('type: "Adam"', "adam"), ('type: "RMSProp"', "rmsprop"), ('type: "AdaDelta"', "adadelta"),
-    ('type: "AdaGrad"', "adagrad"), ('type: "Nesterov"', "nesterov"), ('type: "SGD"', "sgd"),
-    ("solver_type: NESTEROV", "nesterov"), ("solver_type: ADAGRAD", "adagrad"),
-    ("solver_type: SGD", "sgd"), (None, "sgd")])
+@pytest.mark.parametrize(
+    ("line", "optimizer"),
+    [
+        ('type: "Adam"', "adam"),
+        ('type: "RMSProp"', "rmsprop"),
+        ('type: "AdaDelta"', "adadelta"),
+        ('type: "AdaGrad"', "adagrad"),
+        ('type: "Nesterov"', "nesterov"),
+        ('type: "SGD"', "sgd"),
+        ("solver_type: NESTEROV", "nesterov"),
+        ("solver_type: ADAGRAD", "adagrad"),
+        ("solver_type: SGD", "sgd"),
+        (None, "sgd"),
+    ],
+)
 def test_the_optimizer_from_the_solver_type(tmp_path, line, optimizer):
-    params = ["base_lr: 0.01", "momentum:    0.9   ", "weight_decay: 0.0005", "max_iter: 1000",
-              'lr_policy: "step"', "gamma: 0.1", "stepsize: 500", "display: 100",
-              "iter_size: 2", "average_loss: 1", "clip_gradients: 35",
-              "net_param {", "  momentum: 0.5", "}"] + ([line] if line else [])
+    params = [
+        "base_lr: 0.01",
+        "momentum:    0.9   ",
+        "weight_decay: 0.0005",
+        "max_iter: 1000",
+        'lr_policy: "step"',
+        "gamma: 0.1",
+        "stepsize: 500",
+        "display: 100",
+        "iter_size: 2",
+        "average_loss: 1",
+        "clip_gradients: 35",
+        "net_param {",
+        "  momentum: 0.5",
+        "}",
+    ] + ([line] if line else [])
     run = gradlog.load(solver_log(params).write(tmp_path))
     hp = run.meta["hparams"]
     assert hp["optimizer"] == optimizer
@@ -67,7 +90,7 @@ def test_a_log_without_solver_parameters_has_every_key_none(tmp_path):
     hp = run.meta["hparams"]
     assert hp["optimizer"] is None and hp["momentum"] is None and hp["weight_decay"] is None
     assert hp["max_iter"] is None and hp["clip_gradients"] is None
-    assert hp["lr_policy"] == "multistep"            # from the "Learning Rate Policy" line
+    assert hp["lr_policy"] == "multistep"  # from the "Learning Rate Policy" line
     assert run.meta["stopped_early"] is None and run.meta["last_iteration"] == 300
     assert run.meta["crash"] is None and run.meta["clipping"] is None
 
@@ -78,12 +101,15 @@ def test_stepvalues_are_a_list(tmp_path):
     assert run.meta["hparams"]["stepvalue"] == [100, 250]
 
 
-@pytest.mark.parametrize(("max_iter", "done", "stopped"), [
-    (1000, False, True),         # ended at 300 of 1000 without "Optimization Done"
-    (1000, True, False),         # Caffe said it was done
-    (300, False, False),         # reached max_iter
-    (310, False, False),         # within the last displays: the log just ends there
-])
+@pytest.mark.parametrize(
+    ("max_iter", "done", "stopped"),
+    [
+        (1000, False, True),  # ended at 300 of 1000 without "Optimization Done"
+        (1000, True, False),  # Caffe said it was done
+        (300, False, False),  # reached max_iter
+        (310, False, False),  # within the last displays: the log just ends there
+    ],
+)
 def test_stopped_early(tmp_path, max_iter, done, stopped):
     run = gradlog.load(solver_log([f"max_iter: {max_iter}", "display: 100"], done=done).write(tmp_path))
     assert run.meta["last_iteration"] == 300
@@ -100,29 +126,38 @@ def test_optimization_stopped_early_line(tmp_path):
 
 def test_a_cuda_out_of_memory_crash(tmp_path):
     log = solver_log(["max_iter: 1000"])
-    log.add("Check failed: error == cudaSuccess (2 vs. 0)  out of memory", "syncedmem.cpp:56",
-            level="F")
+    log.add("Check failed: error == cudaSuccess (2 vs. 0)  out of memory", "syncedmem.cpp:56", level="F")
     log.raw("*** Check failure stack trace: ***")
     for _ in range(17):
         log.raw("    @     0x7f2f5a1c1daa  caffe::SyncedMemory::to_gpu()")
     path = log.write(tmp_path)
     run = gradlog.load(path)
     line = next(i for i, ln in enumerate(log.lines, 1) if "Check failed" in ln)
-    assert run.meta["crash"] == {"kind": "cuda_oom", "line": line, "step": 300,
-                                 "text": "Check failed: error == cudaSuccess (2 vs. 0)  out of memory"}
+    assert run.meta["crash"] == {
+        "kind": "cuda_oom",
+        "line": line,
+        "step": 300,
+        "text": "Check failed: error == cudaSuccess (2 vs. 0)  out of memory",
+    }
     assert run.meta["crashes"][0]["trace_lines"] == 18
     assert run.meta["caffe"]["stack_trace_lines"] == 18
     assert "stack_trace_lines" not in run.meta["skipped"]
     assert run.meta["stopped_early"] is True and run.meta["last_iteration"] == 300
-    gradlog.load(path, strict=True)                  # a crash's trace is not damage
+    gradlog.load(path, strict=True)  # a crash's trace is not damage
 
 
-@pytest.mark.parametrize(("text", "kind"), [
-    ("*** Aborted at 1461234567 (unix time) try \"date -d @1461234567\" if you are using GNU date ***",
-     "error"),
-    ("RuntimeError: CUDA error: out of memory", "cuda_oom"),
-    ("terminate called after throwing an instance of 'std::bad_alloc'", "error"),
-    ("Error: could not open the data source", "error")])
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        (
+            '*** Aborted at 1461234567 (unix time) try "date -d @1461234567" if you are using GNU date ***',
+            "error",
+        ),
+        ("RuntimeError: CUDA error: out of memory", "cuda_oom"),
+        ("terminate called after throwing an instance of 'std::bad_alloc'", "error"),
+        ("Error: could not open the data source", "error"),
+    ],
+)
 def test_crash_lines_without_a_glog_prefix(tmp_path, text, kind):
     log = solver_log(["max_iter: 1000"])
     log.raw("Traceback (most recent call last):")
@@ -168,13 +203,19 @@ def test_gradient_clipping_values_and_threshold(tmp_path):
     for step in range(4):
         display(log, step, rate=False)
         if step != 2:
-            log.add(f"Gradient clipping: scaling down gradients (L2 norm {40 + step} > 35) by "
-                    f"scale factor 0.8", "sgd_solver.cpp:92")
+            log.add(
+                f"Gradient clipping: scaling down gradients (L2 norm {40 + step} > 35) by scale factor 0.8",
+                "sgd_solver.cpp:92",
+            )
     display(log, 4, rate=False)
     run = gradlog.load(log.write(tmp_path))
     assert series(run, "grad_norm/total_preclip") == {0: 40.0, 1: 41.0, 3: 43.0}
-    assert run.meta["clipping"] == {"threshold": 35.0, "count": 3, "placed": 3,
-                                    "tag": "grad_norm/total_preclip"}
+    assert run.meta["clipping"] == {
+        "threshold": 35.0,
+        "count": 3,
+        "placed": 3,
+        "tag": "grad_norm/total_preclip",
+    }
     src = run.frame.loc[run.frame["tag"] == "grad_norm/total_preclip", "source_tag"].iloc[0]
     assert "Gradient clipping" in src
 
@@ -184,8 +225,10 @@ def test_clipping_on_iterations_the_log_does_not_display_is_counted_not_damage(t
     for step in (10, 20):
         display(log, step, rate=False)
         for _ in range(3):
-            log.add("Gradient clipping: scaling down gradients (L2 norm 50 > 35) by scale factor 0.7",
-                    "sgd_solver.cpp:92")
+            log.add(
+                "Gradient clipping: scaling down gradients (L2 norm 50 > 35) by scale factor 0.7",
+                "sgd_solver.cpp:92",
+            )
     path = log.write(tmp_path)
     run = gradlog.load(path, strict=True)
     assert run.meta["clipping"] == {"threshold": 35.0, "count": 6, "placed": 0, "tag": None}
@@ -211,8 +254,10 @@ def frcnn_log(average_loss: int | None) -> Log:
     for step in (0, 20, 40):
         log.add(f"Iteration {step}, loss = {v('total', step)}", "solver.cpp:229")
         for k, (name, w) in enumerate(FRCNN):
-            log.add(f"    Train net output #{k}: {name} = {v(name, step)} (* {w} = {v(name, step)} loss)",
-                    "solver.cpp:245")
+            log.add(
+                f"    Train net output #{k}: {name} = {v(name, step)} (* {w} = {v(name, step)} loss)",
+                "solver.cpp:245",
+            )
         log.add(f"Iteration {step}, lr = 0.001", "sgd_solver.cpp:106")
     return log
 
@@ -266,12 +311,17 @@ def test_corpus_solver_facts(corpus):
     assert load("fkp_regression_nesterov_euclidean_2015.log").meta["hparams"]["optimizer"] == "nesterov"
     run = load("googlenet_glogfile_two_test_nets.log")
     assert run.meta["hparams"]["optimizer"] == "adagrad" and run.meta["stopped_early"] is False
-    run = load("squeezenet128_linear_lr_top5.log")       # OOM in the first launch (line 3335)
-    assert run.meta["hparams"]["iter_size"] == 2          # the relaunch's solver (line 4066)
+    run = load("squeezenet128_linear_lr_top5.log")  # OOM in the first launch (line 3335)
+    assert run.meta["hparams"]["iter_size"] == 2  # the relaunch's solver (line 4066)
     assert run.meta["hparams"]["optimizer"] == "sgd" and run.meta["hparams"]["momentum"] == 0.9
     (c,) = run.meta["crashes"]
     assert (c["kind"], c["line"], c["step"], c["trace_lines"], c["relaunched"]) == (
-        "cuda_oom", 3335, None, 17, True)
+        "cuda_oom",
+        3335,
+        None,
+        17,
+        True,
+    )
     assert run.meta["crash"] is None and run.meta["stopped_early"] is False
     run = load("caffenet128_bs1_three_runs_resumed_fatal.log")
     (c,) = run.meta["crashes"]
@@ -295,8 +345,11 @@ def test_random_byte_lines_fail_strict(tmp_path):
         path = tmp_path / f"r{trial}.log"
         path.write_bytes(b"\n".join(lines[:at] + [junk] + lines[at:]))
         run = gradlog.load(path)
-        damaged = {k: n for k, n in run.meta["skipped"].items()
-                   if k in ("garbled_lines", "non_utf8_lines", "malformed_lines")}
+        damaged = {
+            k: n
+            for k, n in run.meta["skipped"].items()
+            if k in ("garbled_lines", "non_utf8_lines", "malformed_lines")
+        }
         assert sum(damaged.values()) >= 1, junk
         with pytest.raises(DamagedInputError):
             gradlog.load(path, strict=True)

@@ -14,18 +14,19 @@ import os
 import tempfile
 
 import pytest
-from gradlog.parsers import caffe
-from gradlog.parsers.caffe import bulk as caffe_bulk
-from gradlog.parsers.caffe import stream as caffe_stream
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gradlog.errors import GradlogError
 from gradlog.frame import validate_frame
+from gradlog.parsers import caffe
+from gradlog.parsers.caffe import bulk as caffe_bulk
+from gradlog.parsers.caffe import stream as caffe_stream
 from gradlog.source import Source
 
-SETTINGS = settings(max_examples=300, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 
 def parse(data: bytes, *, as_file: bool = False):
@@ -49,8 +50,11 @@ def parse(data: bytes, *, as_file: bool = False):
 def rows(frame) -> set[tuple[str, int, float]]:
     if frame is None:
         return set()
-    return {(str(t), int(s), float(v)) for t, s, v in
-            zip(frame["tag"], frame["step"], frame["value"], strict=False) if v == v}
+    return {
+        (str(t), int(s), float(v))
+        for t, s, v in zip(frame["tag"], frame["step"], frame["value"], strict=False)
+        if v == v
+    }
 
 
 def old_caffe_lines() -> list[bytes]:
@@ -71,15 +75,21 @@ def old_caffe_lines() -> list[bytes]:
         add(f"    [Forward] Layer conv1, param blob 0 data: {it}.25", "net.cpp:620")
         add(f"    [Backward] Layer loss, bottom blob conv1 diff: {it}.375", "net.cpp:636")
         add(f"    [Backward] Layer conv1, param blob 0 diff: {it}.5", "net.cpp:647")
-        add(f"    [Backward] All net params (data, diff): L1 norm = ({it}.5, {it}.625); "
-            f"L2 norm = ({it}.75, {it}.875)", "net.cpp:736", "E")
+        add(
+            f"    [Backward] All net params (data, diff): L1 norm = ({it}.5, {it}.625); "
+            f"L2 norm = ({it}.75, {it}.875)",
+            "net.cpp:736",
+            "E",
+        )
         if it % 3 == 0:
             add(f"Iteration {it}, loss = {it}.0625")
             add(f"    Train net output #0: loss = {it}.03125 (* 1 = {it}.03125 loss)", "solver.cpp:237")
             add(f"Iteration {it}, lr = 0.01", "solver.cpp:467")
         if it % 2:
-            add(f"Gradient clipping: scaling down gradients (L2 norm {it}.875 > 1) by scale factor 0.5",
-                "sgd_solver.cpp:92")
+            add(
+                f"Gradient clipping: scaling down gradients (L2 norm {it}.875 > 1) by scale factor 0.5",
+                "sgd_solver.cpp:92",
+            )
         add(f"    [Update] Layer conv1, param 0 data: {it}.1875; diff: {it}.3125", "net.cpp:758")
     return out
 
@@ -98,11 +108,11 @@ BASES = {"old": old_caffe_lines(), "current": sample_lines()}
 CLEAN = {k: parse(b"\n".join(v) + b"\n") for k, v in BASES.items()}
 
 JUNK = st.binary(min_size=1, max_size=6).map(
-    lambda b: bytes(c for c in b if c not in b"0123456789\n") or b"#")
+    lambda b: bytes(c for c in b if c not in b"0123456789\n") or b"#"
+)
 
 
-OPS = st.tuples(st.sampled_from(["cut", "dup", "garble"]), st.integers(0, 10**6),
-                st.integers(0, 200), JUNK)
+OPS = st.tuples(st.sampled_from(["cut", "dup", "garble"]), st.integers(0, 10**6), st.integers(0, 200), JUNK)
 
 
 def apply(base: str, ops: list[tuple[str, int, int, bytes]]) -> tuple[bytes, bool]:
@@ -155,13 +165,26 @@ GLOGISH = st.lists(
     st.one_of(
         st.sampled_from(old_caffe_lines() + sample_lines()[:300]),
         st.binary(max_size=80),
-        st.builds(lambda a, b: b"I0412 10:00:00.000001  4321 net.cpp:1] " + a + b" " + b,
-                  st.sampled_from([b"[Forward] Layer a, top blob b data:", b"Iteration", b"Iteration 5,",
-                                   b"Iteration 5, loss =", b"    Train net output #0: x =",
-                                   b"[Backward] All net params (data, diff): L1 norm =",
-                                   b"[Update] Layer a, param 0 data:", b"Testing net", b"Solving"]),
-                  st.binary(max_size=12))),
-    max_size=60)
+        st.builds(
+            lambda a, b: b"I0412 10:00:00.000001  4321 net.cpp:1] " + a + b" " + b,
+            st.sampled_from(
+                [
+                    b"[Forward] Layer a, top blob b data:",
+                    b"Iteration",
+                    b"Iteration 5,",
+                    b"Iteration 5, loss =",
+                    b"    Train net output #0: x =",
+                    b"[Backward] All net params (data, diff): L1 norm =",
+                    b"[Update] Layer a, param 0 data:",
+                    b"Testing net",
+                    b"Solving",
+                ]
+            ),
+            st.binary(max_size=12),
+        ),
+    ),
+    max_size=60,
+)
 
 
 @SETTINGS
@@ -171,8 +194,9 @@ def test_shuffled_real_and_broken_lines_never_crash(lines):
 
 
 @SETTINGS
-@given(st.sampled_from(sorted(BASES)),
-       st.lists(OPS.filter(lambda o: o[0] != "garble"), min_size=1, max_size=4))
+@given(
+    st.sampled_from(sorted(BASES)), st.lists(OPS.filter(lambda o: o[0] != "garble"), min_size=1, max_size=4)
+)
 def test_cut_or_duplicated_lines_never_move_a_value(base, ops):
     data, _ = apply(base, ops)
     frame, _meta = parse(data)
@@ -211,7 +235,7 @@ def test_every_single_line_cut_keeps_the_rest(base):
     clean = rows(CLEAN[base][0])
     lines = BASES[base]
     for i in range(len(lines)):
-        frame, _ = parse(b"\n".join(lines[:i] + lines[i + 1:]) + b"\n")
+        frame, _ = parse(b"\n".join(lines[:i] + lines[i + 1 :]) + b"\n")
         got = rows(frame)
         assert got <= clean, i
         lost_steps = {s for _t, s, _v in clean - got}
@@ -243,8 +267,7 @@ def plain_lines(year: bool = False, rate: bool = True) -> list[bytes]:
             add(f"Iteration {it} (3.{it} iter/s, 6.2s/20 iters), loss = {it}.5")
         else:
             add(f"Iteration {it}, loss = {it}.5")
-        for k, (name, w) in enumerate((("loss1/loss1", "0.3"), ("loss2/loss1", "0.3"),
-                                       ("loss3/loss3", "1"))):
+        for k, (name, w) in enumerate((("loss1/loss1", "0.3"), ("loss2/loss1", "0.3"), ("loss3/loss3", "1"))):
             add(f"    Train net output #{k}: {name} = {it}.{k}25 (* {w} = 1.5 loss)", "solver.cpp:237")
         add(f"Iteration {it}, lr = {0.01 if it < 50 else 0.001}", "sgd_solver.cpp:106")
     return out
@@ -252,46 +275,69 @@ def plain_lines(year: bool = False, rate: bool = True) -> list[bytes]:
 
 PLAIN = {"rate": plain_lines(), "year": plain_lines(year=True), "old": plain_lines(rate=False)}
 #: Lines a plain log has now and then, and values a damaged one has.
-ODD_LINES = [b"I0412 10:00:00.500000 30876 solver.cpp:456] Snapshotting to binary proto file a.caffemodel",
-             b"I0412 10:00:00.500000 30876 blocking_queue.cpp:50] Data layer prefetch queue empty",
-             b"I0412 10:00:00.500000 30876 solver.cpp:398] Test loss: 0.5",
-             b"I0412 10:00:00.500000 30876 solver.cpp:288] Solving GoogleNet",
-             b"I0412 10:00:00.500000 30876 solver.cpp:400] Restoring previous solver status from a",
-             b"I0412 10:00:00.500000 30876 sgd_solver.cpp:92] Gradient clipping: scaling down "
-             b"gradients (L2 norm 40 > 35) by scale factor 0.8",
-             b"F0412 10:00:00.500000 30876 syncedmem.cpp:56] Check failed: error == cudaSuccess",
-             b"I20160412 10:00:00.500000 30876 solver.cpp:218] Iteration 7, loss = 0.5",
-             b"I0412 10:00:00.500000 30876 net.cpp:608]     [Forward] Layer data, top blob data data: 1",
-             b"a print from a Python layer", b"", b"I0412 10:00:00.500000 30876 x.cpp:1] ",
-             b"I0412 10:00:00.500000 30876 solver.cpp:218] Iteration 1, loss = 0.5\rprogress 50%",
-             b"I0412 10:00:00.500000 30876 solver.cpp:218] Iteration 3, loss = 0.25",
-             b"I0412 10:00:00.500000 30876 solver.cpp:48] Initializing solver from parameters: ",
-             b"base_lr: 0.01",
-             b"I0412 10:00:05.200000 30876 solver.cpp:218] Iteration 0 (3.0 iter/s, 6.2s/20 iters), "
-             b"loss = 0.5",
-             # 17-: shapes the bulk scanner must leave to the line-by-line reading
-             b"I0412 10:00:00.500000 30876 solver.cpp:237]     Train net output #2: loss3/loss3 = 1 "
-             b"(* 2 = 2 loss)",
-             b"I0412 10:00:00.500000 30876 solver.cpp:237]     Train net output #0: loss1/loss1 = 1 "
-             b"(* 0.3 = 0.3 loss) x",
-             b"I0412 10:00:00.500000 30876 net.cpp:636]     [Backward] Layer fc, bottom blob x diff: 1",
-             b"I0412 10:00:00.500000 30876 x.cpp:1] [weird] message",
-             b"I0412 10:00:00.500000 30]876 solver.cpp:218] Iteration 5, loss = 1",
-             b"I0412 10:00:00.500000 30876solver.cpp:218] Iteration 5, lr = 1",
-             b"I0412 10:00:00.500000 30876 solver.cpp:218 Iteration 5, lr = 1",
-             b"I0412 10:00:00.500000 30876 solver.cpp:338] Iteration 30, Testing net (#1]",
-             b"I0412 10:00:00.500000 30876 sgd_solver.cpp:106] Iteration 5, lr =  0.1",
-             b"I0412 10:00:00.500000 30876 sgd_solver.cpp:106] Iteration 5, lr = 0.1 ",
-             b"I0412 10:00:00.500000 30876 x.cpp:1] [Fwd] x: 1",
-             b"I0412 10:00:00.500000 30876 solver.cpp:237]     Train net output #0: loss1/loss1 =10.5",
-             b"I0412 10:00:00.500000 30876 solver.cpp:218] Iteration 39 (3.2 iter/s, 6.2s/20 iters), "
-             b"lr = 0.1"]
-ODD_VALUES = [b"nan", b"-nan", b"inf", b"1.#INF", b"-1.#IND", b"1e5", b"1,5", b" 1", b"1 ", b"",
-              b"abc", b"1_0", b"+1", b"-0", b"0.00001234567890123456789", b"1e-400", b"3."]
+ODD_LINES = [
+    b"I0412 10:00:00.500000 30876 solver.cpp:456] Snapshotting to binary proto file a.caffemodel",
+    b"I0412 10:00:00.500000 30876 blocking_queue.cpp:50] Data layer prefetch queue empty",
+    b"I0412 10:00:00.500000 30876 solver.cpp:398] Test loss: 0.5",
+    b"I0412 10:00:00.500000 30876 solver.cpp:288] Solving GoogleNet",
+    b"I0412 10:00:00.500000 30876 solver.cpp:400] Restoring previous solver status from a",
+    b"I0412 10:00:00.500000 30876 sgd_solver.cpp:92] Gradient clipping: scaling down "
+    b"gradients (L2 norm 40 > 35) by scale factor 0.8",
+    b"F0412 10:00:00.500000 30876 syncedmem.cpp:56] Check failed: error == cudaSuccess",
+    b"I20160412 10:00:00.500000 30876 solver.cpp:218] Iteration 7, loss = 0.5",
+    b"I0412 10:00:00.500000 30876 net.cpp:608]     [Forward] Layer data, top blob data data: 1",
+    b"a print from a Python layer",
+    b"",
+    b"I0412 10:00:00.500000 30876 x.cpp:1] ",
+    b"I0412 10:00:00.500000 30876 solver.cpp:218] Iteration 1, loss = 0.5\rprogress 50%",
+    b"I0412 10:00:00.500000 30876 solver.cpp:218] Iteration 3, loss = 0.25",
+    b"I0412 10:00:00.500000 30876 solver.cpp:48] Initializing solver from parameters: ",
+    b"base_lr: 0.01",
+    b"I0412 10:00:05.200000 30876 solver.cpp:218] Iteration 0 (3.0 iter/s, 6.2s/20 iters), loss = 0.5",
+    # 17-: shapes the bulk scanner must leave to the line-by-line reading
+    b"I0412 10:00:00.500000 30876 solver.cpp:237]     Train net output #2: loss3/loss3 = 1 (* 2 = 2 loss)",
+    b"I0412 10:00:00.500000 30876 solver.cpp:237]     Train net output #0: loss1/loss1 = 1 "
+    b"(* 0.3 = 0.3 loss) x",
+    b"I0412 10:00:00.500000 30876 net.cpp:636]     [Backward] Layer fc, bottom blob x diff: 1",
+    b"I0412 10:00:00.500000 30876 x.cpp:1] [weird] message",
+    b"I0412 10:00:00.500000 30]876 solver.cpp:218] Iteration 5, loss = 1",
+    b"I0412 10:00:00.500000 30876solver.cpp:218] Iteration 5, lr = 1",
+    b"I0412 10:00:00.500000 30876 solver.cpp:218 Iteration 5, lr = 1",
+    b"I0412 10:00:00.500000 30876 solver.cpp:338] Iteration 30, Testing net (#1]",
+    b"I0412 10:00:00.500000 30876 sgd_solver.cpp:106] Iteration 5, lr =  0.1",
+    b"I0412 10:00:00.500000 30876 sgd_solver.cpp:106] Iteration 5, lr = 0.1 ",
+    b"I0412 10:00:00.500000 30876 x.cpp:1] [Fwd] x: 1",
+    b"I0412 10:00:00.500000 30876 solver.cpp:237]     Train net output #0: loss1/loss1 =10.5",
+    b"I0412 10:00:00.500000 30876 solver.cpp:218] Iteration 39 (3.2 iter/s, 6.2s/20 iters), lr = 0.1",
+]
+ODD_VALUES = [
+    b"nan",
+    b"-nan",
+    b"inf",
+    b"1.#INF",
+    b"-1.#IND",
+    b"1e5",
+    b"1,5",
+    b" 1",
+    b"1 ",
+    b"",
+    b"abc",
+    b"1_0",
+    b"+1",
+    b"-0",
+    b"0.00001234567890123456789",
+    b"1e-400",
+    b"3.",
+]
 
-PLAIN_OPS = st.tuples(st.sampled_from(["cut", "dup", "garble", "insert", "value"]),
-                      st.integers(0, 10**6), st.integers(0, 200), JUNK,
-                      st.sampled_from(ODD_LINES), st.sampled_from(ODD_VALUES))
+PLAIN_OPS = st.tuples(
+    st.sampled_from(["cut", "dup", "garble", "insert", "value"]),
+    st.integers(0, 10**6),
+    st.integers(0, 200),
+    JUNK,
+    st.sampled_from(ODD_LINES),
+    st.sampled_from(ODD_VALUES),
+)
 
 
 def damage(lines: list[bytes], ops: list) -> bytes:
@@ -310,7 +356,7 @@ def damage(lines: list[bytes], ops: list) -> bytes:
             at = line.rfind(b" = ")
             if at >= 0:
                 end = line.find(b" ", at + 3)
-                lines[i] = line[:at + 3] + value + (line[end:] if end >= 0 else b"")
+                lines[i] = line[: at + 3] + value + (line[end:] if end >= 0 else b"")
         else:
             p = pos % (len(line) + 1)
             lines[i] = line[:p] + junk + line[p:]
@@ -336,8 +382,9 @@ def _op(op: str, i: int, odd: int = 0, value: bytes = b"") -> tuple:
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(sorted(PLAIN)), st.lists(PLAIN_OPS, max_size=12),
-       st.sampled_from([700, 4096, 1 << 16]))
+@given(
+    st.sampled_from(sorted(PLAIN)), st.lists(PLAIN_OPS, max_size=12), st.sampled_from([700, 4096, 1 << 16])
+)
 # the first rate of the run logged again after a rare line (it is not kept either)
 @example("rate", [_op("insert", 14, 9), _op("insert", 15, 16)], 4096)
 # the counter going back (a restart) in the middle of common lines
@@ -348,10 +395,10 @@ def _op(op: str, i: int, odd: int = 0, value: bytes = b"") -> tuple:
 @example("old", [_op("insert", 100, 14)], 4096)
 # lines of odd shapes among common ones (each must read as line by line reads it)
 @example("rate", [_op("insert", 200 + 7 * k, 17 + k) for k in range(10)], 4096)
-@example("rate", [_op("insert", 212, 21)], 4096)        # (212: after an lr line)
+@example("rate", [_op("insert", 212, 21)], 4096)  # (212: after an lr line)
 @example("rate", [_op("insert", 212, 22)], 4096)
 @example("rate", [_op("insert", 212, 25)], 4096)
-@example("rate", [_op("insert", 208, 28)], 4096)        # (208: after a loss line)
+@example("rate", [_op("insert", 208, 28)], 4096)  # (208: after a loss line)
 @example("rate", [_op("insert", 212, 29)], 4096)
 @example("rate", [_op("insert", 212, 26)], 4096)
 @example("rate", [_op("insert", 212, 27)], 4096)

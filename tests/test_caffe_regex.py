@@ -13,10 +13,10 @@ import re
 import time
 
 import pytest
-from gradlog.parsers import caffe
-from gradlog.parsers.caffe import lines as L
 
 import gradlog
+from gradlog.parsers import caffe
+from gradlog.parsers.caffe import lines as L
 from gradlog.source import Source
 
 MB = 1 << 20
@@ -54,50 +54,114 @@ def timed(fn, arg) -> float:
 
 #: (name, how the reader applies it, lines it nearly matches)
 PATTERNS = [
-    ("LINE_FAST", lambda s: L.LINE_FAST.findall(s + b"\n"),
-     [PRE + b"    [Forward] Layer conv1, top blob conv1 data: 0.5", b"I0 x] [F y"]),
-    ("LINE_SAFE", lambda s: L.LINE_SAFE.findall(s + b"\n"),
-     [PRE + b"    [Backward] Layer fc, param blob 0 diff: 1e-05", b"I0 x] [B y"]),
-    ("EVENT_RE", lambda s: L.EVENT_RE.findall(s + b"\n"),
-     [PRE + b"Iteration 20 (3.2 iter/s, 6.2s/20 iters), loss = 0.5, 3 iter/s avg",
-      PRE + b"    Train net output #0: loss = 0.4012 (* 1 = 0.4012 loss)",
-      PRE + b"Iteration 20, lr = 0.01", b"I0412 10:00:00.000000 a b c d e] x"]),
-    ("DEBUG_2014_RE", L.DEBUG_2014_RE.match,
-     [b"[debug_info] [Forward] Layer conv1, top blob conv1 data: 1523.2 (0.0312)"]),
-    ("ALL_PARAMS_RE", lambda s: L.ALL_PARAMS_RE.findall(s + b"\n"),
-     [b"L1 norm = (1234.5, 0.87); L2 norm = (12.3, 0.0042)"]),
-    ("iteration", L.HANDLERS[b"Iterat"],
-     [b"Iteration 20 (3.2 iter/s, 6.2s/20 iters), loss = 0.5", b"Iteration 20, loss = 0.5, x",
-      b"Iteration 20, lr = 0.01", b"Iteration 500, Testing net (#0)"]),
-    ("output", L.HANDLERS[b"Train "],
-     [b"Train net output #0: loss = 0.4012 (* 1 = 0.4012 loss)", b"Train net output #0: a = b = c"]),
-    ("test", L.HANDLERS[b"Test n"],
-     [b"Test net output #1: loss = 0.2817 (* 1 = 0.2817 loss)", b"Test score #0: 0.9126",
-      b"Test loss: 0.2817"]),
-    ("clip", L.HANDLERS[b"Gradie"],
-     [b"Gradient clipping: scaling down gradients (L2 norm 41.2 > 35) by scale factor 0.8495"]),
-    ("info", L.HANDLERS[b"MultiS"],
-     [b"MultiStep Status: Iteration 20000, step = 1", b"Learning Rate Policy: step",
-      b"Snapshotting to binary proto file a.caffemodel"]),
-    ("debug_2014", L.HANDLERS[b"[debug"],
-     [b"[debug_info] [Backward] Layer conv1, param blob 0 diff: 2.5 (0.000125)"]),
-    ("parse_debug_key", L.parse_debug_key,
-     [b"[Forward] Layer conv1, top blob conv1 data: ", b"[Backward] Layer fc, param blob 0 diff: ",
-      b"[Update] Layer fc2, param blob 0 (owned by layer fc, param 0) diff: ",
-      b"[Update] Layer fc, param 0 data: ", b"[Forward] Input data data: "]),
+    (
+        "LINE_FAST",
+        lambda s: L.LINE_FAST.findall(s + b"\n"),
+        [PRE + b"    [Forward] Layer conv1, top blob conv1 data: 0.5", b"I0 x] [F y"],
+    ),
+    (
+        "LINE_SAFE",
+        lambda s: L.LINE_SAFE.findall(s + b"\n"),
+        [PRE + b"    [Backward] Layer fc, param blob 0 diff: 1e-05", b"I0 x] [B y"],
+    ),
+    (
+        "EVENT_RE",
+        lambda s: L.EVENT_RE.findall(s + b"\n"),
+        [
+            PRE + b"Iteration 20 (3.2 iter/s, 6.2s/20 iters), loss = 0.5, 3 iter/s avg",
+            PRE + b"    Train net output #0: loss = 0.4012 (* 1 = 0.4012 loss)",
+            PRE + b"Iteration 20, lr = 0.01",
+            b"I0412 10:00:00.000000 a b c d e] x",
+        ],
+    ),
+    (
+        "DEBUG_2014_RE",
+        L.DEBUG_2014_RE.match,
+        [b"[debug_info] [Forward] Layer conv1, top blob conv1 data: 1523.2 (0.0312)"],
+    ),
+    (
+        "ALL_PARAMS_RE",
+        lambda s: L.ALL_PARAMS_RE.findall(s + b"\n"),
+        [b"L1 norm = (1234.5, 0.87); L2 norm = (12.3, 0.0042)"],
+    ),
+    (
+        "iteration",
+        L.HANDLERS[b"Iterat"],
+        [
+            b"Iteration 20 (3.2 iter/s, 6.2s/20 iters), loss = 0.5",
+            b"Iteration 20, loss = 0.5, x",
+            b"Iteration 20, lr = 0.01",
+            b"Iteration 500, Testing net (#0)",
+        ],
+    ),
+    (
+        "output",
+        L.HANDLERS[b"Train "],
+        [b"Train net output #0: loss = 0.4012 (* 1 = 0.4012 loss)", b"Train net output #0: a = b = c"],
+    ),
+    (
+        "test",
+        L.HANDLERS[b"Test n"],
+        [
+            b"Test net output #1: loss = 0.2817 (* 1 = 0.2817 loss)",
+            b"Test score #0: 0.9126",
+            b"Test loss: 0.2817",
+        ],
+    ),
+    (
+        "clip",
+        L.HANDLERS[b"Gradie"],
+        [b"Gradient clipping: scaling down gradients (L2 norm 41.2 > 35) by scale factor 0.8495"],
+    ),
+    (
+        "info",
+        L.HANDLERS[b"MultiS"],
+        [
+            b"MultiStep Status: Iteration 20000, step = 1",
+            b"Learning Rate Policy: step",
+            b"Snapshotting to binary proto file a.caffemodel",
+        ],
+    ),
+    (
+        "debug_2014",
+        L.HANDLERS[b"[debug"],
+        [b"[debug_info] [Backward] Layer conv1, param blob 0 diff: 2.5 (0.000125)"],
+    ),
+    (
+        "parse_debug_key",
+        L.parse_debug_key,
+        [
+            b"[Forward] Layer conv1, top blob conv1 data: ",
+            b"[Backward] Layer fc, param blob 0 diff: ",
+            b"[Update] Layer fc2, param blob 0 (owned by layer fc, param 0) diff: ",
+            b"[Update] Layer fc, param 0 data: ",
+            b"[Forward] Input data data: ",
+        ],
+    ),
     ("HEADER_RE", L.HEADER_RE.match, [b"Log file created at: 2015/07/03 14:45:14"]),
     ("param_line", L.param_line, [b"  base_lr:   0.01  ", b'lr_policy: "step"']),
-    ("PROTO_LINE_RE", L.PROTO_LINE_RE.match,
-     [b"  name: \"conv1\"", b"  convolution_param {", b"  a.b.c : x"]),
-    ("STACK_LINE_RE", L.STACK_LINE_RE.match,
-     [b"    @     0x7f2f5a1c1daa  caffe::Solver::Step()", b"*** Check failure stack trace: ***"]),
-    ("CRASH_LINE_RE", L.CRASH_LINE_RE.match,
-     [b"RuntimeError: CUDA error: out of memory", b"*** Aborted at 1461 (unix time) try"]),
+    ("PROTO_LINE_RE", L.PROTO_LINE_RE.match, [b'  name: "conv1"', b"  convolution_param {", b"  a.b.c : x"]),
+    (
+        "STACK_LINE_RE",
+        L.STACK_LINE_RE.match,
+        [b"    @     0x7f2f5a1c1daa  caffe::Solver::Step()", b"*** Check failure stack trace: ***"],
+    ),
+    (
+        "CRASH_LINE_RE",
+        L.CRASH_LINE_RE.match,
+        [b"RuntimeError: CUDA error: out of memory", b"*** Aborted at 1461 (unix time) try"],
+    ),
     ("GARBLED_RE", L.GARBLED_RE.search, [b"a print from a Python layer"]),
-    ("SNIFF_LINE_RE", lambda s: list(L.SNIFF_LINE_RE.finditer(s[:65536])),
-     [PRE + b"Solving GoogleNet", b"\nI0412 10:00:00.000000 a b.cpp:1"]),
-    ("SNIFF_MSG_RE", L.SNIFF_MSG_RE.match,
-     [b"Iteration 20 (3.2 iter/s, 6.2s/20 iters), loss = 0.5", b"Solving GoogleNet  "]),
+    (
+        "SNIFF_LINE_RE",
+        lambda s: list(L.SNIFF_LINE_RE.finditer(s[:65536])),
+        [PRE + b"Solving GoogleNet", b"\nI0412 10:00:00.000000 a b.cpp:1"],
+    ),
+    (
+        "SNIFF_MSG_RE",
+        L.SNIFF_MSG_RE.match,
+        [b"Iteration 20 (3.2 iter/s, 6.2s/20 iters), loss = 0.5", b"Solving GoogleNet  "],
+    ),
     ("SNIFF_WEAK_RE", L.SNIFF_WEAK_RE.match, [b"Creating layer conv1", b"data -> data  "]),
 ]
 
@@ -114,9 +178,12 @@ def test_each_pattern_takes_linear_time_on_1_mb_lines(name, apply, seeds):
 def test_every_pattern_of_the_line_module_is_covered():
     """A new pattern in caffe/lines.py needs its smoke test here."""
     covered = {p[0] for p in PATTERNS}
-    names = {n for n, x in vars(L).items() if isinstance(x, re.Pattern)
-             and not n.startswith("_") and x.pattern.__class__ is bytes}
-    assert names - covered - {"PARAM_LINE_RE"} == set()     # (param_line applies it)
+    names = {
+        n
+        for n, x in vars(L).items()
+        if isinstance(x, re.Pattern) and not n.startswith("_") and x.pattern.__class__ is bytes
+    }
+    assert names - covered - {"PARAM_LINE_RE"} == set()  # (param_line applies it)
 
 
 def _read(data: bytes, strict: bool = False):
@@ -132,7 +199,7 @@ def test_a_solver_parameter_line_with_a_long_run_of_blanks(tmp_path):
     res = _read(head + line + b"momentum:" + b" " * 1000 + b"0.9" + b" " * 1000 + b"\n" + body)
     assert time.perf_counter() - t0 < LIMIT
     assert res.meta["hparams"]["momentum"] == 0.9
-    assert res.meta["hparams"]["base_lr"] == "0.01 x"          # (as printed)
+    assert res.meta["hparams"]["base_lr"] == "0.01 x"  # (as printed)
 
 
 def test_malformed_debug_lines_without_their_bracket(tmp_path):

@@ -38,10 +38,14 @@ def _runner() -> CliRunner:
 
 def _run(name: str, tag: str = "train/loss") -> gradlog.Run:
     steps = np.arange(0, 200, 10)
-    frame, _ = build_frame([tag] * 20 + ["train/lr"] * 20, np.concatenate([steps, steps]),
-                           np.concatenate([np.linspace(2.0, 1.0, 20), np.full(20, 0.1)]))
-    return gradlog.Run(frame, {"name": name, "source": f"/logs/{name}", "format": "caffe",
-                               "step_unit": "iteration"})
+    frame, _ = build_frame(
+        [tag] * 20 + ["train/lr"] * 20,
+        np.concatenate([steps, steps]),
+        np.concatenate([np.linspace(2.0, 1.0, 20), np.full(20, 0.1)]),
+    )
+    return gradlog.Run(
+        frame, {"name": name, "source": f"/logs/{name}", "format": "caffe", "step_unit": "iteration"}
+    )
 
 
 SEVERITY_OF = {"ok.log": None, "info.log": "info", "warn.log": "warning", "crit.log": "critical"}
@@ -62,17 +66,31 @@ def logs(tmp_path, monkeypatch):
     def fake_load(path, *, format=None, roles=None, strict=False, name=None):
         p = str(getattr(path, "path", path)).rsplit("/", 1)[-1]  # a path or a RunRef
         if p == "broken.log":
-            raise UnknownFormatError(f"{p}: not a training log gradlog can read (this file "
-                                     "matched none of the formats tried: caffe, csv_long)")
+            raise UnknownFormatError(
+                f"{p}: not a training log gradlog can read (this file "
+                "matched none of the formats tried: caffe, csv_long)"
+            )
         run = _run(p)
         return run.with_roles(**roles) if roles else run
 
     def fake_analyze(run, *, roles=None):
         sev = SEVERITY_OF.get(run.name)
-        findings = [] if sev is None else [
-            Finding("loss_plateau", sev, "The loss stopped improving after step 150.",
-                    tags=("train/loss",), step_range=(150, 190), confidence=0.7,
-                    evidence={"plateau_start_step": 150}, recommendation="Decay the LR at 150.")]
+        findings = (
+            []
+            if sev is None
+            else [
+                Finding(
+                    "loss_plateau",
+                    sev,
+                    "The loss stopped improving after step 150.",
+                    tags=("train/loss",),
+                    step_range=(150, 190),
+                    confidence=0.7,
+                    evidence={"plateau_start_step": 150},
+                    recommendation="Decay the LR at 150.",
+                )
+            ]
+        )
         return gradlog.Report(run=run, findings=findings)
 
     monkeypatch.setattr(gradlog, "load", fake_load)
@@ -111,15 +129,18 @@ def test_analyze_text(logs) -> None:
     assert "train/lr                        20        0.1        0.1        0.1 lr" in v.stdout
 
 
-@pytest.mark.parametrize(("name", "fail_on", "code"), [
-    ("ok.log", "info", 0),
-    ("info.log", "info", 1),
-    ("info.log", "warning", 0),
-    ("warn.log", "warning", 1),
-    ("warn.log", "critical", 0),
-    ("crit.log", "critical", 1),
-    ("crit.log", None, 0),
-])
+@pytest.mark.parametrize(
+    ("name", "fail_on", "code"),
+    [
+        ("ok.log", "info", 0),
+        ("info.log", "info", 1),
+        ("info.log", "warning", 0),
+        ("warn.log", "warning", 1),
+        ("warn.log", "critical", 0),
+        ("crit.log", "critical", 1),
+        ("crit.log", None, 0),
+    ],
+)
 def test_fail_on_exit_codes(logs, name, fail_on, code) -> None:
     args = ["analyze", str(logs / name), "--format", "json"]
     if fail_on:
@@ -130,40 +151,51 @@ def test_fail_on_exit_codes(logs, name, fail_on, code) -> None:
 
 
 def test_fail_on_looks_at_every_run(logs) -> None:
-    r = _runner().invoke(cli.main, ["analyze", str(logs / "ok.log"), str(logs / "crit.log"),
-                                    "--fail-on", "critical"])
+    r = _runner().invoke(
+        cli.main, ["analyze", str(logs / "ok.log"), str(logs / "crit.log"), "--fail-on", "critical"]
+    )
     assert r.exit_code == 1
     heads = [x for x in r.stdout.splitlines() if x.startswith("== ")]
     assert [h.split()[1].rsplit("/", 1)[-1] for h in heads] == ["ok.log", "crit.log"]
 
 
 def test_unreadable_input_among_several_is_exit_3_and_the_rest_is_reported(logs) -> None:
-    msg = ("Error: broken.log: not a training log gradlog can read (this file matched "
-           "none of the formats tried: caffe, csv_long)\n")
-    r = _runner().invoke(cli.main, ["analyze", str(logs / "ok.log"), str(logs / "broken.log"),
-                                    "--format", "json"])
+    msg = (
+        "Error: broken.log: not a training log gradlog can read (this file matched "
+        "none of the formats tried: caffe, csv_long)\n"
+    )
+    r = _runner().invoke(
+        cli.main, ["analyze", str(logs / "ok.log"), str(logs / "broken.log"), "--format", "json"]
+    )
     assert (r.exit_code, r.stderr) == (3, msg)
     assert [x["run"] for x in json.loads(r.stdout)["runs"]] == ["ok.log"]
-    r = _runner().invoke(cli.main, ["analyze", str(logs / "ok.log"), str(logs / "broken.log"),
-                                    "--allow-errors", "--format", "json"])
+    r = _runner().invoke(
+        cli.main,
+        ["analyze", str(logs / "ok.log"), str(logs / "broken.log"), "--allow-errors", "--format", "json"],
+    )
     assert (r.exit_code, r.stderr) == (0, msg)
     # 3 wins over 1 (--fail-on met), 2 over everything: nothing readable, whatever the flags
-    r = _runner().invoke(cli.main, ["analyze", str(logs / "crit.log"), str(logs / "broken.log"),
-                                    "--fail-on", "info"])
+    r = _runner().invoke(
+        cli.main, ["analyze", str(logs / "crit.log"), str(logs / "broken.log"), "--fail-on", "info"]
+    )
     assert r.exit_code == 3
-    r = _runner().invoke(cli.main, ["analyze", str(logs / "crit.log"), str(logs / "broken.log"),
-                                    "--fail-on", "info", "--allow-errors"])
+    r = _runner().invoke(
+        cli.main,
+        ["analyze", str(logs / "crit.log"), str(logs / "broken.log"), "--fail-on", "info", "--allow-errors"],
+    )
     assert r.exit_code == 1
-    r = _runner().invoke(cli.main, ["analyze", str(logs / "broken.log"), "--allow-errors",
-                                    "--fail-on", "info"])
+    r = _runner().invoke(
+        cli.main, ["analyze", str(logs / "broken.log"), "--allow-errors", "--fail-on", "info"]
+    )
     assert (r.exit_code, r.stdout, r.stderr) == (2, "", msg)
 
 
 def test_bad_usage_is_exit_2(logs) -> None:
     r = _runner().invoke(cli.main, ["analyze", str(logs / "missing.log")], prog_name="gradlog")
     assert r.exit_code == 2
-    assert r.stderr.splitlines()[-1] == (f"Error: Invalid value for 'PATHS...': Path "
-                                         f"'{logs / 'missing.log'}' does not exist.")
+    assert r.stderr.splitlines()[-1] == (
+        f"Error: Invalid value for 'PATHS...': Path '{logs / 'missing.log'}' does not exist."
+    )
     r = _runner().invoke(cli.main, ["analyze", str(logs / "ok.log"), "--format", "pdf"])
     assert r.exit_code == 2 and "'pdf' is not one of" in r.stderr
     r = _runner().invoke(cli.main, ["analyze", str(logs / "ok.log"), "--role", "loss"])
@@ -176,8 +208,9 @@ def test_bad_usage_is_exit_2(logs) -> None:
 def test_json_output_follows_the_schema(logs) -> None:
     import jsonschema
 
-    r = _runner().invoke(cli.main, ["analyze", str(logs / "warn.log"), str(logs / "ok.log"),
-                                    "--format", "json"])
+    r = _runner().invoke(
+        cli.main, ["analyze", str(logs / "warn.log"), str(logs / "ok.log"), "--format", "json"]
+    )
     assert r.exit_code == 0
     doc = json.loads(r.stdout)
     jsonschema.validate(doc, schema())
@@ -187,14 +220,17 @@ def test_json_output_follows_the_schema(logs) -> None:
 
 def test_markdown_and_html_into_a_directory(logs) -> None:
     out = logs / "out"
-    r = _runner().invoke(cli.main, ["analyze", str(logs / "warn.log"), "--format", "markdown",
-                                    "-o", str(out)])
+    r = _runner().invoke(
+        cli.main, ["analyze", str(logs / "warn.log"), "--format", "markdown", "-o", str(out)]
+    )
     assert (r.exit_code, r.stdout, r.stderr) == (0, "", f"wrote {out / 'report.md'}\n")
     md = (out / "report.md").read_text()
     assert "![overview of warn.log](figures/warn.log_overview.png)" in md
     assert sorted(p.name for p in (out / "figures").iterdir()) == ["warn.log_overview.png"]
-    r = _runner().invoke(cli.main, ["analyze", str(logs / "crit.log"), "--format", "html",
-                                    "-o", str(out), "--fail-on", "critical"])
+    r = _runner().invoke(
+        cli.main,
+        ["analyze", str(logs / "crit.log"), "--format", "html", "-o", str(out), "--fail-on", "critical"],
+    )
     assert (r.exit_code, r.stderr) == (1, f"wrote {out / 'report.html'}\n")
     page = (out / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and 'data-finding-id="loss_plateau"' in page
@@ -207,8 +243,9 @@ def test_markdown_and_html_into_a_directory(logs) -> None:
 
 def test_output_directory_that_cannot_be_written(logs) -> None:
     (logs / "afile").write_text("")
-    r = _runner().invoke(cli.main, ["analyze", str(logs / "ok.log"), "--format", "html", "-o",
-                                    str(logs / "afile" / "sub")])
+    r = _runner().invoke(
+        cli.main, ["analyze", str(logs / "ok.log"), "--format", "html", "-o", str(logs / "afile" / "sub")]
+    )
     assert r.exit_code == 2
     assert r.stderr.startswith("Error: ") and "cannot write" in r.stderr and "Traceback" not in r.stderr
 
@@ -238,15 +275,18 @@ def _png_width(path) -> int:
 
 def test_plot(logs) -> None:
     out = logs / "fig.png"
-    r = _runner().invoke(cli.main, ["plot", str(logs / "ok.log"), "--tags", "train/loss,train/lr",
-                                    "-o", str(out)])
+    r = _runner().invoke(
+        cli.main, ["plot", str(logs / "ok.log"), "--tags", "train/loss,train/lr", "-o", str(out)]
+    )
     assert (r.exit_code, r.stderr) == (0, f"wrote {out}\n")
     assert _png_width(out) == 800
-    r = _runner().invoke(cli.main, ["plot", str(logs / "warn.log"), "--kind", "overview", "-o",
-                                    str(logs / "ov.svg")])
+    r = _runner().invoke(
+        cli.main, ["plot", str(logs / "warn.log"), "--kind", "overview", "-o", str(logs / "ov.svg")]
+    )
     assert r.exit_code == 0 and (logs / "ov.svg").read_text().lstrip().startswith("<?xml")
-    r = _runner().invoke(cli.main, ["plot", str(logs / "ok.log"), "-t", "nope", "-t", "train/loss",
-                                    "-o", str(out)])
+    r = _runner().invoke(
+        cli.main, ["plot", str(logs / "ok.log"), "-t", "nope", "-t", "train/loss", "-o", str(out)]
+    )
     assert r.exit_code == 2
     assert r.stderr == "Error: ok.log: no tag 'nope'; tags are: train/loss, train/lr\n"
     r = _runner().invoke(cli.main, ["plot", str(logs / "ok.log"), "-o", str(logs / "fig.xyz")])
@@ -267,39 +307,44 @@ def test_convert(logs) -> None:
     assert len(rows) == 41
     r = _runner().invoke(cli.main, ["convert", str(logs / "ok.log"), "-o", str(logs / "out.txt")])
     assert r.exit_code == 2
-    assert r.stderr == (f"Error: {logs / 'out.txt'}: unknown output type; "
-                        "use .csv, .csv.gz or .parquet\n")
+    assert r.stderr == (f"Error: {logs / 'out.txt'}: unknown output type; use .csv, .csv.gz or .parquet\n")
 
 
 def test_batch_records_bad_files_and_goes_on(logs, monkeypatch) -> None:
     refs = [gradlog.RunRef(logs / n, "caffe") for n in ("broken.log", "crit.log", "ok.log")]
-    monkeypatch.setattr(gradlog.loading, "survey",
-                        lambda path, include=(), exclude=(): gradlog.Survey(refs, []))
+    monkeypatch.setattr(
+        gradlog.loading, "survey", lambda path, include=(), exclude=(): gradlog.Survey(refs, [])
+    )
     out = logs / "summary.csv"
     r = _runner().invoke(cli.main, ["batch", str(logs), "-j", "1", "-o", str(out), "--no-cache"])
     assert r.exit_code == 3  # a run could not be read
     assert r.stderr == f"3 files and runs: 2 ok, 1 error, 0 skipped; summary in {out}\n"
     rows = list(csv.DictReader(out.read_text().splitlines()))
-    assert [(x["path"].rsplit("/", 1)[-1], x["status"], x["max_severity"], x["finding_ids"])
-            for x in rows] == [("broken.log", "error", "", ""),
-                               ("crit.log", "ok", "critical", "loss_plateau"),
-                               ("ok.log", "ok", "", "")]
+    assert [
+        (x["path"].rsplit("/", 1)[-1], x["status"], x["max_severity"], x["finding_ids"]) for x in rows
+    ] == [
+        ("broken.log", "error", "", ""),
+        ("crit.log", "ok", "critical", "loss_plateau"),
+        ("ok.log", "ok", "", ""),
+    ]
     assert rows[0]["reason"].startswith("UnknownFormatError: broken.log: not a training log")
     assert [rows[1][k] for k in ("first_step", "last_step", "steps", "tags")] == ["0", "190", "20", "2"]
-    r = _runner().invoke(cli.main, ["batch", str(logs), "-j", "1", "--fail-on", "critical",
-                                    "--no-cache"])
+    r = _runner().invoke(cli.main, ["batch", str(logs), "-j", "1", "--fail-on", "critical", "--no-cache"])
     assert r.exit_code == 3  # 3 before 1
-    r = _runner().invoke(cli.main, ["batch", str(logs), "-j", "1", "--fail-on", "critical",
-                                    "--no-cache", "--allow-errors"])
+    r = _runner().invoke(
+        cli.main, ["batch", str(logs), "-j", "1", "--fail-on", "critical", "--no-cache", "--allow-errors"]
+    )
     assert r.exit_code == 1
     assert list(csv.reader(io.StringIO(r.stdout)))[0] == list(BATCH_COLUMNS)
-    monkeypatch.setattr(gradlog.loading, "survey",
-                        lambda path, include=(), exclude=(): gradlog.Survey([], []))
+    monkeypatch.setattr(
+        gradlog.loading, "survey", lambda path, include=(), exclude=(): gradlog.Survey([], [])
+    )
     r = _runner().invoke(cli.main, ["batch", str(logs)])
     assert (r.exit_code, r.stderr) == (2, f"Error: {logs}: no training log found\n")
 
 
 # -- real logs -------------------------------------------------------------------------------
+
 
 def test_formats_lists_the_registry() -> None:
     r = _runner().invoke(cli.main, ["formats"])
@@ -325,9 +370,11 @@ def test_real_logs_every_format_agrees(corpus, tmp_path) -> None:
     findings, in the same order, as the JSON."""
     import jsonschema
 
-    paths = [corpus / "keras" / "brats2020_unet_csvlogger_lr.log",
-             corpus / "tensorboard" / "tf1_keras_irfanet_109ep_overfit",
-             corpus / "lightning" / "genrisk_gan_v0_nan_metrics.csv"]
+    paths = [
+        corpus / "keras" / "brats2020_unet_csvlogger_lr.log",
+        corpus / "tensorboard" / "tf1_keras_irfanet_109ep_overfit",
+        corpus / "lightning" / "genrisk_gan_v0_nan_metrics.csv",
+    ]
     r = _runner().invoke(cli.main, ["analyze", *map(str, paths), "--format", "json"])
     assert r.exit_code == 0, r.stderr
     doc = json.loads(r.stdout)
@@ -353,11 +400,13 @@ def test_real_logs_every_format_agrees(corpus, tmp_path) -> None:
     shown = [re.findall(r'data-finding-id="([a-z_]+)"[^>]*data-count="(\d+)"', s) for s in sections]
     assert [[i for i, _n in run] for run in shown] == [list(dict.fromkeys(x)) for x in ids]
     assert [sum(int(n) for _i, n in run) for run in shown] == [len(x) for x in ids]
-    r = _runner().invoke(cli.main, ["analyze", *map(str, paths), "--format", "markdown", "-o",
-                                    str(tmp_path / "md")])
+    r = _runner().invoke(
+        cli.main, ["analyze", *map(str, paths), "--format", "markdown", "-o", str(tmp_path / "md")]
+    )
     md = (tmp_path / "md" / "report.md").read_text()
-    heads = [re.findall(r"^#### [A-Z]+: `([a-z_]+)`(?: \u00d7(\d+))?", s, re.M)
-             for s in md.split("\n## ")[1:]]
+    heads = [
+        re.findall(r"^#### [A-Z]+: `([a-z_]+)`(?: \u00d7(\d+))?", s, re.M) for s in md.split("\n## ")[1:]
+    ]
     assert [[i for i, _n in run] for run in heads] == [list(dict.fromkeys(x)) for x in ids]
     assert [sum(int(n or 1) for _i, n in run) for run in heads] == [len(x) for x in ids]
     figs = sorted(p.name for p in (tmp_path / "md" / "figures").iterdir())

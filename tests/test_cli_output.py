@@ -62,23 +62,35 @@ def test_analyze_o_is_a_directory_otherwise(log, tmp_path) -> None:
 
 
 def test_o_that_does_not_fit_is_a_clear_error(log, tmp_path) -> None:
-    r = _runner().invoke(cli.main, ["analyze", str(log), "--format", "html", "-o",
-                                    str(tmp_path / "report.json")])
-    assert (r.exit_code, r.stderr) == (2, f"Error: {tmp_path / 'report.json'}: a .json name for a "
-                                          "html report; name the file *.html or give a directory\n")
+    r = _runner().invoke(
+        cli.main, ["analyze", str(log), "--format", "html", "-o", str(tmp_path / "report.json")]
+    )
+    assert (r.exit_code, r.stderr) == (
+        2,
+        f"Error: {tmp_path / 'report.json'}: a .json name for a "
+        "html report; name the file *.html or give a directory\n",
+    )
     afile = tmp_path / "afile"
     afile.write_text("x")
     r = _runner().invoke(cli.main, ["analyze", str(log), "-o", str(afile)])
-    assert (r.exit_code, r.stderr) == (2, f"Error: {afile}: is a file, not a directory; give a "
-                                          "directory or a name ending in .txt\n")
+    assert (r.exit_code, r.stderr) == (
+        2,
+        f"Error: {afile}: is a file, not a directory; give a directory or a name ending in .txt\n",
+    )
     assert afile.read_text() == "x"
     # batch: one file, its type from the suffix
     r = _runner().invoke(cli.main, ["batch", str(log.parent), "-o", str(tmp_path)])
-    assert (r.exit_code, r.stderr) == (2, f"Error: {tmp_path}: is a directory; the summary is one "
-                                          "file (.csv, .json, .html, .parquet or .txt)\n")
+    assert (r.exit_code, r.stderr) == (
+        2,
+        f"Error: {tmp_path}: is a directory; the summary is one "
+        "file (.csv, .json, .html, .parquet or .txt)\n",
+    )
     r = _runner().invoke(cli.main, ["batch", str(log.parent), "-o", str(tmp_path / "s.xlsx")])
-    assert (r.exit_code, r.stderr) == (2, f"Error: {tmp_path / 's.xlsx'}: unknown summary type; use "
-                                          ".csv, .json, .html, .parquet or .txt (or --format)\n")
+    assert (r.exit_code, r.stderr) == (
+        2,
+        f"Error: {tmp_path / 's.xlsx'}: unknown summary type; use "
+        ".csv, .json, .html, .parquet or .txt (or --format)\n",
+    )
     # plot and convert write one file: a directory is a one-line error
     for cmd in ("plot", "convert"):
         r = _runner().invoke(cli.main, [cmd, str(log), "-o", str(tmp_path)])
@@ -102,15 +114,21 @@ def test_batch_o_writes_each_format(log, tmp_path) -> None:
 
 
 def test_click_usage_errors_are_one_line(tmp_path) -> None:
-    for args in (["analyze", str(tmp_path / "missing.log")], ["analyze"], ["nope"],
-                 ["batch", str(tmp_path), "-j", "0"], ["analyze", str(tmp_path), "--format", "pdf"]):
+    for args in (
+        ["analyze", str(tmp_path / "missing.log")],
+        ["analyze"],
+        ["nope"],
+        ["batch", str(tmp_path), "-j", "0"],
+        ["analyze", str(tmp_path), "--format", "pdf"],
+    ):
         r = _runner().invoke(cli.main, args, prog_name="gradlog")
         assert r.exit_code == 2, args
         assert r.stderr.startswith("Error: ") and r.stderr.count("\n") == 1, r.stderr
         assert "Usage:" not in r.stderr and "Try 'gradlog" not in r.stderr
     r = _runner().invoke(cli.main, ["analyze", str(tmp_path / "missing.log")], prog_name="gradlog")
-    assert r.stderr == (f"Error: Invalid value for 'PATHS...': Path '{tmp_path / 'missing.log'}' "
-                        "does not exist.\n")
+    assert r.stderr == (
+        f"Error: Invalid value for 'PATHS...': Path '{tmp_path / 'missing.log'}' does not exist.\n"
+    )
 
 
 def test_a_newline_in_a_file_name_stays_on_one_line(tmp_path) -> None:
@@ -127,8 +145,12 @@ def test_the_real_command_prints_one_line(tmp_path) -> None:
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "gradlog", "plot", str(tmp_path / "nope.log"),
-                          "-o", "x.png"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "gradlog", "plot", str(tmp_path / "nope.log"), "-o", "x.png"],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 2
-    assert out.stderr == (f"Error: Invalid value for 'PATH': Path '{tmp_path / 'nope.log'}' "
-                          "does not exist.\n")
+    assert out.stderr == (
+        f"Error: Invalid value for 'PATH': Path '{tmp_path / 'nope.log'}' does not exist.\n"
+    )

@@ -18,13 +18,26 @@ DIAG = REPO / "bench" / "diagnosis" / "runs"
 VALIDATION = REPO.parent / "shared" / "validation" / "runs"
 
 #: A real LR sweep in the repository: linear model, batch 128, momentum 0.9, constant LR.
-LIN_SWEEP = [DIAG / f"{n}_b128_m0.9_const_s0.csv" for n in (
-    "lin_tiny_lr__linear_illcond_lr0.002", "lin_good__linear_illcond_lr0.2",
-    "lin_osc_m9__linear_illcond_lr0.5", "lin_diverge__linear_illcond_lr2.6")]
+LIN_SWEEP = [
+    DIAG / f"{n}_b128_m0.9_const_s0.csv"
+    for n in (
+        "lin_tiny_lr__linear_illcond_lr0.002",
+        "lin_good__linear_illcond_lr0.2",
+        "lin_osc_m9__linear_illcond_lr0.5",
+        "lin_diverge__linear_illcond_lr2.6",
+    )
+]
 
 
-def write_sweep(root: Path, lrs=(0.001, 0.01, 0.1, 1.0), n: int = 1000, *, with_lr: bool = False,
-                short: int | None = None, hparams: dict | None = None) -> list[Path]:
+def write_sweep(
+    root: Path,
+    lrs=(0.001, 0.01, 0.1, 1.0),
+    n: int = 1000,
+    *,
+    with_lr: bool = False,
+    short: int | None = None,
+    hparams: dict | None = None,
+) -> list[Path]:
     """Write one ``lr<value>/metrics.csv`` per LR: the loss falls as exp(-0.05*lr*t) towards
     0.1 (multiplicative noise 5%); LRs >= 0.5 fall fast but bounce (period 2, amplitude
     0.6) for good. ``short``: the first run stops after that many steps."""
@@ -55,27 +68,35 @@ def by_value(comp: Comparison) -> dict:
 
 # -- settings -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path, expected", [
-    ("runs/lr0.01/metrics.csv", {"lr": 0.01}),
-    ("runs/lr=1e-3/train.csv", {"lr": 1e-3}),
-    ("sweep/bs-32_lr3e-4/metrics.csv", {"lr": 3e-4, "batch_size": 32.0}),
-    ("exp/learning_rate=0.5_wd_1e-4/log.csv", {"lr": 0.5, "weight_decay": 1e-4}),
-    ("exp/cyclr0.5/log.csv", {}),  # "clr" is not "lr"
-    ("good__mlp_digits_lr0.05_b32_m0.9_const_s0.csv", {"lr": 0.05}),
-])
+
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        ("runs/lr0.01/metrics.csv", {"lr": 0.01}),
+        ("runs/lr=1e-3/train.csv", {"lr": 1e-3}),
+        ("sweep/bs-32_lr3e-4/metrics.csv", {"lr": 3e-4, "batch_size": 32.0}),
+        ("exp/learning_rate=0.5_wd_1e-4/log.csv", {"lr": 0.5, "weight_decay": 1e-4}),
+        ("exp/cyclr0.5/log.csv", {}),  # "clr" is not "lr"
+        ("good__mlp_digits_lr0.05_b32_m0.9_const_s0.csv", {"lr": 0.05}),
+    ],
+)
 def test_folder_names_give_settings(path, expected):
     assert folder_hparams(path) == pytest.approx(expected)
 
 
 def test_hparams_of_drops_places_and_names_and_keeps_seed(tmp_path):
-    p = write_sweep(tmp_path, lrs=(0.1,), hparams={"lr": 0.1, "output_dir": "/x/y", "run_name": "a",
-                                                    "seed": 3, "batch_size": 64})[0]
+    p = write_sweep(
+        tmp_path,
+        lrs=(0.1,),
+        hparams={"lr": 0.1, "output_dir": "/x/y", "run_name": "a", "seed": 3, "batch_size": 64},
+    )[0]
     hp = hparams_of(gradlog.load(p))
     assert hp["lr"] == 0.1 and hp["batch_size"] == 64 and hp["seed"] == 3
     assert "output_dir" not in hp and "run_name" not in hp
 
 
 # -- the sweep ----------------------------------------------------------------------------
+
 
 def test_synthetic_sweep_from_folder_names(tmp_path):
     comp = compare(write_sweep(tmp_path))
@@ -148,8 +169,9 @@ def test_runs_without_any_setting_are_compared_on_their_curves(tmp_path):
         d = tmp_path / name
         d.mkdir()
         t = np.arange(300)
-        (d / "metrics.csv").write_text("step,loss\n" + "".join(
-            f"{i},{1 + np.exp(-rate * i):.6g}\n" for i in t))
+        (d / "metrics.csv").write_text(
+            "step,loss\n" + "".join(f"{i},{1 + np.exp(-rate * i):.6g}\n" for i in t)
+        )
         paths.append(d / "metrics.csv")
     comp = compare(paths)
     assert comp.by is None
@@ -160,14 +182,19 @@ def test_runs_without_any_setting_are_compared_on_their_curves(tmp_path):
 
 
 def test_warns_when_more_than_one_setting_differs(tmp_path):
-    paths = write_sweep(tmp_path, lrs=(0.001, 0.1), with_lr=True,
-                        hparams={"lr": [0.001, 0.1], "batch_size": [32, 64], "momentum": 0.9})
+    paths = write_sweep(
+        tmp_path,
+        lrs=(0.001, 0.1),
+        with_lr=True,
+        hparams={"lr": [0.001, 0.1], "batch_size": [32, 64], "momentum": 0.9},
+    )
     comp = compare(paths)
     assert comp.by == "lr" and {r.value_source for r in comp.runs} == {"hparams"}
     assert comp.varied == {"batch_size": [32.0, 64.0], "lr": [0.001, 0.1]}
     assert comp.same["momentum"] == 0.9
-    assert any(n.startswith("More than one setting differs between the runs (lr, batch_size)")
-               for n in comp.notes)
+    assert any(
+        n.startswith("More than one setting differs between the runs (lr, batch_size)") for n in comp.notes
+    )
     by_bs = compare(paths, by="batch_size")
     assert by_bs.by == "batch_size" and [r.value for r in by_bs.runs] == [32.0, 64.0]
     assert all(r.advice.scope == "run" for r in by_bs.runs)  # not an LR sweep: verdicts stay
@@ -188,6 +215,7 @@ def test_reports_are_used_as_given_and_runs_are_analysed(tmp_path):
 
 
 # -- output -------------------------------------------------------------------------------
+
 
 def test_json_document_follows_both_schemas(tmp_path):
     import jsonschema
@@ -240,6 +268,7 @@ def test_names_from_logs_are_escaped(tmp_path):
 
 # -- figures ------------------------------------------------------------------------------
 
+
 def test_figures_take_ax_and_mark_what_happened():
     from matplotlib.figure import Figure
 
@@ -268,13 +297,17 @@ def test_figures_take_ax_and_mark_what_happened():
 
 VAL_CASES = {
     # family A: logistic regression, LRs 0.003 .. 5; 0.3-1 did best, 2 and 5 bounced
-    "A": (("v25", "v02", "v55", "v50", "v28"), {"v25": ("raise", 0.3), "v50": ("lower", None),
-                                                "v28": ("lower", None), "v02": ("keep", None)}),
+    "A": (
+        ("v25", "v02", "v55", "v50", "v28"),
+        {"v25": ("raise", 0.3), "v50": ("lower", None), "v28": ("lower", None), "v02": ("keep", None)},
+    ),
     # family P: the only usable LR (1) bounced: the 0.1 run is not sent there
     "P": (("v48", "v58", "v56"), {"v48": ("keep", None), "v58": ("lower", None)}),
     # family G: the motivating CNN; 0.001 and 0.003 are too small, 0.3 diverged
-    "G": (("v33", "v35", "v20", "v45", "v40", "v14"),
-          {"v33": ("raise", 0.01), "v35": ("raise", 0.01), "v20": ("keep", None), "v14": ("lower", None)}),
+    "G": (
+        ("v33", "v35", "v20", "v45", "v40", "v14"),
+        {"v33": ("raise", 0.01), "v35": ("raise", 0.01), "v20": ("keep", None), "v14": ("lower", None)},
+    ),
 }
 
 

@@ -39,8 +39,9 @@ def test_json_to_stdout(tmp_path):
 
 
 def test_text_default_and_by_option(tmp_path):
-    paths = write_sweep(tmp_path, lrs=(0.001, 0.1), with_lr=True,
-                        hparams={"lr": [0.001, 0.1], "batch_size": [32, 64]})
+    paths = write_sweep(
+        tmp_path, lrs=(0.001, 0.1), with_lr=True, hparams={"lr": [0.001, 0.1], "batch_size": [32, 64]}
+    )
     res = run(*paths)
     assert res.exit_code == 0
     assert res.stdout.startswith("== gradlog compare: 2 runs, by lr ")

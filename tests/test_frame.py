@@ -47,8 +47,12 @@ def test_build_frame_dtypes_and_nonfinite_kept():
 
 
 def test_build_frame_source_tag_mapping():
-    frame, _ = build_frame(["train/loss", "val/loss"], [0, 0], [1.0, 2.0],
-                           source_tag={"train/loss": "loss", "val/loss": "val_loss"})
+    frame, _ = build_frame(
+        ["train/loss", "val/loss"],
+        [0, 0],
+        [1.0, 2.0],
+        source_tag={"train/loss": "loss", "val/loss": "val_loss"},
+    )
     assert list(frame["source_tag"].astype(str)) == ["loss", "val_loss"]
 
 

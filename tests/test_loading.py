@@ -90,7 +90,10 @@ def test_discover_skips_unreadable_and_hidden(tmp_path):
 def test_import_from_outside_the_repository(tmp_path):
     out = subprocess.run(
         [sys.executable, "-c", "import gradlog, gradlog.parsers; print(gradlog.parsers.REGISTRY[0])"],
-        cwd=tmp_path, capture_output=True, text=True, check=True,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.strip() == "tensorboard"
 
@@ -109,14 +112,16 @@ def test_import_from_the_repository_root_without_the_editable_finder():
     from pathlib import Path
 
     repo = Path(__file__).resolve().parents[1]
-    code = ("import sys\n"
-            "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in "
-            "(getattr(f, '__module__', '') or '').lower()]\n"
-            "import gradlog, gradlog.parsers\n"
-            "from gradlog.parsers import caffe\n"
-            "print(gradlog.__file__)\n"
-            "print(gradlog.parsers.__file__)\n"
-            "print(gradlog.load('sample_logs/caffe_numpy_cnn.log').series('train/loss').iloc[0])\n")
+    code = (
+        "import sys\n"
+        "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in "
+        "(getattr(f, '__module__', '') or '').lower()]\n"
+        "import gradlog, gradlog.parsers\n"
+        "from gradlog.parsers import caffe\n"
+        "print(gradlog.__file__)\n"
+        "print(gradlog.parsers.__file__)\n"
+        "print(gradlog.load('sample_logs/caffe_numpy_cnn.log').series('train/loss').iloc[0])\n"
+    )
     for c in (code, code.split("\n", 2)[2]):  # without and with the editable finder
         out = subprocess.run([sys.executable, "-c", c], cwd=repo, capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
@@ -124,7 +129,8 @@ def test_import_from_the_repository_root_without_the_editable_finder():
         assert Path(src) == repo / "gradlog" / "__init__.py"
         assert Path(parsers) == repo / "parsers" / "__init__.py"
         assert float(first_loss) == pytest.approx(
-            gradlog.load(repo / "sample_logs" / "caffe_numpy_cnn.log").series("train/loss").iloc[0])
+            gradlog.load(repo / "sample_logs" / "caffe_numpy_cnn.log").series("train/loss").iloc[0]
+        )
 
 
 def test_load_a_folder_holding_one_run_whatever_its_format(corpus, samples, tmp_path):
@@ -147,7 +153,9 @@ def test_load_a_folder_holding_one_run_whatever_its_format(corpus, samples, tmp_
     (run_dir.parent / "extra.log").write_bytes((samples / "caffe_numpy_cnn.log").read_bytes())
     with pytest.raises(MultipleRunsError) as ei:
         gradlog.load(run_dir.parent)
-    assert str(ei.value) == (f"{run_dir.parent}: holds 3 runs (extra.log, train25/results.csv, "
-                             "train26/results.csv); use gradlog.load_all() or `gradlog batch`")
+    assert str(ei.value) == (
+        f"{run_dir.parent}: holds 3 runs (extra.log, train25/results.csv, "
+        "train26/results.csv); use gradlog.load_all() or `gradlog batch`"
+    )
     with pytest.raises(UnknownFormatError):
         gradlog.load(tmp_path / "runs" / "detect" / "train25" / "weights")

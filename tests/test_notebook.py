@@ -18,8 +18,7 @@ import pytest  # noqa: E402
 
 import gradlog  # noqa: E402
 
-HAVE_KERNEL = all(importlib.util.find_spec(m) is not None
-                  for m in ("nbformat", "nbclient", "ipykernel"))
+HAVE_KERNEL = all(importlib.util.find_spec(m) is not None for m in ("nbformat", "nbclient", "ipykernel"))
 
 
 def test_report_plot_is_a_figure_ipython_renders_as_png(samples) -> None:
@@ -59,8 +58,9 @@ def test_notebook_executes_and_shows_the_figure_inline(samples, tmp_path) -> Non
         nbformat.v4.new_code_cell("rep.plot()"),
         nbformat.v4.new_code_cell("import matplotlib\nmatplotlib.get_backend()"),
     ]
-    NotebookClient(nb, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
     out_html = nb.cells[1].outputs[0]["data"]
     assert "text/html" in out_html and 'class="lr-advice"' in out_html["text/html"]
     fig_out = nb.cells[2].outputs[0]["data"]

@@ -51,8 +51,9 @@ def _hf(obj) -> io.BytesIO:
 
 
 def test_hf_step_beyond_int64_is_skipped_and_counted():
-    state = {"log_history": [{"step": 1e30, "loss": 1.0}, {"step": 2 ** 70, "loss": 2.0},
-                             {"step": 5, "loss": 0.5}]}
+    state = {
+        "log_history": [{"step": 1e30, "loss": 1.0}, {"step": 2**70, "loss": 2.0}, {"step": 5, "loss": 0.5}]
+    }
     run = gradlog.load(_hf(state), format="hf_trainer")
     assert run.series("train/loss").to_dict() == {5: 0.5}
     assert run.meta["skipped"] == {"steps_out_of_range": 2}
@@ -64,8 +65,12 @@ def test_hf_step_beyond_int64_is_skipped_and_counted():
 
 
 def test_hf_null_values_are_counted():
-    state = {"log_history": [{"step": 1, "loss": None, "learning_rate": 0.1},
-                             {"step": 2, "loss": 0.5, "learning_rate": None}]}
+    state = {
+        "log_history": [
+            {"step": 1, "loss": None, "learning_rate": 0.1},
+            {"step": 2, "loss": 0.5, "learning_rate": None},
+        ]
+    }
     run = gradlog.load(_hf(state), format="hf_trainer")
     assert run.series("train/loss").to_dict() == {2: 0.5}
     assert run.series("train/lr").to_dict() == {1: 0.1}
@@ -88,8 +93,7 @@ def test_a_step_column_of_fractions_is_not_the_step_and_says_why(tmp_path):
     q.write_text("step,iteration,loss\n0.5,10,1.0\n1.5,20,0.9\n")
     run = gradlog.load(q)
     assert run.meta["step_column"] == "iteration"
-    assert any("'step' not used" in w and "the step is column 'iteration'" in w
-               for w in run.meta["warnings"])
+    assert any("'step' not used" in w and "the step is column 'iteration'" in w for w in run.meta["warnings"])
 
 
 def test_values_of_an_unnamed_column_are_counted(tmp_path):

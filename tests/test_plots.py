@@ -34,8 +34,11 @@ def _run(prefix: str = "grad_absmean", blob: str = "/0", seed: int = 3) -> gradl
     loss = 0.5 + 1.5 * np.exp(-steps / 600) + rng.normal(0, 0.02, steps.size)
     loss[steps == 3000] += 1.0
     tags, st, vals = [], [], []
-    for tag, s, v in [("train/loss", steps, loss), ("train/lr", steps, lr),
-                      ("val/loss", steps[::25], loss[::25] + 0.1)]:
+    for tag, s, v in [
+        ("train/loss", steps, loss),
+        ("train/lr", steps, lr),
+        ("val/loss", steps[::25], loss[::25] + 0.1),
+    ]:
         tags += [tag] * len(s)
         st += list(s)
         vals += list(v)
@@ -50,27 +53,90 @@ def _run(prefix: str = "grad_absmean", blob: str = "/0", seed: int = 3) -> gradl
 
 def _report(run: gradlog.Run) -> gradlog.Report:
     grads = run.roles["grad"]
-    trends = [Trend(tag=t, role="grad", scope="run", step_start=0, step_end=6000, n=301,
-                    log_space=True, slope=0.07, slope_low=0.05, slope_high=0.09,
-                    intercept=float(np.log10(run.series(t).iloc[0])), p_value=1e-4, test="MK",
-                    fold_change=2.63, start_level=float(run.series(t).iloc[0]),
-                    end_level=float(run.series(t).iloc[0]) * 10 ** 0.42, direction="rising")
-              for t in grads]
-    trends.append(Trend(tag="train/loss", role="loss", scope="lr_phase 1", step_start=2000,
-                        step_end=3980, n=100, log_space=False, slope=-0.01, slope_low=-0.02,
-                        slope_high=0.0, intercept=0.53, p_value=0.2, test="MK", fold_change=0.96,
-                        start_level=0.53, end_level=0.51, direction="flat"))
-    phases = [{"start": 0, "end": 1980, "lr": 0.01, "amplitude": 0.3, "lag1_autocorr": -0.5},
-              {"start": 2000, "end": 3980, "lr": 0.001, "amplitude": 0.05, "lag1_autocorr": 0.0}]
+    trends = [
+        Trend(
+            tag=t,
+            role="grad",
+            scope="run",
+            step_start=0,
+            step_end=6000,
+            n=301,
+            log_space=True,
+            slope=0.07,
+            slope_low=0.05,
+            slope_high=0.09,
+            intercept=float(np.log10(run.series(t).iloc[0])),
+            p_value=1e-4,
+            test="MK",
+            fold_change=2.63,
+            start_level=float(run.series(t).iloc[0]),
+            end_level=float(run.series(t).iloc[0]) * 10**0.42,
+            direction="rising",
+        )
+        for t in grads
+    ]
+    trends.append(
+        Trend(
+            tag="train/loss",
+            role="loss",
+            scope="lr_phase 1",
+            step_start=2000,
+            step_end=3980,
+            n=100,
+            log_space=False,
+            slope=-0.01,
+            slope_low=-0.02,
+            slope_high=0.0,
+            intercept=0.53,
+            p_value=0.2,
+            test="MK",
+            fold_change=0.96,
+            start_level=0.53,
+            end_level=0.51,
+            direction="flat",
+        )
+    )
+    phases = [
+        {"start": 0, "end": 1980, "lr": 0.01, "amplitude": 0.3, "lag1_autocorr": -0.5},
+        {"start": 2000, "end": 3980, "lr": 0.001, "amplitude": 0.05, "lag1_autocorr": 0.0},
+    ]
     findings = [
-        Finding("grad_norm_growth", "warning", "Gradients rose.", tags=tuple(grads),
-                step_range=(1000, 6000), confidence=0.8, evidence={"fold_change": 2.7}),
-        Finding("loss_plateau", "info", "Plateau.", tags=("train/loss",), step_range=(4500, 6000),
-                confidence=0.7, evidence={"plateau_start_step": 4500}),
-        Finding("loss_spikes", "info", "A spike.", tags=("train/loss",), step_range=(3000, 3000),
-                confidence=0.6, evidence={"spike_steps": [3000]}),
-        Finding("step_size_oscillation", "warning", "Oscillation.", tags=("train/loss",),
-                step_range=(0, 1980), confidence=0.7, evidence={"phases": phases}),
+        Finding(
+            "grad_norm_growth",
+            "warning",
+            "Gradients rose.",
+            tags=tuple(grads),
+            step_range=(1000, 6000),
+            confidence=0.8,
+            evidence={"fold_change": 2.7},
+        ),
+        Finding(
+            "loss_plateau",
+            "info",
+            "Plateau.",
+            tags=("train/loss",),
+            step_range=(4500, 6000),
+            confidence=0.7,
+            evidence={"plateau_start_step": 4500},
+        ),
+        Finding(
+            "loss_spikes",
+            "info",
+            "A spike.",
+            tags=("train/loss",),
+            step_range=(3000, 3000),
+            confidence=0.6,
+            evidence={"spike_steps": [3000]},
+        ),
+        Finding(
+            "step_size_oscillation",
+            "warning",
+            "Oscillation.",
+            tags=("train/loss",),
+            step_range=(0, 1980),
+            confidence=0.7,
+            evidence={"phases": phases},
+        ),
     ]
     return gradlog.Report(run=run, findings=findings, trends=trends)
 
@@ -107,7 +173,11 @@ def test_grad_norms_one_line_per_layer_on_a_log_axis() -> None:
     assert ax.get_yscale() == "log"
     # natural layer order in the legend, without the shared prefix and blob index
     assert [t.get_text() for t in ax.get_legend().get_texts()][:4] == [
-        "conv1 ↑", "conv2 ↑", "conv10 ↑", "fc6 ↑"]  # all four named by the growth finding
+        "conv1 ↑",
+        "conv2 ↑",
+        "conv10 ↑",
+        "fc6 ↑",
+    ]  # all four named by the growth finding
     # the smoothed line is TensorBoard's debiased EMA (weight 0.6) of the values
     line = gids["grad:grad_absmean/conv1/0"][0]
     raw = run.series("grad_absmean/conv1/0").to_numpy()
@@ -127,8 +197,9 @@ def test_grad_norms_one_line_per_layer_on_a_log_axis() -> None:
     gids = _gids(ax.figure)
     raw = run.series("grad_absmean/conv1/0")
     ref = float(np.median(raw.loc[1000:1500].to_numpy()))
-    np.testing.assert_allclose(gids["grad:grad_absmean/conv1/0"][0].get_ydata(),
-                               ema_debiased(raw.to_numpy() / ref, 0.6))
+    np.testing.assert_allclose(
+        gids["grad:grad_absmean/conv1/0"][0].get_ydata(), ema_debiased(raw.to_numpy() / ref, 0.6)
+    )
     assert not [g for g in gids if g.startswith("trend:")]  # straight lines only when absolute
     assert "transient" in gids and ax.get_ylabel().endswith("/ level at iteration 1,000")
 
@@ -143,8 +214,7 @@ def test_grad_norm_axis_names_the_l2_norm() -> None:
 def test_grad_norms_many_layers_colour_eight_and_grey_the_rest() -> None:
     steps = np.arange(0, 100)
     tags = [f"grad_norm/layer{i}" for i in range(12)]
-    frame, _ = build_frame(np.repeat(tags, len(steps)), np.tile(steps, 12),
-                           np.tile(steps + 1.0, 12))
+    frame, _ = build_frame(np.repeat(tags, len(steps)), np.tile(steps, 12), np.tile(steps + 1.0, 12))
     run = gradlog.Run(frame, {"name": "deep"})
     ax = plots.plot_grad_norms(run, ax=_ax())
     coloured = [a for a in ax.lines if (a.get_gid() or "").startswith("grad:")]
@@ -155,9 +225,14 @@ def test_grad_norms_many_layers_colour_eight_and_grey_the_rest() -> None:
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend.count("other layers (4)") == 1 and len(legend) == 9
     # the layers a finding names always get a colour
-    f = Finding("grad_norm_growth", "info", "layer5 rose.", tags=("grad_norm/layer5",),
-                step_range=(10, 99), evidence={"fold_change": 1.3, "start_level": 11.0,
-                                               "window": [10, 99]})
+    f = Finding(
+        "grad_norm_growth",
+        "info",
+        "layer5 rose.",
+        tags=("grad_norm/layer5",),
+        step_range=(10, 99),
+        evidence={"fold_change": 1.3, "start_level": 11.0, "window": [10, 99]},
+    )
     ax = plots.plot_grad_norms(gradlog.Report(run=run, findings=[f]), ax=_ax())
     gids = _gids(ax.figure)
     assert "grad:grad_norm/layer5" in gids
@@ -172,13 +247,20 @@ def test_grad_norms_cut_the_early_transient_from_the_y_range() -> None:
     # a 1,000x spike in the first steps, then a 1.3x rise over the analysed window
     steps = np.arange(0, 1000)
     g = np.where(steps < 50, 1000.0, 1.0) * (1.0 + 0.3 * steps / 999)
-    frame, _ = build_frame(["grad_norm/conv1"] * 1000 + ["train/loss"] * 1000,
-                           np.concatenate([steps, steps]),
-                           np.concatenate([g, np.linspace(2, 1, 1000)]))
+    frame, _ = build_frame(
+        ["grad_norm/conv1"] * 1000 + ["train/loss"] * 1000,
+        np.concatenate([steps, steps]),
+        np.concatenate([g, np.linspace(2, 1, 1000)]),
+    )
     run = gradlog.Run(frame, {"name": "spike"})
-    f = Finding("grad_norm_growth", "info", "conv1 rose.", tags=("grad_norm/conv1",),
-                step_range=(100, 999), evidence={"fold_change": 1.27, "window": [100, 999],
-                                                 "start_level": float(g[100])})
+    f = Finding(
+        "grad_norm_growth",
+        "info",
+        "conv1 rose.",
+        tags=("grad_norm/conv1",),
+        step_range=(100, 999),
+        evidence={"fold_change": 1.27, "window": [100, 999], "start_level": float(g[100])},
+    )
     ax = plots.plot_grad_norms(gradlog.Report(run=run, findings=[f]), ax=_ax())
     lo, hi = ax.get_ylim()
     assert 0.8 < lo < 1.0 and 1.25 < hi < 1.6  # 1.3 readable; the 1,000x start cut off
@@ -208,8 +290,9 @@ def test_overview_draws_loss_trend_lr_decays_and_findings() -> None:
     from dataclasses import replace
 
     off = replace(rep.trends[-1], intercept=0.63, start_level=0.63, end_level=0.61)
-    ax2 = plots.plot_overview(gradlog.Report(run=run, findings=rep.findings,
-                                             trends=[*rep.trends[:-1], off]), ax=_ax())
+    ax2 = plots.plot_overview(
+        gradlog.Report(run=run, findings=rep.findings, trends=[*rep.trends[:-1], off]), ax=_ax()
+    )
     assert "trend:train/loss:lr_phase 1" not in _gids(ax2.figure)
     # the findings: plateau start, the spike marker at the loss value, shaded ranges
     assert list(gids["plateau_start"][0].get_xdata()) == [4500, 4500]
@@ -229,8 +312,10 @@ def test_overview_marks_nonfinite_loss_and_switches_to_log_for_a_blow_up() -> No
     loss[40:] = np.nan
     frame, _ = build_frame(["train/loss"] * 50, steps, loss)
     run = gradlog.Run(frame, {"name": "blowup"})
-    rep = gradlog.Report(run=run, findings=[Finding("divergence", "critical", "Diverged.",
-                                                    step_range=(30, 49), confidence=0.9)])
+    rep = gradlog.Report(
+        run=run,
+        findings=[Finding("divergence", "critical", "Diverged.", step_range=(30, 49), confidence=0.9)],
+    )
     ax = plots.plot_overview(rep, ax=_ax())
     gids = _gids(ax.figure)
     assert ax.get_yscale() == "log"
@@ -252,8 +337,9 @@ def test_oscillation_plot_shows_the_finding_phases() -> None:
     text = " ".join(t.get_text() for t in ax.texts)
     assert "LR 0.01" in text and "amp 0.3" in text and "ρ₁ -0.50" in text
     ax2 = plots.plot_amplitude_vs_lr(rep, ax=fig.add_subplot())
-    pts = [(a.get_xdata()[0], a.get_ydata()[0]) for a in ax2.lines
-           if (a.get_gid() or "").startswith("phase:")]
+    pts = [
+        (a.get_xdata()[0], a.get_ydata()[0]) for a in ax2.lines if (a.get_gid() or "").startswith("phase:")
+    ]
     assert pts == [(0.01, 0.3), (0.001, 0.05)]
 
 
@@ -262,8 +348,11 @@ def test_oscillation_without_a_finding_draws_the_residual_and_measures_nothing()
     steps = np.arange(0, 400)
     lr = np.where(steps < 200, 0.1, 0.01)
     bounce = np.where(steps % 2 == 0, 1.0, -1.0) * np.where(steps < 200, 0.2, 0.02)
-    frame, _ = build_frame(["train/loss"] * 400 + ["train/lr"] * 400,
-                           np.concatenate([steps, steps]), np.concatenate([1.0 + bounce, lr]))
+    frame, _ = build_frame(
+        ["train/loss"] * 400 + ["train/lr"] * 400,
+        np.concatenate([steps, steps]),
+        np.concatenate([1.0 + bounce, lr]),
+    )
     rep = gradlog.Report(run=gradlog.Run(frame, {"name": "bounce"}))
     ax = plots.plot_oscillation(rep, ax=_ax())
     assert "no amplitude measured" in ax.get_title(loc="left")
@@ -275,7 +364,7 @@ def test_oscillation_without_a_finding_draws_the_residual_and_measures_nothing()
     line = gids["residual"][0]
     x, y = np.asarray(line.get_xdata()), np.asarray(line.get_ydata())
     first = y[(x > 20) & (x < 180)]
-    assert (first.max(), first.min()) == pytest.approx((1.2 / 0.96 ** 0.5 - 1, 0.8 / 0.96 ** 0.5 - 1))
+    assert (first.max(), first.min()) == pytest.approx((1.2 / 0.96**0.5 - 1, 0.8 / 0.96**0.5 - 1))
     later = y[(x > 220) & (x < 380)]
     assert later.max() == pytest.approx(1.02 / (1.02 * 0.98) ** 0.5 - 1)
     ax2 = plots.plot_amplitude_vs_lr(rep, ax=_ax())
@@ -284,18 +373,29 @@ def test_oscillation_without_a_finding_draws_the_residual_and_measures_nothing()
 
 def test_oscillation_phase_boxes_never_overlap() -> None:
     # six short LR phases side by side: their boxes would overlap at one height
-    phases = [{"start": 100 * k, "end": 100 * k + 99, "lr": 0.1 / 2 ** k, "amplitude": 0.05,
-               "lag1_autocorr": -0.2} for k in range(6)]
+    phases = [
+        {"start": 100 * k, "end": 100 * k + 99, "lr": 0.1 / 2**k, "amplitude": 0.05, "lag1_autocorr": -0.2}
+        for k in range(6)
+    ]
     run = _run()
-    f = Finding("noisy_loss", "info", "Noisy.", tags=("train/loss",), step_range=(0, 599),
-                evidence={"phases": phases, "amplitude_lr_slope": 0.1})
+    f = Finding(
+        "noisy_loss",
+        "info",
+        "Noisy.",
+        tags=("train/loss",),
+        step_range=(0, 599),
+        evidence={"phases": phases, "amplitude_lr_slope": 0.1},
+    )
     fig = Figure(figsize=(8, 3))
     ax = plots.plot_oscillation(gradlog.Report(run=run, findings=[f]), ax=fig.add_subplot())
     fig.draw_without_rendering()
-    boxes = [t.get_window_extent() for t in ax.texts
-             if (t.get_gid() or "").startswith("phase_box:") and t.get_visible()]
+    boxes = [
+        t.get_window_extent()
+        for t in ax.texts
+        if (t.get_gid() or "").startswith("phase_box:") and t.get_visible()
+    ]
     assert len(boxes) >= 3
-    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
 
 
 def test_plot_tags_default_and_unknown_tag() -> None:
@@ -350,8 +450,13 @@ def test_importing_gradlog_and_rendering_never_touches_pyplot() -> None:
         "assert 'data:image/png;base64,' in html\n"
         "print('matplotlib.pyplot' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={"MPLBACKEND": "", "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"MPLBACKEND": "", "PATH": "/usr/bin:/bin"},
+    )
     assert out.stdout.strip() == "False"
 
 
@@ -413,10 +518,15 @@ def test_grad_norms_flag_the_layers_a_finding_names_and_read_the_statistic_from_
     tags = ["grad/fc1.weight/l2", "grad/fc2.weight/l2", "grad_norm/total"]
     frame, _ = build_frame(np.repeat(tags, 100), np.tile(steps, 3), np.tile(1.0 + steps, 3))
     stats = {t: f"L2 norm: sqrt(sum of squares) of histogram '{t[:-3]}'" for t in tags[:2]}
-    run = gradlog.Run(frame, {"name": "tb", "statistics": stats},
-                      {"grad": tags[:2], "grad_total": "grad_norm/total"})
-    rep = gradlog.Report(run=run, findings=[Finding("grad_norm_growth", "info", "fc2 rose.",
-                                                    tags=("grad/fc2.weight/l2",), step_range=(0, 99))])
+    run = gradlog.Run(
+        frame, {"name": "tb", "statistics": stats}, {"grad": tags[:2], "grad_total": "grad_norm/total"}
+    )
+    rep = gradlog.Report(
+        run=run,
+        findings=[
+            Finding("grad_norm_growth", "info", "fc2 rose.", tags=("grad/fc2.weight/l2",), step_range=(0, 99))
+        ],
+    )
     ax = plots.plot_grad_norms(rep, ax=_ax())
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["fc1.weight", "fc2.weight ↑", "total"]
     assert ax.get_ylabel().splitlines()[0] == "gradient L2 norm"
@@ -458,7 +568,11 @@ def test_first_order_figure_shows_the_promise_and_the_evidence_of_an_overshootin
     assert f.evidence["signals_present"] == ["first_order_overshoot"]
     (phase,) = f.evidence["phases"]
     assert [k for k, _fig in plots.report_figures(rep)] == [
-        "overview", "grad_norms", "oscillation", "first_order"]
+        "overview",
+        "grad_norms",
+        "oscillation",
+        "first_order",
+    ]
     ax = plots.plot_first_order(rep, ax=_ax())
     gids = _gids(ax.figure)
     assert ax.get_yscale() == "log"
@@ -468,7 +582,7 @@ def test_first_order_figure_shows_the_promise_and_the_evidence_of_an_overshootin
     # the promise per logged step: LR x squared total gradient norm (CSV row 0: 1.20999)
     raw = gids["promise_raw"][0]
     x, y = np.asarray(raw.get_xdata()), np.asarray(raw.get_ydata())
-    assert y[x == 0][0] == pytest.approx(0.33 * 1.20999 ** 2)
+    assert y[x == 0][0] == pytest.approx(0.33 * 1.20999**2)
     in_phase = (x >= lo) & (x <= 599)
     assert np.median(y[in_phase]) == pytest.approx(0.33 * _window_median(g, lo, 599) ** 2, rel=0.02)
     # the phase's median promise and loss, over the part the analyzers measure; their
@@ -480,7 +594,8 @@ def test_first_order_figure_shows_the_promise_and_the_evidence_of_an_overshootin
     assert level == pytest.approx(_window_median(loss, lo, 599), rel=1e-12)
     assert promise / level == pytest.approx(phase["first_order_ratio"], rel=1e-9)
     assert _level(gids["realised:0"][0])[2] == pytest.approx(
-        phase["first_order_efficiency"] * promise, rel=1e-9)
+        phase["first_order_efficiency"] * promise, rel=1e-9
+    )
     # the numbers, in the finding's words, in a vermilion box (this phase overshoots)
     box = _box(ax, 0)
     assert f"{100 * phase['first_order_ratio']:.2g}%" == "28%"
@@ -545,8 +660,9 @@ def test_no_first_order_figure_without_the_first_order_signal(samples, tmp_path)
     assert FIGURES_AFTER_FINDINGS[-1] == "first_order"
 
 
-def _fo_run(lr: float | None = 0.5, grad: str | None = "grad_norm/total", n: int = 1000,
-            optimizer: str | None = None) -> gradlog.Run:
+def _fo_run(
+    lr: float | None = 0.5, grad: str | None = "grad_norm/total", n: int = 1000, optimizer: str | None = None
+) -> gradlog.Run:
     """Constant LR 0.5, gradient norm 0.4 (a promise of 0.08 per step), loss 0.2 exp(-2e-4 t)."""
     steps = np.arange(n)
     series = {"train/loss": 0.2 * np.exp(-2e-4 * steps)}
@@ -554,8 +670,9 @@ def _fo_run(lr: float | None = 0.5, grad: str | None = "grad_norm/total", n: int
         series["train/lr"] = np.full(n, lr)
     if grad is not None:
         series[grad] = np.full(n, 0.4)
-    frame, _ = build_frame(np.repeat(list(series), n), np.tile(steps, len(series)),
-                           np.concatenate(list(series.values())))
+    frame, _ = build_frame(
+        np.repeat(list(series), n), np.tile(steps, len(series)), np.concatenate(list(series.values()))
+    )
     return gradlog.Run(frame, {"name": "fo", "hparams": {"optimizer": optimizer} if optimizer else {}})
 
 
@@ -567,8 +684,7 @@ def test_first_order_without_a_finding_draws_the_curves_and_claims_nothing() -> 
     assert "(no oscillation finding)" in ax.get_title(loc="left")
     gids = _gids(ax.figure)
     assert "promise_smooth" in gids and "loss_smooth" in gids
-    assert not [g for g in gids if g.startswith(("promise_level", "loss_level", "realised",
-                                                 "first_order:"))]
+    assert not [g for g in gids if g.startswith(("promise_level", "loss_level", "realised", "first_order:"))]
 
 
 def test_first_order_box_says_not_assessed_when_the_evidence_has_no_ratio() -> None:
@@ -576,9 +692,14 @@ def test_first_order_box_says_not_assessed_when_the_evidence_has_no_ratio() -> N
     # ratio out of the phase, and the figure does not invent one; the promise's median
     # comes from the evidence's grad_level (LR 0.5 x 0.4^2)
     run = _fo_run(optimizer="AdamW")
-    f = Finding("noisy_loss", "info", "Noisy.", tags=("train/loss",), step_range=(0, 999),
-                evidence={"phases": [{"start": 0, "end": 999, "lr": 0.5, "window_start": 150.0,
-                                      "grad_level": 0.4}]})
+    f = Finding(
+        "noisy_loss",
+        "info",
+        "Noisy.",
+        tags=("train/loss",),
+        step_range=(0, 999),
+        evidence={"phases": [{"start": 0, "end": 999, "lr": 0.5, "window_start": 150.0, "grad_level": 0.4}]},
+    )
     ax = plots.plot_first_order(gradlog.Report(run=run, findings=[f]), ax=_ax())
     assert "(evidence of noisy_loss)" in ax.get_title(loc="left")
     assert _box(ax, 0).get_text() == "LR 0.5\nfirst order not assessed"
@@ -587,11 +708,14 @@ def test_first_order_box_says_not_assessed_when_the_evidence_has_no_ratio() -> N
     assert "loss_level:0" not in gids and "realised:0" not in gids
 
 
-@pytest.mark.parametrize("kw, missing", [
-    ({"grad": None}, "no gradient L2 norm"),
-    ({"grad": "grad_absmean/total"}, "no gradient L2 norm"),  # not a 2-norm: no promise
-    ({"lr": None}, "no learning rate"),
-])
+@pytest.mark.parametrize(
+    "kw, missing",
+    [
+        ({"grad": None}, "no gradient L2 norm"),
+        ({"grad": "grad_absmean/total"}, "no gradient L2 norm"),  # not a 2-norm: no promise
+        ({"lr": None}, "no learning rate"),
+    ],
+)
 def test_first_order_not_available(kw, missing) -> None:
     ax = plots.plot_first_order(gradlog.Report(run=_fo_run(**kw)), ax=_ax())
     (text,) = ax.texts

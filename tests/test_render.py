@@ -26,8 +26,18 @@ from gradlog.render.markdown import md_escape, render_markdown  # noqa: E402
 from gradlog.render.text import render_text  # noqa: E402
 
 HOSTILE = "<script>alert(1)</script>"
-FINDING_FIELDS = ["id", "severity", "summary", "tags", "step_range", "confidence", "evidence",
-                  "explanation", "recommendation", "references"]
+FINDING_FIELDS = [
+    "id",
+    "severity",
+    "summary",
+    "tags",
+    "step_range",
+    "confidence",
+    "evidence",
+    "explanation",
+    "recommendation",
+    "references",
+]
 
 
 def _run(name: str = "run.log", extra_tag: str | None = None, nan_at: int | None = None) -> gradlog.Run:
@@ -46,49 +56,113 @@ def _run(name: str = "run.log", extra_tag: str | None = None, nan_at: int | None
         st = np.concatenate([st, [0, 10, 20]])
         vals = np.concatenate([vals, [1.0, 2.0, 3.0]])
     frame, _ = build_frame(tags, st, vals)
-    meta = {"name": name, "source": f"/logs/{name}", "format": "caffe", "step_unit": "iteration",
-            "skipped": {"non_glog_lines": 2}, "hparams": {"base_lr": 0.1, "note": HOSTILE},
-            "warnings": [f"line 9: cannot parse {HOSTILE}"]}
+    meta = {
+        "name": name,
+        "source": f"/logs/{name}",
+        "format": "caffe",
+        "step_unit": "iteration",
+        "skipped": {"non_glog_lines": 2},
+        "hparams": {"base_lr": 0.1, "note": HOSTILE},
+        "warnings": [f"line 9: cannot parse {HOSTILE}"],
+    }
     return gradlog.Run(frame, meta)
 
 
 def _findings() -> list[Finding]:
-    phases = [{"start": 0, "end": 490, "lr": 0.1, "amplitude": 0.05, "lag1_autocorr": -0.45},
-              {"start": 500, "end": 990, "lr": 0.01, "amplitude": 0.01, "lag1_autocorr": 0.1}]
+    phases = [
+        {"start": 0, "end": 490, "lr": 0.1, "amplitude": 0.05, "lag1_autocorr": -0.45},
+        {"start": 500, "end": 990, "lr": 0.01, "amplitude": 0.01, "lag1_autocorr": 0.1},
+    ]
     return [
-        Finding("loss_plateau", "info", "The loss stopped improving after step 700.",
-                tags=("train/loss",), step_range=(700, 990), confidence=0.7,
-                evidence={"plateau_start_step": 700, "improvement": 0.0021},
-                recommendation="Decay the LR around step 700."),
-        Finding("divergence", "critical", "The loss blew up at step 900.", tags=("train/loss",),
-                step_range=(900, 990), confidence=0.95, evidence={"ratio_to_min": float("inf")},
-                explanation="The step grew larger than the curvature allows.",
-                recommendation="Lower the LR about 3x.",
-                references=("https://example.org/a?b=1&c=2", "javascript:alert(1)")),
-        Finding("step_size_oscillation", "warning", "The loss bounces with the LR.",
-                tags=("train/loss", HOSTILE), step_range=(0, 490), confidence=0.8,
-                evidence={"phases": phases, "amplitude_lr_slope": 0.7, "p": np.float64(0.004)},
-                recommendation="Try an LR about 3x lower (0.03)."),
+        Finding(
+            "loss_plateau",
+            "info",
+            "The loss stopped improving after step 700.",
+            tags=("train/loss",),
+            step_range=(700, 990),
+            confidence=0.7,
+            evidence={"plateau_start_step": 700, "improvement": 0.0021},
+            recommendation="Decay the LR around step 700.",
+        ),
+        Finding(
+            "divergence",
+            "critical",
+            "The loss blew up at step 900.",
+            tags=("train/loss",),
+            step_range=(900, 990),
+            confidence=0.95,
+            evidence={"ratio_to_min": float("inf")},
+            explanation="The step grew larger than the curvature allows.",
+            recommendation="Lower the LR about 3x.",
+            references=("https://example.org/a?b=1&c=2", "javascript:alert(1)"),
+        ),
+        Finding(
+            "step_size_oscillation",
+            "warning",
+            "The loss bounces with the LR.",
+            tags=("train/loss", HOSTILE),
+            step_range=(0, 490),
+            confidence=0.8,
+            evidence={"phases": phases, "amplitude_lr_slope": 0.7, "p": np.float64(0.004)},
+            recommendation="Try an LR about 3x lower (0.03).",
+        ),
     ]
 
 
 def _trends() -> list[Trend]:
-    return [Trend(tag="train/loss", role="loss", scope="run", step_start=0, step_end=990, n=100,
-                  log_space=True, slope=-0.21, slope_low=-0.25, slope_high=-0.18, intercept=0.3,
-                  p_value=0.0002, test="Mann-Kendall", fold_change=0.52, start_level=2.0,
-                  end_level=1.04, direction="falling"),
-            Trend(tag="train/loss", role="loss", scope="lr_phase 1", step_start=500, step_end=990,
-                  n=50, log_space=True, slope=-0.001, slope_low=float("nan"), slope_high=0.004,
-                  intercept=0.02, p_value=0.41, test="Mann-Kendall", fold_change=1.0,
-                  start_level=1.05, end_level=1.04, direction="flat")]
+    return [
+        Trend(
+            tag="train/loss",
+            role="loss",
+            scope="run",
+            step_start=0,
+            step_end=990,
+            n=100,
+            log_space=True,
+            slope=-0.21,
+            slope_low=-0.25,
+            slope_high=-0.18,
+            intercept=0.3,
+            p_value=0.0002,
+            test="Mann-Kendall",
+            fold_change=0.52,
+            start_level=2.0,
+            end_level=1.04,
+            direction="falling",
+        ),
+        Trend(
+            tag="train/loss",
+            role="loss",
+            scope="lr_phase 1",
+            step_start=500,
+            step_end=990,
+            n=50,
+            log_space=True,
+            slope=-0.001,
+            slope_low=float("nan"),
+            slope_high=0.004,
+            intercept=0.02,
+            p_value=0.41,
+            test="Mann-Kendall",
+            fold_change=1.0,
+            start_level=1.05,
+            end_level=1.04,
+            direction="flat",
+        ),
+    ]
 
 
 def _report(**kw) -> gradlog.Report:
-    return gradlog.Report(run=_run(**kw), findings=_findings(), trends=_trends(),
-                          not_assessable=[{"id": "grad_norm_growth", "reason": "no gradient statistics"}])
+    return gradlog.Report(
+        run=_run(**kw),
+        findings=_findings(),
+        trends=_trends(),
+        not_assessable=[{"id": "grad_norm_growth", "reason": "no gradient statistics"}],
+    )
 
 
 # -- JSON ------------------------------------------------------------------------------
+
 
 def _reject_constant(name: str) -> None:
     raise ValueError(f"non-strict JSON token {name}")
@@ -115,8 +189,13 @@ def test_json_validates_against_the_schema_and_is_strict() -> None:
     div = run["findings"][0]
     assert div["step_range"] == [900, 990] and div["evidence"] == {"ratio_to_min": None}
     osc = run["findings"][1]
-    assert osc["evidence"]["phases"][0] == {"start": 0, "end": 490, "lr": 0.1, "amplitude": 0.05,
-                                            "lag1_autocorr": -0.45}
+    assert osc["evidence"]["phases"][0] == {
+        "start": 0,
+        "end": 490,
+        "lr": 0.1,
+        "amplitude": 0.05,
+        "lag1_autocorr": -0.45,
+    }
     assert osc["evidence"]["p"] == 0.004
     assert run["trends"][1]["slope_low"] is None
     assert run["not_assessable"] == [{"id": "grad_norm_growth", "reason": "no gradient statistics"}]
@@ -150,17 +229,41 @@ def test_json_meta_with_odd_values_stays_plain_json(tmp_path) -> None:
 
 # -- text ------------------------------------------------------------------------------
 
+
 def test_text_exact_for_a_tiny_run() -> None:
-    frame, _ = build_frame(["train/loss"] * 3 + ["train/lr"] * 3, [0, 10, 20] * 2,
-                           [2.0, 1.5, float("nan"), 0.1, 0.1, 0.01])
+    frame, _ = build_frame(
+        ["train/loss"] * 3 + ["train/lr"] * 3, [0, 10, 20] * 2, [2.0, 1.5, float("nan"), 0.1, 0.1, 0.01]
+    )
     run = gradlog.Run(frame, {"name": "tiny.log", "format": "csv_long", "step_unit": "step"})
-    f = Finding("nonfinite_values", "critical", "The loss became NaN at step 20.",
-                tags=("train/loss",), step_range=(20, 20), confidence=1.0,
-                evidence={"first_step": 20, "count": 1}, recommendation="Lower the LR.")
-    t = Trend(tag="train/loss", role="loss", scope="run", step_start=0, step_end=10, n=2,
-              log_space=False, slope=-50.0, slope_low=-60.0, slope_high=-40.0, intercept=2.0,
-              p_value=0.5, test="MK", fold_change=0.75, start_level=2.0, end_level=1.5,
-              direction="flat")
+    f = Finding(
+        "nonfinite_values",
+        "critical",
+        "The loss became NaN at step 20.",
+        tags=("train/loss",),
+        step_range=(20, 20),
+        confidence=1.0,
+        evidence={"first_step": 20, "count": 1},
+        recommendation="Lower the LR.",
+    )
+    t = Trend(
+        tag="train/loss",
+        role="loss",
+        scope="run",
+        step_start=0,
+        step_end=10,
+        n=2,
+        log_space=False,
+        slope=-50.0,
+        slope_low=-60.0,
+        slope_high=-40.0,
+        intercept=2.0,
+        p_value=0.5,
+        test="MK",
+        fold_change=0.75,
+        start_level=2.0,
+        end_level=1.5,
+        direction="flat",
+    )
     rep = gradlog.Report(run=run, findings=[f], trends=[t])
     head = (
         "== tiny.log ====================================================================\n"
@@ -203,8 +306,9 @@ def test_text_orders_by_severity_fits_80_columns_and_colours_only_on_request() -
     text = render_text([rep, gradlog.Report(run=_run(name="second.log"))])
     lines = text.splitlines()
     assert max(len(x) for x in lines) <= 80
-    heads = [x.split()[0] for x in lines if x.startswith("  ") and x.split()[0] in
-             ("CRITICAL", "WARNING", "INFO")]
+    heads = [
+        x.split()[0] for x in lines if x.startswith("  ") and x.split()[0] in ("CRITICAL", "WARNING", "INFO")
+    ]
     assert heads == ["CRITICAL", "WARNING", "INFO"]
     assert [x for x in lines if x.startswith("== ")][1].startswith("== second.log ")
     assert "Findings: no findings" in text
@@ -218,6 +322,7 @@ def test_text_orders_by_severity_fits_80_columns_and_colours_only_on_request() -
 
 
 # -- Markdown --------------------------------------------------------------------------
+
 
 def test_markdown_escapes_log_text_and_keeps_tables_intact(tmp_path) -> None:
     rep = _report(extra_tag="train/a|b " + HOSTILE)
@@ -237,37 +342,54 @@ def test_markdown_writes_figures_with_safe_names(tmp_path) -> None:
     figdir = tmp_path / "out" / "figures"
     md = render_markdown(reps, figures_dir=figdir)
     files = sorted(p.name for p in figdir.iterdir())
-    assert files == ["etc-passwd-.log-2_oscillation.png", "etc-passwd-.log-2_overview.png",
-                     "etc-passwd-.log_oscillation.png", "etc-passwd-.log_overview.png"]
+    assert files == [
+        "etc-passwd-.log-2_oscillation.png",
+        "etc-passwd-.log-2_overview.png",
+        "etc-passwd-.log_oscillation.png",
+        "etc-passwd-.log_overview.png",
+    ]
     assert not any(p for p in (tmp_path / "out").rglob("*") if p.parent not in (figdir, tmp_path / "out"))
     assert "](figures/etc-passwd-.log_overview.png)" in md
     assert "](figures/etc-passwd-.log-2_oscillation.png)" in md
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("../../etc/passwd", "etc-passwd"),
-    ("/abs/path/run.log", "abs-path-run.log"),
-    ("a\x00b\x1bc\nd", "a-b-c-d"),
-    ("..", "run"),
-    ("", "run"),
-    ("CON", "run-CON"),
-    ("grad_norm/conv1/0", "grad_norm-conv1-0"),
-    ("Lösung", "Losung"),
-    ("x" * 200, "x" * 80),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("../../etc/passwd", "etc-passwd"),
+        ("/abs/path/run.log", "abs-path-run.log"),
+        ("a\x00b\x1bc\nd", "a-b-c-d"),
+        ("..", "run"),
+        ("", "run"),
+        ("CON", "run-CON"),
+        ("grad_norm/conv1/0", "grad_norm-conv1-0"),
+        ("Lösung", "Losung"),
+        ("x" * 200, "x" * 80),
+    ],
+)
 def test_safe_filename(name: str, expected: str) -> None:
     assert safe_filename(name) == expected
 
 
 def test_number_and_evidence_formatting() -> None:
     assert [fmt_num(x) for x in (None, 3, 12345, 2.0, 0.000123456, float("nan"), float("-inf"), True)] == [
-        "-", "3", "12,345", "2", "0.0001235", "nan", "-inf", "true"]
+        "-",
+        "3",
+        "12,345",
+        "2",
+        "0.0001235",
+        "nan",
+        "-inf",
+        "true",
+    ]
     ev = {"steps": list(range(10)), "phases": [{"a": 1}], "name": "x\ny", "ratio": 2.5}
-    assert evidence_line(ev) == ("steps=[0, 1, 2, 3, 4, 5, ... (10 in all)]; phases=[1 records]; "
-                                 "name=x y; ratio=2.5")
+    assert evidence_line(ev) == (
+        "steps=[0, 1, 2, 3, 4, 5, ... (10 in all)]; phases=[1 records]; name=x y; ratio=2.5"
+    )
 
 
 # -- HTML ------------------------------------------------------------------------------
+
 
 class _Collector(HTMLParser):
     def __init__(self) -> None:
@@ -293,23 +415,31 @@ def test_html_is_self_contained_and_escapes_everything_from_the_log() -> None:
     text = "".join(p.text)
     assert HOSTILE in text  # shown as text: in the title, heading, tag table, hparams, warning
     assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 5
-    csp = [a["content"] for t, a in p.tags
-           if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"]
+    csp = [
+        a["content"] for t, a in p.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"
+    ]
     assert csp == ["default-src 'none'; img-src data:; style-src 'unsafe-inline'"]
     imgs = [a["src"] for t, a in p.tags if t == "img"]
     assert len(imgs) == 2  # overview and oscillation (no gradient statistics in this run)
     for src in imgs:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
-    external = [v for t, a in p.tags for k, v in a.items() if k in ("src", "href")
-                and v and not v.startswith(("data:image/png;base64,", "#")) and t != "a"]
+    external = [
+        v
+        for t, a in p.tags
+        for k, v in a.items()
+        if k in ("src", "href") and v and not v.startswith(("data:image/png;base64,", "#")) and t != "a"
+    ]
     assert external == []
     links = [a["href"] for t, a in p.tags if t == "a"]
     assert links == ["https://example.org/a?b=1&c=2"]  # a javascript: reference stays text
     assert "<li>javascript:alert(1)</li>" in page
     arts = [a for t, a in p.tags if t == "article"]
     assert [(a["data-finding-id"], a["data-severity"]) for a in arts] == [
-        ("divergence", "critical"), ("step_size_oscillation", "warning"), ("loss_plateau", "info")]
+        ("divergence", "critical"),
+        ("step_size_oscillation", "warning"),
+        ("loss_plateau", "info"),
+    ]
 
 
 def test_html_several_runs_get_one_section_each_with_unique_anchors() -> None:
@@ -319,11 +449,14 @@ def test_html_several_runs_get_one_section_each_with_unique_anchors() -> None:
     sections = [a["id"] for t, a in p.tags if t == "section"]
     assert sections == ["run-a-b.log", "run-a-b.log-2"]
     assert [a["href"] for t, a in p.tags if t == "a" and a["href"].startswith("#")] == [
-        "#run-a-b.log", "#run-a-b.log-2"]
+        "#run-a-b.log",
+        "#run-a-b.log-2",
+    ]
     assert "<img" not in page
 
 
 # -- notebook ----------------------------------------------------------------------------
+
 
 def test_notebook_views() -> None:
     rep = _report(extra_tag=HOSTILE)
@@ -335,7 +468,7 @@ def test_notebook_views() -> None:
     assert len(rows) >= 4 + 4  # facts table + header and a row per tag
     assert "test0/loss" in run_html and ">10<" in run_html  # its count
     frag = rep._repr_html_()
-    assert frag.count("<img") == 1 and "data-finding-id=\"divergence\"" in frag
+    assert frag.count("<img") == 1 and 'data-finding-id="divergence"' in frag
     assert "<html" not in frag and "<script" not in frag
     df = rep.to_frame()
     assert list(df["id"]) == ["divergence", "step_size_oscillation", "loss_plateau"]
@@ -350,8 +483,12 @@ def test_text_report_fits_80_columns_with_huge_step_numbers():
 
     steps = np.arange(0, 80_000_000, 100_000)
     rng = np.random.default_rng(0)
-    run = make_run({"train/loss": (steps, 2.0 * np.exp(-steps / 3e7) * np.exp(rng.normal(0, 0.05, steps.size))),
-                    "train/lr": (steps, np.where(steps < 40_000_000, 0.01, 0.001))})
+    run = make_run(
+        {
+            "train/loss": (steps, 2.0 * np.exp(-steps / 3e7) * np.exp(rng.normal(0, 0.05, steps.size))),
+            "train/lr": (steps, np.where(steps < 40_000_000, 0.01, 0.001)),
+        }
+    )
     rep = gradlog.analyze(run)
     text = rep.to_text()
     assert "slope per 10M iterations" in text  # a unit the slope reads in

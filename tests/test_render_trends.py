@@ -15,16 +15,19 @@ from gradlog.findings import Trend
 from gradlog.render._common import SlopeUnit, slope_unit, trend_change, trend_rate
 
 
-@pytest.mark.parametrize(("test", "fold", "expected"), [
-    ("falling", 1.13, "flat"),  # the slope falls, the end level is above the start: no one direction
-    ("rising", 0.9, "flat"),
-    ("flat", 17.0, "rising"),  # a 17x blow-up is not flat for a test with little power
-    ("flat", 0.4, "falling"),
-    ("falling", 0.8, "falling"),
-    ("rising", 1.3, "rising"),
-    ("flat", 1.5, "flat"),
-    ("rising", math.nan, "rising"),
-])
+@pytest.mark.parametrize(
+    ("test", "fold", "expected"),
+    [
+        ("falling", 1.13, "flat"),  # the slope falls, the end level is above the start: no one direction
+        ("rising", 0.9, "flat"),
+        ("flat", 17.0, "rising"),  # a 17x blow-up is not flat for a test with little power
+        ("flat", 0.4, "falling"),
+        ("falling", 0.8, "falling"),
+        ("rising", 1.3, "rising"),
+        ("flat", 1.5, "flat"),
+        ("rising", math.nan, "rising"),
+    ],
+)
 def test_direction_agrees_with_the_fold_change(test: str, fold: float, expected: str) -> None:
     assert direction_of(test, fold) == expected
     assert DECISIVE_FOLD == 2.0
@@ -54,10 +57,25 @@ def test_a_run_that_blew_up_17x_is_rising_not_flat(corpus) -> None:
 
 
 def _trend(slope: float, log_space: bool = True) -> Trend:
-    return Trend(tag="train/loss", role="loss", scope="run", step_start=0, step_end=1, n=10,
-                 log_space=log_space, slope=slope, slope_low=slope, slope_high=slope,
-                 intercept=0.0, p_value=0.01, test="MK", fold_change=0.632, start_level=1.0,
-                 end_level=0.632, direction="falling")
+    return Trend(
+        tag="train/loss",
+        role="loss",
+        scope="run",
+        step_start=0,
+        step_end=1,
+        n=10,
+        log_space=log_space,
+        slope=slope,
+        slope_low=slope,
+        slope_high=slope,
+        intercept=0.0,
+        p_value=0.01,
+        test="MK",
+        fold_change=0.632,
+        start_level=1.0,
+        end_level=0.632,
+        direction="falling",
+    )
 
 
 def test_slope_units_follow_the_log() -> None:

@@ -28,7 +28,7 @@ def _pipe_path(data: bytes) -> tuple[str, threading.Thread]:
     def feed() -> None:
         with os.fdopen(w, "wb") as fh:
             for i in range(0, len(data), 4096):  # in small writes, as a running job would
-                fh.write(data[i:i + 4096])
+                fh.write(data[i : i + 4096])
 
     t = threading.Thread(target=feed, daemon=True)
     t.start()
@@ -88,8 +88,11 @@ def test_a_named_pipe_with_no_writer_does_not_block(tmp_path, monkeypatch):
     fifo = tmp_path / "nobody.fifo"
     os.mkfifo(fifo)
     t0 = time.monotonic()
-    with pytest.raises(EmptyLogError, match="nobody.fifo: a named pipe that nothing was "
-                                            r"written to \(waited 0.2 s for a writer\)"):
+    with pytest.raises(
+        EmptyLogError,
+        match="nobody.fifo: a named pipe that nothing was "
+        r"written to \(waited 0.2 s for a writer\)",
+    ):
         gradlog.load(fifo)
     assert time.monotonic() - t0 < 2
 
@@ -107,8 +110,9 @@ def test_a_stream_a_format_reads_twice_gives_a_clear_error(samples):
 def test_an_endless_device_stops_at_the_stream_cap(monkeypatch):
     monkeypatch.setattr(src_mod, "MAX_STREAM_BYTES", 200_000)
     t0 = time.monotonic()
-    with pytest.raises(ParseError, match="/dev/zero: the decompressed or streamed content is "
-                                         "longer than 200000 bytes"):
+    with pytest.raises(
+        ParseError, match="/dev/zero: the decompressed or streamed content is longer than 200000 bytes"
+    ):
         gradlog.load("/dev/zero", format="hf_trainer")
     assert time.monotonic() - t0 < 2
 
@@ -118,8 +122,9 @@ def test_an_empty_device():
         gradlog.load("/dev/null")
 
 
-@pytest.mark.parametrize("suffix, compress", [(".gz", gzip.compress), (".bz2", bz2.compress),
-                                              (".xz", lzma.compress)])
+@pytest.mark.parametrize(
+    "suffix, compress", [(".gz", gzip.compress), (".bz2", bz2.compress), (".xz", lzma.compress)]
+)
 def test_compressed_logs_are_read(tmp_path, samples, suffix, compress):
     p = tmp_path / f"run.log{suffix}"
     p.write_bytes(compress((samples / CAFFE).read_bytes()))
@@ -137,8 +142,11 @@ def test_a_decompression_bomb_stops_at_the_cap(tmp_path, monkeypatch):
     p = tmp_path / "bomb.csv.gz"
     p.write_bytes(gzip.compress(b"step,loss\n" + rows))
     monkeypatch.setenv("GRADLOG_MAX_STREAM_BYTES", str(1 << 20))
-    with pytest.raises(ParseError, match=r"bomb\.csv\.gz: the decompressed or streamed content "
-                                         r"is longer than 1048576 bytes.*GRADLOG_MAX_STREAM_BYTES"):
+    with pytest.raises(
+        ParseError,
+        match=r"bomb\.csv\.gz: the decompressed or streamed content "
+        r"is longer than 1048576 bytes.*GRADLOG_MAX_STREAM_BYTES",
+    ):
         gradlog.load(p)
     monkeypatch.setenv("GRADLOG_MAX_STREAM_BYTES", "lots")
     with pytest.raises(GradlogError, match="GRADLOG_MAX_STREAM_BYTES='lots': not a positive"):

@@ -30,9 +30,12 @@ def test_every_tabular_corpus_file_is_covered(corpus):
         "csv_other/yolov5_helmet_exp2_results.csv",
         "csv_other/yolov8n_plates_train25_results.csv",
     }
-    present = {p.relative_to(corpus).as_posix()
-               for kind in ("lightning", "hf_trainer", "keras", "csv_other")
-               for p in (corpus / kind).iterdir() if p.is_file()}
+    present = {
+        p.relative_to(corpus).as_posix()
+        for kind in ("lightning", "hf_trainer", "keras", "csv_other")
+        for p in (corpus / kind).iterdir()
+        if p.is_file()
+    }
     assert present == covered
 
 
@@ -63,10 +66,15 @@ def test_lightning_sparse_step_epoch_and_test_rows(corpus):
     run = gradlog.load(corpus / "lightning/mnist_sparse_step_epoch_test_metrics.csv")
     assert run.meta["format"] == "lightning"
     assert _counts(run) == {
-        "train/loss": 75, "train/acc": 75,              # train_loss_step, acc_step
-        "train/loss_epoch": 5, "train/acc_epoch": 5,    # epoch-end rows
-        "test/acc": 1, "test/loss": 1, "test/avg_acc": 1, "test/avg_loss": 1,
-        "train/epoch": 76,                               # 75 step rows + the test row
+        "train/loss": 75,
+        "train/acc": 75,  # train_loss_step, acc_step
+        "train/loss_epoch": 5,
+        "train/acc_epoch": 5,  # epoch-end rows
+        "test/acc": 1,
+        "test/loss": 1,
+        "test/avg_acc": 1,
+        "test/avg_loss": 1,
+        "train/epoch": 76,  # 75 step rows + the test row
     }
     loss = run.series("train/loss")
     assert loss.index[0] == 49 and loss.index[-1] == 3749
@@ -84,8 +92,13 @@ def test_hf_whisper_old_format_overfitting(corpus):
     run = gradlog.load(corpus / "hf_trainer/whisper_large_v2_ja_5k_trainer_state.json")
     assert run.meta["format"] == "hf_trainer"
     assert _counts(run) == {
-        "train/loss": 200, "train/lr": 200, "train/epoch": 200,
-        "val/loss": 5, "val/wer": 5, "val/runtime": 5, "val/samples_per_second": 5,
+        "train/loss": 200,
+        "train/lr": 200,
+        "train/epoch": 200,
+        "val/loss": 5,
+        "val/wer": 5,
+        "val/runtime": 5,
+        "val/samples_per_second": 5,
         "val/steps_per_second": 5,
     }
     loss = run.series("train/loss")
@@ -98,8 +111,14 @@ def test_hf_whisper_old_format_overfitting(corpus):
     assert run.series("val/wer").loc[5000] == 0.7449365679946583
     assert run.meta["train_summary"]["train_loss"] == 0.01890342615880072
     assert run.meta["hparams"]["max_steps"] == 5000 and "batch_size" not in run.meta["hparams"]
-    assert run.roles == {"loss": "train/loss", "lr": "train/lr", "val_loss": "val/loss",
-                         "val_metric": "val/wer", "grad_total": None, "grad": []}
+    assert run.roles == {
+        "loss": "train/loss",
+        "lr": "train/lr",
+        "val_loss": "val/loss",
+        "val_metric": "val/wer",
+        "grad_total": None,
+        "grad": [],
+    }
 
 
 def test_hf_qwen_new_format_grad_norm(corpus):

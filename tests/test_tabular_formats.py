@@ -57,19 +57,32 @@ def test_wide_loop_csv_sparse_eval_column(tmp_path):
     assert _pts(run, "val/loss") == {2: 1.875, 4: 1.625}  # only the eval rows
     assert _pts(run, "grad_norm/conv1")[4] == 1.0
     assert _pts(run, "train/epoch") == {0: 0, 1: 0, 2: 0, 3: 1, 4: 1}
-    assert run.roles == {"loss": "train/loss", "lr": "train/lr", "val_loss": "val/loss",
-                         "val_metric": None, "grad_total": None,
-                         "grad": ["grad_norm/conv1", "grad_norm/fc"]}
+    assert run.roles == {
+        "loss": "train/loss",
+        "lr": "train/lr",
+        "val_loss": "val/loss",
+        "val_metric": None,
+        "grad_total": None,
+        "grad": ["grad_norm/conv1", "grad_norm/fc"],
+    }
     src = dict(zip(run.frame["tag"].astype(str), run.frame["source_tag"].astype(str), strict=False))
     assert src["val/loss"] == "val_loss" and src["train/lr"] == "lr"
     assert run.meta["skipped"] == {} and run.meta["warnings"] == []
     assert run.frame["wall_time"].isna().all()
 
 
-@pytest.mark.parametrize(("header", "unit"), [
-    ("global_step", "step"), ("iteration", "iteration"), ("iter", "iteration"), ("it", "iteration"),
-    ("batch", "batch"), ("epoch", "epoch"), ("Step", "step"),
-])
+@pytest.mark.parametrize(
+    ("header", "unit"),
+    [
+        ("global_step", "step"),
+        ("iteration", "iteration"),
+        ("iter", "iteration"),
+        ("it", "iteration"),
+        ("batch", "batch"),
+        ("epoch", "epoch"),
+        ("Step", "step"),
+    ],
+)
 def test_wide_step_column_by_name(tmp_path, header, unit):
     run = gradlog.load(_write(tmp_path / "log.csv", f"{header},loss\n10,1.5\n20,1.25\n30,1.0\n"))
     assert run.meta["step_column"] == header and run.meta["step_unit"] == unit
@@ -90,11 +103,7 @@ def test_wide_constant_batch_column_is_not_the_step(tmp_path):
 
 
 def test_wide_nan_and_inf_spellings_are_values_empty_is_absent(tmp_path):
-    text = ("step,a,b,c\n"
-            "0,nan,1.5,\n"
-            "1,NaN,inf,-inf\n"
-            "2,Infinity,-Infinity,\n"
-            "3,,1e400,-nan\n")
+    text = "step,a,b,c\n0,nan,1.5,\n1,NaN,inf,-inf\n2,Infinity,-Infinity,\n3,,1e400,-nan\n"
     run = gradlog.load(_write(tmp_path / "x.csv", text))
     a, b, c = run.series("train/a"), run.series("train/b"), run.series("train/c")
     assert list(a.index) == [0, 1, 2] and a.isna().tolist() == [True, True, False]
@@ -181,8 +190,7 @@ def test_wide_long_and_short_rows_that_cancel_out_are_both_skipped(tmp_path):
 
 def test_wide_binary_row_is_skipped_and_counted_with_the_line(tmp_path):
     rows = "".join(f"{i},{i * 0.5}\n" for i in range(20000))
-    p = _write(tmp_path / "b.csv", ("step,loss\n" + rows).encode() + b"20000,\x00\x01\xff\n"
-               + b"20001,3.5\n")
+    p = _write(tmp_path / "b.csv", ("step,loss\n" + rows).encode() + b"20000,\x00\x01\xff\n" + b"20001,3.5\n")
     run = gradlog.load(p)
     assert run.meta["skipped"] == {"binary_rows": 1} and run.series("train/loss")[20001] == 3.5
     assert any("line 20002: binary data" in w for w in run.meta["warnings"])
@@ -233,9 +241,11 @@ def test_wide_thousands_of_columns(tmp_path):
 
 
 def test_wide_mixed_step_and_epoch_rows(tmp_path):
-    text = ("step,epoch,loss,val_loss,val_acc\n"
-            "0,0,2.0,,\n1,0,1.75,,\n,0,1.875,1.625,0.5\n"
-            "2,1,1.5,,\n3,1,1.25,,\n,1,1.375,1.25,0.625\n")
+    text = (
+        "step,epoch,loss,val_loss,val_acc\n"
+        "0,0,2.0,,\n1,0,1.75,,\n,0,1.875,1.625,0.5\n"
+        "2,1,1.5,,\n3,1,1.25,,\n,1,1.375,1.25,0.625\n"
+    )
     run = gradlog.load(_write(tmp_path / "mixed.csv", text))
     assert run.meta["epoch_rows"] == 2
     assert _pts(run, "train/loss") == {0: 2.0, 1: 1.75, 2: 1.5, 3: 1.25}
@@ -264,10 +274,14 @@ def test_wide_restart_later_record_wins(tmp_path):
     assert run.meta["replaced_points"] == 2
 
 
-@pytest.mark.parametrize(("cell", "expected"), [
-    ("1700000000.5", 1700000000.5), ("1700000000500", 1700000000.5),
-    ("2023-11-14T22:13:20.5Z", 1700000000.5),
-])
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("1700000000.5", 1700000000.5),
+        ("1700000000500", 1700000000.5),
+        ("2023-11-14T22:13:20.5Z", 1700000000.5),
+    ],
+)
 def test_wide_wall_time_column(tmp_path, cell, expected):
     run = gradlog.load(_write(tmp_path / "x.csv", f"timestamp,step,loss\n{cell},0,1.0\n{cell},1,0.9\n"))
     assert run.meta["wall_time_column"] == "timestamp" and run.tags == ["train/loss"]
@@ -330,11 +344,14 @@ def test_role_override_in_load_and_cli(tmp_path):
 
 # -- long CSV ----------------------------------------------------------------------------
 
+
 def test_long_tbparse_style_is_normalised(tmp_path):
-    text = ("step,tag,value,wall_time,dir_name\n"
-            "0,epoch_loss,2.5,1700000000.0,train\n"
-            "1,epoch_loss,2.0,1700000001.0,train\n"
-            "0,epoch_loss,2.75,1700000000.5,validation\n")
+    text = (
+        "step,tag,value,wall_time,dir_name\n"
+        "0,epoch_loss,2.5,1700000000.0,train\n"
+        "1,epoch_loss,2.0,1700000001.0,train\n"
+        "0,epoch_loss,2.75,1700000000.5,validation\n"
+    )
     run = gradlog.load(_write(tmp_path / "tb.csv", text))
     assert run.meta["format"] == "csv_long"
     assert _pts(run, "train/epoch_loss") == {0: 2.5, 1: 2.0}
@@ -343,9 +360,11 @@ def test_long_tbparse_style_is_normalised(tmp_path):
 
 
 def test_long_gradlog_file_keeps_tags_and_source_tags(tmp_path):
-    text = ("step,tag,value,wall_time,source_tag\n"
-            "0,train/loss,nan,nan,loss\n5,train/loss,inf,nan,loss\n"
-            "0,weird tag,1.5,12.5,Weird Tag\n")
+    text = (
+        "step,tag,value,wall_time,source_tag\n"
+        "0,train/loss,nan,nan,loss\n5,train/loss,inf,nan,loss\n"
+        "0,weird tag,1.5,12.5,Weird Tag\n"
+    )
     run = gradlog.load(_write(tmp_path / "f.csv", text))
     assert run.tags == ["train/loss", "weird tag"]
     loss = run.series("train/loss")
@@ -377,8 +396,10 @@ LIGHTNING_CSV = (
     "1,,39,,,0.75,1.375\n"
     "1,,39,1.375,,,\n"
 )
-HPARAMS = ("batch_size: 32\nlr: 0.1\nmilestones:\n- 8\n- 30\nmomentum: 0.9\n"
-           "optimizer: !!python/name:torch.optim.SGD ''\nmodel:\n  depth: 5\n")
+HPARAMS = (
+    "batch_size: 32\nlr: 0.1\nmilestones:\n- 8\n- 30\nmomentum: 0.9\n"
+    "optimizer: !!python/name:torch.optim.SGD ''\nmodel:\n  depth: 5\n"
+)
 
 
 def _lightning_logs(root, versions=(0,)):
@@ -412,7 +433,10 @@ def test_lightning_logs_folder_is_one_run_per_version(tmp_path):
         gradlog.load(logs)
     refs = gradlog.discover(tmp_path)
     assert [(r.path.name, r.format) for r in refs] == [
-        ("version_0", "lightning"), ("version_10", "lightning"), ("version_2", "lightning")]
+        ("version_0", "lightning"),
+        ("version_10", "lightning"),
+        ("version_2", "lightning"),
+    ]
     runs = gradlog.load_all(logs)
     assert sorted(r.meta["version"] for r in runs) == [0, 2, 10]
     single = _lightning_logs(tmp_path / "one")
@@ -432,9 +456,13 @@ def test_lightning_metrics_csv_file(tmp_path):
 
 # -- Keras, Ultralytics, timm ------------------------------------------------------------
 
+
 def test_keras_semicolon(tmp_path):
-    p = _write(tmp_path / "training.log", "epoch;accuracy;loss;lr;val_accuracy;val_loss\n"
-               "0;0.5;1.5;0.001;0.45;1.625\n1;0.625;1.25;0.001;0.5;1.5\n2;0.75;1.0;0.0001;0.5;1.75\n")
+    p = _write(
+        tmp_path / "training.log",
+        "epoch;accuracy;loss;lr;val_accuracy;val_loss\n"
+        "0;0.5;1.5;0.001;0.45;1.625\n1;0.625;1.25;0.001;0.5;1.5\n2;0.75;1.0;0.0001;0.5;1.75\n",
+    )
     run = gradlog.load(p)
     assert run.meta["format"] == "keras" and run.meta["step_unit"] == "epoch"
     assert _pts(run, "val/loss") == {0: 1.625, 1: 1.5, 2: 1.75}
@@ -445,10 +473,23 @@ def test_keras_semicolon(tmp_path):
 
 
 def test_ultralytics_v8_padded_with_args_yaml(tmp_path):
-    cols = ["epoch", "train/box_loss", "train/cls_loss", "train/dfl_loss", "metrics/precision(B)",
-            "metrics/mAP50(B)", "metrics/mAP50-95(B)", "val/box_loss", "lr/pg0", "lr/pg1", "lr/pg2"]
-    rows = [[1, 1.5, 2.5, 1.25, 0.5, 0.25, 0.125, 1.375, 0.07, 0.001, 0.001],
-            [2, 1.25, 2.0, 1.125, 0.625, 0.375, 0.25, 1.25, 0.04, 0.002, 0.002]]
+    cols = [
+        "epoch",
+        "train/box_loss",
+        "train/cls_loss",
+        "train/dfl_loss",
+        "metrics/precision(B)",
+        "metrics/mAP50(B)",
+        "metrics/mAP50-95(B)",
+        "val/box_loss",
+        "lr/pg0",
+        "lr/pg1",
+        "lr/pg2",
+    ]
+    rows = [
+        [1, 1.5, 2.5, 1.25, 0.5, 0.25, 0.125, 1.375, 0.07, 0.001, 0.001],
+        [2, 1.25, 2.0, 1.125, 0.625, 0.375, 0.25, 1.25, 0.04, 0.002, 0.002],
+    ]
     text = ",".join(f"{c:>22}" for c in cols) + "\n"
     text += "".join(",".join(f"{v:>22}" for v in r) + "\n" for r in rows)
     _write(tmp_path / "args.yaml", "task: detect\nepochs: 200\nbatch: 16\nlr0: 0.01\nmomentum: 0.937\n")
@@ -464,21 +505,33 @@ def test_ultralytics_v8_padded_with_args_yaml(tmp_path):
 
 def test_timm_summary(tmp_path):
     _write(tmp_path / "args.yaml", "lr: 0.05\nbatch_size: 128\nmomentum: 0.9\nepochs: 3\n")
-    p = _write(tmp_path / "summary.csv", "epoch,train_loss,eval_loss,eval_top1,eval_top5,lr\n"
-               "0,6.5,6.25,1.5,5.0,0.05\n1,5.5,5.25,8.0,21.0,0.05\n2,4.75,4.5,15.5,36.0,0.005\n")
+    p = _write(
+        tmp_path / "summary.csv",
+        "epoch,train_loss,eval_loss,eval_top1,eval_top5,lr\n"
+        "0,6.5,6.25,1.5,5.0,0.05\n1,5.5,5.25,8.0,21.0,0.05\n2,4.75,4.5,15.5,36.0,0.005\n",
+    )
     run = gradlog.load(p)
     assert run.meta["format"] == "timm"
     assert _pts(run, "val/top1") == {0: 1.5, 1: 8.0, 2: 15.5}
-    assert run.roles == {"loss": "train/loss", "lr": "train/lr", "val_loss": "val/loss",
-                         "val_metric": "val/top1", "grad_total": None, "grad": []}
+    assert run.roles == {
+        "loss": "train/loss",
+        "lr": "train/lr",
+        "val_loss": "val/loss",
+        "val_metric": "val/top1",
+        "grad_total": None,
+        "grad": [],
+    }
     assert run.meta["hparams"]["batch_size"] == 128
 
 
 # -- Hugging Face ------------------------------------------------------------------------
 
+
 def _state(history, **extra):
-    return json.dumps({"global_step": 30, "log_history": history, "max_steps": 30,
-                       "train_batch_size": 16, **extra}, indent=2)
+    return json.dumps(
+        {"global_step": 30, "log_history": history, "max_steps": 30, "train_batch_size": 16, **extra},
+        indent=2,
+    )
 
 
 def test_hf_trainer_state(tmp_path):
@@ -510,11 +563,15 @@ def test_hf_invalid_json_names_the_line(tmp_path):
 
 # -- MLflow ------------------------------------------------------------------------------
 
+
 def _mlflow_run(root, exp, run_id, name, metrics, params):
     d = root / exp / run_id
-    _write(d / "meta.yaml", f"artifact_uri: file:///x/{run_id}/artifacts\nend_time: null\n"
-           f"experiment_id: '{exp}'\nlifecycle_stage: active\nrun_id: {run_id}\n"
-           f"run_name: {name}\nstart_time: 1700000000000\nstatus: 3\n")
+    _write(
+        d / "meta.yaml",
+        f"artifact_uri: file:///x/{run_id}/artifacts\nend_time: null\n"
+        f"experiment_id: '{exp}'\nlifecycle_stage: active\nrun_id: {run_id}\n"
+        f"run_name: {name}\nstart_time: 1700000000000\nstatus: 3\n",
+    )
     for mname, lines in metrics.items():
         _write(d / "metrics" / mname, "".join(f"{t} {v} {s}\n" for t, v, s in lines))
     for pname, val in params.items():
@@ -526,12 +583,19 @@ def _mlflow_run(root, exp, run_id, name, metrics, params):
 def test_mlflow_store(tmp_path):
     root = tmp_path / "mlruns"
     _write(root / "1" / "meta.yaml", "experiment_id: '1'\nname: demo\n")
-    run_a = _mlflow_run(root, "1", "a1b2", "brave-fox", {
-        "train_loss": [(1700000000000, 2.5, 0), (1700000001000, 2.0, 10), (1700000002000, "nan", 20)],
-        "train/lr": [(1700000000000, 0.1, 0), (1700000002000, 0.01, 20)],
-        "val_acc": [(1700000002500, 0.5, 20)],
-        "epoch_time": [(1700000000000, 1.5, 0), (1700000001000, 1.25, 0)],
-    }, {"learning_rate": "0.1", "batch_size": "64", "optimizer": "SGD"})
+    run_a = _mlflow_run(
+        root,
+        "1",
+        "a1b2",
+        "brave-fox",
+        {
+            "train_loss": [(1700000000000, 2.5, 0), (1700000001000, 2.0, 10), (1700000002000, "nan", 20)],
+            "train/lr": [(1700000000000, 0.1, 0), (1700000002000, 0.01, 20)],
+            "val_acc": [(1700000002500, 0.5, 20)],
+            "epoch_time": [(1700000000000, 1.5, 0), (1700000001000, 1.25, 0)],
+        },
+        {"learning_rate": "0.1", "batch_size": "64", "optimizer": "SGD"},
+    )
     _mlflow_run(root, "1", "c3d4", "calm-owl", {"loss": [(1700000000000, 1.0, 0)]}, {})
     run = gradlog.load(run_a)
     assert run.meta["format"] == "mlflow" and run.name == "brave-fox"
@@ -550,13 +614,16 @@ def test_mlflow_store(tmp_path):
     with pytest.raises(MultipleRunsError):
         gradlog.load(root / "1")
     assert [(r.path.name, r.format) for r in gradlog.discover(tmp_path)] == [
-        ("a1b2", "mlflow"), ("c3d4", "mlflow")]
+        ("a1b2", "mlflow"),
+        ("c3d4", "mlflow"),
+    ]
     assert [r.name for r in gradlog.load_all(root)] == ["brave-fox", "calm-owl"]
 
 
 def test_mlflow_bad_lines_counted(tmp_path):
-    d = _mlflow_run(tmp_path / "mlruns", "0", "r1", "r", {
-        "loss": [(1700000000000, 1.0, 0), (1700000001000, 0.5, 1)]}, {})
+    d = _mlflow_run(
+        tmp_path / "mlruns", "0", "r1", "r", {"loss": [(1700000000000, 1.0, 0), (1700000001000, 0.5, 1)]}, {}
+    )
     with open(d / "metrics" / "loss", "a") as fh:
         fh.write("garbage line here\n1700000002000 0.25")
     run = gradlog.load(d)
@@ -567,6 +634,7 @@ def test_mlflow_bad_lines_counted(tmp_path):
 
 
 # -- the bundled samples (real PyTorch runs, see sample_logs/make_torch_samples.py) --------
+
 
 def _sample(samples, rel):
     p = samples / rel
@@ -580,16 +648,29 @@ def test_sample_pytorch_loop_csv(samples):
     assert run.meta["format"] == "csv_wide" and run.meta["step_column"] == "step"
     counts = {t: len(run.series(t)) for t in run.tags}
     layers = ["conv1", "conv2", "conv3", "conv4", "conv5", "fc1", "fc2"]
-    assert counts == {**{f"grad_norm/{x}": 4000 for x in layers}, "grad_norm/total": 4000,
-                      "train/epoch": 4000, "train/loss": 4000, "train/lr": 4000,
-                      "val/acc": 200, "val/loss": 200}
+    assert counts == {
+        **{f"grad_norm/{x}": 4000 for x in layers},
+        "grad_norm/total": 4000,
+        "train/epoch": 4000,
+        "train/loss": 4000,
+        "train/lr": 4000,
+        "val/acc": 200,
+        "val/loss": 200,
+    }
     assert run.series("train/loss").loc[0] == 3.8078722953796387
     assert run.series("grad_norm/conv1").loc[0] == 1.736548662185669
     assert run.series("val/loss").loc[3999] == 0.490399032831192
     # LR 0.05 halved at steps 240, 800 and 2,000
     lr = run.series("train/lr")
     assert [lr.loc[s] for s in (239, 240, 799, 800, 1999, 2000, 3999)] == [
-        0.05, 0.025, 0.025, 0.0125, 0.0125, 0.00625, 0.00625]
+        0.05,
+        0.025,
+        0.025,
+        0.0125,
+        0.0125,
+        0.00625,
+        0.00625,
+    ]
     assert run.roles["grad"] == [f"grad_norm/{x}" for x in layers]
     assert run.roles["grad_total"] == "grad_norm/total" and run.roles["val_metric"] == "val/acc"
 
@@ -599,8 +680,14 @@ def test_sample_lightning_folder(samples):
     run = gradlog.load(logs)
     assert run.meta["format"] == "lightning" and run.meta["version"] == 0
     counts = {t: len(run.series(t)) for t in run.tags}
-    assert counts == {"train/epoch": 400, "train/loss": 400, "train/loss_epoch": 100,
-                      "train/lr-SGD": 100, "val/acc": 100, "val/loss": 100}
+    assert counts == {
+        "train/epoch": 400,
+        "train/loss": 400,
+        "train/loss_epoch": 100,
+        "train/lr-SGD": 100,
+        "val/acc": 100,
+        "val/loss": 100,
+    }
     assert run.series("train/loss").loc[9] == 2.2701961994171143
     assert run.series("val/loss").loc[3999] == 0.490399032831192
     assert run.series("train/lr-SGD").loc[0] == 0.05
@@ -624,6 +711,9 @@ def test_sample_trainer_state(samples):
 def test_discover_sample_folder(samples):
     base = _sample(samples, "pytorch_cnn")
     refs = {(r.path.relative_to(base).as_posix(), r.format) for r in gradlog.discover(base)}
-    assert refs == {("lightning_logs/version_0", "lightning"), ("train_log.csv", "csv_wide"),
-                    ("trainer_state.json", "hf_trainer")}
+    assert refs == {
+        ("lightning_logs/version_0", "lightning"),
+        ("train_log.csv", "csv_wide"),
+        ("trainer_state.json", "hf_trainer"),
+    }
     assert np.isfinite(gradlog.load(base / "train_log.csv").frame["value"]).all()

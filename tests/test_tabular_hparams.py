@@ -71,15 +71,22 @@ def test_yaml_whole_document_empty_mapping_and_errors():
 
 
 def test_yaml_python_tags_lightning_writes_are_kept_as_data_not_run():
-    text = ("optimizer: !!python/name:torch.optim.SGD ''\n"
-            "betas: !!python/tuple [0.9, 0.999]\n"
-            "sched: !!python/object:argparse.Namespace {gamma: 0.1}\n"
-            "obj: !!python/object/apply:os.system ['echo pwned']\n"
-            "custom: !mytag 3\n")
+    text = (
+        "optimizer: !!python/name:torch.optim.SGD ''\n"
+        "betas: !!python/tuple [0.9, 0.999]\n"
+        "sched: !!python/object:argparse.Namespace {gamma: 0.1}\n"
+        "obj: !!python/object/apply:os.system ['echo pwned']\n"
+        "custom: !mytag 3\n"
+    )
     data, warns = _hparams.read_yaml(text)
     assert warns == []
-    assert data == {"optimizer": "torch.optim.SGD", "betas": [0.9, 0.999],
-                    "sched": {"gamma": 0.1}, "obj": ["echo pwned"], "custom": 3}
+    assert data == {
+        "optimizer": "torch.optim.SGD",
+        "betas": [0.9, 0.999],
+        "sched": {"gamma": 0.1},
+        "obj": ["echo pwned"],
+        "custom": 3,
+    }
 
 
 def test_yaml_long_lines_read_in_linear_time():
@@ -94,10 +101,24 @@ def test_yaml_long_lines_read_in_linear_time():
 
 # -- optimizer facts -----------------------------------------------------------------------
 
-@pytest.mark.parametrize(("value", "name"), [
-    ("torch.optim.SGD", "sgd"), ("Adam", "adam"), ("AdamW", "adamw"), ("adamw_torch_fused", "adamw"),
-    ("adamw_hf", "adamw"), ("RMSProp", "rmsprop"), ("lookahead_adamw", "adamw"), ("nadam", "nadam"),
-    ("auto", None), ("Adafactor", "adafactor"), ("momentum", "sgd"), (3, None)])
+
+@pytest.mark.parametrize(
+    ("value", "name"),
+    [
+        ("torch.optim.SGD", "sgd"),
+        ("Adam", "adam"),
+        ("AdamW", "adamw"),
+        ("adamw_torch_fused", "adamw"),
+        ("adamw_hf", "adamw"),
+        ("RMSProp", "rmsprop"),
+        ("lookahead_adamw", "adamw"),
+        ("nadam", "nadam"),
+        ("auto", None),
+        ("Adafactor", "adafactor"),
+        ("momentum", "sgd"),
+        (3, None),
+    ],
+)
 def test_optimizer_name(value, name):
     assert _hparams.optimizer_name(value) == name
 
@@ -105,21 +126,30 @@ def test_optimizer_name(value, name):
 def test_lightning_hparams_optimizer_facts(tmp_path):
     d = tmp_path / "lightning_logs" / "version_0"
     _write(d / "metrics.csv", "step,epoch,train_loss_step\n0,0,2.0\n1,0,1.5\n")
-    _write(d / "hparams.yaml", "optimizer: !!python/name:torch.optim.SGD ''\nlr: 0.05\n"
-           "momentum: 0.9\nweight_decay: 0.0005\nbatch_size: 64\n")
+    _write(
+        d / "hparams.yaml",
+        "optimizer: !!python/name:torch.optim.SGD ''\nlr: 0.05\n"
+        "momentum: 0.9\nweight_decay: 0.0005\nbatch_size: 64\n",
+    )
     hp = gradlog.load(d).meta["hparams"]
-    assert (hp["optimizer"], hp["momentum"], hp["weight_decay"], hp["lr"], hp["batch_size"]) == \
-        ("sgd", 0.9, 0.0005, 0.05, 64)
+    assert (hp["optimizer"], hp["momentum"], hp["weight_decay"], hp["lr"], hp["batch_size"]) == (
+        "sgd",
+        0.9,
+        0.0005,
+        0.05,
+        64,
+    )
 
 
 def test_lightning_cli_class_path_optimizer(tmp_path):
     d = tmp_path / "version_3"
     _write(d / "metrics.csv", "step,epoch,train_loss_step\n0,0,2.0\n1,0,1.5\n")
-    _write(d / "hparams.yaml", "optimizer:\n  class_path: torch.optim.AdamW\n  init_args:\n"
-           "    lr: 0.001\n    weight_decay: 0.01\n")
+    _write(
+        d / "hparams.yaml",
+        "optimizer:\n  class_path: torch.optim.AdamW\n  init_args:\n    lr: 0.001\n    weight_decay: 0.01\n",
+    )
     hp = gradlog.load(d).meta["hparams"]
-    assert (hp["optimizer"], hp["lr"], hp["weight_decay"], hp["momentum"]) == \
-        ("adamw", 0.001, 0.01, None)
+    assert (hp["optimizer"], hp["lr"], hp["weight_decay"], hp["momentum"]) == ("adamw", 0.001, 0.01, None)
 
 
 def test_facts_are_none_when_unknown(tmp_path):
@@ -128,35 +158,46 @@ def test_facts_are_none_when_unknown(tmp_path):
 
 
 def test_ultralytics_args_yaml(tmp_path):
-    csv = ("epoch,train/box_loss,metrics/mAP50-95(B),lr/pg0\n1,1.5,0.1,0.01\n2,1.25,0.2,0.01\n")
+    csv = "epoch,train/box_loss,metrics/mAP50-95(B),lr/pg0\n1,1.5,0.1,0.01\n2,1.25,0.2,0.01\n"
     p = _write(tmp_path / "results.csv", csv)
-    _write(tmp_path / "args.yaml", "optimizer: AdamW\nlr0: 0.002\nmomentum: 0.937\n"
-           "weight_decay: 0.0005\nbatch: 16\n")
+    _write(
+        tmp_path / "args.yaml",
+        "optimizer: AdamW\nlr0: 0.002\nmomentum: 0.937\nweight_decay: 0.0005\nbatch: 16\n",
+    )
     hp = gradlog.load(p).meta["hparams"]
-    assert (hp["optimizer"], hp["lr"], hp["momentum"], hp["weight_decay"], hp["batch_size"]) == \
-        ("adamw", 0.002, 0.937, 0.0005, 16)
+    assert (hp["optimizer"], hp["lr"], hp["momentum"], hp["weight_decay"], hp["batch_size"]) == (
+        "adamw",
+        0.002,
+        0.937,
+        0.0005,
+        16,
+    )
     _write(tmp_path / "args.yaml", "optimizer: auto\nlr0: 0.01\n")
     assert gradlog.load(p).meta["hparams"]["optimizer"] is None
 
 
 def test_yolov5_old_adam_flag(tmp_path):
-    csv = ("epoch,train/box_loss,metrics/mAP_0.5:0.95,x/lr0\n0,1.5,0.1,0.01\n1,1.25,0.2,0.01\n")
+    csv = "epoch,train/box_loss,metrics/mAP_0.5:0.95,x/lr0\n0,1.5,0.1,0.01\n1,1.25,0.2,0.01\n"
     p = _write(tmp_path / "results.csv", csv)
     _write(tmp_path / "opt.yaml", "adam: false\nbatch_size: 32\n")
     _write(tmp_path / "hyp.yaml", "lr0: 0.01\nmomentum: 0.937\nweight_decay: 0.0005\n")
     hp = gradlog.load(p).meta["hparams"]
-    assert (hp["optimizer"], hp["momentum"], hp["weight_decay"], hp["batch_size"]) == \
-        ("sgd", 0.937, 0.0005, 32)
+    assert (hp["optimizer"], hp["momentum"], hp["weight_decay"], hp["batch_size"]) == (
+        "sgd",
+        0.937,
+        0.0005,
+        32,
+    )
 
 
 def test_timm_args_yaml(tmp_path):
-    p = _write(tmp_path / "summary.csv", "epoch,train_loss,eval_loss,eval_top1\n0,2.0,1.9,40\n"
-               "1,1.5,1.6,50\n")
-    _write(tmp_path / "args.yaml", "opt: lookahead_adamw\nlr: 0.001\nweight_decay: 0.05\n"
-           "momentum: 0.9\nbatch_size: 128\n")
+    p = _write(tmp_path / "summary.csv", "epoch,train_loss,eval_loss,eval_top1\n0,2.0,1.9,40\n1,1.5,1.6,50\n")
+    _write(
+        tmp_path / "args.yaml",
+        "opt: lookahead_adamw\nlr: 0.001\nweight_decay: 0.05\nmomentum: 0.9\nbatch_size: 128\n",
+    )
     hp = gradlog.load(p).meta["hparams"]
-    assert (hp["optimizer"], hp["lr"], hp["weight_decay"], hp["batch_size"]) == \
-        ("adamw", 0.001, 0.05, 128)
+    assert (hp["optimizer"], hp["lr"], hp["weight_decay"], hp["batch_size"]) == ("adamw", 0.001, 0.05, 128)
 
 
 def test_mlflow_params_optimizer(tmp_path):
@@ -167,14 +208,18 @@ def test_mlflow_params_optimizer(tmp_path):
     _write(run / "params" / "lr", "0.01")
     _write(run / "params" / "momentum", "0.5")
     hp = gradlog.load(run).meta["hparams"]
-    assert (hp["optimizer"], hp["lr"], hp["momentum"], hp["weight_decay"]) == \
-        ("rmsprop", 0.01, 0.5, None)
+    assert (hp["optimizer"], hp["lr"], hp["momentum"], hp["weight_decay"]) == ("rmsprop", 0.01, 0.5, None)
 
 
-STATE = {"global_step": 20, "train_batch_size": 8, "max_steps": 20, "log_history": [
-    {"loss": 2.0, "learning_rate": 5e-5, "epoch": 0.5, "step": 10},
-    {"loss": 1.5, "learning_rate": 2.5e-5, "epoch": 1.0, "step": 20},
-]}
+STATE = {
+    "global_step": 20,
+    "train_batch_size": 8,
+    "max_steps": 20,
+    "log_history": [
+        {"loss": 2.0, "learning_rate": 5e-5, "epoch": 0.5, "step": 10},
+        {"loss": 1.5, "learning_rate": 2.5e-5, "epoch": 1.0, "step": 20},
+    ],
+}
 
 
 def _fake_training_args(**fields) -> bytes:
@@ -210,19 +255,21 @@ def test_hf_trainer_optimizer_from_training_args_bin(tmp_path):
     p = _write(tmp_path / "out" / "trainer_state.json", json.dumps(STATE))
     hp = gradlog.load(p).meta["hparams"]
     assert hp["optimizer"] is None and hp["batch_size"] == 8  # no args file: not said
-    _write(tmp_path / "out" / "training_args.bin", _fake_training_args(
-        optim="adafactor", learning_rate=3e-4, weight_decay=0.1, per_device_train_batch_size=4))
+    _write(
+        tmp_path / "out" / "training_args.bin",
+        _fake_training_args(
+            optim="adafactor", learning_rate=3e-4, weight_decay=0.1, per_device_train_batch_size=4
+        ),
+    )
     run = gradlog.load(p)
     hp = run.meta["hparams"]
-    assert (hp["optimizer"], hp["lr"], hp["weight_decay"], hp["momentum"]) == \
-        ("adafactor", 3e-4, 0.1, None)
+    assert (hp["optimizer"], hp["lr"], hp["weight_decay"], hp["momentum"]) == ("adafactor", 3e-4, 0.1, None)
     assert run.meta["hparams_file"] == "training_args.bin"
 
 
 def test_hf_trainer_default_optimizer_only_with_the_args_file(tmp_path):
     p = _write(tmp_path / "trainer_state.json", json.dumps(STATE))
-    _write(tmp_path / "training_args.json", json.dumps({"learning_rate": 1e-4,
-                                                        "weight_decay": 0.0}))
+    _write(tmp_path / "training_args.json", json.dumps({"learning_rate": 1e-4, "weight_decay": 0.0}))
     hp = gradlog.load(p).meta["hparams"]
     assert (hp["optimizer"], hp["lr"], hp["weight_decay"]) == ("adamw", 1e-4, 0.0)
 
@@ -239,6 +286,7 @@ def test_hf_training_args_pickle_is_never_executed(tmp_path):
 
 
 # -- a document cut short; the size cap ----------------------------------------------------
+
 
 def test_hf_trainer_state_cut_short_keeps_complete_entries(tmp_path):
     text = json.dumps(STATE, indent=2)
@@ -263,9 +311,10 @@ def test_whole_document_cap_is_a_clear_error_and_can_be_raised(tmp_path, monkeyp
     monkeypatch.setenv("GRADLOG_MAX_DOCUMENT_BYTES", "100")
     with pytest.raises(ParseError) as ei:
         gradlog.load(p, format="hf_trainer")
-    assert str(ei.value) == (f"{p}: larger than 100 bytes, the limit for a whole-document "
-                             "format (set GRADLOG_MAX_DOCUMENT_BYTES to a larger number of "
-                             "bytes to read it)")
-    monkeypatch.setenv("GRADLOG_MAX_DOCUMENT_BYTES", str(10 ** 6))
-    assert gradlog.load(p, format="hf_trainer").series("train/loss").to_dict() == {10: 2.0,
-                                                                                   20: 1.5}
+    assert str(ei.value) == (
+        f"{p}: larger than 100 bytes, the limit for a whole-document "
+        "format (set GRADLOG_MAX_DOCUMENT_BYTES to a larger number of "
+        "bytes to read it)"
+    )
+    monkeypatch.setenv("GRADLOG_MAX_DOCUMENT_BYTES", str(10**6))
+    assert gradlog.load(p, format="hf_trainer").series("train/loss").to_dict() == {10: 2.0, 20: 1.5}

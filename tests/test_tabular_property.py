@@ -19,8 +19,7 @@ from gradlog.frame import build_frame
 
 # Tags as logs have them: printable text (commas, quotes, spaces, slashes, unicode),
 # never empty; control characters are not part of tag names.
-_TAG_CHARS = st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"),
-                           blacklist_characters="\x85")
+_TAG_CHARS = st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters="\x85")
 tags_st = st.text(_TAG_CHARS, min_size=1, max_size=12)
 floats_st = st.floats(allow_nan=True, allow_infinity=True, width=64)
 walls_st = st.one_of(st.just(float("nan")), st.floats(0, 2e9, allow_nan=False))
@@ -33,7 +32,7 @@ def runs_st(draw):
     sources = {t: draw(tags_st) for t in tags}
     rows_t, rows_s, rows_v, rows_w, rows_src = [], [], [], [], []
     for t in tags:
-        steps = draw(st.lists(st.integers(-2**62, 2**62), min_size=1, max_size=8, unique=True))
+        steps = draw(st.lists(st.integers(-(2**62), 2**62), min_size=1, max_size=8, unique=True))
         for s in steps:
             rows_t.append(t)
             rows_s.append(s)
@@ -46,8 +45,9 @@ def runs_st(draw):
 
 def _same_floats(a: np.ndarray, b: np.ndarray) -> bool:
     nan_a, nan_b = np.isnan(a), np.isnan(b)
-    return bool(np.array_equal(nan_a, nan_b)
-                and np.array_equal(a[~nan_a].view(np.int64), b[~nan_b].view(np.int64)))
+    return bool(
+        np.array_equal(nan_a, nan_b) and np.array_equal(a[~nan_a].view(np.int64), b[~nan_b].view(np.int64))
+    )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -86,15 +86,57 @@ def test_convert_then_load_through_the_cli(tmp_path):
 # -- random bytes ------------------------------------------------------------------------
 
 _CELL = st.one_of(
-    st.sampled_from(["", "nan", "NaN", "-inf", "Infinity", "1e400", "None", "x", '"', '""',
-                     "0", "-1", "1.5", "3,5", " 2 ", "\t", "1e", "--", "\\", "\x00", "é"]),
+    st.sampled_from(
+        [
+            "",
+            "nan",
+            "NaN",
+            "-inf",
+            "Infinity",
+            "1e400",
+            "None",
+            "x",
+            '"',
+            '""',
+            "0",
+            "-1",
+            "1.5",
+            "3,5",
+            " 2 ",
+            "\t",
+            "1e",
+            "--",
+            "\\",
+            "\x00",
+            "é",
+        ]
+    ),
     st.floats(allow_nan=True).map(repr),
-    st.integers(-10**20, 10**20).map(str),
+    st.integers(-(10**20), 10**20).map(str),
     st.text(string.printable, max_size=6),
 )
-_NAMES = st.sampled_from(["step", "epoch", "loss", "lr", "val_loss", "tag", "value", "wall_time",
-                          "source_tag", "grad_norm/x", "time", "", "train_loss_step", "it",
-                          "timestamp", "batch", "a", "b"])
+_NAMES = st.sampled_from(
+    [
+        "step",
+        "epoch",
+        "loss",
+        "lr",
+        "val_loss",
+        "tag",
+        "value",
+        "wall_time",
+        "source_tag",
+        "grad_norm/x",
+        "time",
+        "",
+        "train_loss_step",
+        "it",
+        "timestamp",
+        "batch",
+        "a",
+        "b",
+    ]
+)
 
 
 @st.composite
@@ -117,8 +159,19 @@ def csvish_st(draw):
     return data
 
 
-_CSV_FORMATS = (None, "csv_wide", "csv_long", "lightning", "keras", "ultralytics", "timm",
-                "hf_trainer", "mlflow", "caffe_parselog", "wandb")
+_CSV_FORMATS = (
+    None,
+    "csv_wide",
+    "csv_long",
+    "lightning",
+    "keras",
+    "ultralytics",
+    "timm",
+    "hf_trainer",
+    "mlflow",
+    "caffe_parselog",
+    "wandb",
+)
 
 
 def _load_or_gradlog_error(data: bytes, fmt: str | None, name: str = "x.csv") -> None:
@@ -132,7 +185,7 @@ def _load_or_gradlog_error(data: bytes, fmt: str | None, name: str = "x.csv") ->
         # what loads is a valid run: every tag has a point and the roles name real tags
         assert len(run.frame) > 0
         for _role, val in run.roles.items():
-            for t in (val if isinstance(val, list) else [val]):
+            for t in val if isinstance(val, list) else [val]:
                 assert t is None or t in run.tags
 
 
@@ -143,9 +196,21 @@ def test_csv_like_bytes_raise_only_gradlog_errors(data, fmt):
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.binary(max_size=400), fmt=st.sampled_from(_CSV_FORMATS),
-       name=st.sampled_from(["x.csv", "metrics.csv", "trainer_state.json", "results.csv",
-                             "caffe.log.train", "wandb-history.jsonl", "run-x.wandb"]))
+@given(
+    data=st.binary(max_size=400),
+    fmt=st.sampled_from(_CSV_FORMATS),
+    name=st.sampled_from(
+        [
+            "x.csv",
+            "metrics.csv",
+            "trainer_state.json",
+            "results.csv",
+            "caffe.log.train",
+            "wandb-history.jsonl",
+            "run-x.wandb",
+        ]
+    ),
+)
 def test_random_bytes_raise_only_gradlog_errors(data, fmt, name):
     _load_or_gradlog_error(data, fmt, name)
 
@@ -154,8 +219,11 @@ _WANDB = Path(__file__).parent / "data" / "wandb" / "wandb"
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(cut=st.integers(0, 50_000), flips=st.lists(st.integers(0, 50_000), max_size=4),
-       junk=st.binary(max_size=64))
+@given(
+    cut=st.integers(0, 50_000),
+    flips=st.lists(st.integers(0, 50_000), max_size=4),
+    junk=st.binary(max_size=64),
+)
 def test_damaged_wandb_record_files_raise_only_gradlog_errors(cut, flips, junk):
     data = bytearray(next(_WANDB.glob("*/run-*.wandb")).read_bytes())
     for f in flips:
@@ -167,6 +235,7 @@ def test_damaged_wandb_record_files_raise_only_gradlog_errors(cut, flips, junk):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=csvish_st(), spaces=st.booleans())
 def test_parselog_like_bytes_raise_only_gradlog_errors(data, spaces):
-    head = b"#Iters Seconds TrainingLoss LearningRate\n" if spaces else \
-        b"NumIters,Seconds,LearningRate,loss\n"
+    head = (
+        b"#Iters Seconds TrainingLoss LearningRate\n" if spaces else b"NumIters,Seconds,LearningRate,loss\n"
+    )
     _load_or_gradlog_error(head + data, "caffe_parselog", "caffe.log.train")

@@ -25,29 +25,31 @@ def _write(path, text: str | bytes):
 
 # -- one ragged row in each CSV family ----------------------------------------------------
 
+
 def test_lightning_ragged_row_skipped_with_its_line(tmp_path):
     d = tmp_path / "version_0"
     _write(d / "metrics.csv", "step,epoch,train_loss_step\n0,0,2.0\n1,0,1.5,9\n2,0,1.25\n3,0,1.0\n")
     run = gradlog.load(d)
     assert run.series("train/loss").to_dict() == {0: 2.0, 2: 1.25, 3: 1.0}
     assert run.meta["skipped"] == {"ragged_rows": 1}
-    assert run.meta["warnings"][0] == ("1 ragged row(s) skipped (line 3: 4 fields where the "
-                                       "header has 3)")
+    assert run.meta["warnings"][0] == ("1 ragged row(s) skipped (line 3: 4 fields where the header has 3)")
     with pytest.raises(DamagedInputError, match="line 3: 4 fields"):
         gradlog.load(d, strict=True)
 
 
 def test_keras_ragged_row_skipped(tmp_path):
-    p = _write(tmp_path / "training.log", "epoch,loss,val_loss\n0,2.0,2.1\n1,1.5\n2,1.25,1.3\n"
-               "3,1.0,1.2\n")
+    p = _write(tmp_path / "training.log", "epoch,loss,val_loss\n0,2.0,2.1\n1,1.5\n2,1.25,1.3\n3,1.0,1.2\n")
     run = gradlog.load(p)
     assert run.meta["format"] == "keras" and run.meta["skipped"] == {"ragged_rows": 1}
     assert run.series("train/loss").to_dict() == {0: 2.0, 2: 1.25, 3: 1.0}
 
 
 def test_ultralytics_ragged_row_skipped(tmp_path):
-    p = _write(tmp_path / "results.csv", "epoch,train/box_loss,metrics/mAP50-95(B),lr/pg0\n"
-               "1,1.5,0.1,0.01\n2,1.4,0.15\n3,1.25,0.2,0.01\n4,1.2,0.25,0.01\n")
+    p = _write(
+        tmp_path / "results.csv",
+        "epoch,train/box_loss,metrics/mAP50-95(B),lr/pg0\n"
+        "1,1.5,0.1,0.01\n2,1.4,0.15\n3,1.25,0.2,0.01\n4,1.2,0.25,0.01\n",
+    )
     run = gradlog.load(p)
     assert run.meta["format"] == "ultralytics" and run.meta["skipped"] == {"ragged_rows": 1}
     assert run.series("train/box_loss").to_dict() == {1: 1.5, 3: 1.25, 4: 1.2}
@@ -66,8 +68,12 @@ def test_long_csv_ragged_binary_truncated_and_long_tag(tmp_path):
     p = _write(tmp_path / "long.csv", body)
     run = gradlog.load(p, format=csv_long.NAME)
     assert run.series("train/loss").to_dict() == {0: 1.0, 2: 3.0, 5: 5.0}
-    assert run.meta["skipped"] == {"binary_rows": 1, "ragged_rows": 1, "long_tags": 1,
-                                   "truncated_last_line": 1}
+    assert run.meta["skipped"] == {
+        "binary_rows": 1,
+        "ragged_rows": 1,
+        "long_tags": 1,
+        "truncated_last_line": 1,
+    }
     assert run.meta["truncated"] == 1
     with pytest.raises(DamagedInputError, match="line 5: binary data"):
         gradlog.load(p, format=csv_long.NAME, strict=True)
@@ -75,11 +81,15 @@ def test_long_csv_ragged_binary_truncated_and_long_tag(tmp_path):
 
 # -- a log still being written -------------------------------------------------------------
 
-@pytest.mark.parametrize(("last", "kept"), [
-    ("2,0.8,1e-", {0: 0.1, 1: 0.1}),            # a number cut in the middle
-    ("2,0.8", {0: 0.1, 1: 0.1}),                # fields missing
-    ("2,0.8,1", {0: 0.1, 1: 0.1, 2: 1.0}),      # complete, just no newline yet
-])
+
+@pytest.mark.parametrize(
+    ("last", "kept"),
+    [
+        ("2,0.8,1e-", {0: 0.1, 1: 0.1}),  # a number cut in the middle
+        ("2,0.8", {0: 0.1, 1: 0.1}),  # fields missing
+        ("2,0.8,1", {0: 0.1, 1: 0.1, 2: 1.0}),  # complete, just no newline yet
+    ],
+)
 def test_last_line_without_newline(tmp_path, last, kept):
     p = _write(tmp_path / "live.csv", "step,loss,lr\n0,1.0,0.1\n1,0.9,0.1\n" + last)
     run = gradlog.load(p)
@@ -103,10 +113,12 @@ def test_lightning_metrics_being_written(tmp_path):
 
 # -- caps ----------------------------------------------------------------------------------
 
+
 def test_row_of_half_a_million_fields_is_one_skipped_row(tmp_path):
     rows = "".join(f"{i},{1.0 / (i + 1)},0.1\n" for i in range(10))
-    p = _write(tmp_path / "w.csv", "step,loss,lr\n" + rows + ",".join(["1"] * 524_000) + "\n"
-               + "10,0.05,0.1\n")
+    p = _write(
+        tmp_path / "w.csv", "step,loss,lr\n" + rows + ",".join(["1"] * 524_000) + "\n" + "10,0.05,0.1\n"
+    )
     t0 = time.perf_counter()
     run = gradlog.load(p)
     assert time.perf_counter() - t0 < 20
@@ -125,8 +137,9 @@ def test_column_count_cap_and_override(tmp_path, monkeypatch):
     monkeypatch.setenv("GRADLOG_MAX_CSV_COLUMNS", "3")
     with pytest.raises(ParseError) as ei:
         gradlog.load(p)
-    assert str(ei.value) == (f"{p}: 4 columns, more than the limit of 3 (set "
-                             "GRADLOG_MAX_CSV_COLUMNS to read more)")
+    assert str(ei.value) == (
+        f"{p}: 4 columns, more than the limit of 3 (set GRADLOG_MAX_CSV_COLUMNS to read more)"
+    )
     monkeypatch.setenv("GRADLOG_MAX_CSV_COLUMNS", "4")
     assert gradlog.load(p).series("train/c").to_dict() == {0: 3.0, 1: 4.0}
 
@@ -143,8 +156,15 @@ def test_tag_length_override(tmp_path, monkeypatch):
 # -- one generous smoke test per regex: a 1 MB adversarial line finishes ---------------------
 
 MB = 1_000_000
-ADVERSARIAL = ["1" * MB + "x", " " * MB + "x", "1," * (MB // 2) + "x", "1." + "1" * MB + "e",
-               "a" * MB + ":", "-" * MB, "\r" * MB + "x"]
+ADVERSARIAL = [
+    "1" * MB + "x",
+    " " * MB + "x",
+    "1," * (MB // 2) + "x",
+    "1." + "1" * MB + "e",
+    "a" * MB + ":",
+    "-" * MB,
+    "\r" * MB + "x",
+]
 
 
 def _linear(fn) -> None:
@@ -155,8 +175,14 @@ def _linear(fn) -> None:
 
 
 #: each regex and the way the readers call it (anchored ones with match/fullmatch)
-CSV_USES = {"_NUM_RE": "fullmatch", "_COMMA_NUM_RE": "fullmatch", "_LETTER_RE": "search",
-            "_IDENT_RE": "fullmatch", "_DOT_NUM_RE": "match", "_LINE_SPLIT_RE": "split"}
+CSV_USES = {
+    "_NUM_RE": "fullmatch",
+    "_COMMA_NUM_RE": "fullmatch",
+    "_LETTER_RE": "search",
+    "_IDENT_RE": "fullmatch",
+    "_DOT_NUM_RE": "match",
+    "_LINE_SPLIT_RE": "split",
+}
 
 
 @pytest.mark.parametrize(("name", "use"), sorted(CSV_USES.items()))
@@ -177,8 +203,14 @@ def test_hparams_regexes_are_linear(name):
 
 
 def test_other_tabular_regexes_are_linear():
-    _linear(lambda t: (lightning._VERSION_RE.split(t), lightning._VERSION_DIR_RE.fullmatch(t),
-                       hf_trainer._CHECKPOINT_RE.match(t), list(csv_long._SKIP_RE.finditer(t))))
+    _linear(
+        lambda t: (
+            lightning._VERSION_RE.split(t),
+            lightning._VERSION_DIR_RE.fullmatch(t),
+            hf_trainer._CHECKPOINT_RE.match(t),
+            list(csv_long._SKIP_RE.finditer(t)),
+        )
+    )
 
 
 def test_sniff_on_a_long_run_of_digits(tmp_path):
@@ -191,12 +223,14 @@ def test_sniff_on_a_long_run_of_digits(tmp_path):
 
 
 def test_lines_named_after_a_skipped_row_are_the_file_lines(tmp_path):
-    p = _write(tmp_path / "l.csv", "step,loss,lr\n0,1,0.1\n1,2\n2,3,0.1\n3,x,0.1\n4,5,0.1\n"
-               "5,6,0.1\n6,7,0.1\n")
+    p = _write(
+        tmp_path / "l.csv", "step,loss,lr\n0,1,0.1\n1,2\n2,3,0.1\n3,x,0.1\n4,5,0.1\n5,6,0.1\n6,7,0.1\n"
+    )
     run = gradlog.load(p)
     assert run.meta["warnings"] == [
         "1 ragged row(s) skipped (line 3: 2 fields where the header has 3)",
-        "1 cell(s) that are not numbers skipped (first: column 'loss', line 5)"]
+        "1 cell(s) that are not numbers skipped (first: column 'loss', line 5)",
+    ]
 
 
 def test_file_that_grows_during_the_read_is_one_snapshot(tmp_path, monkeypatch):
@@ -214,5 +248,6 @@ def test_file_that_grows_during_the_read_is_one_snapshot(tmp_path, monkeypatch):
     monkeypatch.setattr(scan_mod, "scan_bytes", scan_then_grow)
     run = gradlog.load(p)
     assert run.series("train/loss").to_dict() == {0: 1.0, 1: 0.9}
-    assert run.meta["warnings"] == ["the file grew while it was read (a run still writing): "
-                                    "the 11 byte(s) appended were not read"]
+    assert run.meta["warnings"] == [
+        "the file grew while it was read (a run still writing): the 11 byte(s) appended were not read"
+    ]

@@ -36,7 +36,7 @@ def _events(path):
     pos = 0
     while pos + 12 <= len(data):
         (n,) = struct.unpack_from("<Q", data, pos)
-        yield Event.FromString(data[pos + 12: pos + 12 + n])
+        yield Event.FromString(data[pos + 12 : pos + 12 + n])
         pos += 16 + n
 
 
@@ -94,8 +94,12 @@ def test_source_tags_and_roles(samples):
     assert run.roles["lr"] == "train/lr"
     assert run.roles["val_loss"] == "val/loss"
     assert run.roles["grad_total"] == "grad_norm/total"
-    assert run.roles["grad"] == ["grad/fc1.bias/l2", "grad/fc1.weight/l2", "grad/fc2.bias/l2",
-                                 "grad/fc2.weight/l2"]
+    assert run.roles["grad"] == [
+        "grad/fc1.bias/l2",
+        "grad/fc1.weight/l2",
+        "grad/fc2.bias/l2",
+        "grad/fc2.weight/l2",
+    ]
 
 
 def test_histograms_reduce_to_l2_mean_std_absmax(samples):
@@ -112,12 +116,16 @@ def test_histograms_reduce_to_l2_mean_std_absmax(samples):
     assert _value(run, "grad/fc1.weight/l2", 100) == pytest.approx(math.sqrt(h.sum_squares), rel=1e-12)
     assert _value(run, "grad/fc1.weight/mean", 100) == pytest.approx(mean, rel=1e-12)
     assert _value(run, "grad/fc1.weight/std", 100) == pytest.approx(
-        math.sqrt(h.sum_squares / h.num - mean * mean), rel=1e-9)
+        math.sqrt(h.sum_squares / h.num - mean * mean), rel=1e-9
+    )
     assert _value(run, "grad/fc1.weight/absmax", 100) == max(abs(h.min), abs(h.max))
     assert _value(run, "grad/fc1.weight/l2", 0) == pytest.approx(0.897152422305031, rel=1e-9)
     stats = run.meta["statistics"]
-    assert set(stats) == {f"grad/{p}/{s}" for p in ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")
-                          for s in ("l2", "mean", "std", "absmax")}
+    assert set(stats) == {
+        f"grad/{p}/{s}"
+        for p in ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")
+        for s in ("l2", "mean", "std", "absmax")
+    }
     assert "sqrt(sum of squares)" in stats["grad/fc1.weight/l2"]
     assert "exact" in stats["grad/fc1.weight/l2"]
 
@@ -133,9 +141,16 @@ def test_tf2_scalar_tensors_in_every_encoding(samples):
     run = gradlog.load(samples / TF2_FILE)
     counts = _counts(run)
     assert counts == {
-        "train/loss": 20, "train/accuracy": 20, "train/lr": 20, "grad_norm/total": 20,
-        "train/examples_seen": 20, "val/loss": 1,
-        "grad/weights/l2": 4, "grad/weights/mean": 4, "grad/weights/std": 4, "grad/weights/absmax": 4,
+        "train/loss": 20,
+        "train/accuracy": 20,
+        "train/lr": 20,
+        "grad_norm/total": 20,
+        "train/examples_seen": 20,
+        "val/loss": 1,
+        "grad/weights/l2": 4,
+        "grad/weights/mean": 4,
+        "grad/weights/std": 4,
+        "grad/weights/absmax": 4,
     }
     assert _value(run, "train/loss", 0) == pytest.approx(math.log(10), rel=1e-7)  # tensor_content f32
     assert _value(run, "train/loss", 19) == pytest.approx(1.137007713317871, rel=1e-7)
@@ -165,10 +180,18 @@ def test_tf2_histogram_tensor_estimates_from_buckets(samples):
 # -- Keras TF2 callback layout ----------------------------------------------------------------
 def test_keras_train_validation_subdirs_are_one_run(samples):
     run = gradlog.load(samples / KERAS)
-    assert run.meta["files"] == ["train/events.out.tfevents.1700000600.gradlog-sample.1.v2",
-                                 "validation/events.out.tfevents.1700000600.gradlog-sample.2.v2"]
-    assert _counts(run) == {"train/loss": 15, "train/accuracy": 15, "train/lr": 15,
-                            "val/loss": 15, "val/accuracy": 15, "val/loss_vs_iterations": 15}
+    assert run.meta["files"] == [
+        "train/events.out.tfevents.1700000600.gradlog-sample.1.v2",
+        "validation/events.out.tfevents.1700000600.gradlog-sample.2.v2",
+    ]
+    assert _counts(run) == {
+        "train/loss": 15,
+        "train/accuracy": 15,
+        "train/lr": 15,
+        "val/loss": 15,
+        "val/accuracy": 15,
+        "val/loss_vs_iterations": 15,
+    }
     src = run.source_tags()
     assert src["train/epoch_loss"] == "train/loss"
     assert src["validation/epoch_loss"] == "val/loss"
@@ -183,14 +206,16 @@ def test_keras_train_validation_subdirs_are_one_run(samples):
 
 
 def test_pytorch_add_scalars_folders():
-    tags = tb._normalise(["Loss_train/Loss", "Loss_val/Loss", "extra/acc"],
-                         ["Loss_train", "Loss_val", "extra"])
+    tags = tb._normalise(
+        ["Loss_train/Loss", "Loss_val/Loss", "extra/acc"], ["Loss_train", "Loss_val", "extra"]
+    )
     assert tags == ["train/loss", "val/loss", "extra/acc"]
 
 
 def test_keras_epoch_and_batch_series_do_not_collide():
-    tags = tb._normalise(["train/batch_loss", "train/epoch_loss", "validation/epoch_loss"],
-                         ["train", "train", "validation"])
+    tags = tb._normalise(
+        ["train/batch_loss", "train/epoch_loss", "validation/epoch_loss"], ["train", "train", "validation"]
+    )
     assert tags == ["train/loss", "train/loss_epoch", "val/loss"]
 
 
@@ -199,8 +224,10 @@ def test_log_root_holds_three_runs(samples):
     root = samples / ROOT
     refs = gradlog.discover(root)
     assert [(r.path.name, r.format) for r in refs] == [
-        ("keras_tf2_digits", "tensorboard"), ("mlp_digits_resumed", "tensorboard"),
-        ("tf2_tensor_scalars", "tensorboard")]
+        ("keras_tf2_digits", "tensorboard"),
+        ("mlp_digits_resumed", "tensorboard"),
+        ("tf2_tensor_scalars", "tensorboard"),
+    ]
     runs = gradlog.load_all(root)
     assert [len(r.frame) for r in runs] == [90, 1409, 117]
     with pytest.raises(MultipleRunsError, match="3 runs"):
@@ -210,7 +237,10 @@ def test_log_root_holds_three_runs(samples):
 def test_split_runs_and_sniff_on_directories(samples, tmp_path):
     root = samples / ROOT
     assert tb.split_runs(Source.from_path(root)) == [
-        root / "keras_tf2_digits", root / "mlp_digits_resumed", root / "tf2_tensor_scalars"]
+        root / "keras_tf2_digits",
+        root / "mlp_digits_resumed",
+        root / "tf2_tensor_scalars",
+    ]
     assert tb.sniff(Source.from_path(root / "keras_tf2_digits"))  # only train/ + validation/
     assert tb.sniff(Source.from_path(root))
     # A folder that also holds other logs is not claimed as a whole (discovery walks it).
@@ -248,8 +278,10 @@ def test_a_damaged_first_record_is_still_recognised_by_name_and_content(samples,
 
 
 def test_importing_the_reader_does_not_import_torch_or_the_tensorboardx_writer():
-    code = ("import sys; import gradlog.parsers.tensorboard; "
-            "print('torch' in sys.modules, 'tensorboardX' in sys.modules)")
+    code = (
+        "import sys; import gradlog.parsers.tensorboard; "
+        "print('torch' in sys.modules, 'tensorboardX' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
 
@@ -274,9 +306,12 @@ def test_wall_times_come_from_the_events(samples):
 
 def test_frame_from_fast_and_general_paths_agree(samples):
     """Blocks of plain scalar events take the one-parse path; the result is the same."""
-    records = [tfr.frame_record(ev.SerializeToString()) for ev in _events(samples / MLP_FIRST)
-               if ev.WhichOneof("what") != "summary"
-               or all(v.WhichOneof("value") == "simple_value" for v in ev.summary.value)]
+    records = [
+        tfr.frame_record(ev.SerializeToString())
+        for ev in _events(samples / MLP_FIRST)
+        if ev.WhichOneof("what") != "summary"
+        or all(v.WhichOneof("value") == "simple_value" for v in ev.summary.value)
+    ]
     data = b"".join(records)
     used = []
 
@@ -302,7 +337,8 @@ def test_frame_from_fast_and_general_paths_agree(samples):
     assert fast.frame.equals(slow.frame)
     assert len(fast.frame) == 180 * 3 + 9 * 2
     assert _value(fast_run := gradlog.Run(fast.frame), "train/loss", 179) == pytest.approx(
-        0.25626182556152344, rel=1e-7)
+        0.25626182556152344, rel=1e-7
+    )
     assert fast_run.series("val/accuracy").index.tolist() == [0, 25, 50, 75, 100, 125, 150, 175, 179]
 
 

@@ -53,8 +53,13 @@ def test_lightning_1x_duplicates_and_per_epoch_step_tags(corpus):
     run = gradlog.load(corpus / LIGHTNING)
     _clean(run)
     assert _counts(run) == {
-        "train/loss": 78, "train/loss_epoch": 2, "val/loss_epoch": 2, "train/epoch": 2,
-        "train/hp_metric": 1, "valid_loss_step/epoch_0": 157, "valid_loss_step/epoch_1": 157,
+        "train/loss": 78,
+        "train/loss_epoch": 2,
+        "val/loss_epoch": 2,
+        "train/epoch": 2,
+        "train/hp_metric": 1,
+        "valid_loss_step/epoch_0": 157,
+        "valid_loss_step/epoch_1": 157,
     }
     # 'epoch' twice at each of its 2 steps and hp_metric twice at step 0: 3 replaced
     assert run.meta["replaced_points"] == 3
@@ -71,7 +76,8 @@ def test_lightning_1x_duplicates_and_per_epoch_step_tags(corpus):
     assert list(v0.index[:3]) == [0, 1, 2] and v0.index[-1] == 156
     assert v0.iloc[0] == pytest.approx(0.4890245199203491, rel=1e-7)
     assert _series(run, "val/loss_epoch").to_dict() == pytest.approx(
-        {1718: 1.0123329162597656, 3437: 0.9832834005355835}, rel=1e-7)
+        {1718: 1.0123329162597656, 3437: 0.9832834005355835}, rel=1e-7
+    )
     assert run.meta["hparams"]["learning_rate"] == 0.001
     assert run.meta["hparams"]["backbone"].startswith("Backbone(")
     assert run.roles["loss"] == "train/loss"
@@ -85,8 +91,10 @@ def test_lightning_hparams_only_run(corpus):
     hp = run.meta["hparams"]
     assert len(hp) == 90
     assert hp["attention_head_size"] == 4.0
-    assert hp["dataset_parameters/categorical_encoders/day_of_week"] == \
-        "NaNLabelEncoder(add_nan=False, warn=True)"
+    assert (
+        hp["dataset_parameters/categorical_encoders/day_of_week"]
+        == "NaNLabelEncoder(add_nan=False, warn=True)"
+    )
     assert run.roles["loss"] is None
 
 
@@ -94,11 +102,14 @@ def test_lightning_hparams_only_run(corpus):
 def test_tf1_keras_callback(corpus, path, epochs):
     run = gradlog.load(corpus / path)
     _clean(run)
-    assert _counts(run) == {"train/acc": epochs, "train/loss": epochs, "val/acc": epochs,
-                            "val/loss": epochs}
+    assert _counts(run) == {"train/acc": epochs, "train/loss": epochs, "val/acc": epochs, "val/loss": epochs}
     assert run.meta["ignored"] == {"graphs": 2}  # graph_def + meta_graph_def, not decoded
-    assert run.source_tags() == {"acc": "train/acc", "loss": "train/loss", "val_acc": "val/acc",
-                                 "val_loss": "val/loss"}
+    assert run.source_tags() == {
+        "acc": "train/acc",
+        "loss": "train/loss",
+        "val_acc": "val/acc",
+        "val_loss": "val/loss",
+    }
     assert run.roles["val_loss"] == "val/loss" and run.roles["val_metric"] == "val/acc"
 
 
@@ -109,8 +120,12 @@ def test_tf1_keras_values_match_its_csvlogger(corpus):
     assert len(rows) == 3
     for row in rows:
         epoch = int(row["epoch"])
-        for col, tag in (("acc", "train/acc"), ("loss", "train/loss"), ("val_acc", "val/acc"),
-                         ("val_loss", "val/loss")):
+        for col, tag in (
+            ("acc", "train/acc"),
+            ("loss", "train/loss"),
+            ("val_acc", "val/acc"),
+            ("val_loss", "val/loss"),
+        ):
             assert _series(run, tag).loc[epoch] == float(np.float32(row[col])), (col, epoch)
 
 
@@ -132,8 +147,7 @@ def test_tf2_katib_train_and_test_dirs_are_one_run(corpus):
         "test/events.out.tfevents.1637681485.2d662933d616.19.1.v2",
         "train/events.out.tfevents.1637681485.2d662933d616.19.0.v2",
     ]
-    assert _counts(run) == {"train/loss": 10, "train/accuracy": 10, "test/loss": 10,
-                            "test/accuracy": 10}
+    assert _counts(run) == {"train/loss": 10, "train/accuracy": 10, "test/loss": 10, "test/accuracy": 10}
     for tag in _counts(run):
         assert list(_series(run, tag).index) == list(range(10))
     assert _series(run, "train/loss").loc[0] == pytest.approx(0.20479995012283325, rel=1e-7)

@@ -9,12 +9,12 @@ import struct
 
 import pytest
 from click.testing import CliRunner
-from gradlog.parsers import _tfrecord as tfr
-from gradlog.parsers import tensorboard as tb
 
 import gradlog
 from gradlog.cli import main as cli_main
 from gradlog.errors import DamagedInputError, EmptyLogError, ParseError, UnknownFormatError
+from gradlog.parsers import _tfrecord as tfr
+from gradlog.parsers import tensorboard as tb
 
 Event = tb._Event  # tensorboardX's Event definition (read without importing torch)
 
@@ -36,7 +36,7 @@ def _spans(data: bytes) -> list[tuple[int, int]]:
 
 def _points(data: bytes, start: int, n: int) -> int:
     """Return how many frame rows one record contributes (scalars 1, histograms 4)."""
-    ev = Event.FromString(data[start + 12: start + 12 + n])
+    ev = Event.FromString(data[start + 12 : start + 12 + n])
     return sum(1 if v.WhichOneof("value") == "simple_value" else 4 for v in ev.summary.value)
 
 
@@ -60,18 +60,25 @@ def test_the_undamaged_file(original, tmp_path):
     assert run.meta["skipped"] == {} and run.meta["damage"] == [] and run.meta["truncated"] == []
 
 
-@pytest.mark.parametrize("where, reason", [
-    ("payload", "data_crc"),  # a bit flip in the event: its data CRC fails
-    ("data_crc", "data_crc"),  # the stored data CRC itself is damaged
-    ("length", "header"),  # the length no longer matches its CRC: resync on the next record
-    ("length_crc", "header"),
-])
+@pytest.mark.parametrize(
+    "where, reason",
+    [
+        ("payload", "data_crc"),  # a bit flip in the event: its data CRC fails
+        ("data_crc", "data_crc"),  # the stored data CRC itself is damaged
+        ("length", "header"),  # the length no longer matches its CRC: resync on the next record
+        ("length_crc", "header"),
+    ],
+)
 def test_one_flipped_byte_in_a_middle_record(original, tmp_path, where, reason):
     spans = _spans(original)
     k = 315
     start, n = spans[k]
-    offset = {"payload": start + 12 + n // 2, "data_crc": start + 12 + n + 1,
-              "length": start + 1, "length_crc": start + 9}[where]
+    offset = {
+        "payload": start + 12 + n // 2,
+        "data_crc": start + 12 + n + 1,
+        "length": start + 1,
+        "length_crc": start + 9,
+    }[where]
     data = bytearray(original)
     data[offset] ^= 0x10
     p = _write(tmp_path, bytes(data))
@@ -178,12 +185,15 @@ def test_cli_strict(original, tmp_path):
     data[spans[100][0] + 14] ^= 1
     p = _write(tmp_path, bytes(data))
     runner = CliRunner()
-    bad = runner.invoke(cli_main, ["convert", str(p), "-o", str(tmp_path / "a.csv"),
-                                   "--input-format", "tensorboard", "--strict"])
+    bad = runner.invoke(
+        cli_main,
+        ["convert", str(p), "-o", str(tmp_path / "a.csv"), "--input-format", "tensorboard", "--strict"],
+    )
     assert bad.exit_code == 2
     assert f"Error: {p}: byte {spans[100][0]}: a record whose data CRC does not match" in bad.output
-    ok = runner.invoke(cli_main, ["convert", str(p), "-o", str(tmp_path / "b.csv"),
-                                  "--input-format", "tensorboard"])
+    ok = runner.invoke(
+        cli_main, ["convert", str(p), "-o", str(tmp_path / "b.csv"), "--input-format", "tensorboard"]
+    )
     assert ok.exit_code == 0, ok.output
     assert (tmp_path / "b.csv").read_text().count("\n") == ROWS  # header + ROWS - 1 points
 
@@ -202,7 +212,7 @@ def _damaged(original: bytes) -> bytes:
     data[spans[60][0] + 20] ^= 0x01  # a later record's data
     cut = spans[400][0]
     junk = bytes(5000)  # zeros look like headers to the candidate search; none checks out
-    return bytes(data[:cut]) + junk + bytes(data[cut: spans[-1][0] + 30])
+    return bytes(data[:cut]) + junk + bytes(data[cut : spans[-1][0] + 30])
 
 
 @pytest.mark.parametrize("block", [4096, 4099, 1 << 14, 1 << 20])
@@ -211,7 +221,10 @@ def test_scanner_result_does_not_depend_on_block_size(original, block):
     spans = _spans(original)
     assert n == RECORDS - 3  # 50 and 60 damaged, the last one cut short
     assert [(d.offset, d.reason) for d in sc.damage] == [
-        (spans[50][0], "header"), (spans[60][0], "data_crc"), (spans[400][0], "header")]
+        (spans[50][0], "header"),
+        (spans[60][0], "data_crc"),
+        (spans[400][0], "header"),
+    ]
     assert sc.damage[2].nbytes == 5000
     assert sc.truncated is not None and sc.truncated.nbytes == 30
 
@@ -225,7 +238,8 @@ def test_adjacent_damaged_records_are_one_stretch(original):
     sc, n = _scan(bytes(data), 1 << 20)
     assert n == RECORDS - 2
     assert [(d.offset, d.nbytes, d.reason) for d in sc.damage] == [
-        (spans[50][0], spans[52][0] - spans[50][0], "header")]
+        (spans[50][0], spans[52][0] - spans[50][0], "header")
+    ]
 
 
 def test_masked_crc_matches_the_spec():

@@ -4,11 +4,11 @@ read once, however many times sniff, split_runs and run_members ask; a change is
 from __future__ import annotations
 
 import pytest
+
+import gradlog
 from gradlog.parsers import _tb_runs
 from gradlog.parsers import _tfrecord as tfr
 from gradlog.parsers import tensorboard as tb
-
-import gradlog
 from gradlog.source import Source
 
 Event = tb._Event

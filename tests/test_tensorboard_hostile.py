@@ -7,11 +7,11 @@ import resource
 import struct
 
 import pytest
-from gradlog.parsers import _tfrecord as tfr
-from gradlog.parsers import tensorboard as tb
 
 import gradlog
 from gradlog.errors import DamagedInputError, GradlogError
+from gradlog.parsers import _tfrecord as tfr
+from gradlog.parsers import tensorboard as tb
 
 Event = tb._Event
 DT_FLOAT, DT_DOUBLE = 1, 2

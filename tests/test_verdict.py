@@ -19,7 +19,12 @@ def _stop_or_decay(report) -> list[str]:
     bad = []
     for f in report.findings:
         rec = f.recommendation.lower()
-        if rec.startswith("stop") or "stop earlier" in rec or rec.startswith("decay") or "lower the lr" in rec:
+        if (
+            rec.startswith("stop")
+            or "stop earlier" in rec
+            or rec.startswith("decay")
+            or "lower the lr" in rec
+        ):
             bad.append(f.id)
     return bad
 
@@ -92,13 +97,15 @@ def test_noisy_stable_small_batch_run_is_kept():
     level = 0.2 + 0.5 * np.exp(-t / 150)
     loss = level * np.exp(rng.normal(0, 0.45, t.size))
     g = np.sqrt(level) * np.exp(rng.normal(0, 0.4, t.size))  # noise-dominated: white
-    run = make_run({"train/loss": (t, loss), "train/lr": (t, np.full(t.size, 0.01)),
-                    "grad_norm/total": (t, g)})
+    run = make_run(
+        {"train/loss": (t, loss), "train/lr": (t, np.full(t.size, 0.01)), "grad_norm/total": (t, g)}
+    )
     rep = gradlog.analyze(run)
     assert rep.lr_advice.action == "keep"
     assert not rep.by_id("step_size_oscillation") and not rep.by_id("divergence")
-    assert not any("decay" in f.recommendation.lower() and "test" not in f.recommendation.lower()
-                   for f in rep.findings)
+    assert not any(
+        "decay" in f.recommendation.lower() and "test" not in f.recommendation.lower() for f in rep.findings
+    )
 
 
 def test_one_low_minibatch_value_is_not_a_divergence():
@@ -147,8 +154,16 @@ def test_a_jump_far_above_the_first_values_that_stays_is_divergence():
 
 
 def test_a_loss_component_is_not_the_loss_when_a_total_is_logged():
-    roles = infer_roles(["train/rpn_cls_loss", "train/rpn_loss_bbox", "train/loss_cls",
-                         "train/loss_bbox", "train/loss_smoothed", "train/lr"])
+    roles = infer_roles(
+        [
+            "train/rpn_cls_loss",
+            "train/rpn_loss_bbox",
+            "train/loss_cls",
+            "train/loss_bbox",
+            "train/loss_smoothed",
+            "train/lr",
+        ]
+    )
     assert roles["loss"] == "train/loss_smoothed"
     # a single loss output keeps the raw per-iteration value
     assert infer_roles(["train/softmax_loss", "train/loss_smoothed"])["loss"] == "train/softmax_loss"
@@ -175,8 +190,17 @@ def test_unknown_with_a_reason_without_a_loss_or_with_too_few_points():
 def test_lr_advice_json_shape():
     doc = gradlog.analyze(_too_small()).to_dict()
     a = doc["lr_advice"]
-    assert set(a) == {"action", "step_range", "lr", "to_lr", "confidence", "because", "summary",
-                      "reason", "scope"}
+    assert set(a) == {
+        "action",
+        "step_range",
+        "lr",
+        "to_lr",
+        "confidence",
+        "because",
+        "summary",
+        "reason",
+        "scope",
+    }
     assert a["action"] == "raise" and a["reason"] is None and a["scope"] == "run"
     assert all(set(b) == {"finding", "evidence"} for b in a["because"])
     assert math.isfinite(a["confidence"])
@@ -202,8 +226,7 @@ def test_decays_that_change_nothing_under_tiny_steps_do_not_say_stop():
     level = 0.45 + 0.2 * np.exp(-t / 200)
     loss = level * np.exp(rng.normal(0, 0.15, t.size))
     g = np.full(t.size, 1.6) * np.exp(rng.normal(0, 0.1, t.size))  # eta*g^2/L ~ 0.5%
-    rep = gradlog.analyze(make_run({"train/loss": (t, loss), "train/lr": (t, lr),
-                                    "grad_norm/total": (t, g)}))
+    rep = gradlog.analyze(make_run({"train/loss": (t, loss), "train/lr": (t, lr), "grad_norm/total": (t, g)}))
     (p,) = rep.by_id("loss_plateau")
     assert p.evidence["step_size"]["verdict"] == "not_step_size"
     assert not p.recommendation.lower().startswith("stop")
@@ -217,9 +240,13 @@ def test_a_norm_pinned_at_the_clip_value_is_said_and_blocks_raise():
     run = _too_small()
     t = np.arange(1000)
     g = np.where(t % 2 == 0, 1.0, 0.5)
-    clipped = make_run({"train/loss": (t, run.series("train/loss").to_numpy()),
-                        "train/lr": (t, run.series("train/lr").to_numpy()),
-                        "grad_norm/total": (t, g)})
+    clipped = make_run(
+        {
+            "train/loss": (t, run.series("train/loss").to_numpy()),
+            "train/lr": (t, run.series("train/lr").to_numpy()),
+            "grad_norm/total": (t, g),
+        }
+    )
     rep = gradlog.analyze(clipped)
     assert not rep.by_id("lr_too_small")
     a = rep.lr_advice
@@ -229,10 +256,18 @@ def test_a_norm_pinned_at_the_clip_value_is_said_and_blocks_raise():
 
 def test_run_crashed_from_the_crash_the_parser_recorded():
     t = np.arange(100)
-    run = make_run({"train/loss": (t, np.linspace(2, 1, 100))},
-                   meta={"crash": {"kind": "cuda_oom", "line": 412, "step": 99,
-                                   "text": "Check failed: error == cudaSuccess (2 vs. 0) out of memory"},
-                         "restarts": []})
+    run = make_run(
+        {"train/loss": (t, np.linspace(2, 1, 100))},
+        meta={
+            "crash": {
+                "kind": "cuda_oom",
+                "line": 412,
+                "step": 99,
+                "text": "Check failed: error == cudaSuccess (2 vs. 0) out of memory",
+            },
+            "restarts": [],
+        },
+    )
     rep = gradlog.analyze(run)
     (f,) = rep.by_id("run_crashed")
     assert f.severity == "warning" and f.step_range == (99, 99)
@@ -248,8 +283,10 @@ def test_run_crashed_from_the_crash_the_parser_recorded():
 def test_a_divergence_right_after_a_resume_says_so():
     t = np.arange(0, 4000, 20)
     loss = np.where(t < 2040, 1.0, 60.0)
-    run = make_run({"train/loss": (t, loss), "train/lr": (t, np.full(t.size, 0.01))},
-                   meta={"restarts": [{"kind": "resume", "line": 900, "step": 2000}]})
+    run = make_run(
+        {"train/loss": (t, loss), "train/lr": (t, np.full(t.size, 0.01))},
+        meta={"restarts": [{"kind": "resume", "line": 900, "step": 2000}]},
+    )
     (f,) = gradlog.analyze(run).by_id("divergence")
     assert f.evidence["after_resume_step"] == 2000
     assert "resume at step 2,000" in f.summary
@@ -280,8 +317,9 @@ def _logreg_run(lr: float, *, adam: bool, steps: int = 1000, seed: int = 0, hpar
             w -= lr * g
     t = np.arange(steps)
     meta = {"hparams": {"optimizer": "adam" if adam else "sgd"}} if hparams else None
-    return make_run({"train/loss": (t, losses), "train/lr": (t, np.full(steps, lr)),
-                     "grad_norm/total": (t, norms)}, meta)
+    return make_run(
+        {"train/loss": (t, losses), "train/lr": (t, np.full(steps, lr)), "grad_norm/total": (t, norms)}, meta
+    )
 
 
 @pytest.mark.parametrize("lr", [1e-3, 3e-3, 1e-2])

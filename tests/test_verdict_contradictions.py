@@ -25,8 +25,7 @@ BLOWN = {"divergence", "step_size_oscillation"}
 
 def _says_stop(rec: str) -> bool:
     r = rec.lower()
-    return (r.startswith("stop") or "stop earlier" in r or "before stopping" in r
-            or "could have stopped" in r)
+    return r.startswith("stop") or "stop earlier" in r or "before stopping" in r or "could have stopped" in r
 
 
 def _says_decay_or_lower(rec: str) -> bool:
@@ -43,8 +42,11 @@ def contradictions(report) -> list[str]:
     for f in report.findings:
         if f.id == "noisy_loss":
             for o in osc:
-                if f.step_range is None or o.step_range is None or (
-                        f.step_range[0] <= o.step_range[1] and o.step_range[0] <= f.step_range[1]):
+                if (
+                    f.step_range is None
+                    or o.step_range is None
+                    or (f.step_range[0] <= o.step_range[1] and o.step_range[0] <= f.step_range[1])
+                ):
                     out.append("noisy_loss beside step_size_oscillation on the same steps")
     falling = still_falling(report.run)
     if falling is not None and not (ids & BLOWN):
@@ -63,8 +65,12 @@ def contradictions(report) -> list[str]:
     if a.action == "raise" and ids & BLOWN:
         out.append("raise beside oscillation or divergence")
     # the verdict rests on findings of the same report
-    need = {"lower": BLOWN | {"nonfinite_values"}, "raise": {"lr_too_small"},
-            "decay_now": {"lr_limited_plateau"}, "decay_earlier": {"lr_limited_plateau"}}
+    need = {
+        "lower": BLOWN | {"nonfinite_values"},
+        "raise": {"lr_too_small"},
+        "decay_now": {"lr_limited_plateau"},
+        "decay_earlier": {"lr_limited_plateau"},
+    }
     if a.action in need and not (ids & need[a.action]):
         out.append(f"LR {a.action} without the findings it rests on")
     if not set(a.finding_ids) <= ids:
@@ -107,9 +113,13 @@ def test_corpus_logs_are_coherent():
 
 
 def test_samples_are_coherent():
-    paths = [SAMPLES / "pytorch_cnn" / "train_log.csv", SAMPLES / "pytorch_cnn" / "trainer_state.json",
-             SAMPLES / "pytorch_cnn_high_lr" / "train_log.csv", SAMPLES / "caffe_numpy_cnn.log",
-             SAMPLES / "caffe_numpy_cnn_debug.log"]
+    paths = [
+        SAMPLES / "pytorch_cnn" / "train_log.csv",
+        SAMPLES / "pytorch_cnn" / "trainer_state.json",
+        SAMPLES / "pytorch_cnn_high_lr" / "train_log.csv",
+        SAMPLES / "caffe_numpy_cnn.log",
+        SAMPLES / "caffe_numpy_cnn_debug.log",
+    ]
     _check([p for p in paths if p.exists()])
 
 

@@ -32,8 +32,13 @@ def test_real_offline_run_folder():
     assert run.meta["skipped"] == {"non_scalar_values": 6}  # 3 histograms, 3 strings
     assert run.meta["truncated"] == 0
     hp = run.meta["hparams"]
-    assert (hp["optimizer"], hp["lr"], hp["momentum"], hp["weight_decay"], hp["batch_size"]) == \
-        ("sgd", 0.05, 0.9, 0.0001, 64)
+    assert (hp["optimizer"], hp["lr"], hp["momentum"], hp["weight_decay"], hp["batch_size"]) == (
+        "sgd",
+        0.05,
+        0.9,
+        0.0001,
+        64,
+    )
     wb = run.meta["wandb"]
     assert (wb["run_id"], wb["project"], wb["exit_code"]) == ("feo65q41", "gradlog-fixture", 0)
     walls = run.wall_times("train/loss")
@@ -56,8 +61,10 @@ def test_wandb_folder_the_file_and_discovery_agree(tmp_path):
     shutil.copytree(RUN, root / "offline-run-20261202_060000-second1")
     (root / "latest-run").symlink_to(root / RUN.name)
     refs = gradlog.discover(tmp_path / "proj")
-    assert sorted(r.path.name for r in refs) == ["offline-run-20261202_052706-feo65q41",
-                                                 "offline-run-20261202_060000-second1"]
+    assert sorted(r.path.name for r in refs) == [
+        "offline-run-20261202_052706-feo65q41",
+        "offline-run-20261202_060000-second1",
+    ]
     assert {r.format for r in refs} == {"wandb"}
     with pytest.raises((MultipleRunsError, ParseError)):
         gradlog.load(root, format="wandb")
@@ -65,13 +72,17 @@ def test_wandb_folder_the_file_and_discovery_agree(tmp_path):
 
 def test_damaged_chunk_is_skipped_and_counted(tmp_path):
     data = bytearray(RECORDS.read_bytes())
+
     def is_step_19(payload: bytes) -> bool:
         msg = rec.Record()
         msg.ParseFromString(payload)
         return msg.HasField("history") and msg.history.step.num == 19
 
-    pos, payload = next((pos, payload) for pos, _t, payload in
-                        rec._chunks(bytes(data), rec.RecordScan()) if is_step_19(payload))
+    pos, payload = next(
+        (pos, payload)
+        for pos, _t, payload in rec._chunks(bytes(data), rec.RecordScan())
+        if is_step_19(payload)
+    )
     data[pos + 7 + payload.index(b"loss")] ^= 0x20  # its CRC no longer matches
     d = tmp_path / RUN.name
     d.mkdir()
@@ -103,9 +114,11 @@ def _old_run(root: Path, lines: list[str], config: str | None = None) -> Path:
     return d
 
 
-OLD_CONFIG = ("wandb_version: 1\n_wandb:\n  desc: null\n  value:\n    cli_version: 0.9.7\n"
-              "optimizer:\n  desc: null\n  value: adam\nlearning_rate:\n  desc: null\n"
-              "  value: 0.001\nbatch_size:\n  desc: null\n  value: 128\n")
+OLD_CONFIG = (
+    "wandb_version: 1\n_wandb:\n  desc: null\n  value:\n    cli_version: 0.9.7\n"
+    "optimizer:\n  desc: null\n  value: adam\nlearning_rate:\n  desc: null\n"
+    "  value: 0.001\nbatch_size:\n  desc: null\n  value: 128\n"
+)
 
 
 def _row(step: int, **kw) -> str:
@@ -113,9 +126,16 @@ def _row(step: int, **kw) -> str:
 
 
 def test_old_history_jsonl_layout(tmp_path):
-    lines = [_row(0, loss=2.0, acc=0.1), _row(1, loss=1.5), "{not json", _row(2, loss="NaN"),
-             _row(3, loss=1.0, examples={"_type": "images", "count": 2}),
-             json.dumps({"_step": 4, "loss": float("nan")}), _row(5, loss=0.9, val_loss=1.1), ""]
+    lines = [
+        _row(0, loss=2.0, acc=0.1),
+        _row(1, loss=1.5),
+        "{not json",
+        _row(2, loss="NaN"),
+        _row(3, loss=1.0, examples={"_type": "images", "count": 2}),
+        json.dumps({"_step": 4, "loss": float("nan")}),
+        _row(5, loss=0.9, val_loss=1.1),
+        "",
+    ]
     d = _old_run(tmp_path, lines, OLD_CONFIG)
     run = gradlog.load(d)
     assert run.meta["format"] == "wandb" and run.meta["wandb"]["file"] == "wandb-history.jsonl"

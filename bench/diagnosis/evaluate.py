@@ -36,8 +36,7 @@ from typing import Any
 import gradlog
 
 HERE = Path(__file__).resolve().parent
-FINDINGS = ("step_size_oscillation", "lr_limited_plateau", "divergence", "overfitting",
-            "grad_norm_growth")
+FINDINGS = ("step_size_oscillation", "lr_limited_plateau", "divergence", "overfitting", "grad_norm_growth")
 TARGETS = {"precision": 0.9, "recall": 0.8}
 
 
@@ -85,14 +84,16 @@ def _features(run: gradlog.Run) -> dict[str, Any]:
     return out
 
 
-def _analyze(row: dict[str, str], base: Path, hparams: bool,
-             features: bool) -> tuple[set[str], dict[str, Any], float, dict[str, Any]]:
+def _analyze(
+    row: dict[str, str], base: Path, hparams: bool, features: bool
+) -> tuple[set[str], dict[str, Any], float, dict[str, Any]]:
     t0 = time.perf_counter()
     run = gradlog.load(base / row["run"])
     if hparams:
         run.meta.setdefault("hparams", {})
-        run.meta["hparams"].update({"momentum": float(row["momentum"]),
-                                    "batch_size": int(float(row["batch_size"]))})
+        run.meta["hparams"].update(
+            {"momentum": float(row["momentum"]), "batch_size": int(float(row["batch_size"]))}
+        )
     report = gradlog.analyze(run)
     found = {f.id for f in report.findings}
     details = {f.id: f for f in report.findings}
@@ -133,27 +134,35 @@ def _fmt(x: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--labels", type=Path, default=HERE / "labels.csv")
-    ap.add_argument("--split", choices=("tune", "holdout", "all"), default="all",
-                    help="which runs to analyse (default all; scores are printed per split)")
+    ap.add_argument(
+        "--split",
+        choices=("tune", "holdout", "all"),
+        default="all",
+        help="which runs to analyse (default all; scores are printed per split)",
+    )
     ap.add_argument("--errors", action="store_true", help="list every misclassified run")
-    ap.add_argument("--hparams", action="store_true",
-                    help="pass momentum and batch size to gradlog as logged hyperparameters")
+    ap.add_argument(
+        "--hparams",
+        action="store_true",
+        help="pass momentum and batch size to gradlog as logged hyperparameters",
+    )
     ap.add_argument("--dump", type=Path, default=None, help="write per-run signals to this CSV")
     args = ap.parse_args(argv)
     if not args.labels.exists():
-        print(f"error: {args.labels} not found; run bench/diagnosis/generate.py first",
-              file=sys.stderr)
+        print(f"error: {args.labels} not found; run bench/diagnosis/generate.py first", file=sys.stderr)
         return 2
-    rows: list[dict[str, Any]] = [r for r in _read_labels(args.labels)
-                                  if args.split == "all" or r["split"] == args.split]
+    rows: list[dict[str, Any]] = [
+        r for r in _read_labels(args.labels) if args.split == "all" or r["split"] == args.split
+    ]
     base = args.labels.parent
     t_all = time.perf_counter()
     slowest = 0.0
     for r in rows:
         r["gray"] = [g for g in r.get("gray", "").split(";") if g]
         try:
-            r["_found"], r["_details"], dt, r["_features"] = _analyze(r, base, args.hparams,
-                                                                      args.dump is not None)
+            r["_found"], r["_details"], dt, r["_features"] = _analyze(
+                r, base, args.hparams, args.dump is not None
+            )
             slowest = max(slowest, dt)
         except gradlog.GradlogError as e:
             print(f"error: {r['run']}: {e}", file=sys.stderr)
@@ -162,8 +171,10 @@ def main(argv: list[str] | None = None) -> int:
 
     splits = ["tune", "holdout", "all"] if args.split == "all" else [args.split]
     print(f"{len(rows)} runs analysed in {elapsed:.1f} s (slowest {slowest:.2f} s)\n")
-    header = (f"{'finding':24s} {'split':8s} {'prec':>5s} {'rec':>5s}  {'TP':>3s} {'FP':>3s} {'FN':>3s} "
-              f"{'TN':>3s} {'gray':>4s}  count")
+    header = (
+        f"{'finding':24s} {'split':8s} {'prec':>5s} {'rec':>5s}  {'TP':>3s} {'FP':>3s} {'FN':>3s} "
+        f"{'TN':>3s} {'gray':>4s}  count"
+    )
     print(header)
     print("-" * len(header))
     ok = True
@@ -179,8 +190,10 @@ def main(argv: list[str] | None = None) -> int:
             if not (s["recall"] != s["recall"] or s["recall"] >= TARGETS["recall"]):
                 flag += " <rec"
                 ok = False
-            print(f"{fid:24s} {sp:8s} {_fmt(s['precision'])} {_fmt(s['recall'])}  {s['tp']:3d} {s['fp']:3d} "
-                  f"{s['fn']:3d} {s['tn']:3d} {s['gray']:4d}  {count:5d}{flag}")
+            print(
+                f"{fid:24s} {sp:8s} {_fmt(s['precision'])} {_fmt(s['recall'])}  {s['tp']:3d} {s['fp']:3d} "
+                f"{s['fn']:3d} {s['tn']:3d} {s['gray']:4d}  {count:5d}{flag}"
+            )
     others: dict[str, int] = {}
     for r in rows:
         for fid in r["_found"]:
@@ -215,9 +228,13 @@ def main(argv: list[str] | None = None) -> int:
             w = csv.writer(f)
             w.writerow([*base_cols, "found", *keys])
             for r in rows:
-                w.writerow([*(";".join(r[c]) if c == "gray" else r.get(c, "") for c in base_cols),
-                            ";".join(sorted(r["_found"])),
-                            *(_cell(r["_features"].get(k)) for k in keys)])
+                w.writerow(
+                    [
+                        *(";".join(r[c]) if c == "gray" else r.get(c, "") for c in base_cols),
+                        ";".join(sorted(r["_found"])),
+                        *(_cell(r["_features"].get(k)) for k in keys),
+                    ]
+                )
         print(f"signals written to {args.dump}")
     print("\ntargets met" if ok else "\ntargets NOT met")
     return 0 if ok else 1

@@ -37,8 +37,7 @@ from scipy import stats
 from sklearn.datasets import load_digits
 
 HERE = Path(__file__).resolve().parent
-FINDINGS = ("step_size_oscillation", "lr_limited_plateau", "divergence", "overfitting",
-            "grad_norm_growth")
+FINDINGS = ("step_size_oscillation", "lr_limited_plateau", "divergence", "overfitting", "grad_norm_growth")
 
 # Every threshold used by a labelling rule, with the reason (see README.md).
 THRESHOLDS = {
@@ -96,8 +95,11 @@ SCHEDULES = {
     "const": ((), 1.0),
     "step50": ((0.5,), 0.1),
     "step2": ((0.5, 0.75), 0.1),
-    "replica": ((8 / 45, 30 / 45), 0.3),      # the first pytorch_cnn sample's schedule (the sample now runs longer)
-    "replica_osc": ((14 / 24,), 0.1),         # the sample_logs/pytorch_cnn_high_lr one
+    "replica": (
+        (8 / 45, 30 / 45),
+        0.3,
+    ),  # the first pytorch_cnn sample's schedule (the sample now runs longer)
+    "replica_osc": ((14 / 24,), 0.1),  # the sample_logs/pytorch_cnn_high_lr one
 }
 
 
@@ -105,15 +107,15 @@ SCHEDULES = {
 class Spec:
     """One run: data, model, optimiser, schedule, seed."""
 
-    group: str                 # scenario family (what the run was designed to show)
-    data: str                  # digits | digits_small | illcond | overparam
-    model: str                 # mlp | cnn | linear | tanh
+    group: str  # scenario family (what the run was designed to show)
+    data: str  # digits | digits_small | illcond | overparam
+    model: str  # mlp | cnn | linear | tanh
     lr: float
     batch_size: int
     steps: int
     momentum: float = 0.9
     weight_decay: float = 0.0
-    schedule: str = "const"    # a key of SCHEDULES
+    schedule: str = "const"  # a key of SCHEDULES
     label_noise: float = 0.0
     dropout: float = 0.0
     seed: int = 0
@@ -121,8 +123,10 @@ class Spec:
 
     @property
     def run_id(self) -> str:
-        return (f"{self.group}__{self.model}_{self.data}_lr{self.lr:g}_b{self.batch_size}"
-                f"_m{self.momentum:g}_{self.schedule}_s{self.seed}")
+        return (
+            f"{self.group}__{self.model}_{self.data}_lr{self.lr:g}_b{self.batch_size}"
+            f"_m{self.momentum:g}_{self.schedule}_s{self.seed}"
+        )
 
     def lr_at(self, step: int) -> float:
         cuts, gamma = SCHEDULES[self.schedule]
@@ -131,13 +135,14 @@ class Spec:
 
 # ---------------------------------------------------------------- data and models
 
+
 @dataclass
 class Data:
     x_tr: torch.Tensor
     y_tr: torch.Tensor
-    x_val: torch.Tensor     # logged validation set
+    x_val: torch.Tensor  # logged validation set
     y_val: torch.Tensor
-    x_true: torch.Tensor    # held-out set used only for labels
+    x_true: torch.Tensor  # held-out set used only for labels
     y_true: torch.Tensor
     classification: bool
 
@@ -151,7 +156,7 @@ def make_data(spec: Spec) -> Data:
         y = torch.tensor(d.target)
         perm = torch.randperm(len(y), generator=g)
         n_tr = {"digits_small": 150, "digits16": 1280}.get(spec.data, 1000)
-        tr, va, tu = perm[:n_tr], perm[n_tr:n_tr + 300], perm[n_tr + 300:]
+        tr, va, tu = perm[:n_tr], perm[n_tr : n_tr + 300], perm[n_tr + 300 :]
         mu, sd = x[tr].mean(0), x[tr].std(0).clamp(min=1.0)
         x = (x - mu) / sd
         if spec.model in ("cnn", "cnn5"):
@@ -163,7 +168,7 @@ def make_data(spec: Spec) -> Data:
             redraw = torch.rand(len(y_tr), generator=g) < spec.label_noise
             y_tr[redraw] = torch.randint(0, 10, (int(redraw.sum()),), generator=g)
         return Data(x[tr], y_tr, x[va], y[va], x[tu], y[tu], True)
-    if spec.data == "illcond":      # linear regression, Hessian eigenvalues 1 .. 1/100
+    if spec.data == "illcond":  # linear regression, Hessian eigenvalues 1 .. 1/100
         dim, n_tr, noise = 20, 512, 0.1
         eig = torch.logspace(0, -2, dim)
     elif spec.data == "overparam":  # more features than samples: it will fit the noise
@@ -191,8 +196,7 @@ def make_data(spec: Spec) -> Data:
 
 
 class MLP(nn.Module):
-    def __init__(self, d_in: int, widths: tuple[int, ...], d_out: int, act: str,
-                 dropout: float) -> None:
+    def __init__(self, d_in: int, widths: tuple[int, ...], d_out: int, act: str, dropout: float) -> None:
         super().__init__()
         dims = (d_in, *widths, d_out)
         for i in range(len(dims) - 1):
@@ -293,6 +297,7 @@ def layer_names(model: nn.Module) -> list[str]:
 
 # ---------------------------------------------------------------- instrumentation
 
+
 def flat_grad(model: nn.Module, loss: torch.Tensor, create_graph: bool = False) -> torch.Tensor:
     gs = torch.autograd.grad(loss, list(model.parameters()), create_graph=create_graph)
     return torch.cat([g.reshape(-1) for g in gs])
@@ -316,8 +321,7 @@ def top_eigenvalue(model: nn.Module, data: Data, idx: torch.Tensor, iters: int =
     v /= v.norm()
     lam = 0.0
     for _ in range(iters):
-        hv = torch.cat([h.reshape(-1) for h in
-                        torch.autograd.grad(g @ v, params, retain_graph=True)])
+        hv = torch.cat([h.reshape(-1) for h in torch.autograd.grad(g @ v, params, retain_graph=True)])
         lam = float(v @ hv)
         n = hv.norm()
         if not torch.isfinite(n) or n == 0:
@@ -326,8 +330,9 @@ def top_eigenvalue(model: nn.Module, data: Data, idx: torch.Tensor, iters: int =
     return lam
 
 
-def probe_minibatch_norms(model: nn.Module, data: Data, batches: list[torch.Tensor],
-                          names: list[str]) -> dict[str, float]:
+def probe_minibatch_norms(
+    model: nn.Module, data: Data, batches: list[torch.Tensor], names: list[str]
+) -> dict[str, float]:
     """RMS over fixed probe batches of each layer's weight-gradient norm and the total.
 
     Train mode with a fixed dropout seed: the expectation of what the log records,
@@ -364,13 +369,14 @@ def train(spec: Spec) -> Trace:
     data = make_data(spec)
     model = make_model(spec, data)
     names = layer_names(model)
-    opt = torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum,
-                          weight_decay=spec.weight_decay)
+    opt = torch.optim.SGD(
+        model.parameters(), lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay
+    )
     n = len(data.y_tr)
     spe = max(1, n // spec.batch_size)
     shuffle = torch.Generator().manual_seed(spec.seed + 1)
     probe_g = torch.Generator().manual_seed(spec.seed + 2)
-    probe_batches = [torch.randperm(n, generator=probe_g)[:spec.batch_size] for _ in range(8)]
+    probe_batches = [torch.randperm(n, generator=probe_g)[: spec.batch_size] for _ in range(8)]
     eig_idx = torch.randperm(n, generator=probe_g)[:512]  # fixed Hessian probe set
     probe_every = max(1, spec.steps // 60)
     eig_every = 4 * probe_every
@@ -399,7 +405,7 @@ def train(spec: Spec) -> Trace:
                 rec["mb"] = probe_minibatch_norms(model, data, probe_batches, names)
         if pos + spec.batch_size > n:
             perm, pos = torch.randperm(n, generator=shuffle), 0
-        idx = perm[pos:pos + spec.batch_size]
+        idx = perm[pos : pos + spec.batch_size]
         pos += spec.batch_size
         model.train()
         loss = loss_fn(data, model(data.x_tr[idx]), data.y_tr[idx])
@@ -422,9 +428,17 @@ def train(spec: Spec) -> Trace:
                 if data.classification:
                     val["val_acc"] = (out.argmax(1) == data.y_val).float().mean().item()
         if step % log_every == 0 or val:
-            trace.rows.append({"step": step, "epoch": step // spe, "loss": loss.item(),
-                               "lr": lr, **{f"grad_norm/{k}": v for k, v in norms.items()},
-                               "grad_norm/total": total, **val})
+            trace.rows.append(
+                {
+                    "step": step,
+                    "epoch": step // spe,
+                    "loss": loss.item(),
+                    "lr": lr,
+                    **{f"grad_norm/{k}": v for k, v in norms.items()},
+                    "grad_norm/total": total,
+                    **val,
+                }
+            )
         if nonfinite_at is None and not math.isfinite(loss.item()):
             nonfinite_at = step
         if nonfinite_at is not None and step >= nonfinite_at + 10:
@@ -432,14 +446,22 @@ def train(spec: Spec) -> Trace:
             with torch.no_grad():
                 model.eval()
                 final = loss_fn(data, model(data.x_tr), data.y_tr).item()
-            trace.probes.append({"step": step + 1, "lr": lr, "train_loss": final,
-                                 "heldout_loss": float("nan"), "cos": float("nan")})
+            trace.probes.append(
+                {
+                    "step": step + 1,
+                    "lr": lr,
+                    "train_loss": final,
+                    "heldout_loss": float("nan"),
+                    "cos": float("nan"),
+                }
+            )
             break
     trace.seconds = time.perf_counter() - t0
     return trace
 
 
 # ---------------------------------------------------------------- labelling rules
+
 
 def _median(xs: list[float]) -> float:
     xs = [x for x in xs if x is not None and math.isfinite(x)]
@@ -464,11 +486,15 @@ def label_run(trace: Trace) -> tuple[dict[str, int], dict[str, float], list[str]
     progress = L0 - Lmin
     lost = (Lend - Lmin) / progress if progress > 0 else 0.0
     m["div_lost_progress"] = lost if math.isfinite(lost) else 1e9
-    diverged = (not finite.all()) or Lend >= T["div_blowup"] * L0 or (
-        Lmin <= 0.8 * L0 and lost >= T["div_lost_progress"] and Lend >= T["div_min_ratio"] * Lmin)
+    diverged = (
+        (not finite.all())
+        or Lend >= T["div_blowup"] * L0
+        or (Lmin <= 0.8 * L0 and lost >= T["div_lost_progress"] and Lend >= T["div_min_ratio"] * Lmin)
+    )
     labels["divergence"] = int(diverged)
-    if not diverged and ((lost >= T["div_gray_lost_progress"] and Lend >= T["div_min_ratio"] * Lmin)
-                         or Lend > 1.05 * L0):
+    if not diverged and (
+        (lost >= T["div_gray_lost_progress"] and Lend >= T["div_min_ratio"] * Lmin) or Lend > 1.05 * L0
+    ):
         gray.append("divergence")
     # restrict the other rules to the finite part of the run
     ok = np.cumprod(finite).astype(bool)
@@ -494,8 +520,7 @@ def label_run(trace: Trace) -> tuple[dict[str, int], dict[str, float], list[str]
             best_cos, best_ratio = c, r
     m["osc_min_phase_cos"] = best_cos
     m["osc_ratio_at_min_cos"] = best_ratio
-    m["max_ratio"] = max([p.get("ratio", 0.0) for p in Pf if math.isfinite(p.get("ratio", 0.0))],
-                         default=0.0)
+    m["max_ratio"] = max([p.get("ratio", 0.0) for p in Pf if math.isfinite(p.get("ratio", 0.0))], default=0.0)
     if labels["step_size_oscillation"]:
         gray = [g for g in gray if g != "step_size_oscillation"]
 
@@ -540,7 +565,7 @@ def label_run(trace: Trace) -> tuple[dict[str, int], dict[str, float], list[str]
         # the minimum is taken on a 3-probe running median, like the end level (a median
         # of the last 3 probes): the lowest single probe of a noisy curve is biased low
         # and would turn scatter into a "rise"
-        Vs = np.array([np.median(V[max(0, i - 1):i + 2]) for i in range(len(V))])
+        Vs = np.array([np.median(V[max(0, i - 1) : i + 2]) for i in range(len(V))])
         i_min = int(np.argmin(Vs))
         v_end = float(np.median(V[-3:]))
         rise = v_end / Vs[i_min] - 1.0
@@ -560,8 +585,7 @@ def label_run(trace: Trace) -> tuple[dict[str, int], dict[str, float], list[str]
     late = [x for x in mb if x[0] >= 0.8 * last]
     best_fold, best_key = 0.0, ""
     if len(early) >= 2 and len(late) >= 2 and not diverged:
-        loss_ok = _median([x[2] for x in late]) <= T["growth_loss_rise"] * _median(
-            [x[2] for x in early])
+        loss_ok = _median([x[2] for x in late]) <= T["growth_loss_rise"] * _median([x[2] for x in early])
         body = [x for x in mb if x[0] >= lo]
         for key in [*trace.names, "total"]:
             e0 = _median([x[1][key] for x in early])
@@ -581,6 +605,7 @@ def label_run(trace: Trace) -> tuple[dict[str, int], dict[str, float], list[str]
 
 
 # ---------------------------------------------------------------- the scenario set
+
 
 def scenarios() -> list[Spec]:
     """The run set: families of real runs, each meant to show (or not show) something.
@@ -603,42 +628,90 @@ def scenarios() -> list[Spec]:
     add(mlp, S5, group="too_large", lr=0.15)
     add(mlp, S5, group="dies", lr=0.25)
     add(mlp, S5, group="good_decay", lr=0.02, schedule="step50")
-    add(mlp, S5, group="plateau_decay", lr=0.1, label_noise=0.3, schedule="step50",
-        steps=1600)
-    add(mlp, S5, group="plateau_decay_b8", lr=0.05, batch_size=8, label_noise=0.2,
-        schedule="step50")
+    add(mlp, S5, group="plateau_decay", lr=0.1, label_noise=0.3, schedule="step50", steps=1600)
+    add(mlp, S5, group="plateau_decay_b8", lr=0.05, batch_size=8, label_noise=0.2, schedule="step50")
     add(mlp, S5, group="nomomentum_good", lr=0.2, momentum=0.0)
     add(mlp, S2, group="fullbatch_stable", lr=0.5, momentum=0.0, batch_size=1000)
-    add(mlp, S2, group="dropout_label_noise", lr=0.05, dropout=0.3, label_noise=0.3,
-        schedule="step50", steps=1600)
-    add(mlp, S5, group="bn_weight_decay", model="bnmlp", lr=0.01, weight_decay=1e-2,
-        label_noise=0.2, steps=1600)
+    add(
+        mlp,
+        S2,
+        group="dropout_label_noise",
+        lr=0.05,
+        dropout=0.3,
+        label_noise=0.3,
+        schedule="step50",
+        steps=1600,
+    )
+    add(
+        mlp,
+        S5,
+        group="bn_weight_decay",
+        model="bnmlp",
+        lr=0.01,
+        weight_decay=1e-2,
+        label_noise=0.2,
+        steps=1600,
+    )
     # added: plain SGD with label noise and a decay; a slower tiny LR at batch 64
-    add(mlp, S5, group="plateau_decay_nomom", lr=0.3, momentum=0.0, label_noise=0.3,
-        schedule="step50", steps=1600)
+    add(
+        mlp,
+        S5,
+        group="plateau_decay_nomom",
+        lr=0.3,
+        momentum=0.0,
+        label_noise=0.3,
+        schedule="step50",
+        steps=1600,
+    )
     add(mlp, S5, group="tiny_lr_b64", lr=0.001, batch_size=64)
     # hard negatives: small LR, tiny batch -> very noisy minibatch loss, stable iterate
     add(mlp, S5, group="hardneg_tinybatch", lr=0.005, batch_size=2, hard_negative=True)
-    add(mlp, S5, group="hardneg_tinybatch_decay", lr=0.01, batch_size=4,
-        schedule="step50", hard_negative=True)
-    add(mlp, S5, group="hardneg_tinybatch_nomom", lr=0.02, batch_size=2, momentum=0.0,
-        hard_negative=True)  # added
+    add(
+        mlp, S5, group="hardneg_tinybatch_decay", lr=0.01, batch_size=4, schedule="step50", hard_negative=True
+    )
+    add(
+        mlp, S5, group="hardneg_tinybatch_nomom", lr=0.02, batch_size=2, momentum=0.0, hard_negative=True
+    )  # added
     # small CNN (3 conv + 2 FC, leaky ReLU, dropout 0.2) on 8x8 digits
     cnn = Spec("cnn_good", "digits", "cnn", lr=0.05, batch_size=32, steps=800, dropout=0.2)
     add(cnn, S4)
     add(cnn, S4, group="cnn_too_large", lr=0.3)
-    add(cnn, S4, group="cnn_plateau_decay", lr=0.05, dropout=0.3, label_noise=0.3,
-        schedule="step2", steps=1600)
+    add(
+        cnn,
+        S4,
+        group="cnn_plateau_decay",
+        lr=0.05,
+        dropout=0.3,
+        label_noise=0.3,
+        schedule="step2",
+        steps=1600,
+    )
     add(cnn, S4, group="cnn_hardneg_tinybatch", lr=0.005, batch_size=2, hard_negative=True)
     # the sample_logs replicas (5 conv + 2 FC on 16x16 digits, same hyperparameters)
-    rep = Spec("replica_plateau", "digits16", "cnn5", lr=0.05, batch_size=32, steps=1800,
-               dropout=0.3, label_noise=0.3, schedule="replica")
+    rep = Spec(
+        "replica_plateau",
+        "digits16",
+        "cnn5",
+        lr=0.05,
+        batch_size=32,
+        steps=1800,
+        dropout=0.3,
+        label_noise=0.3,
+        schedule="replica",
+    )
     add(rep, S4)
-    add(rep, S2, group="replica_oscillating", lr=0.06, weight_decay=5e-4, label_noise=0.0,
-        schedule="replica_osc", steps=960)
+    add(
+        rep,
+        S2,
+        group="replica_oscillating",
+        lr=0.06,
+        weight_decay=5e-4,
+        label_noise=0.0,
+        schedule="replica_osc",
+        steps=960,
+    )
     # overfitting: 150 training digits (20% noisy labels), wide MLP, long training
-    small = Spec("overfit", "digits_small", "mlp", lr=0.05, batch_size=16, steps=1500,
-                 label_noise=0.2)
+    small = Spec("overfit", "digits_small", "mlp", lr=0.05, batch_size=16, steps=1500, label_noise=0.2)
     add(small, S5)
     add(small, S2, group="small_wd", weight_decay=5e-3, label_noise=0.0)
     add(small, S5, group="overfit_b32_m0", lr=0.1, batch_size=32, momentum=0.0)  # added
@@ -654,8 +727,7 @@ def scenarios() -> list[Spec]:
     add(lin, S5, group="lin_tiny_lr", lr=0.002)
     add(lin, S5, group="lin_hardneg_tinybatch", lr=0.01, batch_size=1, hard_negative=True)
     add(lin, S5, group="lin_plateau_decay", lr=0.15, batch_size=8, schedule="step50")
-    add(lin, S5, group="lin_plateau_decay_nomom", lr=0.5, momentum=0.0, batch_size=8,
-        schedule="step50")
+    add(lin, S5, group="lin_plateau_decay_nomom", lr=0.5, momentum=0.0, batch_size=8, schedule="step50")
     # added: a noisier bounce (batch 32), a momentum-0.9 bounce, a plateau at batch 32
     add(lin, S5, group="lin_osc_b32", lr=1.1, momentum=0.5, batch_size=32)
     add(lin, S5, group="lin_osc_m9", lr=0.5, momentum=0.9)
@@ -673,8 +745,7 @@ def scenarios() -> list[Spec]:
     add(tanh, S5, group="tanh_hardneg_tinybatch", lr=0.01, batch_size=1, hard_negative=True)
     # over-parameterised regression (100 features, 60 samples): fits the noise
     add(lin, S5, group="overparam", data="overparam", lr=0.01, batch_size=60, steps=1500)
-    add(lin, S5, group="overparam_tanh", data="overparam", model="tanh", lr=0.02,
-        batch_size=20, steps=1500)
+    add(lin, S5, group="overparam_tanh", data="overparam", model="tanh", lr=0.02, batch_size=20, steps=1500)
     return S
 
 
@@ -690,6 +761,7 @@ def split_of(spec: Spec) -> str:
 
 # ---------------------------------------------------------------- writing
 
+
 def fmt(v: object) -> str:
     if isinstance(v, float):
         return f"{v:.6g}"
@@ -697,8 +769,15 @@ def fmt(v: object) -> str:
 
 
 def write_run(trace: Trace, path: Path) -> None:
-    cols = ["step", "epoch", "loss", "lr", *[f"grad_norm/{n}" for n in trace.names],
-            "grad_norm/total", "val_loss"]
+    cols = [
+        "step",
+        "epoch",
+        "loss",
+        "lr",
+        *[f"grad_norm/{n}" for n in trace.names],
+        "grad_norm/total",
+        "val_loss",
+    ]
     if any("val_acc" in r for r in trace.rows):
         cols.append("val_acc")
     with path.open("w", newline="") as f:
@@ -708,12 +787,37 @@ def write_run(trace: Trace, path: Path) -> None:
             w.writerow([fmt(r.get(c)) for c in cols])
 
 
-LABEL_COLS = ["run", "group", "split", *FINDINGS, "hard_negative", "gray", "data", "model",
-              "lr", "momentum", "batch_size", "weight_decay", "schedule", "steps",
-              "label_noise", "dropout", "seed", "logged_steps", "seconds",
-              "osc_min_phase_cos", "osc_ratio_at_min_cos", "max_ratio",
-              "plateau_best_drop", "plateau_pre_fall", "div_lost_progress",
-              "overfit_rise", "overfit_train_fall", "growth_best_fold", "growth_best_layer"]
+LABEL_COLS = [
+    "run",
+    "group",
+    "split",
+    *FINDINGS,
+    "hard_negative",
+    "gray",
+    "data",
+    "model",
+    "lr",
+    "momentum",
+    "batch_size",
+    "weight_decay",
+    "schedule",
+    "steps",
+    "label_noise",
+    "dropout",
+    "seed",
+    "logged_steps",
+    "seconds",
+    "osc_min_phase_cos",
+    "osc_ratio_at_min_cos",
+    "max_ratio",
+    "plateau_best_drop",
+    "plateau_pre_fall",
+    "div_lost_progress",
+    "overfit_rise",
+    "overfit_train_fall",
+    "growth_best_fold",
+    "growth_best_layer",
+]
 
 
 def one(spec: Spec, runs_dir: Path) -> dict:
@@ -722,10 +826,17 @@ def one(spec: Spec, runs_dir: Path) -> dict:
     path = runs_dir / f"{spec.run_id}.csv"
     write_run(trace, path)
     hard = int(spec.hard_negative and labels["step_size_oscillation"] == 0)
-    row = {"run": f"runs/{path.name}", "split": split_of(spec), **labels,
-           "hard_negative": hard, "gray": ";".join(gray),
-           "logged_steps": len(trace.rows), "seconds": round(trace.seconds, 2),
-           **{k: v for k, v in asdict(spec).items() if k != "hard_negative"}, **measures}
+    row = {
+        "run": f"runs/{path.name}",
+        "split": split_of(spec),
+        **labels,
+        "hard_negative": hard,
+        "gray": ";".join(gray),
+        "logged_steps": len(trace.rows),
+        "seconds": round(trace.seconds, 2),
+        **{k: v for k, v in asdict(spec).items() if k != "hard_negative"},
+        **measures,
+    }
     return {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in row.items()}
 
 
@@ -746,6 +857,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     if args.jobs > 1:
         from concurrent.futures import ProcessPoolExecutor
+
         with ProcessPoolExecutor(args.jobs) as ex:
             rows = list(ex.map(one, specs, [runs_dir] * len(specs)))
     else:
@@ -753,8 +865,12 @@ def main(argv: list[str] | None = None) -> int:
         for s in specs:
             rows.append(one(s, runs_dir))
             r = rows[-1]
-            print(f"{r['seconds']:>6}s {r['run']:70s} " + " ".join(
-                f"{k[:4]}={r[k]}" for k in FINDINGS) + f" gray={r['gray']}", flush=True)
+            print(
+                f"{r['seconds']:>6}s {r['run']:70s} "
+                + " ".join(f"{k[:4]}={r[k]}" for k in FINDINGS)
+                + f" gray={r['gray']}",
+                flush=True,
+            )
     labels_path = args.out / "labels.csv"
     if args.only and labels_path.exists():  # merge a partial regeneration
         with labels_path.open() as f:

@@ -26,11 +26,48 @@ from collections.abc import Callable
 from seeds import Case
 
 INTERESTING = [0, 1, 0x7F, 0x80, 0xFF, 0x0A, 0x0D, 0x00, 0x2C, 0x22, 0x09, 0x20, 0x2D, 0x2E]
-WEIRD_TOKENS = [b"nan", b"NaN", b"inf", b"-inf", b"1e999", b"-1e999", b"1e-05"[:3], b"", b"-",
-                b"0x1F", b"\xef\xbc\x91\xef\xbc\x92", b"1,5", b"9" * 400, b"-0", b"+.5e-3",
-                b"None", b"null", b"true", b"\"", b"1e", b"4.9e-324", b"18446744073709551617"]
-RUN_CHARS = [b" ", b"9", b",", b"\t", b"a", b".", b"-", b"e", b"0.", b"[", b"{", b"\"", b"\\",
-             b"=", b":", b"\x00"]
+WEIRD_TOKENS = [
+    b"nan",
+    b"NaN",
+    b"inf",
+    b"-inf",
+    b"1e999",
+    b"-1e999",
+    b"1e-05"[:3],
+    b"",
+    b"-",
+    b"0x1F",
+    b"\xef\xbc\x91\xef\xbc\x92",
+    b"1,5",
+    b"9" * 400,
+    b"-0",
+    b"+.5e-3",
+    b"None",
+    b"null",
+    b"true",
+    b'"',
+    b"1e",
+    b"4.9e-324",
+    b"18446744073709551617",
+]
+RUN_CHARS = [
+    b" ",
+    b"9",
+    b",",
+    b"\t",
+    b"a",
+    b".",
+    b"-",
+    b"e",
+    b"0.",
+    b"[",
+    b"{",
+    b'"',
+    b"\\",
+    b"=",
+    b":",
+    b"\x00",
+]
 
 
 def _pos(rng: random.Random, data: bytes) -> int:
@@ -66,7 +103,7 @@ def delete_range(rng: random.Random, data: bytes) -> bytes:
         return data
     i = rng.randrange(len(data))
     n = rng.choice((1, 8, 64, 1024, len(data)))
-    return data[:i] + data[i + n:]
+    return data[:i] + data[i + n :]
 
 
 def duplicate_range(rng: random.Random, data: bytes) -> bytes:
@@ -74,13 +111,13 @@ def duplicate_range(rng: random.Random, data: bytes) -> bytes:
         return data
     i = rng.randrange(len(data))
     n = rng.choice((16, 256, 4096))
-    chunk = data[i:i + n]
+    chunk = data[i : i + n]
     j = _pos(rng, data)
     return data[:j] + chunk * rng.choice((1, 2, 10)) + data[j:]
 
 
 def cut(rng: random.Random, data: bytes) -> bytes:
-    return data[:rng.randrange(len(data) + 1)]
+    return data[: rng.randrange(len(data) + 1)]
 
 
 def long_run(rng: random.Random, data: bytes) -> bytes:
@@ -91,7 +128,15 @@ def long_run(rng: random.Random, data: bytes) -> bytes:
 
 
 BYTE_MUTATORS: list[Callable[[random.Random, bytes], bytes]] = [
-    flip, flip, interesting, insert_random, delete_range, duplicate_range, cut, long_run]
+    flip,
+    flip,
+    interesting,
+    insert_random,
+    delete_range,
+    duplicate_range,
+    cut,
+    long_run,
+]
 
 
 # ---------------------------------------------------------------------------- lines
@@ -141,7 +186,7 @@ def _random_value(rng: random.Random, depth: int = 0) -> object:
     if kind == 0:
         return None
     if kind == 1:
-        return rng.choice([math.nan, math.inf, -math.inf, 1e308, -0.0, 2 ** 70, -1])
+        return rng.choice([math.nan, math.inf, -math.inf, 1e308, -0.0, 2**70, -1])
     if kind == 2:
         return rng.choice(["", "nan", "0.1", "x" * 5000, "\u2028", "1e999"])
     if kind == 3:
@@ -156,7 +201,7 @@ def _random_value(rng: random.Random, depth: int = 0) -> object:
             v = [v]
         return v
     if kind == 7:
-        return rng.randrange(-(2 ** 63), 2 ** 63)
+        return rng.randrange(-(2**63), 2**63)
     return rng.random()
 
 
@@ -206,7 +251,7 @@ def _records(data: bytes) -> list[bytes] | None:
         (n,) = struct.unpack_from("<Q", data, pos)
         if pos + 16 + n > len(data):
             return None
-        out.append(data[pos + 12: pos + 12 + n])
+        out.append(data[pos + 12 : pos + 12 + n])
         pos += 16 + n
     return out if pos == len(data) else None
 
@@ -228,7 +273,7 @@ def _event_ops(rng: random.Random, payload: bytes) -> bytes:
         return flip(rng, payload)
     op = rng.randrange(10)
     if op == 0:
-        ev.step = rng.choice([-1, 0, 2 ** 62, -(2 ** 63), rng.randrange(10 ** 6)])
+        ev.step = rng.choice([-1, 0, 2**62, -(2**63), rng.randrange(10**6)])
     elif op == 1:
         ev.wall_time = rng.choice([math.nan, math.inf, -1.0, 0.0, 1e300])
     elif op in (2, 3, 4, 5) or not ev.summary.value:
@@ -250,8 +295,22 @@ def _event_ops(rng: random.Random, payload: bytes) -> bytes:
 def _value_ops(rng: random.Random, v: object) -> None:
     op = rng.randrange(8)
     if op == 0:
-        v.tag = rng.choice(["", "/", "a" * 100_000, "x\ny", "\x00", "é/ü", "train/loss",  # type: ignore[attr-defined]
-                            "epoch_loss", "batch_loss", "Loss_train/Loss", "../..", "a//b"])
+        v.tag = rng.choice(
+            [
+                "",
+                "/",
+                "a" * 100_000,
+                "x\ny",
+                "\x00",
+                "é/ü",
+                "train/loss",  # type: ignore[attr-defined]
+                "epoch_loss",
+                "batch_loss",
+                "Loss_train/Loss",
+                "../..",
+                "a//b",
+            ]
+        )
     elif op == 1:
         v.simple_value = rng.choice([math.nan, math.inf, -math.inf, 3.4e38, -0.0, 1e-45])  # type: ignore[attr-defined]
     elif op in (2, 3, 4):
@@ -259,20 +318,29 @@ def _value_ops(rng: random.Random, v: object) -> None:
         t.Clear()
         t.dtype = rng.choice([1, 2, 3, 4, 5, 6, 9, 10, 14, 17, 19, 22, 23, 0, 7, 99])
         for _ in range(rng.choice((0, 0, 1, 2, 3))):
-            t.tensor_shape.dim.add(size=rng.choice([1, 3, 0, -1, 2 ** 31, 7, 2 ** 62]))
+            t.tensor_shape.dim.add(size=rng.choice([1, 3, 0, -1, 2**31, 7, 2**62]))
         k = rng.randrange(4)
         if k == 0:
             t.tensor_content = rng.randbytes(rng.choice((1, 2, 3, 4, 5, 8, 24, 23, 96)))
         elif k == 1:
             t.float_val.extend([rng.random() for _ in range(rng.choice((1, 2, 3)))])
         elif k == 2:
-            t.double_val.extend([rng.choice([math.nan, -1.0, 5.0, 1e308])
-                                 for _ in range(rng.choice((1, 3, 6)))])
+            t.double_val.extend(
+                [rng.choice([math.nan, -1.0, 5.0, 1e308]) for _ in range(rng.choice((1, 3, 6)))]
+            )
         else:
-            t.half_val.extend([rng.randrange(-(2 ** 31), 2 ** 31) for _ in range(2)])
-            t.int_val.extend([rng.randrange(-(2 ** 31), 2 ** 31)])
-        v.metadata.plugin_data.plugin_name = rng.choice(["scalars", "histograms", "", "text",  # type: ignore[attr-defined]
-                                                          "hparams", "images"])
+            t.half_val.extend([rng.randrange(-(2**31), 2**31) for _ in range(2)])
+            t.int_val.extend([rng.randrange(-(2**31), 2**31)])
+        v.metadata.plugin_data.plugin_name = rng.choice(
+            [
+                "scalars",
+                "histograms",
+                "",
+                "text",  # type: ignore[attr-defined]
+                "hparams",
+                "images",
+            ]
+        )
     elif op == 5:
         h = v.histo  # type: ignore[attr-defined]
         h.num = rng.choice([0, -1, 1, 1e308, math.nan])
@@ -343,7 +411,7 @@ def mutate(rng: random.Random, case: Case, pool: list[Case]) -> Case:
         elif r < 0.6 and len(pool) > 1:  # splice with another seed of the family
             other = rng.choice(pool)
             odata = other.files.get(name) or next(iter(other.files.values()))
-            data, what = data[:_pos(rng, data)] + odata[_pos(rng, odata):], "splice"
+            data, what = data[: _pos(rng, data)] + odata[_pos(rng, odata) :], "splice"
         else:
             m = rng.choice(BYTE_MUTATORS)
             data, what = m(rng, data), m.__name__

@@ -91,17 +91,24 @@ def save(out_dir: Path, case: Case, kind: str, key: str, info: dict[str, Any]) -
     digest = hashlib.sha1(key.encode()).hexdigest()[:10]
     d = out_dir / case.family / f"{kind}-{digest}"
     inp = worker.materialize(case, d / "input")
-    lines = [f"kind: {kind}", f"family: {case.family}", f"seed: {case.origin}",
-             f"mutations: {', '.join(case.notes)}", f"load: {inp}",
-             f"replay: python bench/fuzz/run.py --replay {d}", ""]
+    lines = [
+        f"kind: {kind}",
+        f"family: {case.family}",
+        f"seed: {case.origin}",
+        f"mutations: {', '.join(case.notes)}",
+        f"load: {inp}",
+        f"replay: python bench/fuzz/run.py --replay {d}",
+        "",
+    ]
     for k in ("stage", "error", "where", "load_s", "deep_s"):
         if info.get(k) not in (None, ""):
             lines.append(f"{k}: {info[k]}")
     if info.get("traceback"):
         lines += ["", info["traceback"]]
     (d / "REPORT.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (d / "case.json").write_text(json.dumps({"family": case.family, "root": case.root,
-                                             "origin": case.origin, "notes": case.notes}))
+    (d / "case.json").write_text(
+        json.dumps({"family": case.family, "root": case.root, "origin": case.origin, "notes": case.notes})
+    )
     return d
 
 
@@ -131,8 +138,11 @@ def fuzz(args: argparse.Namespace) -> dict[str, Any]:
             st = stats[fam]
             st["inputs"] += 1
             if res is None:
-                kind, key, res = "hang", f"{fam}:hang:{len(problems)}", {"error": "no answer in "
-                                                                         f"{args.hang_seconds} s"}
+                kind, key, res = (
+                    "hang",
+                    f"{fam}:hang:{len(problems)}",
+                    {"error": f"no answer in {args.hang_seconds} s"},
+                )
             else:
                 for wmsg in res["warnings"]:
                     warn_counts[fam][wmsg] += 1
@@ -155,12 +165,20 @@ def fuzz(args: argparse.Namespace) -> dict[str, Any]:
                 st[kind] += 1
                 if key not in problems and sum(p["family"] == fam for p in problems.values()) < 40:
                     d = save(out_dir, case, kind, key, res)
-                    problems[key] = {"family": fam, "kind": kind, "count": 0, "reproducer": str(d),
-                                     "error": res.get("error", ""), "where": res.get("where", ""),
-                                     "stage": res.get("stage", ""),
-                                     "load_s": round(res.get("load_s", 0.0), 2)}
-                    print(f"[{fam}] {kind}: {res.get('error', '')[:120]} "
-                          f"({res.get('where', '')}) -> {d}", flush=True)
+                    problems[key] = {
+                        "family": fam,
+                        "kind": kind,
+                        "count": 0,
+                        "reproducer": str(d),
+                        "error": res.get("error", ""),
+                        "where": res.get("where", ""),
+                        "stage": res.get("stage", ""),
+                        "load_s": round(res.get("load_s", 0.0), 2),
+                    }
+                    print(
+                        f"[{fam}] {kind}: {res.get('error', '')[:120]} ({res.get('where', '')}) -> {d}",
+                        flush=True,
+                    )
                 if key in problems:
                     problems[key]["count"] += 1
             if time.monotonic() > next_report:
@@ -170,9 +188,13 @@ def fuzz(args: argparse.Namespace) -> dict[str, Any]:
         for w in workers:
             w.close()
         shutil.rmtree(scratch, ignore_errors=True)
-    return {"minutes": args.minutes, "seed": args.seed, "families": {f: dict(stats[f]) for f in families},
-            "problems": list(problems.values()),
-            "warnings": {f: dict(c.most_common(20)) for f, c in warn_counts.items()}}
+    return {
+        "minutes": args.minutes,
+        "seed": args.seed,
+        "families": {f: dict(stats[f]) for f in families},
+        "problems": list(problems.values()),
+        "warnings": {f: dict(c.most_common(20)) for f, c in warn_counts.items()},
+    }
 
 
 def print_report(rep: dict[str, Any]) -> None:
@@ -183,8 +205,10 @@ def print_report(rep: dict[str, Any]) -> None:
     if rep["problems"]:
         print("\nproblems (one reproducer each):")
         for p in rep["problems"]:
-            print(f"  [{p['family']}] {p['kind']} x{p['count']}: {p['error'][:140]}\n"
-                  f"      at {p['where']} ({p['stage']}) -> {p['reproducer']}")
+            print(
+                f"  [{p['family']}] {p['kind']} x{p['count']}: {p['error'][:140]}\n"
+                f"      at {p['where']} ({p['stage']}) -> {p['reproducer']}"
+            )
     for fam, ws in rep["warnings"].items():
         if ws:
             print(f"\nwarnings that reach stderr [{fam}]:")
@@ -194,8 +218,7 @@ def print_report(rep: dict[str, Any]) -> None:
 
 def replay(d: Path) -> int:
     meta = json.loads((d / "case.json").read_text())
-    files = {str(p.relative_to(d / "input")): p.read_bytes()
-             for p in (d / "input").rglob("*") if p.is_file()}
+    files = {str(p.relative_to(d / "input")): p.read_bytes() for p in (d / "input").rglob("*") if p.is_file()}
     case = Case(meta["family"], files, meta["root"], meta["origin"], meta["notes"])
     scratch = Path(tempfile.mkdtemp(prefix="gradlog-replay-"))
     try:
@@ -219,8 +242,6 @@ def atheris_main(args: argparse.Namespace) -> int:  # pragma: no cover - manual 
     scratch = Path(tempfile.mkdtemp(prefix="gradlog-atheris-run-"))
     template = pool[0]
     with atheris.instrument_imports():
-        import gradlog.parsers
-
         import gradlog  # noqa: F401
 
     def one(data: bytes) -> None:
@@ -231,9 +252,17 @@ def atheris_main(args: argparse.Namespace) -> int:  # pragma: no cover - manual 
             raise RuntimeError(f"{res['error']} at {res['where']}\n{res['traceback']}")
 
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    atheris.Setup([sys.argv[0], str(corpus), f"-max_total_time={int(args.minutes * 60)}",
-                   f"-timeout={int(args.hang_seconds)}", f"-rss_limit_mb={args.memory_mb + 2048}",
-                   f"-artifact_prefix={args.out}/{fam}-"], one)
+    atheris.Setup(
+        [
+            sys.argv[0],
+            str(corpus),
+            f"-max_total_time={int(args.minutes * 60)}",
+            f"-timeout={int(args.hang_seconds)}",
+            f"-rss_limit_mb={args.memory_mb + 2048}",
+            f"-artifact_prefix={args.out}/{fam}-",
+        ],
+        one,
+    )
     atheris.Fuzz()
     return 0
 
@@ -241,15 +270,23 @@ def atheris_main(args: argparse.Namespace) -> int:  # pragma: no cover - manual 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--minutes", type=float, default=5.0)
-    ap.add_argument("--family", action="append", choices=list(FAMILIES),
-                    help="fuzz only this family (repeatable; default: all)")
+    ap.add_argument(
+        "--family",
+        action="append",
+        choices=list(FAMILIES),
+        help="fuzz only this family (repeatable; default: all)",
+    )
     ap.add_argument("--jobs", type=int, default=1, help="worker processes")
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--slow-seconds", type=float, default=2.0)
     ap.add_argument("--hang-seconds", type=float, default=60.0)
     ap.add_argument("--memory-mb", type=int, default=2048)
-    ap.add_argument("--deep", choices=("new", "all", "none"), default="new",
-                    help="analyse and render: runs not seen before (default), all, none")
+    ap.add_argument(
+        "--deep",
+        choices=("new", "all", "none"),
+        default="new",
+        help="analyse and render: runs not seen before (default), all, none",
+    )
     ap.add_argument("--out", default=str(HERE / "findings"))
     ap.add_argument("--json", help="also write the report as JSON here")
     ap.add_argument("--replay", type=Path, help="run one saved reproducer again")

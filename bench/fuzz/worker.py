@@ -82,9 +82,15 @@ def _signature(run: Any) -> bytes:
     def shape(v: Any, st: Any) -> tuple[Any, ...]:
         fin = v[np.isfinite(v)]
         size = next(i for i, lim in enumerate((1, 3, 15, 255, 1 << 62)) if len(v) <= lim)
-        return (size, bool(np.isnan(v).any()), bool(np.isinf(v).any()), bool((fin < 0).any()),
-                bool(len(fin) and fin.min() == fin.max()),
-                bool(len(fin) and np.abs(fin).max() > 1e30), bool((st < 0).any()))
+        return (
+            size,
+            bool(np.isnan(v).any()),
+            bool(np.isinf(v).any()),
+            bool((fin < 0).any()),
+            bool(len(fin) and fin.min() == fin.max()),
+            bool(len(fin) and np.abs(fin).max() > 1e30),
+            bool((st < 0).any()),
+        )
 
     roles = dict(run.roles.items()) if hasattr(run.roles, "items") else {}
     parts: list[Any] = []
@@ -102,8 +108,7 @@ def _signature(run: Any) -> bytes:
     return hashlib.sha1(repr(parts).encode()).digest()
 
 
-def run_case(case: Case, scratch: Path, deep: str = "new",
-             html_share: float = 0.3) -> dict[str, Any]:
+def run_case(case: Case, scratch: Path, deep: str = "new", html_share: float = 0.3) -> dict[str, Any]:
     """Run ``case``; return ``{"status", "stage", "error", "where", "traceback", "load_s",
     "deep_s", "deep", "warnings"}``.
 
@@ -122,9 +127,18 @@ def _run_case(case: Case, scratch: Path, deep: str, html_share: float) -> dict[s
     import gradlog
     from gradlog.errors import GradlogError
 
-    out: dict[str, Any] = {"status": "ok", "stage": "", "error": "", "where": "", "traceback": "",
-                           "load_s": 0.0, "deep_s": 0.0, "deep": False, "warnings": [],
-                           "slowest": ("", 0.0)}
+    out: dict[str, Any] = {
+        "status": "ok",
+        "stage": "",
+        "error": "",
+        "where": "",
+        "traceback": "",
+        "load_s": 0.0,
+        "deep_s": 0.0,
+        "deep": False,
+        "warnings": [],
+        "slowest": ("", 0.0),
+    }
     clock = [time.perf_counter(), ""]
 
     def step(name: str) -> str:
@@ -157,8 +171,7 @@ def _run_case(case: Case, scratch: Path, deep: str, html_share: float) -> dict[s
             if deep == "none":
                 return out
             sig = _signature(run)
-            html_too = deep == "all" or (sig not in _SEEN
-                                         and _SPENT["html"] <= html_share * _SPENT["all"])
+            html_too = deep == "all" or (sig not in _SEEN and _SPENT["html"] <= html_share * _SPENT["all"])
             if html_too:
                 _SEEN.add(sig)
             out["deep"] = html_too
@@ -181,15 +194,22 @@ def _run_case(case: Case, scratch: Path, deep: str, html_share: float) -> dict[s
             step("")
             out["deep_s"] = time.perf_counter() - t1
         except MemoryError as exc:
-            out.update(status="memory", stage=stage, error=f"MemoryError: {exc}"[:300],
-                       where=_where(exc.__traceback__))
+            out.update(
+                status="memory",
+                stage=stage,
+                error=f"MemoryError: {exc}"[:300],
+                where=_where(exc.__traceback__),
+            )
         except Exception as exc:  # noqa: BLE001 - what the fuzzer is looking for
-            out.update(status="crash", stage=stage, error=f"{type(exc).__name__}: {exc}"[:300],
-                       where=_where(exc.__traceback__),
-                       traceback="".join(traceback.format_exception(exc))[-6000:])
+            out.update(
+                status="crash",
+                stage=stage,
+                error=f"{type(exc).__name__}: {exc}"[:300],
+                where=_where(exc.__traceback__),
+                traceback="".join(traceback.format_exception(exc))[-6000:],
+            )
         finally:
-            out["warnings"] = sorted({f"{w.category.__name__}: {str(w.message)[:80]}"
-                                      for w in caught})
+            out["warnings"] = sorted({f"{w.category.__name__}: {str(w.message)[:80]}" for w in caught})
     return out
 
 

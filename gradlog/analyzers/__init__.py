@@ -135,5 +135,6 @@ def run_analysis(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> Analys
             advice = lr_verdict(run, findings, config=config)
         finally:
             clear_cache(run)
-    return Analysis(run=run, findings=findings, trends=trends, not_assessable=not_assessable,
-                    lr_advice=advice)
+    return Analysis(
+        run=run, findings=findings, trends=trends, not_assessable=not_assessable, lr_advice=advice
+    )

@@ -189,8 +189,7 @@ def momentum(run: Run) -> float | None:
 
 def batch_size(run: Run) -> int | None:
     """Return the training batch size from the hyperparameters (None when unknown)."""
-    b = _number(hparam(run, "batch_size", "train_batch_size", "per_device_train_batch_size",
-                       "batch", "bs"))
+    b = _number(hparam(run, "batch_size", "train_batch_size", "per_device_train_batch_size", "batch", "bs"))
     return int(b) if b is not None and b >= 1 else None
 
 
@@ -269,11 +268,14 @@ def require_loss(run: Run, finding_id: str, min_points: int = 1) -> SeriesData:
     """
     d = loss_data(run)
     if d is None:
-        raise NotAssessable(finding_id, f"no training-loss series in the log (tags: {_tag_list(run)}); "
-                                        "name one with --role loss=TAG")
+        raise NotAssessable(
+            finding_id,
+            f"no training-loss series in the log (tags: {_tag_list(run)}); name one with --role loss=TAG",
+        )
     if d.n < min_points:
-        raise NotAssessable(finding_id, f"the loss {d.tag} has {d.n} finite points "
-                                        f"(at least {min_points} needed)")
+        raise NotAssessable(
+            finding_id, f"the loss {d.tag} has {d.n} finite points (at least {min_points} needed)"
+        )
     return d
 
 

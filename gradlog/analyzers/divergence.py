@@ -33,8 +33,15 @@ _REFS_DIV = (
 )
 
 
-def _trailing_excursion(y: np.ndarray, steps: np.ndarray, min_step: float, min_level: float,
-                        logspace: bool, config: AnalysisConfig, signed_need: float) -> int | None:
+def _trailing_excursion(
+    y: np.ndarray,
+    steps: np.ndarray,
+    min_step: float,
+    min_level: float,
+    logspace: bool,
+    config: AnalysisConfig,
+    signed_need: float,
+) -> int | None:
     """Return the index where a persistent excursion that runs to the last point begins, or None.
 
     The excursion is the trailing run of at least 3 points (after the minimum) that are all
@@ -52,7 +59,7 @@ def _trailing_excursion(y: np.ndarray, steps: np.ndarray, min_step: float, min_l
     i0 = int(lows[-1]) + 1 if lows.size else 0
     if len(y) - i0 < 3 or i0 < 5 or steps[i0] <= min_step:
         return None
-    before = y[max(0, i0 - max(20, len(y) // 10)):i0]
+    before = y[max(0, i0 - max(20, len(y) // 10)) : i0]
     ref = float(np.median(before))
     sd = robust_sd(np.diff(before)) / math.sqrt(2.0) if before.size >= 5 else 0.0
     if not bool(np.all(y[i0:] >= ref + config.divergence_excursion_z * sd)) or not bool(np.all(y[i0:] > ref)):
@@ -105,17 +112,24 @@ def divergence_info(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[s
         if vals.size < 4:
             if nonfinite_step is None:
                 return None
-            return {"kind": "nonfinite", "begin_step": nonfinite_step, "min_step": None,
-                    "min_level": math.nan, "end_level": math.nan,
-                    "nonfinite_step": nonfinite_step, "rise_factor": math.inf, "rise": math.inf,
-                    "log_space": bool(d.positive)}
+            return {
+                "kind": "nonfinite",
+                "begin_step": nonfinite_step,
+                "min_step": None,
+                "min_level": math.nan,
+                "end_level": math.nan,
+                "nonfinite_step": nonfinite_step,
+                "rise_factor": math.inf,
+                "rise": math.inf,
+                "log_space": bool(d.positive),
+            }
         logspace = d.positive or bool(np.all(vals > 0))
         y = np.log10(vals) if logspace else vals
         xb, yb = bin_medians(steps.astype(float), y, config.max_bins)
         # a level is a median over a window of logged points, never one minibatch value
         sm = running_median(yb, 5 if len(yb) >= 10 else 3)
         k = max(config.level_min_points, int(round(config.level_fraction * len(y))))
-        end_level = float(np.median(y[-min(k, len(y)):]))
+        end_level = float(np.median(y[-min(k, len(y)) :]))
         # the minimum comes before the rise: it is searched before the last window
         n_end = max(1, int(np.searchsorted(xb, steps[-min(k, len(y))], side="left")))
         imin = int(np.argmin(sm[:n_end])) if n_end < len(sm) else int(np.argmin(sm))
@@ -125,7 +139,8 @@ def divergence_info(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[s
         # and stays there diverged from the start (its smoothed minimum is already high)
         first_level = float(np.median(y[:3]))
         if y.size >= 4 and float(y[0]) < float(np.min(sm)) - (
-                math.log10(config.divergence_factor) if logspace else signed_gap(y)):
+            math.log10(config.divergence_factor) if logspace else signed_gap(y)
+        ):
             # the first value (the loss at initialisation) lies far below every level after
             # it: the loss jumped away from it at once (one lucky batch is never that far)
             first_level = float(y[0])
@@ -144,13 +159,18 @@ def divergence_info(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[s
         def diverged(level: float) -> bool:
             if logspace:
                 lost = (to_v(level) - to_v(min_level)) / max(to_v(start_level) - to_v(min_level), 1e-300)
-                return (level - min_level >= math.log10(config.divergence_factor)
-                        and (lost >= config.divergence_progress_lost
-                             or to_v(start_level) <= to_v(min_level) * 1.05))
+                return level - min_level >= math.log10(config.divergence_factor) and (
+                    lost >= config.divergence_progress_lost or to_v(start_level) <= to_v(min_level) * 1.05
+                )
             rng = float(np.ptp(sm))
             rise = level - min_level
-            return (rng > 0 and rise >= 0.5 * rng and level > start_level
-                    and signed_need > 0 and rise >= signed_need)
+            return (
+                rng > 0
+                and rise >= 0.5 * rng
+                and level > start_level
+                and signed_need > 0
+                and rise >= signed_need
+            )
 
         excursion_begin = None
         blowup = False
@@ -159,8 +179,9 @@ def divergence_info(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[s
             if not blowup:
                 # a blow-up at the very end of the log: the last points all far above the
                 # minimum and far out of the noise of the points before them
-                i_excursion = _trailing_excursion(y, steps, xb[imin], min_level, logspace, config,
-                                                  signed_need)
+                i_excursion = _trailing_excursion(
+                    y, steps, xb[imin], min_level, logspace, config, signed_need
+                )
                 if i_excursion is not None and diverged(float(np.median(y[i_excursion:]))):
                     blowup = True
                     end_level = float(np.median(y[i_excursion:]))
@@ -209,8 +230,11 @@ def _resume_before(run: Run, d: Any, begin: int, config: AnalysisConfig) -> int 
     steps = d.fsteps
     if steps.size == 0:
         return None
-    cands = [int(r["step"]) for r in (run.meta.get("restarts") or [])
-             if isinstance(r, dict) and isinstance(r.get("step"), (int, float)) and r.get("step")]
+    cands = [
+        int(r["step"])
+        for r in (run.meta.get("restarts") or [])
+        if isinstance(r, dict) and isinstance(r.get("step"), (int, float)) and r.get("step")
+    ]
     if run.meta.get("resumed_from") or (steps[0] > 0 and run.meta.get("format") == "caffe"):
         cands.append(int(steps[0]))
     for c in sorted(set(cands)):
@@ -271,18 +295,24 @@ def detect_divergence(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> l
     if info["kind"] == "nonfinite":
         what = f"turned non-finite (NaN/inf) at step {fmt_step(info['nonfinite_step'])}"
     elif info["log_space"] and math.isfinite(info["rise_factor"]):
-        what = (f"rose {times(info['rise_factor'])} above its minimum "
-                f"({fmt_num(info['min_level'])} at step {fmt_step(info['min_step'])}) and stayed there")
+        what = (
+            f"rose {times(info['rise_factor'])} above its minimum "
+            f"({fmt_num(info['min_level'])} at step {fmt_step(info['min_step'])}) and stayed there"
+        )
     else:
         # a signed loss (or one past the float range) has no meaningful ratio: say the rise
-        what = (f"rose by {fmt_num(info['rise'])} from its minimum ({fmt_num(info['min_level'])} at step "
-                f"{fmt_step(info['min_step'])}) to {fmt_num(info['end_level'])} and stayed there")
+        what = (
+            f"rose by {fmt_num(info['rise'])} from its minimum ({fmt_num(info['min_level'])} at step "
+            f"{fmt_step(info['min_step'])}) to {fmt_num(info['end_level'])} and stayed there"
+        )
     summary = f"The loss diverged: it {what}; the blow-up began around step {fmt_step(begin)}."
     resume = _resume_before(run, d, begin, config)
     if resume is not None:
         ev["after_resume_step"] = resume
-        summary += (f" It began within a few logged points of the resume at step {fmt_step(resume)}: "
-                    "check that the snapshot restored the solver state (LR, momentum history).")
+        summary += (
+            f" It began within a few logged points of the resume at step {fmt_step(resume)}: "
+            "check that the snapshot restored the solver state (LR, momentum history)."
+        )
     expl = (
         "A diverging loss means the updates no longer reduce it: a step of size η along a "
         "direction of curvature λ is stable only while ηλ < 2 for plain gradient descent "
@@ -293,28 +323,34 @@ def detect_divergence(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> l
     if beta is not None and not is_adaptive_optimizer(run):
         expl += f" With the logged momentum β = {beta:g} the limit is ηλ < {2 * (1 + beta):.3g}."
     if math.isfinite(lr):
-        rec = (f"Lower the learning rate: it was {fmt_lr(lr)} when the blow-up began; try about "
-               f"{fmt_lr(suggested)} (≈{times(1 / config.divergence_lr_cut)} lower), or keep it and clip the "
-               "gradient norm; if it happened at the end of a warm-up, lengthen the warm-up or lower "
-               "its peak. Resume from a checkpoint before step " + fmt_step(begin) + ".")
+        rec = (
+            f"Lower the learning rate: it was {fmt_lr(lr)} when the blow-up began; try about "
+            f"{fmt_lr(suggested)} (≈{times(1 / config.divergence_lr_cut)} lower), or keep it and clip the "
+            "gradient norm; if it happened at the end of a warm-up, lengthen the warm-up or lower "
+            "its peak. Resume from a checkpoint before step " + fmt_step(begin) + "."
+        )
     else:
-        rec = ("Lower the learning rate about 3x (the log has no LR series to say from what), or clip "
-               f"the gradient norm; resume from a checkpoint before step {fmt_step(begin)}.")
+        rec = (
+            "Lower the learning rate about 3x (the log has no LR series to say from what), or clip "
+            f"the gradient norm; resume from a checkpoint before step {fmt_step(begin)}."
+        )
     # critical: a blow-up sustained to the end (enough points above the minimum to be a
     # level, not a spike) or non-finite values; a short excursion at the very end is a warning
     sustained = info["kind"] == "nonfinite" or info.get("sustained_points", 0) >= config.level_min_points
-    return [Finding(
-        id="divergence",
-        severity="critical" if sustained else "warning",
-        summary=summary,
-        tags=(d.tag,),
-        step_range=(begin, last),
-        confidence=0.95 if info["kind"] == "nonfinite" else 0.85,
-        evidence=ev,
-        explanation=expl,
-        recommendation=rec,
-        references=_REFS_DIV,
-    )]
+    return [
+        Finding(
+            id="divergence",
+            severity="critical" if sustained else "warning",
+            summary=summary,
+            tags=(d.tag,),
+            step_range=(begin, last),
+            confidence=0.95 if info["kind"] == "nonfinite" else 0.85,
+            evidence=ev,
+            explanation=expl,
+            recommendation=rec,
+            references=_REFS_DIV,
+        )
+    ]
 
 
 def detect_nonfinite_values(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> list[Finding]:
@@ -337,8 +373,10 @@ def detect_nonfinite_values(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG
             tags.append(t)
     tags += [t for t in (run.roles.get("grad") or []) if t in run and t not in tags]
     if not any(run.roles.get(r) for r in ("loss", "grad_total")) and not run.roles.get("grad"):
-        raise NotAssessable("nonfinite_values", "no training-loss or gradient series in the log "
-                                                f"(tags: {', '.join(run.tags[:30]) or '(none)'})")
+        raise NotAssessable(
+            "nonfinite_values",
+            f"no training-loss or gradient series in the log (tags: {', '.join(run.tags[:30]) or '(none)'})",
+        )
     counts: dict[str, dict[str, Any]] = {}
     for t in tags:
         s = series_data(run, t)
@@ -362,29 +400,41 @@ def detect_nonfinite_values(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG
     total = sum(c["count"] for c in counts.values())
     rare_grad_only = not in_loss and all(c["count"] <= max(1, 0.01 * c["of"]) for c in counts.values())
     names = ", ".join(sorted(counts))
-    summary = (f"{total} non-finite value{'s' if total != 1 else ''} (NaN/inf) in {names}, "
-               f"first at step {fmt_step(first)}.")
-    expl = ("NaN or inf in the loss means the arithmetic overflowed or a 0/0 occurred (log of 0, "
-            "division by a zero norm); once in the weights it spreads to everything.")
+    summary = (
+        f"{total} non-finite value{'s' if total != 1 else ''} (NaN/inf) in {names}, "
+        f"first at step {fmt_step(first)}."
+    )
+    expl = (
+        "NaN or inf in the loss means the arithmetic overflowed or a 0/0 occurred (log of 0, "
+        "division by a zero norm); once in the weights it spreads to everything."
+    )
     if rare_grad_only:
-        expl += (" Here only a few gradient statistics are non-finite while the loss stayed finite: "
-                 "with mixed precision and a dynamic loss scaler, such steps are detected and skipped "
-                 "(the scaler then lowers its scale), which is harmless when rare.")
-    rec = ("Find the first bad step (" + fmt_step(first) + "): lower the LR or clip gradients if the "
-           "loss was rising before it; otherwise check the inputs of that batch and operations such as "
-           "log/sqrt/division for a zero argument (add an epsilon).")
+        expl += (
+            " Here only a few gradient statistics are non-finite while the loss stayed finite: "
+            "with mixed precision and a dynamic loss scaler, such steps are detected and skipped "
+            "(the scaler then lowers its scale), which is harmless when rare."
+        )
+    rec = (
+        "Find the first bad step (" + fmt_step(first) + "): lower the LR or clip gradients if the "
+        "loss was rising before it; otherwise check the inputs of that batch and operations such as "
+        "log/sqrt/division for a zero argument (add an epsilon)."
+    )
     if rare_grad_only:
-        rec = ("Nothing to do if you train with a dynamic loss scaler and these are its skipped steps; "
-               "otherwise " + rec[0].lower() + rec[1:])
-    return [Finding(
-        id="nonfinite_values",
-        severity="critical" if in_loss else ("info" if rare_grad_only else "warning"),
-        summary=summary,
-        tags=tuple(sorted(counts)),
-        step_range=(first, last),
-        confidence=1.0,
-        evidence={"per_tag": counts, "first_step": first, "total": total},
-        explanation=expl,
-        recommendation=rec,
-        references=("Micikevicius et al., Mixed Precision Training, ICLR 2018 (loss scaling)",),
-    )]
+        rec = (
+            "Nothing to do if you train with a dynamic loss scaler and these are its skipped steps; "
+            "otherwise " + rec[0].lower() + rec[1:]
+        )
+    return [
+        Finding(
+            id="nonfinite_values",
+            severity="critical" if in_loss else ("info" if rare_grad_only else "warning"),
+            summary=summary,
+            tags=tuple(sorted(counts)),
+            step_range=(first, last),
+            confidence=1.0,
+            evidence={"per_tag": counts, "first_step": first, "total": total},
+            explanation=expl,
+            recommendation=rec,
+            references=("Micikevicius et al., Mixed Precision Training, ICLR 2018 (loss scaling)",),
+        )
+    ]

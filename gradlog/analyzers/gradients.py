@@ -24,12 +24,13 @@ from gradlog.analyzers.wording import fmt_step, pct, times
 from gradlog.findings import Finding, Trend
 from gradlog.run import Run
 
-__all__ = ["grad_tags", "detect_grad_norm_growth", "detect_exploding_gradients",
-           "detect_vanishing_gradients"]
+__all__ = ["grad_tags", "detect_grad_norm_growth", "detect_exploding_gradients", "detect_vanishing_gradients"]
 
 _DIGITS_RE = re.compile(r"\d+")
-_GOODFELLOW = ("Goodfellow, Bengio & Courville, Deep Learning (2016), §8.2.1 (ill-conditioning: the "
-               "gradient norm does not shrink, and often grows, while the gᵀHg term grows; Fig. 8.1)")
+_GOODFELLOW = (
+    "Goodfellow, Bengio & Courville, Deep Learning (2016), §8.2.1 (ill-conditioning: the "
+    "gradient norm does not shrink, and often grows, while the gᵀHg term grows; Fig. 8.1)"
+)
 
 
 def grad_tags(run: Run) -> list[str]:
@@ -103,11 +104,16 @@ def detect_grad_norm_growth(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG
         tr = trend_of(run, tag, start=start, end=end, scope="after warm-up", config=config)
         if tr is None or tr.n < config.mk_min_points:
             continue
-        if not (tr.p_value < config.grad_growth_alpha and tr.slope_low > 0
-                and tr.fold_change >= config.grad_growth_min_fold):
+        if not (
+            tr.p_value < config.grad_growth_alpha
+            and tr.slope_low > 0
+            and tr.fold_change >= config.grad_growth_min_fold
+        ):
             continue
         lt = _loss_over(run, tr.step_start, end, config)
-        loss_rising = lt is not None and lt.direction == "rising" and lt.fold_change > config.grad_loss_flat_fold
+        loss_rising = (
+            lt is not None and lt.direction == "rising" and lt.fold_change > config.grad_loss_flat_fold
+        )
         rows.append((tag, tr, lt, loss_rising))
     if not rows:
         return []
@@ -116,18 +122,29 @@ def detect_grad_norm_growth(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG
     return [_grouped_growth(run, rows, config)]
 
 
-def _grouped_growth(run: Run, rows: list[tuple[str, Trend, Trend | None, bool]],
-                    config: AnalysisConfig) -> Finding:
+def _grouped_growth(
+    run: Run, rows: list[tuple[str, Trend, Trend | None, bool]], config: AnalysisConfig
+) -> Finding:
     """One ``grad_norm_growth`` finding for several series that rose for the same cause:
     the per-series numbers go to ``evidence["layers"]``; the top-level numbers are those
     of the series that rose most (so a reader of one series still finds them)."""
     rows = sorted(rows, key=lambda r: -r[1].fold_change)
     findings = [_growth_finding(run, tag, tr, lt, rising, config) for tag, tr, lt, rising in rows]
     top = findings[0]
-    layers: list[dict[str, Any]] = [{"tag": tag, "layer": _layer(tag), "fold_change": tr.fold_change, "p_value": tr.p_value,
-               "slope": tr.slope, "slope_ci": [tr.slope_low, tr.slope_high],
-               "start_level": tr.start_level, "end_level": tr.end_level,
-               "window": [tr.step_start, tr.step_end]} for tag, tr, _lt, _r in rows]
+    layers: list[dict[str, Any]] = [
+        {
+            "tag": tag,
+            "layer": _layer(tag),
+            "fold_change": tr.fold_change,
+            "p_value": tr.p_value,
+            "slope": tr.slope,
+            "slope_ci": [tr.slope_low, tr.slope_high],
+            "start_level": tr.start_level,
+            "end_level": tr.end_level,
+            "window": [tr.step_start, tr.step_end],
+        }
+        for tag, tr, _lt, _r in rows
+    ]
     what = statistic_name(rows[0][0])
     first = min(tr.step_start for _t, tr, _l, _r in rows)
     last = max(tr.step_end for _t, tr, _l, _r in rows)
@@ -139,8 +156,10 @@ def _grouped_growth(run: Run, rows: list[tuple[str, Trend, Trend | None, bool]],
     total = [r for r in rows if r[0] == run.roles.get("grad_total")]
     n_layers = len(rows) - len(total)
     subject = (f"{n_layers} layers" if n_layers != 1 else "1 layer") + (" and the total" if total else "")
-    summary = (f"The {what}s of {subject} rose from step {fmt_step(first)} to {fmt_step(last)} "
-               f"({shown}; p ≤ {pmax:.2g} each) while the loss was {loss_word}.")
+    summary = (
+        f"The {what}s of {subject} rose from step {fmt_step(first)} to {fmt_step(last)} "
+        f"({shown}; p ≤ {pmax:.2g} each) while the loss was {loss_word}."
+    )
     severity = max((f.severity for f in findings), key=lambda v: ("info", "warning", "critical").index(v))
     ev = dict(top.evidence)
     ev["layers"] = layers
@@ -159,8 +178,9 @@ def _grouped_growth(run: Run, rows: list[tuple[str, Trend, Trend | None, bool]],
     )
 
 
-def _growth_finding(run: Run, tag: str, tr: Trend, lt: Trend | None, loss_rising: bool,
-                    config: AnalysisConfig) -> Finding:
+def _growth_finding(
+    run: Run, tag: str, tr: Trend, lt: Trend | None, loss_rising: bool, config: AnalysisConfig
+) -> Finding:
     what = statistic_name(tag)
     layer = _layer(tag)
     per_k = pow10(tr.slope) - 1.0
@@ -191,29 +211,39 @@ def _growth_finding(run: Run, tag: str, tr: Trend, lt: Trend | None, loss_rising
     }
     ev["defect_checks"] = checks
     rate = f"+{pct(per_k)} per 1,000 steps, " if per_k < 10 else ""
-    summary = (f"The {what} of {layer} rose {times(tr.fold_change)} from step {fmt_step(tr.step_start)} to "
-               f"{fmt_step(tr.step_end)} ({rate}p = {tr.p_value:.2g}) while the loss was {loss_word}.")
-    expl = ("A gradient norm that grows while the loss is flat or falling is common in SGD training "
-            "and not a defect by itself. A step ε along g changes the loss by −ε gᵀg + ½ε² gᵀHg "
-            "(Goodfellow et al., Deep Learning, §8.2.1): training can keep lowering (or holding) the "
-            "loss while ‖g‖ grows, because the curvature term gᵀHg grows with it — the network moves "
-            "into sharper regions, and with a decaying LR the larger gradients still give small, stable "
-            "steps. Minibatch gradients also carry sampling noise that does not vanish as the loss "
-            "flattens. It WOULD be a defect if the loss rose with it, if values turned NaN/inf, if the "
-            "norm grew by orders of magnitude (×100 or more) or kept accelerating, or if loss spikes "
-            "appeared at the same time.")
+    summary = (
+        f"The {what} of {layer} rose {times(tr.fold_change)} from step {fmt_step(tr.step_start)} to "
+        f"{fmt_step(tr.step_end)} ({rate}p = {tr.p_value:.2g}) while the loss was {loss_word}."
+    )
+    expl = (
+        "A gradient norm that grows while the loss is flat or falling is common in SGD training "
+        "and not a defect by itself. A step ε along g changes the loss by −ε gᵀg + ½ε² gᵀHg "
+        "(Goodfellow et al., Deep Learning, §8.2.1): training can keep lowering (or holding) the "
+        "loss while ‖g‖ grows, because the curvature term gᵀHg grows with it — the network moves "
+        "into sharper regions, and with a decaying LR the larger gradients still give small, stable "
+        "steps. Minibatch gradients also carry sampling noise that does not vanish as the loss "
+        "flattens. It WOULD be a defect if the loss rose with it, if values turned NaN/inf, if the "
+        "norm grew by orders of magnitude (×100 or more) or kept accelerating, or if loss spikes "
+        "appeared at the same time."
+    )
     bad = [k for k, v in checks.items() if v]
     if bad:
         expl += " Here: " + ", ".join(k.replace("_", " ") for k in bad) + " — treat it as a warning sign."
     else:
-        expl += (f" None of these holds here (growth {times(tr.fold_change)}, loss {loss_word}, all values "
-                 "finite).")
+        expl += (
+            f" None of these holds here (growth {times(tr.fold_change)}, loss {loss_word}, all values "
+            "finite)."
+        )
     if bad:
-        rec = ("Find the cause of the rising loss first (data, a bug, the step size); if the step size is "
-               "to blame, the learning-rate verdict says so. Clipping the gradient norm contains the growth.")
+        rec = (
+            "Find the cause of the rising loss first (data, a bug, the step size); if the step size is "
+            "to blame, the learning-rate verdict says so. Clipping the gradient norm contains the growth."
+        )
     else:
-        rec = ("No action needed. Keep watching: clip the gradient norm, or lower the LR, only if the loss "
-               f"starts rising or the {what} keeps growing by orders of magnitude.")
+        rec = (
+            "No action needed. Keep watching: clip the gradient norm, or lower the LR, only if the loss "
+            f"starts rising or the {what} keeps growing by orders of magnitude."
+        )
     return Finding(
         id="grad_norm_growth",
         severity="warning" if bad or tr.fold_change >= 10 else "info",
@@ -257,35 +287,52 @@ def detect_exploding_gradients(run: Run, *, config: AnalysisConfig = DEFAULT_CON
         peak = float(np.median(g.fvalues[lo:hi]))
         inf_after = bool(np.any(np.isinf(g.values)))
         if start > 0 and (peak / start >= config.explode_fold or (inf_after and peak / start >= 10)):
-            hits[tag] = {"start_level": start, "peak_level": peak, "fold_change": peak / start,
-                         "peak_step": int(g.fsteps[peak_i]), "reached_inf": inf_after}
+            hits[tag] = {
+                "start_level": start,
+                "peak_level": peak,
+                "fold_change": peak / start,
+                "peak_step": int(g.fsteps[peak_i]),
+                "reached_inf": inf_after,
+            }
     if not hits:
         return []
     div = divergence_info(run, config)
     first = min(h["peak_step"] for h in hits.values())
     layers = ", ".join(_layer(t) for t in hits)
     top = max(hits.values(), key=lambda h: h["fold_change"])
-    summary = (f"Exploding gradients: {layers} grew up to {times(top['fold_change'])}"
-               + (" and reached inf" if any(h["reached_inf"] for h in hits.values()) else "") + ".")
-    expl = ("Gradient statistics growing by orders of magnitude mean each update is far larger than "
-            "the previous ones: the iterate has entered a region of steep curvature (a cliff) or a "
-            "feedback loop (a step too large makes the next gradient larger). Unless clipped, this ends "
-            "in a diverged loss or NaN.")
-    rec = ("Clip the gradient norm (e.g. at the median norm before the growth), lower the LR, and check "
-           "normalisation layers and the initialisation.")
-    return [Finding(
-        id="exploding_gradients",
-        severity="critical" if div is not None else "warning",
-        summary=summary,
-        tags=tuple(hits),
-        step_range=(int(series_data(run, next(iter(hits))).fsteps[0]), first),
-        confidence=0.9,
-        evidence={"per_tag": hits, "loss_diverged": div is not None},
-        explanation=expl,
-        recommendation=rec,
-        references=("Pascanu, Mikolov & Bengio, On the difficulty of training recurrent neural "
-                    "networks, ICML 2013", "Goodfellow, Bengio & Courville, Deep Learning (2016), §8.2.4"),
-    )]
+    summary = (
+        f"Exploding gradients: {layers} grew up to {times(top['fold_change'])}"
+        + (" and reached inf" if any(h["reached_inf"] for h in hits.values()) else "")
+        + "."
+    )
+    expl = (
+        "Gradient statistics growing by orders of magnitude mean each update is far larger than "
+        "the previous ones: the iterate has entered a region of steep curvature (a cliff) or a "
+        "feedback loop (a step too large makes the next gradient larger). Unless clipped, this ends "
+        "in a diverged loss or NaN."
+    )
+    rec = (
+        "Clip the gradient norm (e.g. at the median norm before the growth), lower the LR, and check "
+        "normalisation layers and the initialisation."
+    )
+    return [
+        Finding(
+            id="exploding_gradients",
+            severity="critical" if div is not None else "warning",
+            summary=summary,
+            tags=tuple(hits),
+            step_range=(int(series_data(run, next(iter(hits))).fsteps[0]), first),
+            confidence=0.9,
+            evidence={"per_tag": hits, "loss_diverged": div is not None},
+            explanation=expl,
+            recommendation=rec,
+            references=(
+                "Pascanu, Mikolov & Bengio, On the difficulty of training recurrent neural "
+                "networks, ICML 2013",
+                "Goodfellow, Bengio & Courville, Deep Learning (2016), §8.2.4",
+            ),
+        )
+    ]
 
 
 def _depth_order(tags: list[str]) -> list[int] | None:
@@ -340,8 +387,14 @@ def detect_vanishing_gradients(run: Run, *, config: AnalysisConfig = DEFAULT_CON
             smallest = int(np.argmin(vals))
             if rho >= config.vanish_rank_corr and depth[smallest] < len(names) / 3:
                 reason = "across_layers"
-                ev.update({"span": span, "depth_rank_corr": rho, "smallest_layer": _layer(names[smallest]),
-                           "levels": {_layer(t): levels[t] for t in names}})
+                ev.update(
+                    {
+                        "span": span,
+                        "depth_rank_corr": rho,
+                        "smallest_layer": _layer(names[smallest]),
+                        "levels": {_layer(t): levels[t] for t in names},
+                    }
+                )
     d = loss_data(run)
     if reason is None and d is not None and d.n >= 4:
         loss_tr = trend_of(run, d.tag, config=config)
@@ -349,7 +402,11 @@ def detect_vanishing_gradients(run: Run, *, config: AnalysisConfig = DEFAULT_CON
             fallen = {}
             for t in levels:
                 tr = trend_of(run, t, role="grad", config=config)
-                if tr is not None and tr.fold_change <= 1.0 / config.explode_fold and tr.direction == "falling":
+                if (
+                    tr is not None
+                    and tr.fold_change <= 1.0 / config.explode_fold
+                    and tr.direction == "falling"
+                ):
                     fallen[_layer(t)] = tr.fold_change
             if fallen:
                 reason = "over_time"
@@ -358,30 +415,44 @@ def detect_vanishing_gradients(run: Run, *, config: AnalysisConfig = DEFAULT_CON
         return []
     ev["kind"] = reason
     if reason == "across_layers":
-        summary = (f"Vanishing gradients: per-layer {statistic_name(tags[0])}s span {times(ev['span'])}, "
-                   f"smallest in the earliest layers ({ev['smallest_layer']}).")
-        expl = ("Backpropagation multiplies the gradient by each layer's Jacobian; when those shrink it, "
-                "the first layers receive gradients orders of magnitude smaller than the last and barely "
-                "learn (saturating activations, poor initialisation, no normalisation or skip connections).")
+        summary = (
+            f"Vanishing gradients: per-layer {statistic_name(tags[0])}s span {times(ev['span'])}, "
+            f"smallest in the earliest layers ({ev['smallest_layer']})."
+        )
+        expl = (
+            "Backpropagation multiplies the gradient by each layer's Jacobian; when those shrink it, "
+            "the first layers receive gradients orders of magnitude smaller than the last and barely "
+            "learn (saturating activations, poor initialisation, no normalisation or skip connections)."
+        )
     else:
-        summary = ("Vanishing gradients: the gradient statistic of "
-                   + ", ".join(ev["fold_changes"]) + " fell by 1,000x or more while the loss stayed high.")
-        expl = ("A gradient that collapses while the loss is still high means those layers stopped "
-                "learning (dead ReLUs, saturated units), not that training converged.")
-    rec = ("Use an initialisation scaled to the layer width (He/Glorot), normalisation layers, "
-           "non-saturating activations (ReLU/leaky ReLU) or residual connections.")
-    return [Finding(
-        id="vanishing_gradients",
-        severity="warning",
-        summary=summary,
-        tags=tuple(tags),
-        step_range=None,
-        confidence=0.7,
-        evidence=ev,
-        explanation=expl,
-        recommendation=rec,
-        references=("Glorot & Bengio, Understanding the difficulty of training deep feedforward neural "
-                    "networks, AISTATS 2010", "Goodfellow, Bengio & Courville, Deep Learning (2016), §8.2.5"),
-    )]
-
-
+        summary = (
+            "Vanishing gradients: the gradient statistic of "
+            + ", ".join(ev["fold_changes"])
+            + " fell by 1,000x or more while the loss stayed high."
+        )
+        expl = (
+            "A gradient that collapses while the loss is still high means those layers stopped "
+            "learning (dead ReLUs, saturated units), not that training converged."
+        )
+    rec = (
+        "Use an initialisation scaled to the layer width (He/Glorot), normalisation layers, "
+        "non-saturating activations (ReLU/leaky ReLU) or residual connections."
+    )
+    return [
+        Finding(
+            id="vanishing_gradients",
+            severity="warning",
+            summary=summary,
+            tags=tuple(tags),
+            step_range=None,
+            confidence=0.7,
+            evidence=ev,
+            explanation=expl,
+            recommendation=rec,
+            references=(
+                "Glorot & Bengio, Understanding the difficulty of training deep feedforward neural "
+                "networks, AISTATS 2010",
+                "Goodfellow, Bengio & Courville, Deep Learning (2016), §8.2.5",
+            ),
+        )
+    ]

@@ -55,8 +55,9 @@ def _median_se(r: np.ndarray) -> float:
     return 1.2533 * s / math.sqrt(n_effective(len(r), rho))
 
 
-def _test_decay(d: SeriesData, prev_start: float, step: float, next_end: float,
-                config: AnalysisConfig) -> dict[str, Any] | None:
+def _test_decay(
+    d: SeriesData, prev_start: float, step: float, next_end: float, config: AnalysisConfig
+) -> dict[str, Any] | None:
     # before: the last part of the previous phase (at least its last 4 points)
     span = step - prev_start
     pre_lo = step - config.decay_window_fraction * span
@@ -200,12 +201,19 @@ def decay_tests(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> list[dict[
             t["lr_after"] = b.lr
             t["val_drop"] = _val_drop(run, t, config)
             val_flat = t["val_drop"] is not None and t["val_drop"] < config.decay_val_min_drop
-            t["limited"] = bool(t["z"] >= config.decay_z_min and t["drop_beyond_trend"] >= config.decay_min_drop
-                                and t["pre_trend_fall"] <= config.decay_pre_max_fall
-                                and not t["below_resolution"] and not val_flat)
+            t["limited"] = bool(
+                t["z"] >= config.decay_z_min
+                and t["drop_beyond_trend"] >= config.decay_min_drop
+                and t["pre_trend_fall"] <= config.decay_pre_max_fall
+                and not t["below_resolution"]
+                and not val_flat
+            )
             p = plateau_of(d, prev_start, b.start - 1, config)
-            useful = (p is not None and p.fraction >= config.plateau_min_fraction
-                      and p.trend_drop < config.plateau_band)
+            useful = (
+                p is not None
+                and p.fraction >= config.plateau_min_fraction
+                and p.trend_drop < config.plateau_band
+            )
             if useful and p is not None:
                 t["plateau_start"] = p.start_step
             elif t["pre_trend_fall"] <= config.decay_pre_max_fall:
@@ -238,12 +246,14 @@ def detect_lr_limited_plateau(run: Run, *, config: AnalysisConfig = DEFAULT_CONF
     require_role(run, "lr", "lr_limited_plateau")
     ph = phases(run)
     if not any(b.lr < a.lr for a, b in zip(ph, ph[1:], strict=False)):
-        raise NotAssessable("lr_limited_plateau", "the learning rate never decreased, so no decay "
-                                                  "could be tested")
+        raise NotAssessable(
+            "lr_limited_plateau", "the learning rate never decreased, so no decay could be tested"
+        )
     tests = decay_tests(run, config)
     if not tests:
-        raise NotAssessable("lr_limited_plateau", "no LR decay had enough loss points on both sides "
-                                                  "to be tested")
+        raise NotAssessable(
+            "lr_limited_plateau", "no LR decay had enough loss points on both sides to be tested"
+        )
     hits = [t for t in tests if t["limited"]]
     if not hits:
         return []
@@ -252,44 +262,63 @@ def detect_lr_limited_plateau(run: Run, *, config: AnalysisConfig = DEFAULT_CONF
     end = hits[-1]["step"]
     saved = sum(t["steps_saved"] for t in hits)
     span = float(d.fsteps[-1] - d.fsteps[0]) or 1.0
-    parts = [f"at step {fmt_step(t['step'])} (LR {fmt_lr(t['lr_before'])} → {fmt_lr(t['lr_after'])}) it fell "
-             f"{pct(t['observed_drop'])} where its trend predicted {pct(t['predicted_drop'])}"
-             for t in hits]
-    summary = ("The loss plateaued at a level the learning rate set: " + "; ".join(parts) + ".")
-    expl = ("With a fixed learning rate SGD does not settle at the minimum but in a band around it "
-            "whose height grows with the step size (the minibatch gradient noise does not vanish at a "
-            "minimum, and a step too large for the curvature bounces). A loss that sits flat and then "
-            "drops as soon as the LR is cut was held up by the LR, not by the model: the time spent "
-            "on the flat part before the decay bought little.")
+    parts = [
+        f"at step {fmt_step(t['step'])} (LR {fmt_lr(t['lr_before'])} → {fmt_lr(t['lr_after'])}) it fell "
+        f"{pct(t['observed_drop'])} where its trend predicted {pct(t['predicted_drop'])}"
+        for t in hits
+    ]
+    summary = "The loss plateaued at a level the learning rate set: " + "; ".join(parts) + "."
+    expl = (
+        "With a fixed learning rate SGD does not settle at the minimum but in a band around it "
+        "whose height grows with the step size (the minibatch gradient noise does not vanish at a "
+        "minimum, and a step too large for the curvature bounces). A loss that sits flat and then "
+        "drops as soon as the LR is cut was held up by the LR, not by the model: the time spent "
+        "on the flat part before the decay bought little."
+    )
     recs = []
     for t in hits:
         if t["plateau_start"] is not None and t["steps_saved"] > 0:
-            recs.append(f"decay around step {fmt_step(t['plateau_start'])} instead of "
-                        f"{fmt_step(t['step'])} (the loss was flat from there on; "
-                        f"{fmt_step(t['steps_saved'])} steps saved)")
-    rec = ("Decay the LR as soon as the loss stops improving: " + "; ".join(recs) + "."
-           if recs else "Decay the LR earlier: the decays lowered the loss at once.")
-    rec += (" A plateau-triggered schedule (ReduceLROnPlateau on the training loss, patience about "
-            f"{fmt_step(max(1, int(0.05 * span)))} steps) does this automatically.")
+            recs.append(
+                f"decay around step {fmt_step(t['plateau_start'])} instead of "
+                f"{fmt_step(t['step'])} (the loss was flat from there on; "
+                f"{fmt_step(t['steps_saved'])} steps saved)"
+            )
+    rec = (
+        "Decay the LR as soon as the loss stops improving: " + "; ".join(recs) + "."
+        if recs
+        else "Decay the LR earlier: the decays lowered the loss at once."
+    )
+    rec += (
+        " A plateau-triggered schedule (ReduceLROnPlateau on the training loss, patience about "
+        f"{fmt_step(max(1, int(0.05 * span)))} steps) does this automatically."
+    )
     last_phase = ph[-1]
     flat_again: int | None = None
     if tests[-1]["step"] == end and last_phase.start == end:
         p = plateau_of(d, float(last_phase.start), float(d.fsteps[-1]), config)
         if p is not None and p.fraction >= 0.5 and p.trend_drop < config.plateau_band:
             flat_again = int(p.start_step)
-            rec += (f" The loss is flat again since step {fmt_step(p.start_step)}: one more decay "
-                    f"(LR {fmt_lr(last_phase.lr)} → {fmt_lr(last_phase.lr / 10)}) would likely lower it further.")
-    return [Finding(
-        id="lr_limited_plateau",
-        severity="warning" if saved >= 0.1 * span else "info",
-        summary=summary,
-        tags=(d.tag,),
-        step_range=(int(start), int(end)),
-        confidence=min(0.95, 0.6 + 0.05 * max(t["z"] for t in hits) / config.decay_z_min),
-        evidence={"decay_steps": [t["step"] for t in hits], "decays": tests,
-                  "steps_saved": saved, "flat_again_since": flat_again,
-                  "last_step": int(d.fsteps[-1])},
-        explanation=expl,
-        recommendation=rec,
-        references=_REFS,
-    )]
+            rec += (
+                f" The loss is flat again since step {fmt_step(p.start_step)}: one more decay "
+                f"(LR {fmt_lr(last_phase.lr)} → {fmt_lr(last_phase.lr / 10)}) would likely lower it further."
+            )
+    return [
+        Finding(
+            id="lr_limited_plateau",
+            severity="warning" if saved >= 0.1 * span else "info",
+            summary=summary,
+            tags=(d.tag,),
+            step_range=(int(start), int(end)),
+            confidence=min(0.95, 0.6 + 0.05 * max(t["z"] for t in hits) / config.decay_z_min),
+            evidence={
+                "decay_steps": [t["step"] for t in hits],
+                "decays": tests,
+                "steps_saved": saved,
+                "flat_again_since": flat_again,
+                "last_step": int(d.fsteps[-1]),
+            },
+            explanation=expl,
+            recommendation=rec,
+            references=_REFS,
+        )
+    ]

@@ -72,14 +72,17 @@ def late_descent(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[str,
         v, st = s.fvalues, s.fsteps
         n = len(v)
         early = v[: max(3, n // 20)]
-        mid = v[n // 2: (3 * n) // 4]
-        end = v[(3 * n) // 4:]
+        mid = v[n // 2 : (3 * n) // 4]
+        end = v[(3 * n) // 4 :]
         e0, m0, l0 = float(np.median(early)), float(np.median(mid)), float(np.median(end))
         drop = m0 - l0
         se = math.hypot(_median_se(mid), _median_se(end))
         total = e0 - l0
         out: dict[str, Any] = {
-            "early_level": e0, "mid_level": m0, "end_level": l0, "late_drop": drop,
+            "early_level": e0,
+            "mid_level": m0,
+            "end_level": l0,
+            "late_drop": drop,
             "late_z": drop / se if se > 0 and math.isfinite(se) else math.nan,
             "late_share": drop / total if total > 0 else math.nan,
             "late_drop_rel": drop / m0 if m0 > 0 else math.nan,
@@ -174,41 +177,64 @@ def detect_lr_too_small(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) ->
     lr_peak = float(lr.fvalues.max())
     base = lr_peak if lr_end < 0.5 * lr_peak else lr_end
     if p is not None and p > 0 and not adaptive:
-        factor = min(config.lr_small_max_factor,
-                     max(config.lr_small_min_factor, config.lr_small_promise_target / p))
+        factor = min(
+            config.lr_small_max_factor, max(config.lr_small_min_factor, config.lr_small_promise_target / p)
+        )
     else:
         factor = config.lr_small_default_factor
     target = nice_round(factor * base)
     w0, w1 = m["window"]
     lr_word = "peak LR" if base == lr_peak and lr_end < 0.5 * lr_peak else "LR"
-    summary = (f"The loss was still falling steadily at the end: from the third to the last quarter "
-               f"of the run (from step {fmt_step(w0)}) it fell by {pct(m['late_share'])} of its whole decrease "
-               f"({pct(m['late_drop_rel'])} lower, z = {m['late_z']:.1f}), at {lr_word} {fmt_lr(base)}.")
-    promise = (f" Each step promised only {pct(p)} of the loss (η‖g‖²)." if p is not None and not adaptive else "")
-    expl = ("A loss that falls smoothly, without bouncing, at a rate that has not slowed into a floor by "
-            "the last step has not converged: the run ended within a few time constants of its "
-            "descent, each step safely inside the stable region." + promise + " A larger step moves "
-            "faster along the same slope until the curvature limit (ηλ ≈ 2(1+β)) is reached.")
+    summary = (
+        f"The loss was still falling steadily at the end: from the third to the last quarter "
+        f"of the run (from step {fmt_step(w0)}) it fell by {pct(m['late_share'])} of its whole decrease "
+        f"({pct(m['late_drop_rel'])} lower, z = {m['late_z']:.1f}), at {lr_word} {fmt_lr(base)}."
+    )
+    promise = (
+        f" Each step promised only {pct(p)} of the loss (η‖g‖²)." if p is not None and not adaptive else ""
+    )
+    expl = (
+        "A loss that falls smoothly, without bouncing, at a rate that has not slowed into a floor by "
+        "the last step has not converged: the run ended within a few time constants of its "
+        "descent, each step safely inside the stable region." + promise + " A larger step moves "
+        "faster along the same slope until the curvature limit (ηλ ≈ 2(1+β)) is reached."
+    )
     if adaptive:
-        expl += (" This run uses an adaptive optimizer: its step is not η‖g‖², so the factor "
-                 "below is a conventional one, not derived from the gradient norm.")
-    rec = (f"Raise the LR about {factor:.0f}x ({fmt_lr(base)} → {fmt_lr(target)}) and watch the loss "
-           f"for bouncing in the first few hundred steps; or train longer.")
+        expl += (
+            " This run uses an adaptive optimizer: its step is not η‖g‖², so the factor "
+            "below is a conventional one, not derived from the gradient norm."
+        )
+    rec = (
+        f"Raise the LR about {factor:.0f}x ({fmt_lr(base)} → {fmt_lr(target)}) and watch the loss "
+        f"for bouncing in the first few hundred steps; or train longer."
+    )
     conf = 0.75 if m["late_z"] >= 2 * config.lr_small_z else 0.6
-    return [Finding(
-        id="lr_too_small",
-        severity="info",
-        summary=summary,
-        tags=(d.tag,),
-        step_range=(int(w0), int(w1)),
-        confidence=conf,
-        evidence={"late_share": m["late_share"], "late_drop_rel": m["late_drop_rel"],
-                  "late_z": m["late_z"], "window": [int(w0), int(w1)],
-                  "early_level": m["early_level"], "mid_level": m["mid_level"],
-                  "end_level": m["end_level"], "promise_share": p, "lr_end": lr_end,
-                  "lr_peak": lr_peak, "raise_factor": factor, "suggested_lr": target,
-                  "adaptive_optimizer": adaptive, "efficiency": eff},
-        explanation=expl,
-        recommendation=rec,
-        references=_REFS,
-    )]
+    return [
+        Finding(
+            id="lr_too_small",
+            severity="info",
+            summary=summary,
+            tags=(d.tag,),
+            step_range=(int(w0), int(w1)),
+            confidence=conf,
+            evidence={
+                "late_share": m["late_share"],
+                "late_drop_rel": m["late_drop_rel"],
+                "late_z": m["late_z"],
+                "window": [int(w0), int(w1)],
+                "early_level": m["early_level"],
+                "mid_level": m["mid_level"],
+                "end_level": m["end_level"],
+                "promise_share": p,
+                "lr_end": lr_end,
+                "lr_peak": lr_peak,
+                "raise_factor": factor,
+                "suggested_lr": target,
+                "adaptive_optimizer": adaptive,
+                "efficiency": eff,
+            },
+            explanation=expl,
+            recommendation=rec,
+            references=_REFS,
+        )
+    ]

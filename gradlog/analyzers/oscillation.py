@@ -76,13 +76,14 @@ _NULL_Z = 3.1
 _REFS = (
     "Goodfellow, Bengio & Courville, Deep Learning (2016), §8.2.1 (ill-conditioning: the "
     "½ε²gᵀHg term) and §8.3.2 (momentum)",
-    "Cohen et al., Gradient Descent on Neural Networks Typically Occurs at the Edge of "
-    "Stability, ICLR 2021",
+    "Cohen et al., Gradient Descent on Neural Networks Typically Occurs at the Edge of Stability, ICLR 2021",
     "Goh, Why Momentum Really Works, Distill 2017 (heavy-ball stability ηλ < 2(1+β))",
 )
 
 
-def _blocks(d: SeriesData, start: float, end: float, cfg: AnalysisConfig) -> list[tuple[np.ndarray, np.ndarray]]:
+def _blocks(
+    d: SeriesData, start: float, end: float, cfg: AnalysisConfig
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Return contiguous blocks of finite points in ``[start, end]``, at most
     ``cfg.max_raw_points`` points in total, evenly spread over the window."""
     i0 = int(np.searchsorted(d.fsteps, start, side="left"))
@@ -95,7 +96,7 @@ def _blocks(d: SeriesData, start: float, end: float, cfg: AnalysisConfig) -> lis
         return [(d.fsteps[i0:i1], y[i0:i1])]
     nb = max(1, cfg.max_raw_points // cfg.raw_block)
     starts = np.linspace(i0, i1 - cfg.raw_block, nb).astype(np.int64)
-    return [(d.fsteps[s:s + cfg.raw_block], y[s:s + cfg.raw_block]) for s in starts]
+    return [(d.fsteps[s : s + cfg.raw_block], y[s : s + cfg.raw_block]) for s in starts]
 
 
 def _residual_stats(blocks: list[tuple[np.ndarray, np.ndarray]], cfg: AnalysisConfig) -> dict[str, Any]:
@@ -125,9 +126,16 @@ def _residual_stats(blocks: list[tuple[np.ndarray, np.ndarray]], cfg: AnalysisCo
         steps_all.append(st)
     n = int(sum(len(r) for r in res_all))
     if n == 0 or not lag_w:
-        return {"n": 0, "amplitude_log": math.nan, "lag1": math.nan, "lag1_threshold": math.nan,
-                "highfreq": math.nan, "peak_freq": math.nan, "res": np.zeros(0),
-                "steps": np.zeros(0, dtype=np.int64)}
+        return {
+            "n": 0,
+            "amplitude_log": math.nan,
+            "lag1": math.nan,
+            "lag1_threshold": math.nan,
+            "highfreq": math.nan,
+            "peak_freq": math.nan,
+            "res": np.zeros(0),
+            "steps": np.zeros(0, dtype=np.int64),
+        }
     res = np.concatenate(res_all)
     null_mean = null_num / lag_w
     null_sd = math.sqrt(null_var) / lag_w
@@ -220,8 +228,9 @@ def oscillation_signals(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> di
                 "lag1_autocorr": st["lag1"],
                 "_lag1_threshold": st["lag1_threshold"],
                 "highfreq_fraction": st["highfreq"],
-                "peak_period": (k / st["peak_freq"]
-                                if st["peak_freq"] and math.isfinite(st["peak_freq"]) else None),
+                "peak_period": (
+                    k / st["peak_freq"] if st["peak_freq"] and math.isfinite(st["peak_freq"]) else None
+                ),
                 "n": st["n"],
                 "_amp_log": st["amplitude_log"],
                 "_lo": lo,
@@ -259,9 +268,14 @@ def oscillation_signals(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> di
             return None
 
         # 1. alternation (any phase)
-        alt_phases = [r for r in phase_rows
-                      if math.isfinite(r["lag1_autocorr"]) and r["lag1_autocorr"] <= r["_lag1_threshold"]
-                      and math.isfinite(r["highfreq_fraction"]) and r["highfreq_fraction"] >= config.osc_highfreq_min]
+        alt_phases = [
+            r
+            for r in phase_rows
+            if math.isfinite(r["lag1_autocorr"])
+            and r["lag1_autocorr"] <= r["_lag1_threshold"]
+            and math.isfinite(r["highfreq_fraction"])
+            and r["highfreq_fraction"] >= config.osc_highfreq_min
+        ]
         alternation = bool(alt_phases)
 
         # 2. amplitude vs LR across decays
@@ -275,9 +289,17 @@ def oscillation_signals(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> di
             slope = log_ratio(a["_amp_log"], b["_amp_log"]) / log_ratio(a["lr"], b["lr"])
             if not (math.isfinite(ratio) and math.isfinite(slope)):
                 continue
-            decays.append({"step": b["start"], "lr_before": a["lr"], "lr_after": b["lr"],
-                           "amplitude_before": a["amplitude"], "amplitude_after": b["amplitude"],
-                           "amplitude_ratio": ratio, "slope": slope})
+            decays.append(
+                {
+                    "step": b["start"],
+                    "lr_before": a["lr"],
+                    "lr_after": b["lr"],
+                    "amplitude_before": a["amplitude"],
+                    "amplitude_after": b["amplitude"],
+                    "amplitude_ratio": ratio,
+                    "slope": slope,
+                }
+            )
         amp_lr_slope = math.nan
         if len(phase_rows) >= 2:
             lrs = np.array([r["lr"] or math.nan for r in phase_rows], dtype=float)
@@ -285,8 +307,10 @@ def oscillation_signals(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> di
             ok = np.isfinite(lrs) & (lrs > 0) & np.isfinite(amps) & (amps > 0)
             if ok.sum() >= 2 and np.ptp(np.log(lrs[ok])) > math.log(1.2):
                 amp_lr_slope = float(np.polyfit(np.log(lrs[ok]), np.log(amps[ok]), 1)[0])
-        lr_scaling = any(x["amplitude_ratio"] >= config.osc_amp_drop_min
-                         and x["slope"] >= config.osc_amp_lr_slope_min for x in decays)
+        lr_scaling = any(
+            x["amplitude_ratio"] >= config.osc_amp_drop_min and x["slope"] >= config.osc_amp_lr_slope_min
+            for x in decays
+        )
 
         # 3. validation loss on fixed data
         val: dict[str, Any] = {"available": False}
@@ -307,22 +331,45 @@ def oscillation_signals(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> di
                 for r in phase_rows:
                     m = (vs >= r["_lo"]) & (vs <= r["_hi"])
                     if m.sum() >= 4:
-                        per_phase.append({"start": r["start"], "lr": r["lr"],
-                                          "jitter": _rel_amp(v, robust_sd(vr[m])), "n": int(m.sum())})
+                        per_phase.append(
+                            {
+                                "start": r["start"],
+                                "lr": r["lr"],
+                                "jitter": _rel_amp(v, robust_sd(vr[m])),
+                                "n": int(m.sum()),
+                            }
+                        )
                 vdrops = []
                 for a_, b_ in zip(per_phase, per_phase[1:], strict=False):
                     if a_["lr"] and b_["lr"] and a_["lr"] > 1.2 * b_["lr"] and b_["jitter"] > 0:
                         ratio = a_["jitter"] / b_["jitter"]
                         vslope = log_ratio(a_["jitter"], b_["jitter"]) / log_ratio(a_["lr"], b_["lr"])
                         if math.isfinite(ratio) and math.isfinite(vslope):
-                            vdrops.append({"step": b_["start"], "jitter_ratio": ratio, "slope": vslope,
-                                           "jitter_before": a_["jitter"]})
+                            vdrops.append(
+                                {
+                                    "step": b_["start"],
+                                    "jitter_ratio": ratio,
+                                    "slope": vslope,
+                                    "jitter_before": a_["jitter"],
+                                }
+                            )
                 peak = max([p_["jitter"] for p_ in per_phase], default=jit)
-                val = {"available": True, "tag": vtag, "n": int(len(vy)), "jitter": peak,
-                       "lag1_autocorr": vlag, "lag1_threshold": vthr, "per_phase": per_phase, "decays": vdrops}
-        val_osc = bool(val.get("available") and val["jitter"] >= config.osc_val_jitter_min
-                       and math.isfinite(val["lag1_autocorr"])
-                       and val["lag1_autocorr"] <= val["lag1_threshold"])
+                val = {
+                    "available": True,
+                    "tag": vtag,
+                    "n": int(len(vy)),
+                    "jitter": peak,
+                    "lag1_autocorr": vlag,
+                    "lag1_threshold": vthr,
+                    "per_phase": per_phase,
+                    "decays": vdrops,
+                }
+        val_osc = bool(
+            val.get("available")
+            and val["jitter"] >= config.osc_val_jitter_min
+            and math.isfinite(val["lag1_autocorr"])
+            and val["lag1_autocorr"] <= val["lag1_threshold"]
+        )
 
         # 4. gradient norm swinging with the loss (alternating in step with it)
         grad: dict[str, Any] = {"available": False}
@@ -330,8 +377,9 @@ def oscillation_signals(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> di
         for r in phase_rows:
             if "_grad_res" not in r:
                 continue
-            common, il, ig = np.intersect1d(r["_steps"], r["_grad_steps"], assume_unique=True,
-                                            return_indices=True)
+            common, il, ig = np.intersect1d(
+                r["_steps"], r["_grad_steps"], assume_unique=True, return_indices=True
+            )
             if len(common) >= config.osc_min_points:
                 ra = winsorize(r["_res"][il])
                 rb = winsorize(r["_grad_res"][ig])
@@ -343,15 +391,28 @@ def oscillation_signals(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> di
                     gthr_num += r["_grad_lag1_threshold"] * len(common)
                     corr_w += len(common)
         if corr_w and g is not None:
-            grad = {"available": True, "tag": g.tag, "loss_corr": corr_num / corr_w,
-                    "lag1_autocorr": glag_num / corr_w, "lag1_threshold": gthr_num / corr_w}
-        grad_swing = bool(grad.get("available") and grad["loss_corr"] >= config.osc_grad_corr_min
-                          and grad["lag1_autocorr"] <= grad["lag1_threshold"])
+            grad = {
+                "available": True,
+                "tag": g.tag,
+                "loss_corr": corr_num / corr_w,
+                "lag1_autocorr": glag_num / corr_w,
+                "lag1_threshold": gthr_num / corr_w,
+            }
+        grad_swing = bool(
+            grad.get("available")
+            and grad["loss_corr"] >= config.osc_grad_corr_min
+            and grad["lag1_autocorr"] <= grad["lag1_threshold"]
+        )
 
         grad_decays: list[dict[str, Any]] = []
         for a, b in zip(phase_rows, phase_rows[1:], strict=False):
-            if (a["lr"] and b["lr"] and a["lr"] > 1.2 * b["lr"] and a.get("grad_level")
-                    and b.get("grad_level")):
+            if (
+                a["lr"]
+                and b["lr"]
+                and a["lr"] > 1.2 * b["lr"]
+                and a.get("grad_level")
+                and b.get("grad_level")
+            ):
                 ratio = a["grad_level"] / b["grad_level"]
                 gslope = log_ratio(a["grad_level"], b["grad_level"]) / log_ratio(a["lr"], b["lr"])
                 if math.isfinite(ratio) and math.isfinite(gslope):
@@ -362,26 +423,35 @@ def oscillation_signals(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> di
         # in a phase where the loss does not fall, with a gradient norm that moves with the
         # iterate's state (slowly) rather than with minibatch sampling (step to step)
         fo_rows = [r for r in phase_rows if "first_order_ratio" in r]
-        fo_hits = [r for r in fo_rows
-                   if r["first_order_ratio"] >= config.osc_first_order_min
-                   and r.get("first_order_efficiency", math.inf) < config.osc_first_order_efficiency
-                   and r.get("_grad_lag1_margin", -math.inf) >= config.osc_grad_state_margin]
+        fo_hits = [
+            r
+            for r in fo_rows
+            if r["first_order_ratio"] >= config.osc_first_order_min
+            and r.get("first_order_efficiency", math.inf) < config.osc_first_order_efficiency
+            and r.get("_grad_lag1_margin", -math.inf) >= config.osc_grad_state_margin
+        ]
         first_order = bool(fo_hits)
         for r in fo_rows:  # per phase, for the report and its first-order figure
             r["first_order_overshoot"] = any(r is h for h in fo_hits)
             r["window_start"] = float(r["_lo"])
 
-        signals = {"alternation": alternation, "amplitude_scales_with_lr": lr_scaling,
-                   "validation_oscillation": val_osc, "grad_norm_swings_with_loss": grad_swing,
-                   "first_order_overshoot": first_order}
+        signals = {
+            "alternation": alternation,
+            "amplitude_scales_with_lr": lr_scaling,
+            "validation_oscillation": val_osc,
+            "grad_norm_swings_with_loss": grad_swing,
+            "first_order_overshoot": first_order,
+        }
         present = [k_ for k_, v_ in signals.items() if v_]
         pattern = [alternation, lr_scaling, val_osc, grad_swing]
         oscillating = first_order or sum(pattern) >= config.osc_min_signals
         unavailable: dict[str, str] = {}
         if k > 1:
-            unavailable["alternation"] = (f"the loss is logged every {k} iterations, which aliases a "
-                                          "period-2 bounce (invisible when the interval is even): its "
-                                          "absence says nothing")
+            unavailable["alternation"] = (
+                f"the loss is logged every {k} iterations, which aliases a "
+                "period-2 bounce (invisible when the interval is even): its "
+                "absence says nothing"
+            )
         if len(phase_rows) < 2:
             unavailable["amplitude_scales_with_lr"] = "no LR decay to compare amplitudes across"
         if not val.get("available"):
@@ -389,13 +459,17 @@ def oscillation_signals(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> di
         if not grad.get("available"):
             unavailable["grad_norm_swings_with_loss"] = "no gradient-norm series at the loss steps"
         if not fo_rows:
-            unavailable["first_order_overshoot"] = ("needs an LR and a gradient 2-norm series, and plain "
-                                                    "SGD (not an adaptive optimizer)")
+            unavailable["first_order_overshoot"] = (
+                "needs an LR and a gradient 2-norm series, and plain SGD (not an adaptive optimizer)"
+            )
         # which phases oscillate
         osc_starts = {r["start"] for r in alt_phases} | {r["start"] for r in fo_hits}
         starts = [r["start"] for r in phase_rows]
         for dec in decays:
-            if dec["amplitude_ratio"] >= config.osc_amp_drop_min and dec["slope"] >= config.osc_amp_lr_slope_min:
+            if (
+                dec["amplitude_ratio"] >= config.osc_amp_drop_min
+                and dec["slope"] >= config.osc_amp_lr_slope_min
+            ):
                 osc_starts.add(max(s_ for s_ in starts if s_ < dec["step"]))
         if oscillating and not osc_starts:
             osc_starts.add(starts[0])
@@ -486,7 +560,9 @@ def detect_step_size_oscillation(run: Run, *, config: AnalysisConfig = DEFAULT_C
     calm = [r for r in rows if r not in osc_rows and r["lr"]]
     lr_hi = max(r["lr"] for r in osc_rows if r["lr"]) if any(r["lr"] for r in osc_rows) else math.nan
     if calm and math.isfinite(lr_hi):
-        target = max(r["lr"] for r in calm if r["lr"] < lr_hi) if any(r["lr"] < lr_hi for r in calm) else lr_hi / 3
+        target = (
+            max(r["lr"] for r in calm if r["lr"] < lr_hi) if any(r["lr"] < lr_hi for r in calm) else lr_hi / 3
+        )
         target = nice_round(target)
     else:
         # about 3x lower: a mode at the limit comes down to a third of it
@@ -497,21 +573,30 @@ def detect_step_size_oscillation(run: Run, *, config: AnalysisConfig = DEFAULT_C
     fo = [r for r in osc_rows if r.get("first_order_ratio") is not None]
     fo_row = max(fo, key=lambda r: r["first_order_ratio"]) if fo else None
     words = {
-        "alternation": (f"the loss alternates step to step (lag-1 autocorrelation of its residuals "
-                        f"{ev['lag1_autocorr']:.2f})" if ev["lag1_autocorr"] is not None else
-                        "the loss alternates step to step"),
-        "amplitude_scales_with_lr": ("its fluctuation shrinks with the LR (amplitude ∝ "
-                                     f"LR^{max(x['slope'] for x in sig['decays']):.2f} across a decay)"
-                                     if sig["decays"] else "its fluctuation shrinks with the LR"),
+        "alternation": (
+            f"the loss alternates step to step (lag-1 autocorrelation of its residuals "
+            f"{ev['lag1_autocorr']:.2f})"
+            if ev["lag1_autocorr"] is not None
+            else "the loss alternates step to step"
+        ),
+        "amplitude_scales_with_lr": (
+            "its fluctuation shrinks with the LR (amplitude ∝ "
+            f"LR^{max(x['slope'] for x in sig['decays']):.2f} across a decay)"
+            if sig["decays"]
+            else "its fluctuation shrinks with the LR"
+        ),
         "validation_oscillation": "the validation loss on fixed data alternates too",
         "grad_norm_swings_with_loss": "the gradient norm alternates with the loss",
         "first_order_overshoot": (
             f"each step promises to remove {pct(fo_row['first_order_ratio'])} of the loss "
             f"(η‖g‖² at LR {fmt_lr(fo_row['lr'])}) yet the loss does not fall"
-            if fo_row is not None else "η‖g‖² promises a large part of the loss yet it does not fall"),
+            if fo_row is not None
+            else "η‖g‖² promises a large part of the loss yet it does not fall"
+        ),
     }
-    summary = ("The step size is too large for the local curvature: "
-               + "; ".join(words[p] for p in present) + ".")
+    summary = (
+        "The step size is too large for the local curvature: " + "; ".join(words[p] for p in present) + "."
+    )
     beta = sig["momentum"]
     expl = (
         "A step of size η along the gradient g changes the loss by about −η‖g‖² + ½η²gᵀHg "
@@ -529,37 +614,49 @@ def detect_step_size_oscillation(run: Run, *, config: AnalysisConfig = DEFAULT_C
             "following the iterate's state, whereas sampling noise is new at every step. "
         )
     else:
-        expl += ("Minibatch noise alone does not alternate, does not shrink with the LR at a fixed "
-                 "iterate, and does not move a loss measured on fixed data. ")
-    expl += ("On a bouncing mode the loss λx²/2 need not alternate even when x does, so the curve can "
-             "look merely noisy or stuck.")
+        expl += (
+            "Minibatch noise alone does not alternate, does not shrink with the LR at a fixed "
+            "iterate, and does not move a loss measured on fixed data. "
+        )
+    expl += (
+        "On a bouncing mode the loss λx²/2 need not alternate even when x does, so the curve can "
+        "look merely noisy or stuck."
+    )
     if beta is not None and not sig["adaptive_optimizer"]:
-        expl += (f" The log's momentum β = {beta:g} sets the limit at ηλ < {2 * (1 + beta):.3g}, "
-                 f"and the effective step is η/(1−β) = {times(1 / (1 - beta))} η.")
+        expl += (
+            f" The log's momentum β = {beta:g} sets the limit at ηλ < {2 * (1 + beta):.3g}, "
+            f"and the effective step is η/(1−β) = {times(1 / (1 - beta))} η."
+        )
     if sig["log_interval"] > 1:
-        expl += (f" The loss is logged every {sig['log_interval']} iterations, which aliases a period-2 "
-                 "bounce; the amplitude-vs-LR and first-order evidence do not depend on it.")
+        expl += (
+            f" The loss is logged every {sig['log_interval']} iterations, which aliases a period-2 "
+            "bounce; the amplitude-vs-LR and first-order evidence do not depend on it."
+        )
     start = osc_rows[0]["start"]
     end = osc_rows[-1]["end"]
-    rec = f"Lower the learning rate about {times(lr_hi / target)} ({fmt_lr(lr_hi)} → {fmt_lr(target)})" \
-        if math.isfinite(target) and math.isfinite(lr_hi) and target > 0 else "Lower the learning rate about 3x"
-    rec += (", or decay it earlier: the oscillation lasts from step "
-            f"{fmt_step(start)} to {fmt_step(end)}")
+    rec = (
+        f"Lower the learning rate about {times(lr_hi / target)} ({fmt_lr(lr_hi)} → {fmt_lr(target)})"
+        if math.isfinite(target) and math.isfinite(lr_hi) and target > 0
+        else "Lower the learning rate about 3x"
+    )
+    rec += f", or decay it earlier: the oscillation lasts from step {fmt_step(start)} to {fmt_step(end)}"
     if calm:
         rec += f" and is gone once the LR is {fmt_lr(max(r['lr'] for r in calm))}"
     rec += ". A warm-up or gradient clipping helps if the bounce is at the start only."
-    return [Finding(
-        id="step_size_oscillation",
-        severity="warning",
-        summary=summary,
-        tags=(d.tag,),
-        step_range=(start, end),
-        confidence=min(0.95, 0.45 + 0.15 * len(present)),
-        evidence=ev,
-        explanation=expl,
-        recommendation=rec,
-        references=_REFS,
-    )]
+    return [
+        Finding(
+            id="step_size_oscillation",
+            severity="warning",
+            summary=summary,
+            tags=(d.tag,),
+            step_range=(start, end),
+            confidence=min(0.95, 0.45 + 0.15 * len(present)),
+            evidence=ev,
+            explanation=expl,
+            recommendation=rec,
+            references=_REFS,
+        )
+    ]
 
 
 def detect_noisy_loss(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> list[Finding]:
@@ -599,39 +696,58 @@ def detect_noisy_loss(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> l
     ev["decay_tests"] = tests
     b = batch_size(run)
     has_lr = bool(run.roles.get("lr"))
-    summary = (f"The loss fluctuates by about ±{pct(amp)} around its trend; the fluctuation shows none "
-               "of the signatures of a too-large step, so it is minibatch noise.")
+    summary = (
+        f"The loss fluctuates by about ±{pct(amp)} around its trend; the fluctuation shows none "
+        "of the signatures of a too-large step, so it is minibatch noise."
+    )
     checked = [SIGNAL_WORDS[k] for k in sig["signals"] if k not in sig["signals_unavailable"]]
-    expl = ("Each logged loss is measured on one minibatch, so it scatters around the full-data loss "
-            "with a standard deviation that falls as 1/√batch. That scatter is not a problem, and it is "
-            "not what a too-large step leaves behind. Checked and absent: " + "; ".join(checked) + ".")
+    expl = (
+        "Each logged loss is measured on one minibatch, so it scatters around the full-data loss "
+        "with a standard deviation that falls as 1/√batch. That scatter is not a problem, and it is "
+        "not what a too-large step leaves behind. Checked and absent: " + "; ".join(checked) + "."
+    )
     if not has_lr:
         expl += " The log has no LR series, so amplitude-vs-LR could not be checked."
     if tests:
-        expl += (" Nor does the LR set the loss's level: "
-                 + "; ".join(f"at the decay at step {fmt_step(t['step'])} the loss fell "
-                             f"{pct(t['observed_drop'])} ({pct(t['predicted_drop'])} predicted by its trend)"
-                             for t in tests)
-                 + (" — not the sharp drop of an LR-limited plateau." if not any(t["limited"] for t in tests)
-                    else " (see lr_limited_plateau)."))
+        expl += (
+            " Nor does the LR set the loss's level: "
+            + "; ".join(
+                f"at the decay at step {fmt_step(t['step'])} the loss fell "
+                f"{pct(t['observed_drop'])} ({pct(t['predicted_drop'])} predicted by its trend)"
+                for t in tests
+            )
+            + (
+                " — not the sharp drop of an LR-limited plateau."
+                if not any(t["limited"] for t in tests)
+                else " (see lr_limited_plateau)."
+            )
+        )
     if b:
-        rec = (f"Nothing is wrong. For a smoother curve (and less gradient noise) use a larger batch "
-               f"({b} → {4 * b} halves the fluctuation), or plot a running average (EMA weight 0.9). "
-               "Lowering the LR would slow training without removing this scatter.")
+        rec = (
+            f"Nothing is wrong. For a smoother curve (and less gradient noise) use a larger batch "
+            f"({b} → {4 * b} halves the fluctuation), or plot a running average (EMA weight 0.9). "
+            "Lowering the LR would slow training without removing this scatter."
+        )
     else:
-        rec = ("Nothing is wrong. For a smoother curve use a larger batch (4x the batch halves the "
-               "fluctuation) or plot a running average (EMA weight 0.9); lowering the LR would slow "
-               "training without removing this scatter.")
-    return [Finding(
-        id="noisy_loss",
-        severity="info",
-        summary=summary,
-        tags=(d.tag,),
-        step_range=(int(d.fsteps[0]), int(d.fsteps[-1])),
-        confidence=0.7 if has_lr else 0.5,
-        evidence=ev,
-        explanation=expl,
-        recommendation=rec,
-        references=("Goodfellow, Bengio & Courville, Deep Learning (2016), §8.1.3 (minibatch "
-                    "gradient noise falls as 1/√m)",),
-    )]
+        rec = (
+            "Nothing is wrong. For a smoother curve use a larger batch (4x the batch halves the "
+            "fluctuation) or plot a running average (EMA weight 0.9); lowering the LR would slow "
+            "training without removing this scatter."
+        )
+    return [
+        Finding(
+            id="noisy_loss",
+            severity="info",
+            summary=summary,
+            tags=(d.tag,),
+            step_range=(int(d.fsteps[0]), int(d.fsteps[-1])),
+            confidence=0.7 if has_lr else 0.5,
+            evidence=ev,
+            explanation=expl,
+            recommendation=rec,
+            references=(
+                "Goodfellow, Bengio & Courville, Deep Learning (2016), §8.1.3 (minibatch "
+                "gradient noise falls as 1/√m)",
+            ),
+        )
+    ]

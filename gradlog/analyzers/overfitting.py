@@ -15,13 +15,24 @@ from gradlog.analyzers.wording import fmt_num, fmt_step, pct
 from gradlog.findings import Finding
 from gradlog.run import Run
 
-__all__ = [
-    "metric_since","detect_overfitting"]
+__all__ = ["metric_since", "detect_overfitting"]
 
 # Validation metrics where higher is better / lower is better (by name); others are not
 # interpreted.
-_HIGHER_BETTER = ("acc", "top", "map", "f1", "auc", "precision", "recall", "iou", "dice", "bleu",
-                  "rouge", "r2")
+_HIGHER_BETTER = (
+    "acc",
+    "top",
+    "map",
+    "f1",
+    "auc",
+    "precision",
+    "recall",
+    "iou",
+    "dice",
+    "bleu",
+    "rouge",
+    "r2",
+)
 _LOWER_BETTER = ("wer", "cer", "err", "mae", "mse", "rmse", "perplexity", "ppl")
 
 
@@ -151,42 +162,55 @@ def detect_overfitting(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> 
     still = metric is not None and metric["improved"]
     last_step = int(vs[-1])
     smoothed = fmt_num(v.to_value(min_level))
-    lowest = (f"; lowest evaluation {fmt_num(low_raw)} at step {fmt_step(low_step)}"
-              if fmt_num(low_raw) != smoothed else "")
-    summary = (f"Overfitting: the validation loss was lowest around step {fmt_step(min_step)} "
-               f"({smoothed} smoothed{lowest}) and rose {pct(rel_rise)} to {fmt_num(v.to_value(last_level))} "
-               f"by step {fmt_step(last_step)}, while the training loss "
-               + f"fell {pct(-train_change)}.")
-    expl = ("The model kept fitting the training set after it stopped generalising: the training loss "
-            "went on falling while the loss on held-out data rose from its minimum (a rise of "
-            f"{z:.1f} noise SDs of the validation curve, over {after} evaluations). The steps after the "
-            "minimum made the model worse on new data.")
-    rec = (f"Keep the checkpoint from around step {fmt_step(min_step)} (early stopping with a patience of "
-           f"a few evaluations would have stopped there). To train longer usefully, regularise more "
-           "(weight decay, dropout, data augmentation), use more data, or a smaller model.")
+    lowest = (
+        f"; lowest evaluation {fmt_num(low_raw)} at step {fmt_step(low_step)}"
+        if fmt_num(low_raw) != smoothed
+        else ""
+    )
+    summary = (
+        f"Overfitting: the validation loss was lowest around step {fmt_step(min_step)} "
+        f"({smoothed} smoothed{lowest}) and rose {pct(rel_rise)} to {fmt_num(v.to_value(last_level))} "
+        f"by step {fmt_step(last_step)}, while the training loss " + f"fell {pct(-train_change)}."
+    )
+    expl = (
+        "The model kept fitting the training set after it stopped generalising: the training loss "
+        "went on falling while the loss on held-out data rose from its minimum (a rise of "
+        f"{z:.1f} noise SDs of the validation curve, over {after} evaluations). The steps after the "
+        "minimum made the model worse on new data."
+    )
+    rec = (
+        f"Keep the checkpoint from around step {fmt_step(min_step)} (early stopping with a patience of "
+        f"a few evaluations would have stopped there). To train longer usefully, regularise more "
+        "(weight decay, dropout, data augmentation), use more data, or a smaller model."
+    )
     if still:
         assert metric is not None
         mname = metric["tag"]
-        summary += (f" Yet {mname} still improved ({fmt_num(metric['at_min'])} → "
-                    f"{fmt_num(metric['end'])}).")
-        expl += (f" But the validation metric {mname} kept improving over the same steps: the "
-                 "held-out loss rose because the model grew over-confident on the examples it still "
-                 "gets wrong (worse calibration), not because it makes more errors. Stopping at the "
-                 "loss minimum would have cost accuracy.")
-        rec = (f"Choose the checkpoint by {mname}, not by the validation loss (early stopping on the "
-               f"loss would stop at step {fmt_step(min_step)}, before the metric's best). If calibrated "
-               "probabilities matter, add label smoothing or temperature scaling; more regularisation "
-               "(weight decay, dropout, augmentation) addresses both.")
-    return [Finding(
-        id="overfitting",
-        severity="warning",
-        summary=summary,
-        tags=(v.tag, d.tag),
-        step_range=(min_step, last_step),
-        # a loss-only rise while the metric improves is overfitting of confidence only
-        confidence=min(0.95, 0.6 + 0.05 * z) * (0.7 if still else 1.0),
-        evidence=ev,
-        explanation=expl,
-        recommendation=rec,
-        references=("Goodfellow, Bengio & Courville, Deep Learning (2016), §7.8 (early stopping)",),
-    )]
+        summary += f" Yet {mname} still improved ({fmt_num(metric['at_min'])} → {fmt_num(metric['end'])})."
+        expl += (
+            f" But the validation metric {mname} kept improving over the same steps: the "
+            "held-out loss rose because the model grew over-confident on the examples it still "
+            "gets wrong (worse calibration), not because it makes more errors. Stopping at the "
+            "loss minimum would have cost accuracy."
+        )
+        rec = (
+            f"Choose the checkpoint by {mname}, not by the validation loss (early stopping on the "
+            f"loss would stop at step {fmt_step(min_step)}, before the metric's best). If calibrated "
+            "probabilities matter, add label smoothing or temperature scaling; more regularisation "
+            "(weight decay, dropout, augmentation) addresses both."
+        )
+    return [
+        Finding(
+            id="overfitting",
+            severity="warning",
+            summary=summary,
+            tags=(v.tag, d.tag),
+            step_range=(min_step, last_step),
+            # a loss-only rise while the metric improves is overfitting of confidence only
+            confidence=min(0.95, 0.6 + 0.05 * z) * (0.7 if still else 1.0),
+            evidence=ev,
+            explanation=expl,
+            recommendation=rec,
+            references=("Goodfellow, Bengio & Courville, Deep Learning (2016), §7.8 (early stopping)",),
+        )
+    ]

@@ -52,8 +52,11 @@ def step_size_verdict(run: Run, start: float, config: AnalysisConfig = DEFAULT_C
     inside = [t for t in tests if t["step"] >= start or (t["step"] >= start - margin and not t["limited"])]
     tested = {t["step"] for t in tests}
     ph = phases(run)
-    untested = [b.start for a, b in zip(ph, ph[1:], strict=False) if b.lr < a.lr and b.start >= start
-                and b.start not in tested]
+    untested = [
+        b.start
+        for a, b in zip(ph, ph[1:], strict=False)
+        if b.lr < a.lr and b.start >= start and b.start not in tested
+    ]
     before = [t["step"] for t in tests if t["step"] < start and t["limited"]]
     osc_in = []
     if sig and sig["oscillating"]:
@@ -63,8 +66,13 @@ def step_size_verdict(run: Run, start: float, config: AnalysisConfig = DEFAULT_C
         "oscillating_lr": max((r["lr"] for r in osc_in if r["lr"]), default=None),
         "signals_present": list(sig["signals_present"]) if sig else [],
         "fluctuation": sig["amplitude"] if sig else None,
-        "decays_in_plateau": [{k: t[k] for k in ("step", "lr_before", "lr_after", "observed_drop",
-                                                 "predicted_drop", "z", "limited")} for t in inside],
+        "decays_in_plateau": [
+            {
+                k: t[k]
+                for k in ("step", "lr_before", "lr_after", "observed_drop", "predicted_drop", "z", "limited")
+            }
+            for t in inside
+        ],
         "untested_decays_in_plateau": untested,
         "earlier_lr_limited_decays": before,
     }
@@ -131,8 +139,9 @@ def _is_plateau(p: Plateau, config: AnalysisConfig) -> bool:
     return not (math.isfinite(p.trend_drop) and p.trend_drop >= config.plateau_band)
 
 
-def _finding(run: Run, d: SeriesData, p: Plateau, which: str, config: AnalysisConfig, *,
-             train_falling: bool = False) -> Finding:
+def _finding(
+    run: Run, d: SeriesData, p: Plateau, which: str, config: AnalysisConfig, *, train_falling: bool = False
+) -> Finding:
     verdict = step_size_verdict(run, p.start_step, config)
     never = p.start_step == int(d.fsteps[0])
     ev: dict[str, Any] = {
@@ -151,28 +160,37 @@ def _finding(run: Run, d: SeriesData, p: Plateau, which: str, config: AnalysisCo
     }
     what = "The loss" if which == "training" else "The validation loss"
     if never and which == "validation":
-        summary = (f"{what} was flat from its first evaluation (step {fmt_step(p.start_step)}) on: it "
-                   f"stayed within {pct(p.band)} of {fmt_num(p.end_level)}.")
+        summary = (
+            f"{what} was flat from its first evaluation (step {fmt_step(p.start_step)}) on: it "
+            f"stayed within {pct(p.band)} of {fmt_num(p.end_level)}."
+        )
     elif never:
-        summary = (f"{what} never improved: it stayed within {pct(p.band)} of {fmt_num(p.end_level)} "
-                   f"for the whole run.")
+        summary = (
+            f"{what} never improved: it stayed within {pct(p.band)} of {fmt_num(p.end_level)} "
+            f"for the whole run."
+        )
     else:
-        summary = (f"{what} stopped improving around step {fmt_step(p.start_step)} "
-                   f"({pct(p.fraction)} of the run ago): it moved by only {pct(abs(p.improvement_since))} since "
-                   f"({fmt_num(p.start_level)} → {fmt_num(p.end_level)}), after falling "
-                   f"{pct(p.improvement_before)} before.")
+        summary = (
+            f"{what} stopped improving around step {fmt_step(p.start_step)} "
+            f"({pct(p.fraction)} of the run ago): it moved by only {pct(abs(p.improvement_since))} since "
+            f"({fmt_num(p.start_level)} → {fmt_num(p.end_level)}), after falling "
+            f"{pct(p.improvement_before)} before."
+        )
     if which == "validation" and train_falling:
         summary += " The training loss is still falling."
     expl, rec = _advice(run, p, verdict, config)
     if which == "validation" and train_falling:
-        expl = ("The training loss keeps falling while the loss on held-out data does not: the extra "
-                "steps fit the training set only (its noise and idiosyncrasies), without generalising. "
-                + expl)
+        expl = (
+            "The training loss keeps falling while the loss on held-out data does not: the extra "
+            "steps fit the training set only (its noise and idiosyncrasies), without generalising. " + expl
+        )
         # the step-size advice of _advice is about the training loss; here the training loss
         # is still improving, so only the generalisation advice applies
-        rec = (f"Keep the checkpoint from around step {fmt_step(p.start_step)}: later steps fit the "
-               "training set only. To go further, improve generalisation (regularisation, augmentation, "
-               "more or cleaner data).")
+        rec = (
+            f"Keep the checkpoint from around step {fmt_step(p.start_step)}: later steps fit the "
+            "training set only. To go further, improve generalisation (regularisation, augmentation, "
+            "more or cleaner data)."
+        )
     # a converged loss is not a problem by itself; one that never moved is
     severity: Severity = "warning" if never and which == "training" else "info"
     return Finding(
@@ -185,8 +203,10 @@ def _finding(run: Run, d: SeriesData, p: Plateau, which: str, config: AnalysisCo
         evidence=ev,
         explanation=expl,
         recommendation=rec,
-        references=("Goodfellow, Bengio & Courville, Deep Learning (2016), §8.3.1 (SGD and the "
-                    "learning-rate schedule)",),
+        references=(
+            "Goodfellow, Bengio & Courville, Deep Learning (2016), §8.3.1 (SGD and the "
+            "learning-rate schedule)",
+        ),
     )
 
 
@@ -204,79 +224,122 @@ def _advice(run: Run, p: Plateau, verdict: dict[str, Any], config: AnalysisConfi
     lr_now = lr_at(run, p.end_step)
     beta = momentum(run)
     b = batch_size(run)
-    expl = ("A plateau is the loss no longer decreasing at a rate that matters: its smoothed level "
-            f"stayed within {pct(p.band)} of its final value from step {fmt_step(p.start_step)} on. ")
+    expl = (
+        "A plateau is the loss no longer decreasing at a rate that matters: its smoothed level "
+        f"stayed within {pct(p.band)} of its final value from step {fmt_step(p.start_step)} on. "
+    )
     if v == "oscillation":
-        expl += ("The step size explains it: the loss shows the signatures of a step too large for the "
-                 "curvature (" + "; ".join(SIGNAL_WORDS[s] for s in verdict["signals_present"])
-                 + "), so the iterate bounces instead of descending (see step_size_oscillation).")
+        expl += (
+            "The step size explains it: the loss shows the signatures of a step too large for the "
+            "curvature ("
+            + "; ".join(SIGNAL_WORDS[s] for s in verdict["signals_present"])
+            + "), so the iterate bounces instead of descending (see step_size_oscillation)."
+        )
         lr_osc = verdict["oscillating_lr"] or lr_now
         target = nice_floor(lr_osc / 3) if math.isfinite(lr_osc) else math.nan
-        rec = (f"Lower the LR about 3x ({fmt_lr(lr_osc)} → {fmt_lr(target)}) or decay it around step "
-               f"{fmt_step(p.start_step)}.") if math.isfinite(lr_osc) else "Lower the LR about 3x."
+        rec = (
+            (
+                f"Lower the LR about 3x ({fmt_lr(lr_osc)} → {fmt_lr(target)}) or decay it around step "
+                f"{fmt_step(p.start_step)}."
+            )
+            if math.isfinite(lr_osc)
+            else "Lower the LR about 3x."
+        )
     elif v == "lr_limited":
         hit = [t for t in verdict["decays_in_plateau"] if t["limited"]][0]
-        expl += (f"The LR decay at step {fmt_step(hit['step'])} lowered the loss {pct(hit['observed_drop'])} "
-                 f"against {pct(hit['predicted_drop'])} predicted by its trend: the level was set by the LR "
-                 "(see lr_limited_plateau).")
+        expl += (
+            f"The LR decay at step {fmt_step(hit['step'])} lowered the loss {pct(hit['observed_drop'])} "
+            f"against {pct(hit['predicted_drop'])} predicted by its trend: the level was set by the LR "
+            "(see lr_limited_plateau)."
+        )
         rec = f"Decay the LR around step {fmt_step(p.start_step)}, when progress stopped."
     elif v == "not_step_size":
-        tested = ", ".join(f"step {fmt_step(t['step'])}: {pct(t['observed_drop'])} observed vs "
-                           f"{pct(t['predicted_drop'])} predicted" for t in verdict["decays_in_plateau"])
-        expl += ("The step size does not look like the cause: no oscillation signature (checked: "
-                 "alternation, amplitude vs LR, validation, gradient norm, first-order ratio), and the "
-                 f"LR decays inside the plateau did not lower the loss beyond its trend ({tested}). "
-                 "The model has reached what this data, capacity and regularisation allow at this "
-                 "stage.")
+        tested = ", ".join(
+            f"step {fmt_step(t['step'])}: {pct(t['observed_drop'])} observed vs "
+            f"{pct(t['predicted_drop'])} predicted"
+            for t in verdict["decays_in_plateau"]
+        )
+        expl += (
+            "The step size does not look like the cause: no oscillation signature (checked: "
+            "alternation, amplitude vs LR, validation, gradient norm, first-order ratio), and the "
+            f"LR decays inside the plateau did not lower the loss beyond its trend ({tested}). "
+            "The model has reached what this data, capacity and regularisation allow at this "
+            "stage."
+        )
         promise = _max_promise(run, config)
         if promise is not None and promise < config.lr_small_max_promise:
             # a decay that changes nothing rules out the LR's noise floor, not an LR too small
             # to make progress: with steps that promise a sliver of the loss, do not say stop
-            expl += (f" Each step promised at most {pct(promise)} of the loss (η‖g‖², at the highest LR), "
-                     "so an LR too small to make progress in time fits the log as well.")
-            rec = (f"Before stopping around step {fmt_step(p.start_step)}, rule out an LR too small: a short "
-                   "run at 3-10x the LR (an LR range test) shows whether the loss can go lower faster. If it "
-                   "cannot, change what limits the loss: more capacity, less regularisation, or better data.")
+            expl += (
+                f" Each step promised at most {pct(promise)} of the loss (η‖g‖², at the highest LR), "
+                "so an LR too small to make progress in time fits the log as well."
+            )
+            rec = (
+                f"Before stopping around step {fmt_step(p.start_step)}, rule out an LR too small: a short "
+                "run at 3-10x the LR (an LR range test) shows whether the loss can go lower faster. If it "
+                "cannot, change what limits the loss: more capacity, less regularisation, or better data."
+            )
         else:
-            rec = (f"Stop earlier (around step {fmt_step(p.start_step)}) to save compute, or change what limits "
-                   "the loss: more capacity, less regularisation (dropout, weight decay) if the training loss "
-                   "is the target, or better data. To confirm the step size is fine, an LR range test or a "
-                   "line search on a small subset is cheap.")
+            rec = (
+                f"Stop earlier (around step {fmt_step(p.start_step)}) to save compute, or change what limits "
+                "the loss: more capacity, less regularisation (dropout, weight decay) if the training loss "
+                "is the target, or better data. To confirm the step size is fine, an LR range test or a "
+                "line search on a small subset is cheap."
+            )
     elif v == "decays_untested":
         steps_ = ", ".join(fmt_step(x) for x in verdict["untested_decays_in_plateau"])
-        expl += (f"The LR was decayed during the plateau (at step {steps_}) but the log has too few points "
-                 "around the decays to test whether the loss dropped beyond its trend; no oscillation "
-                 "signature was found.")
-        rec = (f"Stop earlier (around step {fmt_step(p.start_step)}): further decays did not restart progress "
-               "visibly. Change what limits the loss instead (capacity, regularisation, data); log the loss "
-               "more often to let the decays be tested.")
+        expl += (
+            f"The LR was decayed during the plateau (at step {steps_}) but the log has too few points "
+            "around the decays to test whether the loss dropped beyond its trend; no oscillation "
+            "signature was found."
+        )
+        rec = (
+            f"Stop earlier (around step {fmt_step(p.start_step)}): further decays did not restart progress "
+            "visibly. Change what limits the loss instead (capacity, regularisation, data); log the loss "
+            "more often to let the decays be tested."
+        )
     elif v == "no_lr":
         expl += "The log has no LR series, so whether the step size set this level cannot be tested."
-        rec = (f"Log the learning rate. If it was constant, a decay (10x) around step {fmt_step(p.start_step)} "
-               "is the usual next step: SGD with a fixed LR settles at a noise floor set by the LR.")
+        rec = (
+            f"Log the learning rate. If it was constant, a decay (10x) around step {fmt_step(p.start_step)} "
+            "is the usual next step: SGD with a fixed LR settles at a noise floor set by the LR."
+        )
     else:
-        expl += ("The LR did not change during the plateau, so the log cannot show whether a decay would "
-                 "have helped; the loss shows no oscillation signature.")
+        expl += (
+            "The LR did not change during the plateau, so the log cannot show whether a decay would "
+            "have helped; the loss shows no oscillation signature."
+        )
         if verdict["earlier_lr_limited_decays"]:
             earlier = ", ".join(fmt_step(x) for x in verdict["earlier_lr_limited_decays"])
-            expl += (f" Earlier, the decay at step {earlier}"
-                     " lowered the loss at once (see lr_limited_plateau), so this level is likely set by the "
-                     "LR too.")
+            expl += (
+                f" Earlier, the decay at step {earlier}"
+                " lowered the loss at once (see lr_limited_plateau), so this level is likely set by the "
+                "LR too."
+            )
         if verdict["earlier_lr_limited_decays"] and math.isfinite(lr_now):
-            rec = (f"Decay the LR once more (10x: {fmt_lr(lr_now)} → {fmt_lr(lr_now / 10)}) around step "
-                   f"{fmt_step(p.start_step)}: the earlier decay showed the LR sets the level.")
+            rec = (
+                f"Decay the LR once more (10x: {fmt_lr(lr_now)} → {fmt_lr(lr_now / 10)}) around step "
+                f"{fmt_step(p.start_step)}: the earlier decay showed the LR sets the level."
+            )
         elif math.isfinite(lr_now):
-            rec = (f"If a lower loss matters, test whether the LR sets this level: a 10x decay "
-                   f"({fmt_lr(lr_now)} → {fmt_lr(lr_now / 10)}) from around step {fmt_step(p.start_step)}; "
-                   "with a fixed LR SGD settles at a noise floor the LR sets, and a loss that drops at once "
-                   "after the decay shows it. Otherwise the run could have stopped there.")
+            rec = (
+                f"If a lower loss matters, test whether the LR sets this level: a 10x decay "
+                f"({fmt_lr(lr_now)} → {fmt_lr(lr_now / 10)}) from around step {fmt_step(p.start_step)}; "
+                "with a fixed LR SGD settles at a noise floor the LR sets, and a loss that drops at once "
+                "after the decay shows it. Otherwise the run could have stopped there."
+            )
         else:
-            rec = (f"If a lower loss matters, test a 10x LR decay from around step {fmt_step(p.start_step)}: "
-                   "a loss that drops at once shows the LR set the level.")
+            rec = (
+                f"If a lower loss matters, test a 10x LR decay from around step {fmt_step(p.start_step)}: "
+                "a loss that drops at once shows the LR set the level."
+            )
     fl = verdict["fluctuation"]
     if fl is not None and math.isfinite(fl) and fl >= config.noise_min_amplitude and v != "oscillation":
-        rec += (f" The loss scatters ±{pct(fl)} from minibatch noise: a larger batch "
-                + (f"({b} → {4 * b}) " if b else "(4x) ") + "halves that.")
+        rec += (
+            f" The loss scatters ±{pct(fl)} from minibatch noise: a larger batch "
+            + (f"({b} → {4 * b}) " if b else "(4x) ")
+            + "halves that."
+        )
     if beta is not None and v == "oscillation":
         rec += f" (Momentum β = {beta:g}: the heavy-ball limit is ηλ < {2 * (1 + beta):.3g}.)"
     return expl, rec

@@ -50,8 +50,9 @@ class Plateau:
     above_best: float
 
 
-def plateau_of(d: SeriesData, lo: float, hi: float, config: AnalysisConfig,
-               min_points: int | None = None) -> Plateau | None:
+def plateau_of(
+    d: SeriesData, lo: float, hi: float, config: AnalysisConfig, min_points: int | None = None
+) -> Plateau | None:
     """Return the flat tail of the finite points of ``d`` in ``[lo, hi]``.
 
     The window is binned (medians of about 10 points, at most ``config.max_bins`` bins)

@@ -68,7 +68,11 @@ def detect_loss_spikes(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> 
         else:
             groups.append([int(i)])
     # a spike jumps up from the point before it (the first point of a falling loss is not one)
-    groups = [g for g in groups if g[0] >= 1 and max(y[j] for j in g) - y[g[0] - 1] >= math.log10(config.spike_ratio)]
+    groups = [
+        g
+        for g in groups
+        if g[0] >= 1 and max(y[j] for j in g) - y[g[0] - 1] >= math.log10(config.spike_ratio)
+    ]
     # a spike is followed by a recovery: a jump that runs to the last logged point has not
     # recovered (it is the start of a blow-up, or the log ends inside it), so it is not one
     last = float(d.fsteps[-1])
@@ -97,33 +101,45 @@ def detect_loss_spikes(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> 
             clip = float(np.percentile(gv, 99))
             ev["suggested_clip_norm"] = nice_round(clip)
     shown = ", ".join(fmt_step(s) for s in spike_steps[:8]) + (" ..." if count > 8 else "")
-    summary = (f"{count} loss spike{'s' if count != 1 else ''} (up to {times(max(ratios))} the local level) "
-               f"at step{'s' if count != 1 else ''} {shown}.")
-    expl = ("A spike is a jump far outside the loss's ordinary scatter (here ≥ "
-            f"{config.spike_z:g} robust SDs and ≥ {times(config.spike_ratio)} the running median). Isolated "
-            "spikes come from a step that landed on a cliff of the loss surface (a large gradient times "
-            "the LR throws the iterate out), from a bad or mislabelled batch, or from the LR jumping "
-            "(end of a warm-up, a restart). The loss recovering afterwards means training survived them.")
+    summary = (
+        f"{count} loss spike{'s' if count != 1 else ''} (up to {times(max(ratios))} the local level) "
+        f"at step{'s' if count != 1 else ''} {shown}."
+    )
+    expl = (
+        "A spike is a jump far outside the loss's ordinary scatter (here ≥ "
+        f"{config.spike_z:g} robust SDs and ≥ {times(config.spike_ratio)} the running median). Isolated "
+        "spikes come from a step that landed on a cliff of the loss surface (a large gradient times "
+        "the LR throws the iterate out), from a bad or mislabelled batch, or from the LR jumping "
+        "(end of a warm-up, a restart). The loss recovering afterwards means training survived them."
+    )
     lr_known = [x for x in lrs if math.isfinite(x)]
     rec = "Clip the gradient norm"
-    rec += f" (e.g. at {fmt_num(nice_round(clip))}, the 99th percentile of {gtag})" if math.isfinite(clip) else ""
+    rec += (
+        f" (e.g. at {fmt_num(nice_round(clip))}, the 99th percentile of {gtag})"
+        if math.isfinite(clip)
+        else ""
+    )
     if lr_known:
         lr_hi = max(lr_known)
-        rec += (f", lengthen or add a warm-up, or lower the LR about 2x ({fmt_lr(lr_hi)} → "
-                f"{fmt_lr(nice_round(lr_hi / 2))})")
+        rec += (
+            f", lengthen or add a warm-up, or lower the LR about 2x ({fmt_lr(lr_hi)} → "
+            f"{fmt_lr(nice_round(lr_hi / 2))})"
+        )
     else:
         rec += ", add a warm-up, or lower the LR about 2x"
     rec += "; if a spike recurs at the same place every epoch, inspect that batch."
     severe = count >= 3 or max(ratios) >= 3.0
-    return [Finding(
-        id="loss_spikes",
-        severity="warning" if severe else "info",
-        summary=summary,
-        tags=(d.tag,),
-        step_range=(spike_steps[0], spike_steps[-1]),
-        confidence=0.8 if count >= 2 else 0.65,
-        evidence=ev,
-        explanation=expl,
-        recommendation=rec,
-        references=_REFS,
-    )]
+    return [
+        Finding(
+            id="loss_spikes",
+            severity="warning" if severe else "info",
+            summary=summary,
+            tags=(d.tag,),
+            step_range=(spike_steps[0], spike_steps[-1]),
+            confidence=0.8 if count >= 2 else 0.65,
+            evidence=ev,
+            explanation=expl,
+            recommendation=rec,
+            references=_REFS,
+        )
+    ]

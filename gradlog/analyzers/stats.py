@@ -55,7 +55,7 @@ def pow10(x: float) -> float:
         return math.inf
     if x < -330.0:
         return 0.0
-    return float(10.0 ** x)
+    return float(10.0**x)
 
 
 def log_ratio(num: float, den: float) -> float:
@@ -119,7 +119,7 @@ def mk_variance_factor(n: int, rho: float) -> float:
         return 1.0
     rho = min(rho, 0.95)
     k = np.arange(1, n - 2, dtype=float)
-    rs = (6.0 / math.pi) * np.arcsin(rho ** k / 2.0)
+    rs = (6.0 / math.pi) * np.arcsin(rho**k / 2.0)
     w = (n - k) * (n - k - 1) * (n - k - 2)
     return float(1.0 + 2.0 * np.sum(w * rs) / (n * (n - 1) * (n - 2)))
 
@@ -173,7 +173,7 @@ def block_autocorr(phi: float, m: int) -> float:
     phi = min(phi, 0.999)
     if m <= 1:
         return float(phi)
-    pm = phi ** m
+    pm = phi**m
     den = m * (1.0 - phi * phi) - 2.0 * phi * (1.0 - pm)
     if den <= 0:
         return float(phi)
@@ -282,8 +282,12 @@ class TrendFit:
 
     def significant(self, alpha: float) -> bool:
         """Return True when the trend test rejects "no trend" and the interval excludes 0."""
-        return (self.p_value < alpha and math.isfinite(self.low) and math.isfinite(self.high)
-                and (self.low > 0 or self.high < 0))
+        return (
+            self.p_value < alpha
+            and math.isfinite(self.low)
+            and math.isfinite(self.high)
+            and (self.low > 0 or self.high < 0)
+        )
 
     def direction(self, alpha: float) -> str:
         """Return ``"rising"``, ``"falling"`` or ``"flat"``."""
@@ -292,9 +296,16 @@ class TrendFit:
         return "rising" if self.slope > 0 else "falling"
 
 
-def fit_trend(x: np.ndarray, y: np.ndarray, *, max_bins: int, min_points: int,
-              level_fraction: float, level_min_points: int,
-              smooth_min_autocorr: float = 0.5) -> TrendFit | None:
+def fit_trend(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    max_bins: int,
+    min_points: int,
+    level_fraction: float,
+    level_min_points: int,
+    smooth_min_autocorr: float = 0.5,
+) -> TrendFit | None:
     """Fit a robust trend to raw points ``(x, y)`` (finite values only).
 
     The series is binned to ``max_bins`` medians, then thinned until independent

@@ -29,8 +29,12 @@ from gradlog.run import Run
 __all__ = ["make_run", "synthetic_run"]
 
 
-def make_run(series: Mapping[str, tuple[Sequence[int] | np.ndarray, Sequence[float] | np.ndarray]],
-             meta: Mapping[str, Any] | None = None, *, name: str = "synthetic") -> Run:
+def make_run(
+    series: Mapping[str, tuple[Sequence[int] | np.ndarray, Sequence[float] | np.ndarray]],
+    meta: Mapping[str, Any] | None = None,
+    *,
+    name: str = "synthetic",
+) -> Run:
     """Return a Run from ``{tag: (steps, values)}``."""
     tags: list[str] = []
     steps: list[np.ndarray] = []
@@ -40,9 +44,11 @@ def make_run(series: Mapping[str, tuple[Sequence[int] | np.ndarray, Sequence[flo
         tags.extend([tag] * len(st))
         steps.append(st)
         values.append(np.asarray(va, dtype=float))
-    frame, _ = build_frame(np.array(tags, dtype=object),
-                           np.concatenate(steps) if steps else np.array([], dtype=np.int64),
-                           np.concatenate(values) if values else np.array([], dtype=float))
+    frame, _ = build_frame(
+        np.array(tags, dtype=object),
+        np.concatenate(steps) if steps else np.array([], dtype=np.int64),
+        np.concatenate(values) if values else np.array([], dtype=float),
+    )
     m = {"format": "synthetic", "name": name, "step_unit": "iteration", **dict(meta or {})}
     return Run(frame, m, name=name)
 
@@ -116,7 +122,7 @@ def synthetic_run(
         loss[loss > 1e6] = np.inf
         first_inf = np.flatnonzero(~np.isfinite(loss))
         if first_inf.size:
-            loss[first_inf[0] + 1:] = np.nan
+            loss[first_inf[0] + 1 :] = np.nan
 
     logged = t[::interval].astype(np.int64)
     series: dict[str, tuple[np.ndarray, np.ndarray]] = {loss_tag: (logged, loss[logged])}

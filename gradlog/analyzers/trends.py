@@ -81,9 +81,16 @@ def _fine_bins(run: Run, tag: str, config: AnalysisConfig) -> tuple[np.ndarray, 
     return cached(run, ("fine_bins", tag, config.max_bins), make)
 
 
-def trend_of(run: Run, tag: str, *, start: float | None = None, end: float | None = None,
-             role: str | None = None, scope: str = "run",
-             config: AnalysisConfig = DEFAULT_CONFIG) -> Trend | None:
+def trend_of(
+    run: Run,
+    tag: str,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+    role: str | None = None,
+    scope: str = "run",
+    config: AnalysisConfig = DEFAULT_CONFIG,
+) -> Trend | None:
     """Return the :class:`~gradlog.findings.Trend` of ``tag`` over ``[start, end]`` steps.
 
     Returns
@@ -107,10 +114,15 @@ def trend_of(run: Run, tag: str, *, start: float | None = None, end: float | Non
         if n > 4 * config.max_bins and inside.sum() >= config.max_bins:
             # long window: fit on the cached fine bins (medians) inside it
             steps, y = fx[inside], fy[inside]
-        fit = fit_trend((steps - s0) / 1000.0, y, max_bins=config.max_bins,
-                        min_points=config.mk_min_points, level_fraction=config.level_fraction,
-                        level_min_points=config.level_min_points,
-                        smooth_min_autocorr=config.trend_smooth_min_autocorr)
+        fit = fit_trend(
+            (steps - s0) / 1000.0,
+            y,
+            max_bins=config.max_bins,
+            min_points=config.mk_min_points,
+            level_fraction=config.level_fraction,
+            level_min_points=config.level_min_points,
+            smooth_min_autocorr=config.trend_smooth_min_autocorr,
+        )
         if fit is None:
             return None
         start_level = d.to_value(fit.start_level)
@@ -139,8 +151,11 @@ def trend_of(run: Run, tag: str, *, start: float | None = None, end: float | Non
             fold_change=fold,
             start_level=start_level,
             end_level=end_level,
-            direction=direction_of(fit.direction(config.trend_alpha), fold,
-                                   float(getattr(config, "trend_decisive_fold", DECISIVE_FOLD))),
+            direction=direction_of(
+                fit.direction(config.trend_alpha),
+                fold,
+                float(getattr(config, "trend_decisive_fold", DECISIVE_FOLD)),
+            ),
         )
 
     return cached(run, ("trend", tag, start, end, role, scope, config), make)
@@ -162,9 +177,9 @@ def compute_trends(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> list
             out.append(t)
         if len(ph) >= 2 and role != "lr":
             for p, start, end in phase_windows(run):
-                tp = trend_of(run, tag, start=start, end=end, role=role,
-                              scope=f"lr_phase {p.index}", config=config)
+                tp = trend_of(
+                    run, tag, start=start, end=end, role=role, scope=f"lr_phase {p.index}", config=config
+                )
                 if tp is not None:
                     out.append(tp)
     return out
-

@@ -78,12 +78,14 @@ _STOP_RE = re.compile(r"\b(stop|stopping|stopped)\b", re.I)
 def _says_stop(f: Finding) -> bool:
     """True when the recommendation speaks of stopping the run (not of a loss that stopped)."""
     rec = f.recommendation
-    return bool(_STOP_RE.search(rec)) and not rec.lower().startswith("do not stop") and (
-        "stops improving" not in rec.lower() or rec.lower().startswith("stop"))
+    return (
+        bool(_STOP_RE.search(rec))
+        and not rec.lower().startswith("do not stop")
+        and ("stops improving" not in rec.lower() or rec.lower().startswith("stop"))
+    )
 
 
-def reconcile(run: Run, findings: list[Finding], *,
-              config: AnalysisConfig = DEFAULT_CONFIG) -> list[Finding]:
+def reconcile(run: Run, findings: list[Finding], *, config: AnalysisConfig = DEFAULT_CONFIG) -> list[Finding]:
     """Return the findings of ``run`` made consistent with each other.
 
     - ``noisy_loss`` ("no sign of a too-large step") is dropped where
@@ -107,19 +109,26 @@ def reconcile(run: Run, findings: list[Finding], *,
             continue
         if f.id == "loss_plateau" and f.evidence.get("series") == "validation" and overfit:
             continue  # the validation loss rose from its minimum: overfitting tells that story
-        if (f.id == "loss_plateau" and f.evidence.get("series") == "training" and falling is not None
-                and not blown):
+        if (
+            f.id == "loss_plateau"
+            and f.evidence.get("series") == "training"
+            and falling is not None
+            and not blown
+        ):
             continue
         if f.id in ("loss_plateau", "overfitting") and _says_stop(f) and f.step_range is not None:
             gain = metric_since(run, int(f.step_range[0]), math.inf)
             if gain is not None and gain["improved"]:
                 name = str(gain["tag"]).rsplit("/", 1)[-1]
                 f = dataclasses.replace(
-                    f, recommendation=(
+                    f,
+                    recommendation=(
                         f"Do not stop at step {fmt_step(f.step_range[0])}: the validation {name} still "
                         f"improved after it ({gain['at_min']:.4g} → {gain['end']:.4g}). Keep the checkpoint "
-                        f"with the best validation {name}."),
-                    evidence={**f.evidence, "val_metric_after": gain})
+                        f"with the best validation {name}."
+                    ),
+                    evidence={**f.evidence, "val_metric_after": gain},
+                )
         out.append(f)
     return out
 
@@ -129,8 +138,11 @@ def _lower(run: Run, f: Finding, lr: float | None, *, diverged: bool) -> LRAdvic
     base = _positive(f.evidence.get("lr_at_blowup")) or _positive(f.evidence.get("oscillating_lr")) or lr
     if to_lr is None and base is not None:
         to_lr = nice_floor(base / (10.0 if diverged else 3.0))
-    what = ("the loss diverged" if diverged else
-            "the loss bounces: each step overshoots the valley it should descend")
+    what = (
+        "the loss diverged"
+        if diverged
+        else "the loss bounces: each step overshoots the valley it should descend"
+    )
     tail = f" (about {fmt_lr(to_lr)})" if to_lr is not None else ""
     summary = f"Lower the learning rate{tail}: {what}"
     if f.step_range is not None:
@@ -140,10 +152,20 @@ def _lower(run: Run, f: Finding, lr: float | None, *, diverged: bool) -> LRAdvic
         summary += " Decaying it earlier works too."
     if is_adaptive_optimizer(run):
         summary += " (Adaptive optimizer: judged from the loss and gradient-norm pattern.)"
-    keys = ("suggested_lr", "fold_rise", "lr_at_blowup") if diverged else (
-        "signals_present", "first_order_ratio", "suggested_lr")
-    return LRAdvice("lower", summary, step_range=f.step_range, lr=lr, to_lr=to_lr,
-                    confidence=f.confidence, because=(_because(f, *keys),))
+    keys = (
+        ("suggested_lr", "fold_rise", "lr_at_blowup")
+        if diverged
+        else ("signals_present", "first_order_ratio", "suggested_lr")
+    )
+    return LRAdvice(
+        "lower",
+        summary,
+        step_range=f.step_range,
+        lr=lr,
+        to_lr=to_lr,
+        confidence=f.confidence,
+        because=(_because(f, *keys),),
+    )
 
 
 def lr_verdict(run: Run, findings: list[Finding], *, config: AnalysisConfig = DEFAULT_CONFIG) -> LRAdvice:
@@ -174,54 +196,93 @@ def lr_verdict(run: Run, findings: list[Finding], *, config: AnalysisConfig = DE
         again = plat.evidence.get("flat_again_since") is not None and still_falling(run, config) is None
         decays = plat.evidence.get("decays") or []
         hit: dict[str, Any] = next((t for t in decays if t.get("limited")), {})
-        ev = {"decay_step": hit.get("step"), "observed_drop": hit.get("observed_drop"),
-              "predicted_drop": hit.get("predicted_drop"), "z": hit.get("z")}
+        ev = {
+            "decay_step": hit.get("step"),
+            "observed_drop": hit.get("observed_drop"),
+            "predicted_drop": hit.get("predicted_drop"),
+            "z": hit.get("z"),
+        }
         cited = ({"finding": plat.id, "evidence": ev},)
         if again and lr is not None:
             since = int(plat.evidence["flat_again_since"])
             return LRAdvice(
-                "decay_now", f"Decay the learning rate now ({fmt_lr(lr)} → {fmt_lr(lr / 10)}): the loss has "
+                "decay_now",
+                f"Decay the learning rate now ({fmt_lr(lr)} → {fmt_lr(lr / 10)}): the loss has "
                 f"been flat again since step {fmt_step(since)}, and the last decay lowered it at once.",
-                step_range=(since, int(plat.evidence.get("last_step", since))), lr=lr, to_lr=lr / 10.0,
-                confidence=plat.confidence, because=cited)
+                step_range=(since, int(plat.evidence.get("last_step", since))),
+                lr=lr,
+                to_lr=lr / 10.0,
+                confidence=plat.confidence,
+                because=cited,
+            )
         start = plat.step_range[0] if plat.step_range else None
         drop = hit.get("observed_drop")
         summary = "Decay the learning rate earlier"
         if start is not None:
             summary += f" (around step {fmt_step(start)})"
         summary += ": the loss waited on a plateau until "
-        summary += (f"the decay at step {fmt_step(hit['step'])} lowered it {pct(drop)} at once."
-                    if hit.get("step") is not None and drop is not None else "a decay lowered it.")
-        return LRAdvice("decay_earlier", summary, step_range=plat.step_range, lr=lr,
-                        confidence=plat.confidence, because=cited)
+        summary += (
+            f"the decay at step {fmt_step(hit['step'])} lowered it {pct(drop)} at once."
+            if hit.get("step") is not None and drop is not None
+            else "a decay lowered it."
+        )
+        return LRAdvice(
+            "decay_earlier",
+            summary,
+            step_range=plat.step_range,
+            lr=lr,
+            confidence=plat.confidence,
+            because=cited,
+        )
     if small is not None:
         to_lr = _positive(small.evidence.get("suggested_lr"))
         summary = "Raise the learning rate"
         if to_lr is not None:
             summary += f" (about {fmt_lr(to_lr)})"
-        summary += (f": the loss was still falling steadily at the end, {pct(small.evidence.get('late_share', math.nan))}"
-                    " of its whole decrease in the last half of the run, without bouncing.")
-        return LRAdvice("raise", summary, step_range=small.step_range, lr=lr, to_lr=to_lr,
-                        confidence=small.confidence,
-                        because=(_because(small, "late_share", "late_z", "promise_share", "suggested_lr"),))
+        summary += (
+            f": the loss was still falling steadily at the end, {pct(small.evidence.get('late_share', math.nan))}"
+            " of its whole decrease in the last half of the run, without bouncing."
+        )
+        return LRAdvice(
+            "raise",
+            summary,
+            step_range=small.step_range,
+            lr=lr,
+            to_lr=to_lr,
+            confidence=small.confidence,
+            because=(_because(small, "late_share", "late_z", "promise_share", "suggested_lr"),),
+        )
     loss = run.roles.get("loss")
     if not loss or loss not in run:
-        return LRAdvice("unknown", "No verdict: the log has no training loss.", lr=lr, confidence=0.0,
-                        reason="no training loss")
+        return LRAdvice(
+            "unknown",
+            "No verdict: the log has no training loss.",
+            lr=lr,
+            confidence=0.0,
+            reason="no training loss",
+        )
     d = series_data(run, str(loss))
     if d.n < config.verdict_min_points:
-        return LRAdvice("unknown", f"No verdict: only {d.n} loss points were logged.", lr=lr,
-                        confidence=0.0, reason=f"too few points ({d.n})")
+        return LRAdvice(
+            "unknown",
+            f"No verdict: only {d.n} loss points were logged.",
+            lr=lr,
+            confidence=0.0,
+            reason=f"too few points ({d.n})",
+        )
     nf = _first(findings, "nonfinite_values")
     if nf is not None and any(t == loss for t in nf.tags):
         return _lower(run, nf, lr, diverged=True)
     summary = "Keep the learning rate: no sign that it is too large (no bounce, no blow-up) or too small."
-    plateau = next((f for f in findings if f.id == "loss_plateau"
-                    and f.evidence.get("series") == "training"), None)
+    plateau = next(
+        (f for f in findings if f.id == "loss_plateau" and f.evidence.get("series") == "training"), None
+    )
     because: tuple[dict[str, Any], ...] = ()
     if plateau is not None:
-        summary += (f" The loss has been flat since step {fmt_step(plateau.evidence.get('plateau_start_step', 0))};"
-                    " whether the LR sets that level, only a decay can show.")
+        summary += (
+            f" The loss has been flat since step {fmt_step(plateau.evidence.get('plateau_start_step', 0))};"
+            " whether the LR sets that level, only a decay can show."
+        )
         because = (_because(plateau, "plateau_start_step", "improvement_since"),)
     if lr is None:
         summary = summary.replace("Keep the learning rate", "Keep the learning rate (not logged)")
@@ -230,7 +291,9 @@ def lr_verdict(run: Run, findings: list[Finding], *, config: AnalysisConfig = DE
     if clip is not None:
         at = f" at {clip['threshold']:.3g}" if clip.get("threshold") else ""
         share = f" on {pct(clip['share'])} of the logged steps" if clip.get("share") else ""
-        summary += (f" The gradient norm was clipped{at}{share}: clipping caps each step, so it can hide "
-                    "an LR that is too large; judge the LR with the clipping off or from the clipped share.")
+        summary += (
+            f" The gradient norm was clipped{at}{share}: clipping caps each step, so it can hide "
+            "an LR that is too large; judge the LR with the clipping off or from the clipped share."
+        )
         confidence = 0.3
     return LRAdvice("keep", summary, lr=lr, confidence=confidence, because=because)

@@ -28,10 +28,10 @@ def nice_round(x: float) -> float:
     if x is None or not math.isfinite(x) or x <= 0 or not 1e-300 < x < 1e300:
         return x
     e = math.floor(math.log10(x))
-    m = x / 10.0 ** e
+    m = x / 10.0**e
     ladder = (1.0, 2.0, 3.0, 5.0, 10.0)
     best = min(ladder, key=lambda v: abs(math.log(m / v)))
-    return float(f"{best * 10 ** e:.3g}")
+    return float(f"{best * 10**e:.3g}")
 
 
 def nice_floor(x: float) -> float:
@@ -39,9 +39,9 @@ def nice_floor(x: float) -> float:
     if x is None or not math.isfinite(x) or x <= 0 or not 1e-300 < x < 1e300:
         return x
     e = math.floor(math.log10(x))
-    m = x / 10.0 ** e
+    m = x / 10.0**e
     best = max(v for v in (1.0, 2.0, 3.0, 5.0) if v <= m * (1 + 1e-9))
-    return float(f"{best * 10 ** e:.3g}")
+    return float(f"{best * 10**e:.3g}")
 
 
 def fmt_lr(x: float) -> str:
@@ -56,7 +56,7 @@ def pct(x: float, digits: int = 2) -> str:
     if x is None or not math.isfinite(x):
         return "nan%"
     v = 100.0 * x
-    if abs(v) >= 10 ** digits or v == 0:
+    if abs(v) >= 10**digits or v == 0:
         return f"{v:.0f}%"
     r = float(f"{v:.{digits}g}")
     while abs(r) >= 100 > abs(v) and digits < 6:

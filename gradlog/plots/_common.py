@@ -12,8 +12,17 @@ import pandas as pd
 
 from gradlog.series import ema_debiased, lr_decays
 
-__all__ = ["PALETTE", "SEVERITY_COLORS", "EMA_WEIGHT", "WIDTH_IN", "MAX_PLOT_POINTS",
-           "SMOOTH_MIN_POINTS", "MAX_DECAY_LINES", "GREY", "ema_debiased"]
+__all__ = [
+    "PALETTE",
+    "SEVERITY_COLORS",
+    "EMA_WEIGHT",
+    "WIDTH_IN",
+    "MAX_PLOT_POINTS",
+    "SMOOTH_MIN_POINTS",
+    "MAX_DECAY_LINES",
+    "GREY",
+    "ema_debiased",
+]
 
 _WS_RE = re.compile(r"\s+")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -26,8 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from gradlog.run import Run
 
 #: Okabe-Ito colours, in the order lines use them (yellow and black left out of the cycle).
-PALETTE: tuple[str, ...] = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7",
-                            "#000000")
+PALETTE: tuple[str, ...] = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#000000")
 BLUE, ORANGE, GREEN, VERMILLION, SKY, PURPLE, BLACK = PALETTE
 GREY = "#999999"
 #: Shading of a finding's step range (info is grey, so it never looks like a data line).
@@ -35,8 +43,7 @@ SEVERITY_COLORS: dict[str, str] = {"info": GREY, "warning": ORANGE, "critical": 
 SEVERITY_ORDER = ("info", "warning", "critical")
 #: Colours of up to eight layers on one panel: the Okabe-Ito palette without black and
 #: yellow (it vanishes on white), then Paul Tol's wine and a brown.
-LAYER_COLORS: tuple[str, ...] = (BLUE, ORANGE, GREEN, VERMILLION, SKY, PURPLE, "#882255",
-                                 "#8C510A")
+LAYER_COLORS: tuple[str, ...] = (BLUE, ORANGE, GREEN, VERMILLION, SKY, PURPLE, "#882255", "#8C510A")
 #: TensorBoard's default smoothing weight (its scalar dashboard slider).
 EMA_WEIGHT = 0.6
 WIDTH_IN = 8.0  # 800 px at 100 dpi
@@ -59,6 +66,7 @@ _STAT_LABELS = {
 
 
 # -- small helpers ---------------------------------------------------------------
+
 
 def _txt(text: Any) -> str:
     """Log-derived text made safe for matplotlib: one line, no control characters, and
@@ -235,8 +243,16 @@ def _mark_decays(ax: Axes, decays: Sequence[int], *, label: bool = True) -> None
     if len(decays) > MAX_DECAY_LINES:  # a smooth schedule: the LR curve shows it better
         return
     for i, d in enumerate(decays):
-        ax.axvline(d, color=PURPLE, lw=1.0, ls=":", alpha=0.9, zorder=1, gid=f"decay:{d}",
-                   label="LR decay" if (label and i == 0) else None)
+        ax.axvline(
+            d,
+            color=PURPLE,
+            lw=1.0,
+            ls=":",
+            alpha=0.9,
+            zorder=1,
+            gid=f"decay:{d}",
+            label="LR decay" if (label and i == 0) else None,
+        )
 
 
 def _shade_all(ax: Axes, findings: Sequence[Finding], run_range: tuple[int, int]) -> list[Any]:
@@ -264,8 +280,15 @@ def _shade_all(ax: Axes, findings: Sequence[Finding], run_range: tuple[int, int]
     return out
 
 
-def _shade(ax: Axes, f: Finding, step_range: tuple[int, int], run_range: tuple[int, int], *,
-           count: int = 1, label: bool = True) -> Any:
+def _shade(
+    ax: Axes,
+    f: Finding,
+    step_range: tuple[int, int],
+    run_range: tuple[int, int],
+    *,
+    count: int = 1,
+    label: bool = True,
+) -> Any:
     """Shade ``step_range`` (a finding's) and, with ``label``, write the finding's id at
     the top of the span; returns the label (Text) or None."""
     from matplotlib.transforms import blended_transform_factory
@@ -276,16 +299,24 @@ def _shade(ax: Axes, f: Finding, step_range: tuple[int, int], run_range: tuple[i
         half = max((run_range[1] - run_range[0]) * 0.005, 0.5)
         a, b = a - half, b + half
     broad = (b - a) > 0.5 * max(run_range[1] - run_range[0], 1)
-    ax.axvspan(a, b, color=color, alpha=0.06 if broad else 0.14, lw=0, zorder=0,
-               gid=f"finding:{f.id}")
+    ax.axvspan(a, b, color=color, alpha=0.06 if broad else 0.14, lw=0, zorder=0, gid=f"finding:{f.id}")
     if not label:
         return None
     trans = blended_transform_factory(ax.transData, ax.transAxes)
     text = f" {f.id}" + (f" ×{count}" if count > 1 else "")
-    return ax.text(max(a, run_range[0]), 0.97, text, transform=trans, fontsize=7.5,
-                   va="top", ha="left", color="#333333", zorder=5, clip_on=True,
-                   bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": color, "lw": 0.8,
-                         "alpha": 0.85})
+    return ax.text(
+        max(a, run_range[0]),
+        0.97,
+        text,
+        transform=trans,
+        fontsize=7.5,
+        va="top",
+        ha="left",
+        color="#333333",
+        zorder=5,
+        clip_on=True,
+        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": color, "lw": 0.8, "alpha": 0.85},
+    )
 
 
 def _value_at(s: pd.Series, steps: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -331,7 +362,6 @@ def _legend(ax: Axes, extra_axes: Sequence[Axes] = (), **kw: Any) -> None:
         ax.legend(handles, labels, fontsize=8, framealpha=0.9, **kw)
 
 
-
 def _num(x: Any) -> float | None:
     """``x`` as a finite float, or None (evidence values may be missing, null or text)."""
     try:
@@ -352,13 +382,10 @@ def _g(x: Any) -> str:
     return f"{float(x):.3g}" if _isnum(x) else "?"
 
 
-
 def _unavailable(ax: Axes, text: str) -> Axes:
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="#555555",
-            wrap=True)
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="#555555", wrap=True)
     ax.set_axis_off()
     return ax
-
 
 
 def _declutter(ax: Axes, texts: Sequence[Any], *, pad_px: float = 2.0) -> None:
@@ -396,8 +423,9 @@ def _declutter(ax: Axes, texts: Sequence[Any], *, pad_px: float = 2.0) -> None:
         placed.append(box)
 
 
-def _trend_follows(t: Any, series: pd.Series | None = None, tolerance: float = 1.25,
-                   third_tolerance: float = 1.1) -> bool:
+def _trend_follows(
+    t: Any, series: pd.Series | None = None, tolerance: float = 1.25, third_tolerance: float = 1.1
+) -> bool:
     """True when a fitted trend line follows its curve, so it may be drawn.
 
     Its values at the first and last step must be within ``tolerance`` (a factor, for a

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # -- figures for reports --------------------------------------------------------------
 
+
 def _has_grads(run: Run) -> bool:
     return bool(run.roles.get("grad")) or bool(run.roles.get("grad_total"))
 
@@ -32,9 +33,12 @@ def _has_osc(report: Any) -> bool:
 
 def _has_first_order(report: Any) -> bool:
     """True when an oscillation finding rests (also) on the first-order overshoot."""
-    return any(f.id == "step_size_oscillation" and isinstance(f.evidence, dict)
-               and _FO_ID in (f.evidence.get("signals_present") or ())
-               for f in _findings(report))
+    return any(
+        f.id == "step_size_oscillation"
+        and isinstance(f.evidence, dict)
+        and _FO_ID in (f.evidence.get("signals_present") or ())
+        for f in _findings(report)
+    )
 
 
 def report_figures(report: Report) -> list[tuple[str, Figure]]:

@@ -117,13 +117,21 @@ def _first_order_rows(report: Any, loss: pd.Series) -> tuple[list[dict[str, Any]
                 promise = eta * float(p["grad_level"]) ** 2
             if ratio is not None and ratio > 0 and np.isfinite(promise):
                 level = promise / ratio
-        rows.append({
-            "start": a, "lo": lo, "end": b, "lr": eta, "promise": promise, "level": level,
-            "ratio": ratio,
-            "efficiency": (float(p["first_order_efficiency"])
-                           if _isnum(p.get("first_order_efficiency")) else None),
-            "overshoot": bool(p.get("first_order_overshoot")),
-        })
+        rows.append(
+            {
+                "start": a,
+                "lo": lo,
+                "end": b,
+                "lr": eta,
+                "promise": promise,
+                "level": level,
+                "ratio": ratio,
+                "efficiency": (
+                    float(p["first_order_efficiency"]) if _isnum(p.get("first_order_efficiency")) else None
+                ),
+                "overshoot": bool(p.get("first_order_overshoot")),
+            }
+        )
     return rows, finding
 
 
@@ -166,8 +174,7 @@ def _fo_text(row: dict[str, Any], compact: bool) -> str:
     return "\n".join(lines)
 
 
-def plot_first_order(report: Report, *, ax: Axes | None = None,
-                     ema_weight: float = EMA_WEIGHT) -> Axes:
+def plot_first_order(report: Report, *, ax: Axes | None = None, ema_weight: float = EMA_WEIGHT) -> Axes:
     """Plot the first-order check of the step size: the loss and the decrease a step
     promises, ``eta * ||g||^2``, on one log axis.
 
@@ -202,26 +209,37 @@ def plot_first_order(report: Report, *, ax: Axes | None = None,
     loss = _finite(run.series(loss_tag)) if loss_tag and loss_tag in run else None
     lr = _lr_series(run)
     gtag = _grad_l2_tag(run)
-    missing = [what for what, ok in (("training loss", loss is not None and not loss.empty),
-                                     ("learning rate", lr is not None),
-                                     ("gradient L2 norm (grad_norm/...)", gtag is not None)) if not ok]
+    missing = [
+        what
+        for what, ok in (
+            ("training loss", loss is not None and not loss.empty),
+            ("learning rate", lr is not None),
+            ("gradient L2 norm (grad_norm/...)", gtag is not None),
+        )
+        if not ok
+    ]
     if missing or loss is None or lr is None or gtag is None:
-        return _unavailable(ax, "first-order check not available: the log has no "
-                            + " and no ".join(missing))
+        return _unavailable(ax, "first-order check not available: the log has no " + " and no ".join(missing))
     gnorm = _finite(run.series(gtag))
     promise = _promise(lr, gnorm)
     if promise.empty:
-        return _unavailable(ax, f"first-order check not available: {_txt(gtag)} has no positive "
-                            "finite value")
+        return _unavailable(ax, f"first-order check not available: {_txt(gtag)} has no positive finite value")
     drawn = []
-    for s, color, gid, label in ((loss, BLUE, "loss", _txt(loss_tag)),
-                                 (promise, VERMILLION, "promise", "promise per step η‖g‖²")):
+    for s, color, gid, label in (
+        (loss, BLUE, "loss", _txt(loss_tag)),
+        (promise, VERMILLION, "promise", "promise per step η‖g‖²"),
+    ):
         v = s.to_numpy()
         drawn.append(v)
         if len(v) > SMOOTH_MIN_POINTS:
             ax.plot(*_thin(s.index, v), color=color, lw=0.6, alpha=0.25, gid=f"{gid}_raw")
-            ax.plot(*_thin(s.index, ema_debiased(v, ema_weight)), color=color, lw=1.6,
-                    gid=f"{gid}_smooth", label=f"{label} (EMA {ema_weight:g})")
+            ax.plot(
+                *_thin(s.index, ema_debiased(v, ema_weight)),
+                color=color,
+                lw=1.6,
+                gid=f"{gid}_smooth",
+                label=f"{label} (EMA {ema_weight:g})",
+            )
         else:
             ax.plot(s.index, v, color=color, lw=1.5, marker="o", ms=3, gid=f"{gid}_raw", label=label)
     rows, finding = _first_order_rows(report, loss)
@@ -232,12 +250,22 @@ def plot_first_order(report: Report, *, ax: Axes | None = None,
     for k, row in enumerate(rows):
         lo, b = row["lo"], row["end"]
         if np.isfinite(row["level"]) and row["level"] > 0:
-            ax.hlines(row["level"], lo, b, color=BLUE, lw=1.3, ls="--", gid=f"loss_level:{k}",
-                      label="_nolegend_" if labelled else "medians per LR phase", zorder=4)
+            ax.hlines(
+                row["level"],
+                lo,
+                b,
+                color=BLUE,
+                lw=1.3,
+                ls="--",
+                gid=f"loss_level:{k}",
+                label="_nolegend_" if labelled else "medians per LR phase",
+                zorder=4,
+            )
             labelled = True
         if np.isfinite(row["promise"]) and row["promise"] > 0:
-            ax.hlines(row["promise"], lo, b, color=VERMILLION, lw=1.3, ls="--",
-                      gid=f"promise_level:{k}", zorder=4)
+            ax.hlines(
+                row["promise"], lo, b, color=VERMILLION, lw=1.3, ls="--", gid=f"promise_level:{k}", zorder=4
+            )
         e = row["efficiency"]
         if e is not None and e > 0 and np.isfinite(row["promise"]) and row["promise"] > 0:
             # drawn at least 1e-4 of the promise (a triangle says "lower"): a realised
@@ -245,18 +273,44 @@ def plot_first_order(report: Report, *, ax: Axes | None = None,
             realised = e * row["promise"]
             shown = max(realised, _REALISED_FLOOR * row["promise"])
             drawn.append(np.array([shown]))
-            ax.hlines(shown, lo, b, color=GREEN, lw=1.8, ls=":", gid=f"realised:{k}", zorder=4,
-                      label="_nolegend_" if realised_labelled else "realised decrease per step")
+            ax.hlines(
+                shown,
+                lo,
+                b,
+                color=GREEN,
+                lw=1.8,
+                ls=":",
+                gid=f"realised:{k}",
+                zorder=4,
+                label="_nolegend_" if realised_labelled else "realised decrease per step",
+            )
             realised_labelled = True
             if shown > realised:
                 ax.plot([0.5 * (lo + b)], [shown], "v", color=GREEN, ms=6, gid=f"realised_below:{k}")
         hit = _fo_hit(row, finding)
         compact = (b - row["start"]) / span < 0.3
-        boxes.append(ax.text(row["start"], 0.97, _fo_text(row, compact), transform=trans, va="top", ha="left",
-                fontsize=7.5, color=BLACK, clip_on=True, gid=f"first_order:{k}",
+        boxes.append(
+            ax.text(
+                row["start"],
+                0.97,
+                _fo_text(row, compact),
+                transform=trans,
+                va="top",
+                ha="left",
+                fontsize=7.5,
+                color=BLACK,
+                clip_on=True,
+                gid=f"first_order:{k}",
                 fontweight="bold" if hit else "normal",
-                bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": VERMILLION if hit else GREY,
-                      "lw": 1.2 if hit else 0.8, "alpha": 0.9}))
+                bbox={
+                    "boxstyle": "round,pad=0.25",
+                    "fc": "white",
+                    "ec": VERMILLION if hit else GREY,
+                    "lw": 1.2 if hit else 0.8,
+                    "alpha": 0.9,
+                },
+            )
+        )
     _mark_decays(ax, _decays(run, report))
     allv = np.concatenate(drawn)
     allv = allv[np.isfinite(allv)]
@@ -270,10 +324,8 @@ def plot_first_order(report: Report, *, ax: Axes | None = None,
     ax.set_xlabel(_step_label(run))
     ax.set_ylabel("loss; decrease per step")
     src = f"evidence of {finding.id}" if finding is not None else "no oscillation finding"
-    ax.set_title(f"first-order check: does the loss fall as η‖g‖² promises? ({src})",
-                 fontsize=10, loc="left")
+    ax.set_title(f"first-order check: does the loss fall as η‖g‖² promises? ({src})", fontsize=10, loc="left")
     ax.grid(True, which="major", alpha=0.3, lw=0.5)
     _legend(ax, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)
     _declutter(ax, boxes)
     return ax
-

@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from gradlog.report import Report
     from gradlog.run import Run
 
+
 def _long_ema_weight(n: int) -> float:
     """An EMA weight whose window spans about 1% of ``n`` points (at least TensorBoard's
     0.6, at most 0.99): several layers' per-step gradient norms overlap, and only their
@@ -104,8 +105,13 @@ def _layer_colors(layers: Sequence[str], named: set[str]) -> dict[str, str]:
     return {t: cycle[order.index(t)] if t in chosen else _REST for t in layers}
 
 
-def plot_grad_norms(report_or_run: Report | Run, *, ax: Axes | None = None,
-                    ema_weight: float | None = None, relative: bool | None = None) -> Axes:
+def plot_grad_norms(
+    report_or_run: Report | Run,
+    *,
+    ax: Axes | None = None,
+    ema_weight: float | None = None,
+    relative: bool | None = None,
+) -> Axes:
     """Plot every layer's gradient statistic against steps.
 
     ``relative`` (the default when a gradient finding gives its analysed window): each
@@ -135,8 +141,15 @@ def plot_grad_norms(report_or_run: Report | Run, *, ax: Axes | None = None,
     total = run.roles.get("grad_total")
     tags = list(layers) + ([total] if total and total in run and total not in layers else [])
     if not tags:
-        ax.text(0.5, 0.5, "no gradient statistics in this log", transform=ax.transAxes,
-                ha="center", va="center", color="#555555")
+        ax.text(
+            0.5,
+            0.5,
+            "no gradient statistics in this log",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            color="#555555",
+        )
         ax.set_axis_off()
         return ax
     window = _window(report_or_run)
@@ -192,16 +205,30 @@ def plot_grad_norms(report_or_run: Report | Run, *, ax: Axes | None = None,
         z = 2 if grey else 3
         if len(v) > SMOOTH_MIN_POINTS:
             if not grey and (raw_too or not relative):
-                ax.plot(*_thin(steps, v), color=color, lw=0.6, alpha=0.2, gid=f"grad_raw:{tag}",
-                        zorder=1)
+                ax.plot(*_thin(steps, v), color=color, lw=0.6, alpha=0.2, gid=f"grad_raw:{tag}", zorder=1)
             w = ema_weight if ema_weight is not None else _long_ema_weight(len(v))
             smooth = ema_debiased(v, w)
-            ax.plot(*_thin(steps, smooth), color=color, lw=lw, zorder=z,
-                    gid=f"grad:{tag}" if not grey else f"grad_rest:{tag}", label=label)
+            ax.plot(
+                *_thin(steps, smooth),
+                color=color,
+                lw=lw,
+                zorder=z,
+                gid=f"grad:{tag}" if not grey else f"grad_rest:{tag}",
+                label=label,
+            )
         else:
             smooth = v
-            ax.plot(steps, v, color=color, lw=lw, marker="o", ms=3, zorder=z,
-                    gid=f"grad:{tag}" if not grey else f"grad_rest:{tag}", label=label)
+            ax.plot(
+                steps,
+                v,
+                color=color,
+                lw=lw,
+                marker="o",
+                ms=3,
+                zorder=z,
+                gid=f"grad:{tag}" if not grey else f"grad_rest:{tag}",
+                label=label,
+            )
         if relative and window is not None:  # the y-range: the drawn curves in the window
             shown.append(smooth[(steps >= window[0]) & (steps <= window[1])])
         else:
@@ -218,8 +245,7 @@ def plot_grad_norms(report_or_run: Report | Run, *, ax: Axes | None = None,
     if relative and window is not None:
         _mark_transient(ax, run_range, window, allv)
         ax.axhline(1.0, color="#555555", lw=0.8, ls="-", zorder=1)
-        ax.set_ylabel(f"{stat.splitlines()[0]}\n/ level at {_step_label(run)} {window[0]:,.0f}",
-                      fontsize=9)
+        ax.set_ylabel(f"{stat.splitlines()[0]}\n/ level at {_step_label(run)} {window[0]:,.0f}", fontsize=9)
     else:
         ax.set_ylabel(stat, fontsize=9)
     ax.set_xlabel(_step_label(run))
@@ -230,8 +256,11 @@ def plot_grad_norms(report_or_run: Report | Run, *, ax: Axes | None = None,
     what = "gradients per layer" if layers else "global gradient norm"
     if relative:
         what += " relative to the start of the analysed window"
-    ax.set_title(f"{_txt(run.name)}: {what}" + (" (dashed: fitted trend)" if drawn_trend else ""),
-                 fontsize=10, loc="left")
+    ax.set_title(
+        f"{_txt(run.name)}: {what}" + (" (dashed: fitted trend)" if drawn_trend else ""),
+        fontsize=10,
+        loc="left",
+    )
     _plain_log_ticks(ax)
     n = len([h for h in ax.get_legend_handles_labels()[1]])
     if n <= 6:
@@ -242,13 +271,22 @@ def plot_grad_norms(report_or_run: Report | Run, *, ax: Axes | None = None,
     return ax
 
 
-def _mark_transient(ax: Axes, run_range: tuple[int, int], window: tuple[float, float],
-                    inside: np.ndarray) -> None:
+def _mark_transient(
+    ax: Axes, run_range: tuple[int, int], window: tuple[float, float], inside: np.ndarray
+) -> None:
     """Grey the steps before the analysed window, say so in the legend, and fit the
     y-range to the drawn curves inside the window (the early transient is cut from it)."""
     if window[0] > run_range[0]:
-        ax.axvspan(run_range[0], window[0], color="#DDDDDD", alpha=0.6, lw=0, zorder=0,
-                   gid="transient", label="before the window (cut from the y-range)")
+        ax.axvspan(
+            run_range[0],
+            window[0],
+            color="#DDDDDD",
+            alpha=0.6,
+            lw=0,
+            zorder=0,
+            gid="transient",
+            label="before the window (cut from the y-range)",
+        )
     v = inside[np.isfinite(inside) & (inside > 0)]
     if v.size:
         lo, hi = float(np.percentile(v, 0.5)), float(np.percentile(v, 99.5))
@@ -282,4 +320,3 @@ def _stat_label(run: Run, tags: Sequence[str]) -> str:
         if label not in labels:
             labels.append(label)
     return "\n".join(labels)
-

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from gradlog.findings import Finding
     from gradlog.report import Report
 
+
 def _residual(loss: pd.Series) -> tuple[pd.Series, bool]:
     """The loss's deviation from its smooth trend, detrended as the analyzers detrend it
     (:func:`gradlog.analyzers.stats.smooth_residuals` with the configured
@@ -82,13 +83,26 @@ def plot_oscillation(report: Report, *, ax: Axes | None = None) -> Axes:
     ax = _new_ax(ax, height=3.0)
     loss_tag = run.roles.get("loss")
     if not loss_tag or loss_tag not in run:
-        ax.text(0.5, 0.5, "no loss series in this log", transform=ax.transAxes, ha="center",
-                va="center", color="#555555")
+        ax.text(
+            0.5,
+            0.5,
+            "no loss series in this log",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            color="#555555",
+        )
         ax.set_axis_off()
         return ax
     res, relative = _residual(run.series(loss_tag))
-    ax.plot(*_thin(res.index, res.to_numpy()), color="#555555", lw=0.7, alpha=0.8, gid="residual",
-            label="deviation of the loss from its smooth trend")
+    ax.plot(
+        *_thin(res.index, res.to_numpy()),
+        color="#555555",
+        lw=0.7,
+        alpha=0.8,
+        gid="residual",
+        label="deviation of the loss from its smooth trend",
+    )
     phases, finding = _phases(report)
     trans = blended_transform_factory(ax.transData, ax.transAxes)
     boxes = []
@@ -98,18 +112,34 @@ def plot_oscillation(report: Report, *, ax: Axes | None = None) -> Axes:
         except (KeyError, TypeError, ValueError):
             continue
         color = PALETTE[k % (len(PALETTE) - 1)]
-        ax.fill_between([a, b], [-amp, -amp], [amp, amp], color=color, alpha=0.18, lw=0,
-                        gid=f"amplitude:{k}")
+        ax.fill_between([a, b], [-amp, -amp], [amp, amp], color=color, alpha=0.18, lw=0, gid=f"amplitude:{k}")
         ax.hlines([-amp, amp], a, b, color=color, lw=1.4)
         lr = p.get("lr")
         ac = p.get("lag1_autocorr")
-        txt = "\n".join(x for x in (f"LR {_g(lr)}" if _isnum(lr) else "", f"amp {_g(amp)}",
-                                     f"ρ₁ {_num(ac):+.2f}" if _num(ac) is not None else "") if x)
-        boxes.append(ax.text(a, 0.97, " " + txt.replace("\n", "\n "), transform=trans, va="top",
-                             ha="left", fontsize=7.5, color=BLACK, clip_on=True,
-                             gid=f"phase_box:{k}",
-                             bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": color,
-                                   "alpha": 0.85}))
+        txt = "\n".join(
+            x
+            for x in (
+                f"LR {_g(lr)}" if _isnum(lr) else "",
+                f"amp {_g(amp)}",
+                f"ρ₁ {_num(ac):+.2f}" if _num(ac) is not None else "",
+            )
+            if x
+        )
+        boxes.append(
+            ax.text(
+                a,
+                0.97,
+                " " + txt.replace("\n", "\n "),
+                transform=trans,
+                va="top",
+                ha="left",
+                fontsize=7.5,
+                color=BLACK,
+                clip_on=True,
+                gid=f"phase_box:{k}",
+                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": color, "alpha": 0.85},
+            )
+        )
     _mark_decays(ax, _decays(run, report), label=False)
     if len(res):
         lim = np.nanpercentile(np.abs(res.to_numpy()), 99.5)
@@ -121,11 +151,11 @@ def plot_oscillation(report: Report, *, ax: Axes | None = None) -> Axes:
     ax.set_xlabel(_step_label(run))
     ax.set_ylabel("loss / trend - 1" if relative else "loss - trend")
     if finding is not None:
-        ax.set_title(f"detrended loss per LR phase (evidence of {finding.id})", fontsize=10,
-                     loc="left")
+        ax.set_title(f"detrended loss per LR phase (evidence of {finding.id})", fontsize=10, loc="left")
     else:
-        ax.set_title("detrended loss (no oscillation finding: no amplitude measured)",
-                     fontsize=10, loc="left")
+        ax.set_title(
+            "detrended loss (no oscillation finding: no amplitude measured)", fontsize=10, loc="left"
+        )
     ax.grid(True, alpha=0.3, lw=0.5)
     _declutter(ax, boxes)
     return ax
@@ -144,8 +174,15 @@ def plot_amplitude_vs_lr(report: Report, *, ax: Axes | None = None) -> Axes:
     ax = _new_ax(ax, height=3.0)
     pts = _amp_points(report)
     if not pts:
-        ax.text(0.5, 0.5, "no amplitudes in the evidence", transform=ax.transAxes, ha="center", va="center",
-                color="#555555")
+        ax.text(
+            0.5,
+            0.5,
+            "no amplitudes in the evidence",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            color="#555555",
+        )
         ax.set_axis_off()
         return ax
     lrs, amps = np.array(pts).T
@@ -176,10 +213,14 @@ def plot_amplitude_vs_lr(report: Report, *, ax: Axes | None = None) -> Axes:
 def _amp_points(report: Any) -> list[tuple[float, float]]:
     """(LR, amplitude) of each LR phase with both positive and finite."""
     phases, _f = _phases(report)
-    return [(float(p["lr"]), float(p["amplitude"])) for p in phases
-            if _isnum(p.get("lr")) and _isnum(p.get("amplitude"))
-            and float(p["lr"]) > 0 and float(p["amplitude"]) > 0]
-
+    return [
+        (float(p["lr"]), float(p["amplitude"]))
+        for p in phases
+        if _isnum(p.get("lr"))
+        and _isnum(p.get("amplitude"))
+        and float(p["lr"]) > 0
+        and float(p["amplitude"]) > 0
+    ]
 
 
 def _amp_lr_slope(report: Any) -> float | None:

@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from gradlog.report import Report
     from gradlog.run import Run
 
+
 def plot_overview(report: Report, *, ax: Axes | None = None, ema_weight: float = EMA_WEIGHT) -> Axes:
     """Plot the loss (raw, light; smoothed with TensorBoard's debiased EMA, unless it has
     at most :data:`SMOOTH_MIN_POINTS` points), its fitted trend, the validation loss and
@@ -77,28 +78,61 @@ def plot_overview(report: Report, *, ax: Axes | None = None, ema_weight: float =
         v = loss.to_numpy()
         values.append(v)
         if not np.isfinite(v).any():
-            ax.text(0.5, 0.5, f"{_txt(loss_tag)}: no finite value ({len(v)} NaN/inf)",
-                    transform=ax.transAxes, ha="center", va="center", color=VERMILLION)
+            ax.text(
+                0.5,
+                0.5,
+                f"{_txt(loss_tag)}: no finite value ({len(v)} NaN/inf)",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                color=VERMILLION,
+            )
         elif len(v) > SMOOTH_MIN_POINTS:
-            ax.plot(*_thin(loss.index, v), color=BLUE, lw=0.8, alpha=0.3, gid="loss_raw",
-                    label=f"{_txt(loss_tag)} (raw)")
-            ax.plot(*_thin(loss.index, ema_debiased(v, ema_weight)), color=BLUE, lw=1.6, gid="loss_smooth",
-                    label=f"{_txt(loss_tag)} (EMA {ema_weight:g})")
+            ax.plot(
+                *_thin(loss.index, v),
+                color=BLUE,
+                lw=0.8,
+                alpha=0.3,
+                gid="loss_raw",
+                label=f"{_txt(loss_tag)} (raw)",
+            )
+            ax.plot(
+                *_thin(loss.index, ema_debiased(v, ema_weight)),
+                color=BLUE,
+                lw=1.6,
+                gid="loss_smooth",
+                label=f"{_txt(loss_tag)} (EMA {ema_weight:g})",
+            )
         else:  # a few points (per-epoch logs): smoothing would only add lag
-            ax.plot(loss.index, v, color=BLUE, lw=1.5, marker="o", ms=3, gid="loss_raw",
-                    label=_txt(loss_tag))
+            ax.plot(loss.index, v, color=BLUE, lw=1.5, marker="o", ms=3, gid="loss_raw", label=_txt(loss_tag))
         bad = loss[~np.isfinite(v)]
         if not bad.empty:
             from matplotlib.transforms import blended_transform_factory
 
             trans = blended_transform_factory(ax.transData, ax.transAxes)
-            ax.plot(bad.index, np.full(len(bad), 0.02), "x", color=VERMILLION, ms=5, mew=1.2,
-                    transform=trans, gid="nonfinite", label=f"NaN/inf ({len(bad)})", clip_on=False)
+            ax.plot(
+                bad.index,
+                np.full(len(bad), 0.02),
+                "x",
+                color=VERMILLION,
+                ms=5,
+                mew=1.2,
+                transform=trans,
+                gid="nonfinite",
+                label=f"NaN/inf ({len(bad)})",
+                clip_on=False,
+            )
     if val is not None:
         values.append(val.to_numpy())
-        ax.plot(*_thin(val.index, val.to_numpy()), color=ORANGE, lw=1.4, gid="val_loss",
-                marker="o" if len(val) <= 60 else None, ms=3,
-                label=_txt(val_tag))
+        ax.plot(
+            *_thin(val.index, val.to_numpy()),
+            color=ORANGE,
+            lw=1.4,
+            gid="val_loss",
+            marker="o" if len(val) <= 60 else None,
+            ms=3,
+            label=_txt(val_tag),
+        )
     # fitted trend: per LR phase when the analyzers fitted those, else over the run
     labelled = False
     for tag, color, curve in ((loss_tag, BLACK, loss), (val_tag, ORANGE, val)):
@@ -110,8 +144,16 @@ def plot_overview(report: Report, *, ax: Axes | None = None, ema_weight: float =
             if not _trend_follows(t, curve):
                 continue
             xs = np.linspace(t.step_start, t.step_end, 50)
-            ax.plot(xs, t.line(xs), color=color, lw=1.2, ls="--", gid=f"trend:{t.tag}:{t.scope}",
-                    label=None if labelled else "fitted trend", zorder=4)
+            ax.plot(
+                xs,
+                t.line(xs),
+                color=color,
+                lw=1.2,
+                ls="--",
+                gid=f"trend:{t.tag}:{t.scope}",
+                label=None if labelled else "fitted trend",
+                zorder=4,
+            )
             labelled = True
     allv = np.concatenate(values) if values else np.array([])
     if _auto_log(allv):
@@ -121,8 +163,15 @@ def plot_overview(report: Report, *, ax: Axes | None = None, ema_weight: float =
     ax.set_xlabel(_step_label(run))
     ax.set_ylabel("loss" if loss is not None or val is not None else "")
     if loss is None and val is None:
-        ax.text(0.5, 0.5, "no loss series in this log", transform=ax.transAxes, ha="center",
-                va="center", color="#555555")
+        ax.text(
+            0.5,
+            0.5,
+            "no loss series in this log",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            color="#555555",
+        )
     ax.grid(True, alpha=0.3, lw=0.5)
     twin = _draw_lr(ax, run, report)
     what = "loss" + (" and learning rate" if twin is not None else "")
@@ -131,8 +180,7 @@ def plot_overview(report: Report, *, ax: Axes | None = None, ema_weight: float =
     ax.set_title(f"{_txt(run.name)}: {what}{verdict}", fontsize=10, loc="left")
     if advice is not None and twin is not None:
         _draw_verdict(ax, twin, advice, run)
-    _legend(ax, [twin] if twin is not None else [], loc="upper center",
-            bbox_to_anchor=(0.5, -0.16), ncol=4)
+    _legend(ax, [twin] if twin is not None else [], loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4)
     _declutter(ax, labels)
     return ax
 
@@ -144,8 +192,15 @@ def _draw_lr(ax: Axes, run: Run, report: Any) -> Axes | None:
     if lr is None:
         return None
     twin = ax.twinx()
-    twin.plot(*_thin(lr.index, lr.to_numpy()), color=PURPLE, lw=1.1, drawstyle="steps-post", gid="lr",
-              label=f"{_txt(run.roles.get('lr'))} (right axis)", alpha=0.9)
+    twin.plot(
+        *_thin(lr.index, lr.to_numpy()),
+        color=PURPLE,
+        lw=1.1,
+        drawstyle="steps-post",
+        gid="lr",
+        label=f"{_txt(run.roles.get('lr'))} (right axis)",
+        alpha=0.9,
+    )
     if _log_ok(lr.to_numpy()):
         twin.set_yscale("log")
         _plain_log_ticks(twin)
@@ -173,46 +228,88 @@ def _draw_verdict(ax: Axes, twin: Axes, advice: Any, run: Run) -> None:
     if not len(at) or not np.isfinite(at[0]):
         return
     y = float(at[0])
-    twin.plot([a, b], [y, y], color=PURPLE, lw=3.0, alpha=0.45, solid_capstyle="butt",
-              gid="lr_verdict", label=f"LR verdict: {advice.action}")
+    twin.plot(
+        [a, b],
+        [y, y],
+        color=PURPLE,
+        lw=3.0,
+        alpha=0.45,
+        solid_capstyle="butt",
+        gid="lr_verdict",
+        label=f"LR verdict: {advice.action}",
+    )
     if advice.to_lr is not None and np.isfinite(advice.to_lr) and advice.to_lr > 0:
         # on the loss axes (drawn above the LR axes), in the LR axes' coordinates
-        ax.annotate(f"LR: {advice.action} to {advice.to_lr:.3g}", xy=(b, advice.to_lr),
-                      xycoords=twin.transData, xytext=(b, y), textcoords=twin.transData,
-                      ha="right", va="bottom", fontsize=8,
-                      color=PURPLE, gid="lr_verdict_to", zorder=7,
-                      bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": PURPLE, "lw": 0.8,
-                            "alpha": 0.9},
-                      arrowprops={"arrowstyle": "->", "color": PURPLE, "lw": 1.4,
-                                  "shrinkA": 0, "shrinkB": 2})
+        ax.annotate(
+            f"LR: {advice.action} to {advice.to_lr:.3g}",
+            xy=(b, advice.to_lr),
+            xycoords=twin.transData,
+            xytext=(b, y),
+            textcoords=twin.transData,
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            color=PURPLE,
+            gid="lr_verdict_to",
+            zorder=7,
+            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": PURPLE, "lw": 0.8, "alpha": 0.9},
+            arrowprops={"arrowstyle": "->", "color": PURPLE, "lw": 1.4, "shrinkA": 0, "shrinkB": 2},
+        )
         lo, hi = twin.get_ylim()
-        twin.set_ylim(min(lo, advice.to_lr * (0.8 if twin.get_yscale() == "log" else 1.0)),
-                      max(hi, advice.to_lr * (1.25 if twin.get_yscale() == "log" else 1.0)))
+        twin.set_ylim(
+            min(lo, advice.to_lr * (0.8 if twin.get_yscale() == "log" else 1.0)),
+            max(hi, advice.to_lr * (1.25 if twin.get_yscale() == "log" else 1.0)),
+        )
 
 
-def _draw_loss_findings(ax: Axes, report: Any, loss: pd.Series | None, val: pd.Series | None,
-                        run_range: tuple[int, int]) -> list[Any]:
+def _draw_loss_findings(
+    ax: Axes, report: Any, loss: pd.Series | None, val: pd.Series | None, run_range: tuple[int, int]
+) -> list[Any]:
     shown = [f for f in _findings(report) if f.id not in _GRAD_IDS]
     labels = _shade_all(ax, shown, run_range)
     unit = _step_label(_run_of(report))
     for f in shown:
         if f.id == "loss_plateau":
-            start = _evidence_steps(f, "plateau_start_step") or (
-                [f.step_range[0]] if f.step_range else [])
+            start = _evidence_steps(f, "plateau_start_step") or ([f.step_range[0]] if f.step_range else [])
             for s in start[:1]:
-                ax.axvline(s, color=BLACK, lw=1.2, ls="-.", gid="plateau_start",
-                           label=f"plateau from {unit} {s:,}")
+                ax.axvline(
+                    s, color=BLACK, lw=1.2, ls="-.", gid="plateau_start", label=f"plateau from {unit} {s:,}"
+                )
         elif f.id == "loss_spikes" and loss is not None:
             xs, ys = _value_at(loss, _evidence_steps(f, "spike_steps"))
             if len(xs):
-                ax.plot(xs, ys, "^", color=VERMILLION, ms=7, mec="white", mew=0.6, gid="spikes",
-                        label="spike", zorder=6)
+                ax.plot(
+                    xs,
+                    ys,
+                    "^",
+                    color=VERMILLION,
+                    ms=7,
+                    mec="white",
+                    mew=0.6,
+                    gid="spikes",
+                    label="spike",
+                    zorder=6,
+                )
         elif f.id == "overfitting" and val is not None:
             xs, ys = _value_at(_finite(val), _evidence_steps(f, "val_min_step"))
             if len(xs):
-                ax.plot(xs, ys, "D", color=ORANGE, mec=BLACK, ms=6, gid="val_min",
-                        label="validation minimum", zorder=6)
+                ax.plot(
+                    xs,
+                    ys,
+                    "D",
+                    color=ORANGE,
+                    mec=BLACK,
+                    ms=6,
+                    gid="val_min",
+                    label="validation minimum",
+                    zorder=6,
+                )
         elif f.id == "divergence" and f.step_range is not None:
-            ax.axvline(f.step_range[0], color=VERMILLION, lw=1.5, gid="divergence_start",
-                       label=f"diverged at {unit} {f.step_range[0]:,}")
+            ax.axvline(
+                f.step_range[0],
+                color=VERMILLION,
+                lw=1.5,
+                gid="divergence_start",
+                label=f"diverged at {unit} {f.step_range[0]:,}",
+            )
     return labels

@@ -23,8 +23,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from gradlog.run import Run
 
-def plot_tags(run: Run, tags: Sequence[str] | None = None, *, ax: Axes | None = None,
-              logy: bool | None = None) -> Axes:
+
+def plot_tags(
+    run: Run, tags: Sequence[str] | None = None, *, ax: Axes | None = None, logy: bool | None = None
+) -> Axes:
     """Plot some tags of a run against steps.
 
     Parameters
@@ -45,8 +47,7 @@ def plot_tags(run: Run, tags: Sequence[str] | None = None, *, ax: Axes | None = 
         If a tag is not in the run (the message lists the tags).
     """
     if tags is None:
-        tags = [t for t in (run.roles.get("loss"), run.roles.get("val_loss"), run.roles.get("lr"))
-                if t]
+        tags = [t for t in (run.roles.get("loss"), run.roles.get("val_loss"), run.roles.get("lr")) if t]
         if not tags:
             tags = run.tags[:6]
     tags = list(tags)
@@ -59,8 +60,15 @@ def plot_tags(run: Run, tags: Sequence[str] | None = None, *, ax: Axes | None = 
     colors = iter(PALETTE * (1 + len(tags) // len(PALETTE)))
     for t in main:
         s = series[t]
-        ax.plot(*_thin(s.index, s.to_numpy()), color=next(colors), lw=1.2, label=_txt(t), gid=f"tag:{t}",
-                marker="o" if len(s) <= 40 else None, ms=3)
+        ax.plot(
+            *_thin(s.index, s.to_numpy()),
+            color=next(colors),
+            lw=1.2,
+            label=_txt(t),
+            gid=f"tag:{t}",
+            marker="o" if len(s) <= 40 else None,
+            ms=3,
+        )
     vals = np.concatenate([series[t].to_numpy() for t in main]) if main else np.array([])
     if logy if logy is not None else (_auto_log(vals) or main == lr_like):
         ax.set_yscale("log")
@@ -69,8 +77,14 @@ def plot_tags(run: Run, tags: Sequence[str] | None = None, *, ax: Axes | None = 
         twin = ax.twinx()
         for t in twin_tags:
             s = series[t]
-            twin.plot(*_thin(s.index, s.to_numpy()), color=PURPLE, lw=1.0, drawstyle="steps-post",
-                      label=_txt(t), gid=f"tag:{t}")
+            twin.plot(
+                *_thin(s.index, s.to_numpy()),
+                color=PURPLE,
+                lw=1.0,
+                drawstyle="steps-post",
+                label=_txt(t),
+                gid=f"tag:{t}",
+            )
         if _auto_log(np.concatenate([series[t].to_numpy() for t in twin_tags]), ratio=1.0):
             twin.set_yscale("log")
         twin.set_ylabel("learning rate", color=PURPLE)
@@ -81,4 +95,3 @@ def plot_tags(run: Run, tags: Sequence[str] | None = None, *, ax: Axes | None = 
     ax.grid(True, alpha=0.3, lw=0.5)
     _legend(ax, [twin] if twin is not None else [], loc="best")
     return ax
-

@@ -47,8 +47,14 @@ _UNSAFE_RE = re.compile(r"[^A-Za-z0-9._-]+")
 _DASHES_RE = re.compile(r"-{2,}")
 _WS_RE = re.compile(r"\s+")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
-                     *(f"lpt{i}" for i in range(1, 10))}
+_WINDOWS_RESERVED = {
+    "con",
+    "prn",
+    "aux",
+    "nul",
+    *(f"com{i}" for i in range(1, 10)),
+    *(f"lpt{i}" for i in range(1, 10)),
+}
 
 
 def fmt_num(x: Any, digits: int = 4) -> str:
@@ -191,15 +197,16 @@ def meta_notes(run: Run) -> list[str]:
     notes: list[str] = []
     restarts = meta.get("restarts") or []
     if restarts:
-        notes.append(f"{len(restarts)} restart{'s' if len(restarts) != 1 else ''}: "
-                     + "; ".join(_restart(r) for r in restarts[:5])
-                     + ("; ..." if len(restarts) > 5 else ""))
+        notes.append(
+            f"{len(restarts)} restart{'s' if len(restarts) != 1 else ''}: "
+            + "; ".join(_restart(r) for r in restarts[:5])
+            + ("; ..." if len(restarts) > 5 else "")
+        )
     for k, v in (meta.get("skipped") or {}).items():
         if v:
             notes.append(f"skipped {fmt_num(v)} {single_line(str(k).replace('_', ' '))}")
     if meta.get("replaced_points"):
-        notes.append(f"{fmt_num(meta['replaced_points'])} points re-logged later "
-                     "(the later record was kept)")
+        notes.append(f"{fmt_num(meta['replaced_points'])} points re-logged later (the later record was kept)")
     warns = meta.get("warnings") or []
     for w in warns[:10]:
         notes.append(f"warning: {single_line(w)}")
@@ -212,8 +219,9 @@ def _restart(r: Any) -> str:
     if isinstance(r, Mapping):
         step = r.get("step", r.get("at_step", r.get("iteration")))
         bits = [f"at step {fmt_step(step)}" if isinstance(step, (int, float)) else ""]
-        bits += [f"{k}={_fmt_value(v)}" for k, v in r.items()
-                 if k not in ("step", "at_step", "iteration")][:3]
+        bits += [f"{k}={_fmt_value(v)}" for k, v in r.items() if k not in ("step", "at_step", "iteration")][
+            :3
+        ]
         return single_line(" ".join(b for b in bits if b))
     return single_line(r)
 
@@ -230,6 +238,7 @@ def fmt_p(p: Any) -> str:
 
 
 # -- findings grouped by kind and cause ------------------------------------------------
+
 
 def short_tags(tags: Sequence[str]) -> list[str]:
     """Return the tags without the group prefix they all share (``grad_norm/conv1`` ->
@@ -319,11 +328,16 @@ class FindingGroup:
         a group of several; for one finding whose evidence lists its series
         (``layers``: records with ``tag``/``layer``), one per record; else none."""
         if self.count > 1:
-            return [(label, f.evidence if isinstance(f.evidence, Mapping) else {})
-                    for label, f in zip(self.labels, self.findings, strict=True)]
+            return [
+                (label, f.evidence if isinstance(f.evidence, Mapping) else {})
+                for label, f in zip(self.labels, self.findings, strict=True)
+            ]
         recs = self.first.evidence.get("layers") if isinstance(self.first.evidence, Mapping) else None
-        if not isinstance(recs, (list, tuple)) or len(recs) < 2 or not all(
-                isinstance(r, Mapping) for r in recs):
+        if (
+            not isinstance(recs, (list, tuple))
+            or len(recs) < 2
+            or not all(isinstance(r, Mapping) for r in recs)
+        ):
             return []
         names = [str(r.get("tag") or r.get("layer") or "?") for r in recs]
         return list(zip(short_tags(names), recs, strict=True))
@@ -331,8 +345,7 @@ class FindingGroup:
     def member_columns(self) -> list[tuple[str, str]]:
         """Return ``(evidence key, heading)`` of the numbers every member has."""
         mem = self.members()
-        return [(k, head) for k, head in _MEMBER_KEYS
-                if mem and all(k in ev for _l, ev in mem)]
+        return [(k, head) for k, head in _MEMBER_KEYS if mem and all(k in ev for _l, ev in mem)]
 
     def member_rows(self) -> list[tuple[str, list[str]]]:
         """Return ``(label, [formatted values of member_columns()])`` per member."""
@@ -342,8 +355,11 @@ class FindingGroup:
             vals = []
             for k, _h in cols:
                 v = ev.get(k)
-                vals.append(fmt_p(v) if k == "p_value" else
-                            (f"×{fmt_num(v, 3)}" if k == "fold_change" else fmt_num(v, 3)))
+                vals.append(
+                    fmt_p(v)
+                    if k == "p_value"
+                    else (f"×{fmt_num(v, 3)}" if k == "fold_change" else fmt_num(v, 3))
+                )
             rows.append((label, vals))
         return rows
 
@@ -397,8 +413,7 @@ def group_findings(findings: Iterable[Finding]) -> list[FindingGroup]:
     groups: dict[tuple[str, str, str], list[Finding]] = {}
     for f in findings:
         groups.setdefault((f.id, f.severity, single_line(f.recommendation)), []).append(f)
-    return [FindingGroup(tuple(sorted(g, key=lambda f: -float(f.confidence))))
-            for g in groups.values()]
+    return [FindingGroup(tuple(sorted(g, key=lambda f: -float(f.confidence)))) for g in groups.values()]
 
 
 def group_not_assessable(items: Iterable[Mapping[str, Any]]) -> list[tuple[list[str], str]]:
@@ -435,6 +450,7 @@ def display_names(names: Sequence[str], sources: Sequence[Any]) -> list[str]:
 
 # -- trend units ---------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class SlopeUnit:
     """The unit slopes are shown in: ``steps`` logged steps, named ``label``."""
@@ -443,8 +459,17 @@ class SlopeUnit:
     label: str
 
 
-_SCALES = ((10**9, "1G"), (10**8, "100M"), (10**7, "10M"), (10**6, "1M"), (10**5, "100k"),
-           (10**4, "10k"), (10**3, "1k"), (100, "100"), (10, "10"))
+_SCALES = (
+    (10**9, "1G"),
+    (10**8, "100M"),
+    (10**7, "10M"),
+    (10**6, "1M"),
+    (10**5, "100k"),
+    (10**4, "10k"),
+    (10**3, "1k"),
+    (100, "100"),
+    (10, "10"),
+)
 
 
 def slope_unit(run: Run) -> SlopeUnit:

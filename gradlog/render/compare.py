@@ -58,6 +58,7 @@ _CMP_CSS = """
 
 # -- data ---------------------------------------------------------------------------------
 
+
 def comparison_dict(comp: Comparison) -> dict[str, Any]:
     """Return the whole JSON document of a comparison (plain data, null for NaN)."""
     from gradlog.render.jsonout import reports_dict
@@ -92,10 +93,11 @@ def _loss(x: float) -> str:
 def _advice_cell(r: ComparedRun) -> str:
     """The verdict in a table cell: ``raise to 0.3 (sweep; was keep)``."""
     a = r.advice
-    cell = a.action + (f" to {_val(a.to_lr)}" if a.to_lr is not None and a.action in ("raise", "lower")
-                       else "")
+    cell = a.action + (
+        f" to {_val(a.to_lr)}" if a.to_lr is not None and a.action in ("raise", "lower") else ""
+    )
     if a.scope == "sweep":
-        cell += (f" (was {r.run_advice.action})" if r.run_advice.action != a.action else " (sweep)")
+        cell += f" (was {r.run_advice.action})" if r.run_advice.action != a.action else " (sweep)"
     return cell
 
 
@@ -125,7 +127,7 @@ def _middle(name: str, width: int) -> str:
         return name
     keep = max(width - 1, 2)
     head = keep // 2
-    return name[:head] + "…" + name[len(name) - (keep - head):]
+    return name[:head] + "…" + name[len(name) - (keep - head) :]
 
 
 def _findings(r: ComparedRun) -> str:
@@ -136,10 +138,15 @@ def _findings(r: ComparedRun) -> str:
 def _settings_lines(comp: Comparison) -> list[str]:
     out = []
     if comp.varied:
-        out.append("differ: " + "; ".join(
-            f"{k} ({', '.join(_val(v) for v in sorted(set(vals), key=str))})"
-            if k != comp.by else f"{k} (compared by)"
-            for k, vals in comp.varied.items()))
+        out.append(
+            "differ: "
+            + "; ".join(
+                f"{k} ({', '.join(_val(v) for v in sorted(set(vals), key=str))})"
+                if k != comp.by
+                else f"{k} (compared by)"
+                for k, vals in comp.varied.items()
+            )
+        )
     if comp.same:
         items = list(comp.same.items())
         shown = ", ".join(f"{k}={_val(v)}" for k, v in items[:12])
@@ -149,16 +156,23 @@ def _settings_lines(comp: Comparison) -> list[str]:
 
 # -- text ---------------------------------------------------------------------------------
 
+
 def _wrap(text: str, width: int, indent: str = "  ", first: str = "") -> list[str]:
     import textwrap
 
-    return textwrap.wrap(single_line(text), width=width, initial_indent=first or indent,
-                         subsequent_indent=indent, break_on_hyphens=False) or [first.rstrip()]
+    return textwrap.wrap(
+        single_line(text),
+        width=width,
+        initial_indent=first or indent,
+        subsequent_indent=indent,
+        break_on_hyphens=False,
+    ) or [first.rstrip()]
 
 
 def render_text(comp: Comparison, *, color: bool = False, width: int = 80) -> str:
     """Return the terminal report of a comparison: the sentence, the notes, the table and
     each run's sweep-aware LR verdict (ANSI bold/colour when ``color``)."""
+
     def paint(s: str, code: str) -> str:
         return f"\x1b[{code}m{s}\x1b[0m" if color else s
 
@@ -180,8 +194,17 @@ def render_text(comp: Comparison, *, color: bool = False, width: int = 80) -> st
     heads = ["#", "run", col[:12], "steps", "loss" + at] + (["final"] if ends_differ else []) + ["best"]
     rows = []
     for r in comp.runs:
-        rows.append([str(r.rank) if r.rank is not None else "-", "", _val(r.value), fmt_step(r.last_step),
-                     _at_common(r)] + ([_loss(r.final_loss)] if ends_differ else []) + [_loss(r.best_loss)])
+        rows.append(
+            [
+                str(r.rank) if r.rank is not None else "-",
+                "",
+                _val(r.value),
+                fmt_step(r.last_step),
+                _at_common(r),
+            ]
+            + ([_loss(r.final_loss)] if ends_differ else [])
+            + [_loss(r.best_loss)]
+        )
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(heads)]
     names = _table_names([single_line(r.name) for r in comp.runs])
     room = width - 1 - sum(w + 1 for i, w in enumerate(widths) if i != 1) - 2 - min(max(map(len, cells)), 20)
@@ -190,7 +213,9 @@ def render_text(comp: Comparison, *, color: bool = False, width: int = 80) -> st
         row[1] = _middle(nm, widths[1])
 
     def fmt_row(cells_: list[str]) -> str:
-        return " ".join(c.ljust(w) if i == 1 else c.rjust(w) for i, (c, w) in enumerate(zip(cells_, widths, strict=True)))
+        return " ".join(
+            c.ljust(w) if i == 1 else c.rjust(w) for i, (c, w) in enumerate(zip(cells_, widths, strict=True))
+        )
 
     out.append(paint(" " + fmt_row(heads) + "  LR verdict", "1"))
     for r, row, cell in zip(comp.runs, rows, cells, strict=True):
@@ -199,16 +224,23 @@ def render_text(comp: Comparison, *, color: bool = False, width: int = 80) -> st
         if len(line) > width:
             line = mark + fmt_row(row) + "\n" + " " * max(width - len(cell), 4) + cell
         out.append(paint(line, "33") if r.advice.scope == "sweep" else line)
-    out += _wrap(f"(* best; loss{at}: smoothed loss at the ranking step"
-                 + ("; final: at the run's own end" if ends_differ else "") + "; best: its minimum; "
-                 "(was X) / (sweep): the siblings changed the verdict or its LR)", width, "   ", "  ")
+    out += _wrap(
+        f"(* best; loss{at}: smoothed loss at the ranking step"
+        + ("; final: at the run's own end" if ends_differ else "")
+        + "; best: its minimum; "
+        "(was X) / (sweep): the siblings changed the verdict or its LR)",
+        width,
+        "   ",
+        "  ",
+    )
     out.append("")
     for r in comp.runs:
         head = f"- {single_line(r.name)}" + (f" ({comp.by}={_val(r.value)})" if comp.by else "") + ": "
         out += _wrap(r.advice.line(), width, "    ", head)
         if r.advice.scope == "sweep":
-            out += _wrap(f"single-run verdict was {r.run_advice.action}: {r.run_advice.summary}", width,
-                         "    ", "    ")
+            out += _wrap(
+                f"single-run verdict was {r.run_advice.action}: {r.run_advice.summary}", width, "    ", "    "
+            )
         extra = []
         if r.best_val is not None:
             extra.append(f"best {r.val_tag} {fmt_num(r.best_val, 4)} at step {fmt_step(r.best_val_step)}")
@@ -219,8 +251,10 @@ def render_text(comp: Comparison, *, color: bool = False, width: int = 80) -> st
 
 # -- figures ------------------------------------------------------------------------------
 
-def figure_files(comp: Comparison, directory: str | os.PathLike[str], *, stem: str = "compare",
-                 dpi: int = 100) -> list[tuple[str, Path]]:
+
+def figure_files(
+    comp: Comparison, directory: str | os.PathLike[str], *, stem: str = "compare", dpi: int = 100
+) -> list[tuple[str, Path]]:
     """Write the comparison's figures into ``directory`` as ``<stem>_<kind>.png``.
 
     Returns
@@ -246,14 +280,16 @@ def figure_files(comp: Comparison, directory: str | os.PathLike[str], *, stem: s
 
 # -- Markdown -----------------------------------------------------------------------------
 
+
 def _md(text: Any) -> str:
     from gradlog.render.markdown import md_escape
 
     return md_escape(text)
 
 
-def render_markdown(comp: Comparison, figures_dir: str | os.PathLike[str] | None = None,
-                    *, link_prefix: str | None = None) -> str:
+def render_markdown(
+    comp: Comparison, figures_dir: str | os.PathLike[str] | None = None, *, link_prefix: str | None = None
+) -> str:
     """Return the Markdown report of a comparison; with ``figures_dir`` the figures are
     written there (``compare_curves.png``, ``compare_sweep.png``) and linked (relative to
     the directory containing ``figures_dir``, or ``link_prefix``).
@@ -266,9 +302,17 @@ def render_markdown(comp: Comparison, figures_dir: str | os.PathLike[str] | None
     from gradlog.plots_compare import FIGURE_CAPTIONS
 
     n = len(comp.runs)
-    out = ["# gradlog comparison", "",
-           (f"{n} run{'s' if n != 1 else ''}, compared by {_md(comp.by or 'their curves only')}; "
-            f"gradlog {__version__}."), "", f"**{_md(comp.sentence)}**", ""]
+    out = [
+        "# gradlog comparison",
+        "",
+        (
+            f"{n} run{'s' if n != 1 else ''}, compared by {_md(comp.by or 'their curves only')}; "
+            f"gradlog {__version__}."
+        ),
+        "",
+        f"**{_md(comp.sentence)}**",
+        "",
+    ]
     for note in comp.notes:
         out += [f"> {_md(note)}", ""]
     out += [f"Rule: {_md(comp.rule)}.", ""]
@@ -278,18 +322,37 @@ def render_markdown(comp: Comparison, figures_dir: str | os.PathLike[str] | None
         out.append("")
     col = comp.by or "value"
     at = f"loss at step {fmt_step(comp.common_step)}" if comp.common_step is not None else "loss"
-    head = ["rank", "run", _md(col), "steps", _md(at), "final", "best", "best val (step)",
-            "LR verdict", "findings"]
+    head = [
+        "rank",
+        "run",
+        _md(col),
+        "steps",
+        _md(at),
+        "final",
+        "best",
+        "best val (step)",
+        "LR verdict",
+        "findings",
+    ]
     align = ["---:", "---", "---:", "---:", "---:", "---:", "---:", "---", "---", "---"]
     out += ["| " + " | ".join(head) + " |", "| " + " | ".join(align) + " |"]
     for r in comp.runs:
         name = _md(r.name)
         if r.name == comp.best_run:
             name = f"**{name}**"
-        bv = (f"{fmt_num(r.best_val, 4)} ({fmt_step(r.best_val_step)})" if r.best_val is not None else "-")
-        cells = [str(r.rank) if r.rank is not None else "-", name, _md(_val(r.value)),
-                 fmt_step(r.last_step), _at_common(r), _loss(r.final_loss),
-                 _loss(r.best_loss), _md(bv), _md(_advice_cell(r)), _md(_findings(r))]
+        bv = f"{fmt_num(r.best_val, 4)} ({fmt_step(r.best_val_step)})" if r.best_val is not None else "-"
+        cells = [
+            str(r.rank) if r.rank is not None else "-",
+            name,
+            _md(_val(r.value)),
+            fmt_step(r.last_step),
+            _at_common(r),
+            _loss(r.final_loss),
+            _loss(r.best_loss),
+            _md(bv),
+            _md(_advice_cell(r)),
+            _md(_findings(r)),
+        ]
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
     if figures_dir is not None:
@@ -310,6 +373,7 @@ def render_markdown(comp: Comparison, figures_dir: str | os.PathLike[str] | None
 
 # -- HTML ---------------------------------------------------------------------------------
 
+
 def _e(v: Any) -> str:
     return html.escape(str(v), quote=True)
 
@@ -327,35 +391,60 @@ def _body(comp: Comparison, *, figures: bool = True, level: int = 2) -> str:
         parts.append("<ul>" + "".join(f"<li>{_e(x)}</li>" for x in sl) + "</ul>")
     col = comp.by or "value"
     at = f"loss at step {fmt_step(comp.common_step)}" if comp.common_step is not None else "loss"
-    head = ("<tr>" + "".join(f'<th class="num">{_e(c)}</th>' if i in (0, 2, 3, 4, 5, 6) else f"<th>{_e(c)}</th>"
-                             for i, c in enumerate(["rank", "run", col, "steps", at, "final", "best",
-                                                    "best val (step)", "LR verdict", "findings"]))
-            + "</tr>")
+    head = (
+        "<tr>"
+        + "".join(
+            f'<th class="num">{_e(c)}</th>' if i in (0, 2, 3, 4, 5, 6) else f"<th>{_e(c)}</th>"
+            for i, c in enumerate(
+                [
+                    "rank",
+                    "run",
+                    col,
+                    "steps",
+                    at,
+                    "final",
+                    "best",
+                    "best val (step)",
+                    "LR verdict",
+                    "findings",
+                ]
+            )
+        )
+        + "</tr>"
+    )
     rows = []
     for r in comp.runs:
-        bv = (f"{fmt_num(r.best_val, 4)} ({fmt_step(r.best_val_step)})" if r.best_val is not None else "-")
-        adv = (f'<span class="changed" title="{_e(r.advice.summary)}">{_e(_advice_cell(r))}</span>'
-               if r.advice.scope == "sweep" else f'<span title="{_e(r.advice.summary)}">{_e(r.advice.action)}</span>')
+        bv = f"{fmt_num(r.best_val, 4)} ({fmt_step(r.best_val_step)})" if r.best_val is not None else "-"
+        adv = (
+            f'<span class="changed" title="{_e(r.advice.summary)}">{_e(_advice_cell(r))}</span>'
+            if r.advice.scope == "sweep"
+            else f'<span title="{_e(r.advice.summary)}">{_e(r.advice.action)}</span>'
+        )
         cls = ' class="best"' if r.name == comp.best_run else ""
         rows.append(
-            f"<tr{cls}><td class=\"num\">{_e(r.rank if r.rank is not None else '-')}</td>"
-            f"<td><code>{_e(r.name)}</code></td><td class=\"num\">{_e(_val(r.value))}</td>"
-            f"<td class=\"num\">{_e(fmt_step(r.last_step))}</td><td class=\"num\">{_e(_at_common(r))}</td>"
-            f"<td class=\"num\">{_e(_loss(r.final_loss))}</td><td class=\"num\">{_e(_loss(r.best_loss))}</td>"
-            f"<td>{_e(bv)}</td><td>{adv}</td><td>{_e(_findings(r))}</td></tr>")
+            f'<tr{cls}><td class="num">{_e(r.rank if r.rank is not None else "-")}</td>'
+            f'<td><code>{_e(r.name)}</code></td><td class="num">{_e(_val(r.value))}</td>'
+            f'<td class="num">{_e(fmt_step(r.last_step))}</td><td class="num">{_e(_at_common(r))}</td>'
+            f'<td class="num">{_e(_loss(r.final_loss))}</td><td class="num">{_e(_loss(r.best_loss))}</td>'
+            f"<td>{_e(bv)}</td><td>{adv}</td><td>{_e(_findings(r))}</td></tr>"
+        )
     parts.append(f'<div class="table-wrap"><table class="compare">{head}{"".join(rows)}</table></div>')
     if figures:
         for kind, fig in comp.figures():
-            parts.append(f'<figure class="figure-{_e(kind)}"><img alt="{_e(kind)} of the comparison" '
-                         f'src="{png_data_uri(fig)}" width="800"><figcaption>'
-                         f"{_e(FIGURE_CAPTIONS.get(kind, kind))}</figcaption></figure>")
+            parts.append(
+                f'<figure class="figure-{_e(kind)}"><img alt="{_e(kind)} of the comparison" '
+                f'src="{png_data_uri(fig)}" width="800"><figcaption>'
+                f"{_e(FIGURE_CAPTIONS.get(kind, kind))}</figcaption></figure>"
+            )
     parts.append(f"<{h}>LR verdicts</{h}><ul>")
     for r in comp.runs:
         label = r.name + (f" ({comp.by}={_val(r.value)})" if comp.by else "")
         item = f"<li><b>{_e(label)}</b>: {_e(r.advice.line())}"
         if r.advice.scope == "sweep":
-            item += (f'<br><span class="changed">changed by the sweep</span>; single-run verdict: '
-                     f"{_e(r.run_advice.line())}")
+            item += (
+                f'<br><span class="changed">changed by the sweep</span>; single-run verdict: '
+                f"{_e(r.run_advice.line())}"
+            )
         parts.append(item + "</li>")
     parts.append("</ul>")
     return "\n".join(parts)
@@ -371,16 +460,18 @@ def render_html(comp: Comparison, *, figures: bool = True, run_sections: bool = 
     if run_sections:
         runs = "<h2>Runs</h2>" + "\n".join(
             f"<details><summary>{_e(r.name)}: {_e(r.advice.line())}</summary>"
-            f"{report_html_fragment(r.report)}</details>" for r in comp.runs)
+            f"{report_html_fragment(r.report)}</details>"
+            for r in comp.runs
+        )
     n = len(comp.runs)
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f'<meta name="generator" content="gradlog {_e(__version__)}">\n'
         f"<title>gradlog comparison ({n} runs)</title>\n"
-        f"<style>{_PAGE_CSS}{CSS}{_CMP_CSS}</style>\n</head>\n<body>\n<div class=\"gradlog\">\n"
-        f"<header><h1>gradlog comparison</h1><p class=\"meta-line\">{n} run{'s' if n != 1 else ''}, "
+        f'<style>{_PAGE_CSS}{CSS}{_CMP_CSS}</style>\n</head>\n<body>\n<div class="gradlog">\n'
+        f'<header><h1>gradlog comparison</h1><p class="meta-line">{n} run{"s" if n != 1 else ""}, '
         f"by {_e(comp.by or 'their curves only')} &middot; gradlog {_e(__version__)}</p></header>\n"
         f"{_body(comp, figures=figures)}\n{runs}\n</div>\n</body>\n</html>\n"
     )
@@ -390,6 +481,8 @@ def html_fragment(comp: Comparison) -> str:
     """Return the notebook view of a comparison (an HTML fragment with scoped style)."""
     from gradlog.render.html import CSS
 
-    return (f'<div class="gradlog"><style>{CSS}{_CMP_CSS}</style>'
-            f"<h3>Comparison of {len(comp.runs)} runs by {_e(comp.by or 'their curves only')}</h3>"
-            f"{_body(comp, level=4)}</div>")
+    return (
+        f'<div class="gradlog"><style>{CSS}{_CMP_CSS}</style>'
+        f"<h3>Comparison of {len(comp.runs)} runs by {_e(comp.by or 'their curves only')}</h3>"
+        f"{_body(comp, level=4)}</div>"
+    )

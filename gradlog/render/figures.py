@@ -20,22 +20,22 @@ __all__ = ["png_bytes", "png_data_uri", "figure_files", "FIGURE_CAPTIONS", "FIGU
 #: What each figure of :func:`gradlog.plots.report_figures` shows (alt text and captions).
 FIGURE_CAPTIONS = {
     "overview": "Training loss (raw, light; smoothed with TensorBoard's EMA 0.6), fitted trend "
-                "(only where a straight line follows the curve), validation loss and learning "
-                "rate (right axis, decays dotted; the LR verdict's step range and suggested LR "
-                "marked); shaded: the step ranges of the findings.",
+    "(only where a straight line follows the curve), validation loss and learning "
+    "rate (right axis, decays dotted; the LR verdict's step range and suggested LR "
+    "marked); shaded: the step ranges of the findings.",
     "grad_norms": "Gradient statistic per layer (log axis, smoothed), relative to its level at "
-                  "the start of the window the gradient finding analysed (1.3 reads as a 1.3x "
-                  "rise; the steps before it greyed and cut from the y-range), or absolute "
-                  "with the fitted trends (dashed) when no finding gives a window; the LR "
-                  "decays dotted. Up to 8 layers in colour, the rest grey.",
+    "the start of the window the gradient finding analysed (1.3 reads as a 1.3x "
+    "rise; the steps before it greyed and cut from the y-range), or absolute "
+    "with the fitted trends (dashed) when no finding gives a window; the LR "
+    "decays dotted. Up to 8 layers in colour, the rest grey.",
     "oscillation": "The loss relative to its smooth trend (detrended as the analyzers do), "
-                   "with the oscillation amplitude of each LR phase from the finding's "
-                   "evidence (bands), and the amplitude against the LR.",
+    "with the oscillation amplitude of each LR phase from the finding's "
+    "evidence (bands), and the amplitude against the LR.",
     "first_order": "The loss (blue) and the decrease one step promises to first order, "
-                   "η‖g‖² (LR × squared gradient L2 norm, vermilion), on a log axis (raw, "
-                   "light; smoothed). Per LR phase: their medians (dashed), the realised "
-                   "decrease per step (dotted green) and the ratios: a step that promises a "
-                   "large part of the loss while the loss does not fall overshoots.",
+    "η‖g‖² (LR × squared gradient L2 norm, vermilion), on a log axis (raw, "
+    "light; smoothed). Per LR phase: their medians (dashed), the realised "
+    "decrease per step (dotted green) and the ratios: a step that promises a "
+    "large part of the loss while the loss does not fall overshoots.",
 }
 
 #: The figures a report shows after the findings, in this order (the overview comes
@@ -55,8 +55,9 @@ def png_data_uri(fig: Figure, *, dpi: int = 100) -> str:
     return "data:image/png;base64," + base64.b64encode(png_bytes(fig, dpi=dpi)).decode("ascii")
 
 
-def figure_files(report: Report, directory: str | os.PathLike[str], *, stem: str,
-                 dpi: int = 100) -> list[tuple[str, Path]]:
+def figure_files(
+    report: Report, directory: str | os.PathLike[str], *, stem: str, dpi: int = 100
+) -> list[tuple[str, Path]]:
     """Write the report's figures into ``directory`` as ``<stem>_<kind>.png``.
 
     ``stem`` is sanitised with :func:`safe_filename` (no path separators, no ``..``, no

@@ -122,8 +122,7 @@ def _table(body: str, cls: str = "") -> str:
 def _value_html(value: Any) -> str:
     """Render an evidence value: scalars formatted, lists joined, records as a table."""
     if isinstance(value, Mapping):
-        rows = "".join(f"<tr><th>{_wbr(str(k))}</th><td>{_value_html(v)}</td></tr>"
-                       for k, v in value.items())
+        rows = "".join(f"<tr><th>{_wbr(str(k))}</th><td>{_value_html(v)}</td></tr>" for k, v in value.items())
         return _table(rows)
     if isinstance(value, (list, tuple)):
         if value and all(isinstance(v, Mapping) for v in value):
@@ -132,12 +131,10 @@ def _value_html(value: Any) -> str:
                 cols += [str(k) for k in v if str(k) not in cols]
             head = "".join(f"<th>{_wbr(c)}</th>" for c in cols)
             body = "".join(
-                "<tr>" + "".join(f'<td class="num">{_value_html(_get(v, c))}</td>' for c in cols)
-                + "</tr>"
+                "<tr>" + "".join(f'<td class="num">{_value_html(_get(v, c))}</td>' for c in cols) + "</tr>"
                 for v in value[:200]
             )
-            more = (f'<p class="meta-line">... {len(value) - 200} more rows</p>'
-                    if len(value) > 200 else "")
+            more = f'<p class="meta-line">... {len(value) - 200} more rows</p>' if len(value) > 200 else ""
             return _table(f"<tr>{head}</tr>{body}") + more
         shown = ", ".join(_value_html(v) for v in value[:_MAX_LIST])
         more = f", ... ({len(value)} in all)" if len(value) > _MAX_LIST else ""
@@ -181,47 +178,56 @@ def _finding_html(g: FindingGroup, anchor: str, explained: dict[str, str]) -> st
         f'data-count="{g.count}">',
         f'<h4><span class="badge">{_e(g.severity)}</span> <code>{_e(g.id)}</code>{count} '
         f'<span class="meta-line">{_e(fmt_steps(g.step_range))} &middot; confidence '
-        f'{g.confidence:.2f}</span></h4>',
+        f"{g.confidence:.2f}</span></h4>",
         f'<p class="summary">{_e(g.summary)}</p>',
     ]
     if g.member_summaries():
-        parts.append('<ul class="members">' + "".join(f"<li>{_e(x)}</li>"
-                                                      for x in g.member_summaries()) + "</ul>")
+        parts.append(
+            '<ul class="members">' + "".join(f"<li>{_e(x)}</li>" for x in g.member_summaries()) + "</ul>"
+        )
     elif g.members():
         parts.append(_members_html(g))
     if g.recommendation:
-        parts.append(f'<p class="recommendation"><strong>What to do:</strong> '
-                     f"{_e(g.recommendation)}</p>")
+        parts.append(f'<p class="recommendation"><strong>What to do:</strong> {_e(g.recommendation)}</p>')
     if g.count == 1 and g.tags and not g.members():
-        parts.append('<p class="meta-line">Series: '
-                     + ", ".join(f"<code>{_wbr(t)}</code>" for t in g.tags) + "</p>")
+        parts.append(
+            '<p class="meta-line">Series: ' + ", ".join(f"<code>{_wbr(t)}</code>" for t in g.tags) + "</p>"
+        )
     if g.count == 1 and g.evidence:
-        rows = "".join(f'<tr><th class="key">{_e(k)}</th><td>{_value_html(v)}</td></tr>'
-                       for k, v in g.evidence.items())
-        parts.append('<details class="evidence"><summary>Evidence</summary>'
-                     + _table(rows, "evidence") + "</details>")
+        rows = "".join(
+            f'<tr><th class="key">{_e(k)}</th><td>{_value_html(v)}</td></tr>' for k, v in g.evidence.items()
+        )
+        parts.append(
+            '<details class="evidence"><summary>Evidence</summary>' + _table(rows, "evidence") + "</details>"
+        )
     elif g.count > 1:
         inner = "".join(
             f"<h5><code>{_wbr(label)}</code></h5>"
-            + _table("".join(f'<tr><th class="key">{_e(k)}</th><td>{_value_html(v)}</td></tr>'
-                             for k, v in f.evidence.items()), "evidence")
-            for label, f in zip(g.labels, g.findings, strict=True) if f.evidence)
+            + _table(
+                "".join(
+                    f'<tr><th class="key">{_e(k)}</th><td>{_value_html(v)}</td></tr>'
+                    for k, v in f.evidence.items()
+                ),
+                "evidence",
+            )
+            for label, f in zip(g.labels, g.findings, strict=True)
+            if f.evidence
+        )
         if inner:
-            parts.append(f'<details class="evidence"><summary>Evidence per series</summary>'
-                         f"{inner}</details>")
+            parts.append(f'<details class="evidence"><summary>Evidence per series</summary>{inner}</details>')
     if g.explanation:
         key = single_line(g.explanation)
         if key in explained:
-            parts.append(f'<p class="meta-line why-ref">Why: as explained under '
-                         f"<code>{_e(explained[key])}</code> above.</p>")
+            parts.append(
+                f'<p class="meta-line why-ref">Why: as explained under '
+                f"<code>{_e(explained[key])}</code> above.</p>"
+            )
         else:
             explained[key] = g.id
-            parts.append(f'<details class="why"><summary>Why</summary><p>{_e(g.explanation)}'
-                         "</p></details>")
+            parts.append(f'<details class="why"><summary>Why</summary><p>{_e(g.explanation)}</p></details>')
     if g.references:
         refs = "".join(f"<li>{_reference(r)}</li>" for r in g.references)
-        parts.append(f'<details class="references"><summary>References</summary><ul>{refs}</ul>'
-                     "</details>")
+        parts.append(f'<details class="references"><summary>References</summary><ul>{refs}</ul></details>')
     parts.append("</article>")
     return "\n".join(parts)
 
@@ -239,8 +245,12 @@ def _facts_html(run: Run) -> str:
     rows = [
         ("format", _e(run.meta.get("format") or "?")),
         ("source", f"<code>{_wbr(str(run.meta.get('source') or ''))}</code>"),
-        (f"{unit}s", _e(f"{fmt_step(st['first'])} to {fmt_step(st['last'])} "
-                        f"({fmt_num(st['count'])} distinct)") if st["count"] else "none"),
+        (
+            f"{unit}s",
+            _e(f"{fmt_step(st['first'])} to {fmt_step(st['last'])} ({fmt_num(st['count'])} distinct)")
+            if st["count"]
+            else "none",
+        ),
         ("tags", _e(str(len(run.tags)))),
     ]
     rows += [(f"role: {role}", _wbr(val)) for role, val in role_items(run.roles)]
@@ -252,12 +262,18 @@ def _headline_html(run: Run) -> str:
     """The run's facts in one line: format, steps, tags and source."""
     st = run.steps
     unit = run.meta.get("step_unit") or "step"
-    steps = (f"{fmt_step(st['first'])} to {fmt_step(st['last'])} ({fmt_num(st['count'])} "
-             "distinct)" if st["count"] else "none")
+    steps = (
+        f"{fmt_step(st['first'])} to {fmt_step(st['last'])} ({fmt_num(st['count'])} distinct)"
+        if st["count"]
+        else "none"
+    )
     src = run.meta.get("source")
-    return (f'<p class="meta-line">{_e(run.meta.get("format") or "?")} &middot; {_e(unit)}s '
-            f"{_e(steps)} &middot; {len(run.tags)} tags"
-            + (f" &middot; <code>{_wbr(str(src))}</code>" if src else "") + "</p>")
+    return (
+        f'<p class="meta-line">{_e(run.meta.get("format") or "?")} &middot; {_e(unit)}s '
+        f"{_e(steps)} &middot; {len(run.tags)} tags"
+        + (f" &middot; <code>{_wbr(str(src))}</code>" if src else "")
+        + "</p>"
+    )
 
 
 def _lr_html(report: Report) -> str:
@@ -273,16 +289,19 @@ def _notes_html(run: Run) -> str:
 
 def _tags_html(run: Run) -> str:
     summ = run.summary()
-    head = ('<tr><th>tag</th><th>role</th><th class="num">count</th><th class="num">first step'
-            '</th><th class="num">last step</th><th class="num">first</th><th class="num">last</th>'
-            '<th class="num">min</th><th class="num">max</th><th class="num">NaN/inf</th></tr>')
+    head = (
+        '<tr><th>tag</th><th>role</th><th class="num">count</th><th class="num">first step'
+        '</th><th class="num">last step</th><th class="num">first</th><th class="num">last</th>'
+        '<th class="num">min</th><th class="num">max</th><th class="num">NaN/inf</th></tr>'
+    )
     rows = []
     for r in summ.itertuples():
         rows.append(
             f'<tr><td class="tag"><code>{_wbr(str(r.tag))}</code></td><td>{_e(r.role)}</td>'
-            + "".join(f'<td class="num">{_e(fmt_num(x))}</td>'
-                      for x in (r.count, r.first_step, r.last_step, r.first, r.last, r.min, r.max,
-                                r.nonfinite))
+            + "".join(
+                f'<td class="num">{_e(fmt_num(x))}</td>'
+                for x in (r.count, r.first_step, r.last_step, r.first, r.last, r.min, r.max, r.nonfinite)
+            )
             + "</tr>"
         )
     return _table(head + "".join(rows), "tags")
@@ -292,9 +311,11 @@ def _trends_html(report: Report) -> str:
     if not report.trends:
         return ""
     unit = slope_unit(report.run)
-    head = ('<tr><th>series</th><th>scope</th><th class="num">steps</th><th class="num">change'
-            f'</th><th class="num">slope per {_e(unit.label)}</th><th class="num">p</th>'
-            "<th>trend</th></tr>")
+    head = (
+        '<tr><th>series</th><th>scope</th><th class="num">steps</th><th class="num">change'
+        f'</th><th class="num">slope per {_e(unit.label)}</th><th class="num">p</th>'
+        "<th>trend</th></tr>"
+    )
     rows = []
     for t in report.trends:
         rows.append(
@@ -305,30 +326,36 @@ def _trends_html(report: Report) -> str:
             f'<td class="num">{_e(fmt_p(t.p_value))}</td><td>{_e(t.direction)}</td></tr>'
         )
     n = len({t.tag for t in report.trends})
-    return (f'<details class="trends"><summary>Trends of {n} series (change: end / start '
-            f"level)</summary>{_table(head + ''.join(rows), 'trends')}</details>")
+    return (
+        f'<details class="trends"><summary>Trends of {n} series (change: end / start '
+        f"level)</summary>{_table(head + ''.join(rows), 'trends')}</details>"
+    )
 
 
 def _hparams_html(run: Run) -> str:
     hp = run.meta.get("hparams") or {}
     if not isinstance(hp, Mapping) or not hp:
         return ""
-    rows = "".join(f"<tr><th>{_wbr(str(k))}</th><td>{_value_html(v)}</td></tr>"
-                   for k, v in list(hp.items())[:200])
-    return (f'<details class="hparams"><summary>Hyperparameters ({len(hp)})</summary>'
-            f"{_table(rows, 'hparams')}</details>")
+    rows = "".join(
+        f"<tr><th>{_wbr(str(k))}</th><td>{_value_html(v)}</td></tr>" for k, v in list(hp.items())[:200]
+    )
+    return (
+        f'<details class="hparams"><summary>Hyperparameters ({len(hp)})</summary>'
+        f"{_table(rows, 'hparams')}</details>"
+    )
 
 
 def _figure_html(kind: str, uri: str, run_name: str) -> str:
     from gradlog.render.figures import FIGURE_CAPTIONS
 
     cap = FIGURE_CAPTIONS.get(kind, kind)
-    return (f'<figure class="figure-{_e(kind)}"><img alt="{_e(kind)} of {_e(run_name)}" '
-            f'src="{uri}" width="800"><figcaption>{_e(cap)}</figcaption></figure>')
+    return (
+        f'<figure class="figure-{_e(kind)}"><img alt="{_e(kind)} of {_e(run_name)}" '
+        f'src="{uri}" width="800"><figcaption>{_e(cap)}</figcaption></figure>'
+    )
 
 
-def _figures(report: Report, kinds: Sequence[str] | None = None, *,
-             dpi: int = 100) -> dict[str, str]:
+def _figures(report: Report, kinds: Sequence[str] | None = None, *, dpi: int = 100) -> dict[str, str]:
     from gradlog.plots import report_figures
     from gradlog.render.figures import png_data_uri
 
@@ -346,22 +373,32 @@ def _findings_html(report: Report, prefix: str, explained: dict[str, str]) -> st
     for i, g in enumerate(group_findings(report.findings), 1):
         parts.append(_finding_html(g, f"{prefix}-finding-{i}", explained))
     if report.not_assessable:
-        items = "".join(f"<li>{', '.join(f'<code>{_e(i)}</code>' for i in ids)}: {_e(reason)}</li>"
-                        for ids, reason in group_not_assessable(report.not_assessable))
-        parts.append(f'<details class="not-assessable-box"><summary>Not assessable '
-                     f'({len(report.not_assessable)})</summary><ul class="not-assessable">{items}'
-                     "</ul></details>")
+        items = "".join(
+            f"<li>{', '.join(f'<code>{_e(i)}</code>' for i in ids)}: {_e(reason)}</li>"
+            for ids, reason in group_not_assessable(report.not_assessable)
+        )
+        parts.append(
+            f'<details class="not-assessable-box"><summary>Not assessable '
+            f'({len(report.not_assessable)})</summary><ul class="not-assessable">{items}'
+            "</ul></details>"
+        )
     return "\n".join(parts)
 
 
-def _run_section(report: Report, anchor: str, heading: str, explained: dict[str, str], *,
-                 figures: bool = True) -> str:
+def _run_section(
+    report: Report, anchor: str, heading: str, explained: dict[str, str], *, figures: bool = True
+) -> str:
     from gradlog.render.figures import FIGURES_AFTER_FINDINGS
 
     run = report.run
     figs = _figures(report) if figures else {}
-    parts = [f'<section class="run" id="{_e(anchor)}">', f"<h2>{_wbr(heading)}</h2>",
-             _lr_html(report), _headline_html(run), _notes_html(run)]
+    parts = [
+        f'<section class="run" id="{_e(anchor)}">',
+        f"<h2>{_wbr(heading)}</h2>",
+        _lr_html(report),
+        _headline_html(run),
+        _notes_html(run),
+    ]
     if "overview" in figs:
         parts.append(_figure_html("overview", figs["overview"], run.name))
     parts.append(_findings_html(report, anchor, explained))
@@ -369,8 +406,10 @@ def _run_section(report: Report, anchor: str, heading: str, explained: dict[str,
         if kind in figs:
             parts.append(_figure_html(kind, figs[kind], run.name))
     parts.append(_trends_html(report))
-    parts.append(f'<details class="run-facts"><summary>Tags ({len(run.tags)}) and roles'
-                 f"</summary>{_facts_html(run)}{_tags_html(run)}</details>")
+    parts.append(
+        f'<details class="run-facts"><summary>Tags ({len(run.tags)}) and roles'
+        f"</summary>{_facts_html(run)}{_tags_html(run)}</details>"
+    )
     parts.append(_hparams_html(run))
     parts.append("</section>")
     return "\n".join(p for p in parts if p)
@@ -401,8 +440,10 @@ def render_html(reports: Sequence[Report], *, figures: bool = True, title: str |
         )
         nav = f"<nav><ul>{items}</ul></nav>"
     explained: dict[str, str] = {}
-    sections = "\n".join(_run_section(r, a, n, explained, figures=figures)
-                         for r, a, n in zip(reports, anchors, names, strict=True))
+    sections = "\n".join(
+        _run_section(r, a, n, explained, figures=figures)
+        for r, a, n in zip(reports, anchors, names, strict=True)
+    )
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -425,8 +466,12 @@ def report_html_fragment(report: Report) -> str:
     scoped style, no script."""
     run = report.run
     figs = _figures(report, kinds=("overview",))
-    parts = [f'<div class="gradlog"><style>{CSS}</style>', f"<h3>{_wbr(run.name)}</h3>",
-             _lr_html(report), _headline_html(run)]
+    parts = [
+        f'<div class="gradlog"><style>{CSS}</style>',
+        f"<h3>{_wbr(run.name)}</h3>",
+        _lr_html(report),
+        _headline_html(run),
+    ]
     if "overview" in figs:
         parts.append(_figure_html("overview", figs["overview"], run.name))
     parts.append(_findings_html(report, f"run-{safe_filename(run.name)}", {}))
@@ -438,7 +483,13 @@ def report_html_fragment(report: Report) -> str:
 def run_summary_html(run: Run) -> str:
     """Return the notebook view of a run: its facts, how it was read, and one row per tag
     (an HTML fragment with its own scoped style, no script)."""
-    return "\n".join([
-        f'<div class="gradlog"><style>{CSS}</style>', f"<h3>{_wbr(run.name)}</h3>",
-        _facts_html(run), _notes_html(run), _tags_html(run), "</div>",
-    ])
+    return "\n".join(
+        [
+            f'<div class="gradlog"><style>{CSS}</style>',
+            f"<h3>{_wbr(run.name)}</h3>",
+            _facts_html(run),
+            _notes_html(run),
+            _tags_html(run),
+            "</div>",
+        ]
+    )

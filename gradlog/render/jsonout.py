@@ -17,8 +17,7 @@ from gradlog.findings import plain as strict
 if TYPE_CHECKING:  # pragma: no cover
     from gradlog.report import Report
 
-__all__ = ["run_dict", "reports_dict", "reports_json", "strict", "schema", "SCHEMA_FILE",
-           "SCHEMA_VERSION"]
+__all__ = ["run_dict", "reports_dict", "reports_json", "strict", "schema", "SCHEMA_FILE", "SCHEMA_VERSION"]
 
 #: Version of the JSON shape (bumped on any incompatible change; documented in README);
 #: ``gradlog.report.SCHEMA_VERSION`` re-exports it.
@@ -48,19 +47,21 @@ def run_dict(report: Report) -> dict[str, Any]:
         for r in summary.to_dict(orient="records")
     ]
     roles = {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in run.roles.items()}
-    return strict({
-        "run": run.name,
-        "source": run.meta.get("source"),
-        "format": run.meta.get("format"),
-        "steps": run.steps,
-        "roles": roles,
-        "meta": {k: v for k, v in run.meta.items() if k not in ("source", "format", "name")},
-        "tags": tags,
-        "trends": [t.to_dict() for t in report.trends],
-        "lr_advice": report.lr_advice.to_dict(),
-        "findings": [f.to_dict() for f in report.findings],
-        "not_assessable": [dict(x) for x in report.not_assessable],
-    })
+    return strict(
+        {
+            "run": run.name,
+            "source": run.meta.get("source"),
+            "format": run.meta.get("format"),
+            "steps": run.steps,
+            "roles": roles,
+            "meta": {k: v for k, v in run.meta.items() if k not in ("source", "format", "name")},
+            "tags": tags,
+            "trends": [t.to_dict() for t in report.trends],
+            "lr_advice": report.lr_advice.to_dict(),
+            "findings": [f.to_dict() for f in report.findings],
+            "not_assessable": [dict(x) for x in report.not_assessable],
+        }
+    )
 
 
 def reports_dict(reports: Sequence[Report]) -> dict[str, Any]:

@@ -67,10 +67,13 @@ def _records_table(k: str, v: Sequence[Mapping[str, Any]]) -> list[str]:
     cols: list[str] = []
     for x in v:
         cols += [str(c) for c in x if str(c) not in cols]
-    rows = [[md_escape(fmt_num(_get(x, c)) if not isinstance(_get(x, c), str)
-                       else _get(x, c)) for c in cols] for x in v[:100]]
-    return [f"{md_escape(k)}:", ""] + _table([md_escape(c) for c in cols], rows,
-                                            right=range(len(cols))) + [""]
+    rows = [
+        [md_escape(fmt_num(_get(x, c)) if not isinstance(_get(x, c), str) else _get(x, c)) for c in cols]
+        for x in v[:100]
+    ]
+    return (
+        [f"{md_escape(k)}:", ""] + _table([md_escape(c) for c in cols], rows, right=range(len(cols))) + [""]
+    )
 
 
 def _evidence_md(evidence: Mapping[str, Any]) -> list[str]:
@@ -83,16 +86,19 @@ def _evidence_md(evidence: Mapping[str, Any]) -> list[str]:
 
 def _finding_md(g: FindingGroup, explained: dict[str, str]) -> list[str]:
     count = f" ×{g.count}" if g.count > 1 else ""
-    out = [f"#### {g.severity.upper()}: `{g.id}`{count} "
-           f"({fmt_steps(g.step_range)}, confidence {g.confidence:.2f})", "",
-           f"**{md_escape(g.summary)}**", ""]
+    out = [
+        f"#### {g.severity.upper()}: `{g.id}`{count} "
+        f"({fmt_steps(g.step_range)}, confidence {g.confidence:.2f})",
+        "",
+        f"**{md_escape(g.summary)}**",
+        "",
+    ]
     if g.member_summaries():
         out += [f"- {md_escape(x)}" for x in g.member_summaries()] + [""]
     elif g.members():
         cols = g.member_columns()
         rows = [[md_escape(label), *[md_escape(v) for v in vals]] for label, vals in g.member_rows()]
-        out += _table(["series", *[h for _k, h in cols]], rows,
-                      right=range(1, len(cols) + 1)) + [""]
+        out += _table(["series", *[h for _k, h in cols]], rows, right=range(1, len(cols) + 1)) + [""]
     elif g.tags:
         out += ["Series: " + ", ".join(md_escape(t) for t in g.tags), ""]
     if g.recommendation:
@@ -129,17 +135,28 @@ def _trends_md(report: Report) -> list[str]:
     if not report.trends:
         return []
     unit = slope_unit(report.run)
-    rows = [[md_escape(t.tag), t.scope, f"{fmt_step(t.step_start)} to {fmt_step(t.step_end)}",
-             trend_change(t), trend_rate(t, unit), md_escape(fmt_p(t.p_value)), t.direction]
-            for t in report.trends]
-    table = _table(["series", "scope", "steps", "change", f"slope per {unit.label}", "p",
-                    "trend"], rows, right=(2, 3, 4, 5)) + [""]
+    rows = [
+        [
+            md_escape(t.tag),
+            t.scope,
+            f"{fmt_step(t.step_start)} to {fmt_step(t.step_end)}",
+            trend_change(t),
+            trend_rate(t, unit),
+            md_escape(fmt_p(t.p_value)),
+            t.direction,
+        ]
+        for t in report.trends
+    ]
+    table = _table(
+        ["series", "scope", "steps", "change", f"slope per {unit.label}", "p", "trend"],
+        rows,
+        right=(2, 3, 4, 5),
+    ) + [""]
     n = len({t.tag for t in report.trends})
     return _details(f"Trends of {n} series (change: end / start level)", table)
 
 
-def _section(report: Report, heading: str, figures: dict[str, str],
-             explained: dict[str, str]) -> list[str]:
+def _section(report: Report, heading: str, figures: dict[str, str], explained: dict[str, str]) -> list[str]:
     from gradlog.render.figures import FIGURE_CAPTIONS, FIGURES_AFTER_FINDINGS
 
     run = report.run
@@ -148,8 +165,12 @@ def _section(report: Report, heading: str, figures: dict[str, str],
     facts = [
         ["format", md_escape(run.meta.get("format") or "?")],
         ["source", md_escape(run.meta.get("source") or "")],
-        [f"{unit}s", (f"{fmt_step(st['first'])} to {fmt_step(st['last'])} "
-                      f"({fmt_num(st['count'])} distinct)") if st["count"] else "none"],
+        [
+            f"{unit}s",
+            (f"{fmt_step(st['first'])} to {fmt_step(st['last'])} ({fmt_num(st['count'])} distinct)")
+            if st["count"]
+            else "none",
+        ],
         ["tags", str(len(run.tags))],
     ] + [[f"role: {r}", md_escape(v)] for r, v in role_items(run.roles)]
     out = [f"## {md_escape(heading)}", "", f"**{md_escape(report.lr_advice.line())}**", ""]
@@ -161,8 +182,12 @@ def _section(report: Report, heading: str, figures: dict[str, str],
     def fig(kind: str) -> list[str]:
         if kind not in figures:
             return []
-        return [f"![{kind} of {md_escape(run.name)}]({figures[kind]})", "",
-                f"*{md_escape(FIGURE_CAPTIONS.get(kind, kind))}*", ""]
+        return [
+            f"![{kind} of {md_escape(run.name)}]({figures[kind]})",
+            "",
+            f"*{md_escape(FIGURE_CAPTIONS.get(kind, kind))}*",
+            "",
+        ]
 
     out += fig("overview")
     out += [f"### Findings: {severity_counts(report.findings)}", ""]
@@ -172,22 +197,39 @@ def _section(report: Report, heading: str, figures: dict[str, str],
         out += _finding_md(g, explained)
     if report.not_assessable:
         out += ["### Not assessable", ""]
-        out += ["- " + ", ".join(f"`{md_escape(i)}`" for i in ids) + f": {md_escape(reason)}"
-                for ids, reason in group_not_assessable(report.not_assessable)] + [""]
+        out += [
+            "- " + ", ".join(f"`{md_escape(i)}`" for i in ids) + f": {md_escape(reason)}"
+            for ids, reason in group_not_assessable(report.not_assessable)
+        ] + [""]
     for kind in FIGURES_AFTER_FINDINGS:
         out += fig(kind)
     out += _trends_md(report)
     summ = run.summary()
-    rows = [[md_escape(r.tag), md_escape(r.role), fmt_num(r.count), fmt_num(r.first), fmt_num(r.last),
-             fmt_num(r.min), fmt_num(r.max)] for r in summ.itertuples()]
-    out += _details(f"Tags ({len(run.tags)})",
-                    _table(["tag", "role", "count", "first", "last", "min", "max"], rows,
-                           right=(2, 3, 4, 5, 6)) + [""])
+    rows = [
+        [
+            md_escape(r.tag),
+            md_escape(r.role),
+            fmt_num(r.count),
+            fmt_num(r.first),
+            fmt_num(r.last),
+            fmt_num(r.min),
+            fmt_num(r.max),
+        ]
+        for r in summ.itertuples()
+    ]
+    out += _details(
+        f"Tags ({len(run.tags)})",
+        _table(["tag", "role", "count", "first", "last", "min", "max"], rows, right=(2, 3, 4, 5, 6)) + [""],
+    )
     return out
 
 
-def render_markdown(reports: Sequence[Report], figures_dir: str | os.PathLike[str] | None = None,
-                    *, link_prefix: str | None = None) -> str:
+def render_markdown(
+    reports: Sequence[Report],
+    figures_dir: str | os.PathLike[str] | None = None,
+    *,
+    link_prefix: str | None = None,
+) -> str:
     """Return the Markdown report of several runs, one section each.
 
     Parameters
@@ -213,13 +255,18 @@ def render_markdown(reports: Sequence[Report], figures_dir: str | os.PathLike[st
 
     prefix = link_prefix if link_prefix is not None else (Path(figures_dir).name if figures_dir else "")
     stems = unique_names(safe_filename(r.run.name) for r in reports)
-    out = ["# gradlog report", "",
-           f"{len(reports)} run{'s' if len(reports) != 1 else ''}, gradlog {__version__}.", ""]
-    headings = display_names([r.run.name for r in reports],
-                             [r.run.meta.get("source") for r in reports])
+    out = [
+        "# gradlog report",
+        "",
+        f"{len(reports)} run{'s' if len(reports) != 1 else ''}, gradlog {__version__}.",
+        "",
+    ]
+    headings = display_names([r.run.name for r in reports], [r.run.meta.get("source") for r in reports])
     if len(reports) > 1:
-        out += [f"- {md_escape(h)}: {md_escape(r.lr_advice.line())} ({severity_counts(r.findings)})"
-                for r, h in zip(reports, headings, strict=True)] + [""]
+        out += [
+            f"- {md_escape(h)}: {md_escape(r.lr_advice.line())} ({severity_counts(r.findings)})"
+            for r, h in zip(reports, headings, strict=True)
+        ] + [""]
     explained: dict[str, str] = {}
     for rep, stem, heading in zip(reports, stems, headings, strict=True):
         figs: dict[str, str] = {}

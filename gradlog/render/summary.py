@@ -25,9 +25,23 @@ from typing import TYPE_CHECKING, Any
 from gradlog._version import __version__
 
 #: Columns of the batch summary table, in order (the header of ``gradlog batch``'s CSV).
-SUMMARY_COLUMNS = ("path", "status", "format", "run", "first_step", "last_step", "steps", "tags",
-                   "lr_action", "max_severity", "findings", "finding_ids", "assessed",
-                   "not_assessable", "reason")
+SUMMARY_COLUMNS = (
+    "path",
+    "status",
+    "format",
+    "run",
+    "first_step",
+    "last_step",
+    "steps",
+    "tags",
+    "lr_action",
+    "max_severity",
+    "findings",
+    "finding_ids",
+    "assessed",
+    "not_assessable",
+    "reason",
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -70,14 +84,19 @@ def _plain(v: Any) -> Any:
 def summary_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
     """Return the rows of a batch table as plain dicts (None where a value is missing)."""
     cols = list(SUMMARY_COLUMNS)
-    return [{c: _plain(v) for c, v in zip(cols, rec, strict=False)}
-            for rec in table[cols].itertuples(index=False, name=None)]
+    return [
+        {c: _plain(v) for c, v in zip(cols, rec, strict=False)}
+        for rec in table[cols].itertuples(index=False, name=None)
+    ]
 
 
 def summary_json(table: pd.DataFrame, *, indent: int | None = 2) -> str:
     """Return the strict-JSON summary document of a batch table."""
-    doc = {"gradlog_version": __version__, "schema_version": SUMMARY_SCHEMA_VERSION,
-           "rows": summary_rows(table)}
+    doc = {
+        "gradlog_version": __version__,
+        "schema_version": SUMMARY_SCHEMA_VERSION,
+        "rows": summary_rows(table),
+    }
     return json.dumps(doc, indent=indent, allow_nan=False, ensure_ascii=False)
 
 
@@ -85,13 +104,15 @@ def summary_csv(table: pd.DataFrame) -> str:
     """Return the CSV summary (header = :data:`SUMMARY_COLUMNS`; empty cells where a value
     does not apply; ``assessed`` as ``true``/``false``)."""
     out = table[list(SUMMARY_COLUMNS)].copy()
-    out["assessed"] = out["assessed"].map(lambda v: "" if v is None or _plain(v) is None
-                                          else ("true" if v else "false")).astype(object)
+    out["assessed"] = (
+        out["assessed"]
+        .map(lambda v: "" if v is None or _plain(v) is None else ("true" if v else "false"))
+        .astype(object)
+    )
     return out.to_csv(index=False, lineterminator="\n", na_rep="")
 
 
-def summary_text(table: pd.DataFrame, *, root: str | os.PathLike[str] | None = None,
-                 width: int = 100) -> str:
+def summary_text(table: pd.DataFrame, *, root: str | os.PathLike[str] | None = None, width: int = 100) -> str:
     """Return the summary as aligned plain text: one line per row (path, status, LR
     verdict, worst severity, and what was found: the finding ids, "nothing wrong found",
     "not assessed: <reason>", or why the file was not read), then the counts."""
@@ -113,8 +134,10 @@ def summary_text(table: pd.DataFrame, *, root: str | os.PathLike[str] | None = N
         out.append(f"{shown:<{w}}  {st:<7}  {lr:<13}  {sev:<8}  {what}".rstrip())
     st = Counter(r["status"] for r in rows)
     na = sum(1 for r in rows if r["status"] == "ok" and r["assessed"] is False)
-    out.append(f"{len(rows)} files and runs: {st['ok']} ok ({na} not assessed), "
-               f"{st['error']} error, {st['skipped']} skipped")
+    out.append(
+        f"{len(rows)} files and runs: {st['ok']} ok ({na} not assessed), "
+        f"{st['error']} error, {st['skipped']} skipped"
+    )
     return "\n".join(out) + "\n"
 
 
@@ -122,11 +145,11 @@ def schema() -> dict[str, Any]:
     """Return the JSON Schema (draft 2020-12) of the batch summary document."""
     from importlib.resources import files
 
-    return json.loads(files("gradlog.render").joinpath(SUMMARY_SCHEMA_FILE)
-                      .read_text(encoding="utf-8"))
+    return json.loads(files("gradlog.render").joinpath(SUMMARY_SCHEMA_FILE).read_text(encoding="utf-8"))
 
 
 # -- the page ---------------------------------------------------------------------------
+
 
 def _sparkline(values: Sequence[float], width: int = 120, height: int = 26) -> str:
     vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
@@ -137,13 +160,18 @@ def _sparkline(values: Sequence[float], width: int = 120, height: int = 26) -> s
     lo, hi = min(ys), max(ys)
     span = hi - lo or 1.0
     n = len(ys)
-    pts = " ".join(f"{2 + (width - 4) * i / (n - 1):.1f},{2 + (height - 4) * (hi - y) / span:.1f}"
-                   for i, y in enumerate(ys))
-    label = (f"smoothed loss {vals[0]:.4g} \u2192 {vals[-1]:.4g} (min {min(vals):.4g})"
-             + (", log scale" if logy else ""))
-    return (f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-            f'role="img" aria-label="{html.escape(label)}"><title>{html.escape(label)}</title>'
-            f'<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{pts}"/></svg>')
+    pts = " ".join(
+        f"{2 + (width - 4) * i / (n - 1):.1f},{2 + (height - 4) * (hi - y) / span:.1f}"
+        for i, y in enumerate(ys)
+    )
+    label = f"smoothed loss {vals[0]:.4g} \u2192 {vals[-1]:.4g} (min {min(vals):.4g})" + (
+        ", log scale" if logy else ""
+    )
+    return (
+        f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="{html.escape(label)}"><title>{html.escape(label)}</title>'
+        f'<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{pts}"/></svg>'
+    )
 
 
 _CSS = """
@@ -205,17 +233,21 @@ def _without_path(reason: str, path: str) -> str:
     """The reason without the path it starts with (the row already shows it)."""
     for lead in (f"{path}: ",):
         if reason.startswith(lead):
-            return reason[len(lead):]
+            return reason[len(lead) :]
         head, sep, rest = reason.partition(": ")
         if sep and rest.startswith(lead):
-            return f"{head}: {rest[len(lead):]}"
+            return f"{head}: {rest[len(lead) :]}"
     return reason
 
 
-def summary_html(table: pd.DataFrame, *, title: str = "gradlog batch summary",
-                 root: str | os.PathLike[str] | None = None,
-                 reports: Mapping[str, str] | None = None,
-                 sparklines: Mapping[str, Sequence[float]] | None = None) -> str:
+def summary_html(
+    table: pd.DataFrame,
+    *,
+    title: str = "gradlog batch summary",
+    root: str | os.PathLike[str] | None = None,
+    reports: Mapping[str, str] | None = None,
+    sparklines: Mapping[str, Sequence[float]] | None = None,
+) -> str:
     """Return the self-contained summary page of a batch table.
 
     Parameters
@@ -240,27 +272,40 @@ def summary_html(table: pd.DataFrame, *, title: str = "gradlog batch summary",
     na = sum(1 for r in rows if r["status"] == "ok" and r["assessed"] is False)
     clean = sum(1 for r in rows if r["status"] == "ok" and r["assessed"] and not r["findings"])
     actions = Counter(r["lr_action"] for r in rows if r["status"] == "ok" and r["lr_action"])
-    counts = [f"<span>{len(rows)} files and runs</span>",
-              f"<span>{st['ok']} ok</span>",
-              f"<span>{clean} with nothing wrong found</span>",
-              f'<span class="na">{na} not assessed (too little in the log)</span>',
-              f'<span class="st-error">{st["error"]} error</span>',
-              f'<span class="st-skipped">{st["skipped"]} skipped</span>']
+    counts = [
+        f"<span>{len(rows)} files and runs</span>",
+        f"<span>{st['ok']} ok</span>",
+        f"<span>{clean} with nothing wrong found</span>",
+        f'<span class="na">{na} not assessed (too little in the log)</span>',
+        f'<span class="st-error">{st["error"]} error</span>',
+        f'<span class="st-skipped">{st["skipped"]} skipped</span>',
+    ]
     if actions:
-        counts.append("<span>LR: " + ", ".join(f"{e(a)} {n}" for a, n in actions.most_common())
-                      + "</span>")
-    head = ("<tr>" + "".join(
-        f'<th scope="col" data-k="{k}"><button type="button">{h}</button></th>' for k, h in (
-            ("run", "run"), ("status", "status"), ("loss", "loss (smoothed)"),
-            ("lr", "LR verdict"), ("sev", "worst severity"), ("findings", "findings"),
-            ("assessed", "assessed"), ("steps", "steps"), ("format", "format"))) + "</tr>")
+        counts.append("<span>LR: " + ", ".join(f"{e(a)} {n}" for a, n in actions.most_common()) + "</span>")
+    head = (
+        "<tr>"
+        + "".join(
+            f'<th scope="col" data-k="{k}"><button type="button">{h}</button></th>'
+            for k, h in (
+                ("run", "run"),
+                ("status", "status"),
+                ("loss", "loss (smoothed)"),
+                ("lr", "LR verdict"),
+                ("sev", "worst severity"),
+                ("findings", "findings"),
+                ("assessed", "assessed"),
+                ("steps", "steps"),
+                ("format", "format"),
+            )
+        )
+        + "</tr>"
+    )
     body: list[str] = []
     for r in rows:
         path = r["path"]
         shown = _rel(path, root_s)
         link = links.get(path)
-        name = (f'<a href="{e(link, quote=True)}">{e(shown)}</a>' if link and r["status"] == "ok"
-                else e(shown))
+        name = f'<a href="{e(link, quote=True)}">{e(shown)}</a>' if link and r["status"] == "ok" else e(shown)
         status = r["status"]
         sev = r["max_severity"] or ""
         if status != "ok":
@@ -272,7 +317,8 @@ def summary_html(table: pd.DataFrame, *, title: str = "gradlog batch summary",
                 f'<td data-k="status" data-v="{e(status)}">{what}</td>'
                 f'<td colspan="5" data-k="reason" data-v="">{reason}</td>'
                 f'<td class="num" data-k="steps" data-v="-1"></td>'
-                f'<td data-k="format" data-v="{e(r["format"] or "")}">{e(r["format"] or "")}</td></tr>')
+                f'<td data-k="format" data-v="{e(r["format"] or "")}">{e(r["format"] or "")}</td></tr>'
+            )
             continue
         ids = (r["finding_ids"] or "").split()
         if r["assessed"] is False:
@@ -283,27 +329,30 @@ def summary_html(table: pd.DataFrame, *, title: str = "gradlog batch summary",
             findings = "" if ids else '<span class="ok-clean">nothing wrong found</span>'
         if ids:
             findings = " ".join(f"<code>{e(i)}</code>" for i in ids) + findings
-        sev_html = (f'<span class="sev sev-{e(sev)}">{e(sev)}</span>' if sev
-                    else '<span class="muted">none</span>')
+        sev_html = (
+            f'<span class="sev sev-{e(sev)}">{e(sev)}</span>' if sev else '<span class="muted">none</span>'
+        )
         steps = r["steps"] if r["steps"] is not None else ""
         body.append(
             f'<tr><td class="path" data-k="run" data-v="{e(shown, quote=True)}">{name}</td>'
             f'<td data-k="status" data-v="ok">ok</td>'
             f'<td data-k="loss" data-v="{len(sparks.get(path) or [])}">'
-            f'{_sparkline(sparks.get(path) or [])}</td>'
+            f"{_sparkline(sparks.get(path) or [])}</td>"
             f'<td data-k="lr" data-v="{e(r["lr_action"] or "")}">{e(r["lr_action"] or "")}</td>'
             f'<td data-k="sev" data-v="{_SEVERITY_RANK.get(sev, 0)}">{sev_html}</td>'
             f'<td data-k="findings" data-v="{r["findings"] or 0}">{findings}</td>'
             f'<td data-k="assessed" data-v="{1 if r["assessed"] else 0}">{assessed}</td>'
             f'<td class="num" data-k="steps" data-v="{steps}">{steps}</td>'
-            f'<td data-k="format" data-v="{e(r["format"] or "")}">{e(r["format"] or "")}</td></tr>')
-    where = f"<p class=\"muted\">{e(root_s)}</p>" if root_s else ""
+            f'<td data-k="format" data-v="{e(r["format"] or "")}">{e(r["format"] or "")}</td></tr>'
+        )
+    where = f'<p class="muted">{e(root_s)}</p>' if root_s else ""
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        f"<meta name=\"generator\" content=\"gradlog {e(__version__)}\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta name="generator" content="gradlog {e(__version__)}">'
         f"<title>{e(title)}</title><style>{_CSS}</style></head><body>"
-        f"<h1>{e(title)}</h1>{where}<p class=\"counts\">{''.join(counts)}</p>"
+        f'<h1>{e(title)}</h1>{where}<p class="counts">{"".join(counts)}</p>'
         f'<table class="sortable"><thead>{head}</thead><tbody>{"".join(body)}</tbody></table>'
-        f"<p class=\"muted\">Click a column title to sort. gradlog {e(__version__)}.</p>"
-        f"<script>{_JS}</script></body></html>\n")
+        f'<p class="muted">Click a column title to sort. gradlog {e(__version__)}.</p>'
+        f"<script>{_JS}</script></body></html>\n"
+    )

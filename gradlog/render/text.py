@@ -70,15 +70,18 @@ def _clip(text: str, width: int) -> str:
 
 def _wrap(text: str, width: int, indent: str, first: str | None = None) -> list[str]:
     head = indent if first is None else first
-    return textwrap.wrap(single_line(text), width=width, initial_indent=head,
-                         subsequent_indent=indent, break_on_hyphens=False) or [head]
+    return textwrap.wrap(
+        single_line(text), width=width, initial_indent=head, subsequent_indent=indent, break_on_hyphens=False
+    ) or [head]
 
 
 def _finding(g: FindingGroup, width: int, paint: _Painter, verbose: bool) -> list[str]:
     sev = g.severity.upper()
     count = f" ×{g.count}" if g.count > 1 else ""
-    head = (f"  {paint(f'{sev:<8}', g.severity)} {paint(g.id + count, 'bold')}  "
-            f"{fmt_steps(g.step_range)}  confidence {g.confidence:.2f}")
+    head = (
+        f"  {paint(f'{sev:<8}', g.severity)} {paint(g.id + count, 'bold')}  "
+        f"{fmt_steps(g.step_range)}  confidence {g.confidence:.2f}"
+    )
     out = [head]
     out += _wrap(g.summary, width, "    ")
     for line in g.member_summaries():
@@ -106,8 +109,10 @@ def _group_evidence(g: FindingGroup) -> str:
     pi = cols.index("p_value") if "p_value" in cols else None
     ps = {vals[pi] for _l, vals in rows} if pi is not None else set()
     same_p = len(ps) == 1
-    items = [f"{label} {vals[fi]}" + (f" (p {vals[pi]})" if pi is not None and not same_p else "")
-             for label, vals in rows]
+    items = [
+        f"{label} {vals[fi]}" + (f" (p {vals[pi]})" if pi is not None and not same_p else "")
+        for label, vals in rows
+    ]
     tail = f" (each p{ps.pop()})" if pi is not None and same_p else ""
     return "fold change: " + ", ".join(items) + tail
 
@@ -138,12 +143,10 @@ def _compact(x: float, digits: int = 3) -> str:
 _TREND_FIXED = 2 + 1 + 10 + 1 + 13 + 1 + 7 + 1 + 7 + 1 + 6 + 1 + 7
 
 
-def _trend_rows(trends: Sequence[Trend], width: int, unit: SlopeUnit,
-                verbose: bool) -> list[str]:
+def _trend_rows(trends: Sequence[Trend], width: int, unit: SlopeUnit, verbose: bool) -> list[str]:
     """One line per series over the whole run (and, verbose, one per LR phase below it)."""
     tag_w = max(12, width - _TREND_FIXED)
-    out = [f"  {'series':<{tag_w}} {'role':<10} {'steps':<13} {'change':>7} {'slope':>7} "
-           f"{'p':>6} trend"]
+    out = [f"  {'series':<{tag_w}} {'role':<10} {'steps':<13} {'change':>7} {'slope':>7} {'p':>6} trend"]
     by_tag: dict[str, list[Trend]] = {}
     for t in trends:
         by_tag.setdefault(t.tag, []).append(t)
@@ -181,8 +184,7 @@ def _tag_rows(run: Run, width: int) -> list[str]:
     return out
 
 
-def _section(report: Report, title_name: str, width: int, paint: _Painter,
-             verbose: bool) -> list[str]:
+def _section(report: Report, title_name: str, width: int, paint: _Painter, verbose: bool) -> list[str]:
     run = report.run
     st = run.steps
     unit = run.meta.get("step_unit") or "step"
@@ -190,8 +192,11 @@ def _section(report: Report, title_name: str, width: int, paint: _Painter,
     title = f"== {title_name} "
     out = [paint(_clip(title + "=" * max(width - len(title), 0), width), "bold")]
     out += [paint(x, "bold") for x in _wrap(report.lr_advice.line(), width, "    ", first="")]
-    steps = (f"{fmt_step(st['first'])}-{fmt_step(st['last'])} ({fmt_num(st['count'])} distinct)"
-             if st["count"] else "none")
+    steps = (
+        f"{fmt_step(st['first'])}-{fmt_step(st['last'])} ({fmt_num(st['count'])} distinct)"
+        if st["count"]
+        else "none"
+    )
     facts = f"format: {run.meta.get('format') or '?'}   {unit}s: {steps}   tags: {len(run.tags)}"
     if src and len(facts) + 3 + len(src) <= width:
         out.append(f"{facts}   {src}")
@@ -202,8 +207,7 @@ def _section(report: Report, title_name: str, width: int, paint: _Painter,
     if verbose:
         roles = role_items(run.roles)
         if roles:
-            out += _wrap("; ".join(f"{k}={v}" for k, v in roles), width, "       ",
-                         first="roles: ")
+            out += _wrap("; ".join(f"{k}={v}" for k, v in roles), width, "       ", first="roles: ")
     for note in meta_notes(run):
         out += _wrap(note, width, "    ", first="  ")
     out.append("")
@@ -228,8 +232,9 @@ def _section(report: Report, title_name: str, width: int, paint: _Painter,
     return out
 
 
-def render_text(reports: Sequence[Report], *, color: bool = False, width: int = 80,
-                verbose: bool = False) -> str:
+def render_text(
+    reports: Sequence[Report], *, color: bool = False, width: int = 80, verbose: bool = False
+) -> str:
     """Return the terminal report of several runs, one section each.
 
     Parameters
@@ -248,8 +253,7 @@ def render_text(reports: Sequence[Report], *, color: bool = False, width: int = 
     width = max(int(width), _MIN_WIDTH)
     paint = _Painter(color)
     out: list[str] = []
-    names = display_names([r.run.name for r in reports],
-                          [r.run.meta.get("source") for r in reports])
+    names = display_names([r.run.name for r in reports], [r.run.meta.get("source") for r in reports])
     for rep, name in zip(reports, names, strict=True):
         out += _section(rep, name, width, paint, verbose)
     return "\n".join(out).rstrip("\n") + "\n"

@@ -9,13 +9,14 @@ import numpy as np
 import pandas as pd
 
 
-def compact(tag: np.ndarray, step: np.ndarray, value: np.ndarray,
-             wall: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+def compact(
+    tag: np.ndarray, step: np.ndarray, value: np.ndarray, wall: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
     """Rows in their smallest exact form: small integer dtypes, and the wall times run-length
     encoded when rows share them (all values of one debug block share their iteration's
     time), so that memory stays proportional to the rows and small."""
     tag = tag.astype(np.int16) if len(tag) and int(tag.max()) < 32767 else tag.astype(np.int32)
-    if len(step) and int(step.min()) >= -2**31 and int(step.max()) < 2**31:
+    if len(step) and int(step.min()) >= -(2**31) and int(step.max()) < 2**31:
         step = step.astype(np.int32)
     if len(wall) > 8:
         cut = np.flatnonzero(wall[1:] != wall[:-1]) + 1
@@ -26,8 +27,9 @@ def compact(tag: np.ndarray, step: np.ndarray, value: np.ndarray,
     return tag, step, value, wall
 
 
-def assemble(pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray, Any]],
-              names: list[str], sources: list[str]) -> tuple[pd.DataFrame, int]:
+def assemble(
+    pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray, Any]], names: list[str], sources: list[str]
+) -> tuple[pd.DataFrame, int]:
     """Build the common frame from rows in log order (the later record wins).
 
     The rows are scattered chunk by chunk into their place in the (tag, step) order:
@@ -78,7 +80,7 @@ def assemble(pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray, Any]],
     c = np.repeat(np.arange(len(order_names), dtype=ctype), per_alpha)
     replaced = 0
     if n > 1 and not _steps_increase(c, steps):
-        o2 = np.lexsort((steps, c))      # stable: equal (tag, step) keep log order
+        o2 = np.lexsort((steps, c))  # stable: equal (tag, step) keep log order
         c, steps, values, walls = c[o2], steps[o2], values[o2], walls[o2]
         del o2
         dup = (c[1:] == c[:-1]) & (steps[1:] == steps[:-1])
@@ -93,12 +95,15 @@ def assemble(pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray, Any]],
     stype = np.int8 if len(src_names) < 128 else (np.int16 if len(src_names) < 32767 else np.int32)
     smap = np.array([spos[src_by_name[nm]] for nm in order_names], dtype=stype)
     tag_col = pd.Categorical.from_codes(c, categories=pd.Index(order_names, dtype=object))
-    src_col = pd.Categorical.from_codes(smap[c] if len(c) else np.zeros(0, dtype=stype),
-                                        categories=pd.Index(src_names, dtype=object))
+    src_col = pd.Categorical.from_codes(
+        smap[c] if len(c) else np.zeros(0, dtype=stype), categories=pd.Index(src_names, dtype=object)
+    )
     del c
-    frame = pd.DataFrame({"tag": tag_col, "step": steps, "value": values, "wall_time": walls,
-                          "source_tag": src_col}, copy=False)
-    return frame, replaced   # (ParseResult validates it)
+    frame = pd.DataFrame(
+        {"tag": tag_col, "step": steps, "value": values, "wall_time": walls, "source_tag": src_col},
+        copy=False,
+    )
+    return frame, replaced  # (ParseResult validates it)
 
 
 def _steps_increase(c: np.ndarray, steps: np.ndarray, block: int = 1 << 20) -> bool:
@@ -107,7 +112,7 @@ def _steps_increase(c: np.ndarray, steps: np.ndarray, block: int = 1 << 20) -> b
     n = len(steps)
     for a in range(0, n - 1, block):
         b = min(n, a + block + 1)
-        same = c[a + 1:b] == c[a:b - 1]
-        if np.any(same & (steps[a + 1:b] <= steps[a:b - 1])):
+        same = c[a + 1 : b] == c[a : b - 1]
+        if np.any(same & (steps[a + 1 : b] <= steps[a : b - 1])):
             return False
     return True

@@ -13,6 +13,7 @@ from operator import itemgetter
 from typing import Any
 
 import numpy as np
+
 from gradlog.parsers.caffe import lines as L
 from gradlog.parsers.caffe.assemble import compact
 from gradlog.parsers.caffe.launches import Launches, Run
@@ -30,9 +31,9 @@ def _lut(*kinds: int) -> np.ndarray:
     return out
 
 
-_OPENS = _lut(L.K_F, L.K_B, L.K_A)                        # (K_TF: a test-net line opens nothing)
-_PASS = _lut(L.K_F, L.K_B, L.K_A)                         # what a pass is made of
-_TRAIN_DEBUG = _lut(L.K_F, L.K_B, L.K_A, L.K_U, L.K_U1)   # train-net debug lines
+_OPENS = _lut(L.K_F, L.K_B, L.K_A)  # (K_TF: a test-net line opens nothing)
+_PASS = _lut(L.K_F, L.K_B, L.K_A)  # what a pass is made of
+_TRAIN_DEBUG = _lut(L.K_F, L.K_B, L.K_A, L.K_U, L.K_U1)  # train-net debug lines
 
 
 class Block:
@@ -42,7 +43,6 @@ class Block:
 
     def __init__(self, seg: int, run: Run) -> None:
         self.seg, self.run, self.anchored = seg, run, False
-
 
 
 @dataclass
@@ -97,8 +97,15 @@ class Blocks:
         chunk to the next.
     """
 
-    def __init__(self, tally: Tally, tags: Tags, launches: Launches, sink: Sink,
-                 line: Callable[[int], int], ensure_run: Callable[[int], Run]) -> None:
+    def __init__(
+        self,
+        tally: Tally,
+        tags: Tags,
+        launches: Launches,
+        sink: Sink,
+        line: Callable[[int], int],
+        ensure_run: Callable[[int], Run],
+    ) -> None:
         self.tally, self.tags, self.launches, self.sink = tally, tags, launches, sink
         self.line, self.ensure_run = line, ensure_run
         self.block: Block | None = None
@@ -169,13 +176,17 @@ class Blocks:
         # when they all have the shape of the blocks around them)
         base = self.cur_seg
         nseg = int(segc[-1]) - base + 1
-        counts = [np.bincount(segc[m] - base, minlength=nseg)
-                  for m in (train_f, kc == L.K_B, kc == L.K_A)]
+        counts = [np.bincount(segc[m] - base, minlength=nseg) for m in (train_f, kc == L.K_B, kc == L.K_A)]
         busy = np.flatnonzero(counts[0] + counts[1] + counts[2])
         if len(busy):
             shape = self.seg_shape
-            for sg, a, b_, c in zip((busy + base).tolist(), counts[0][busy].tolist(),
-                                    counts[1][busy].tolist(), counts[2][busy].tolist(), strict=False):
+            for sg, a, b_, c in zip(
+                (busy + base).tolist(),
+                counts[0][busy].tolist(),
+                counts[1][busy].tolist(),
+                counts[2][busy].tolist(),
+                strict=False,
+            ):
                 sh = shape.get(sg)
                 if sh is None:
                     shape[sg] = [a, b_, c]
@@ -185,8 +196,15 @@ class Blocks:
                     sh[2] += c
         return Layout(rec, kc, prev, kc_pass, isf, train_f, bstart, segc, pidx, tdeb, tdc)
 
-    def debug_rows(self, lay: Layout, nkind: int, kid: np.ndarray, recs: list[tuple[bytes, bytes]],
-                   key_tag1: np.ndarray, key_tag2: np.ndarray) -> None:
+    def debug_rows(
+        self,
+        lay: Layout,
+        nkind: int,
+        kid: np.ndarray,
+        recs: list[tuple[bytes, bytes]],
+        key_tag1: np.ndarray,
+        key_tag2: np.ndarray,
+    ) -> None:
         """The train net's debug values of the chunk, in bulk, to the pending rows of their
         segment (bad values counted); then what carries to the next chunk."""
         rec, kc, segc, pidx, tdeb = lay.rec, lay.kc, lay.segc, lay.pidx, lay.tdeb
@@ -230,8 +248,9 @@ class Blocks:
             a_seg = segc[is_a]
             texts = _values(recs, a_rec, nkind)
             found = L.ALL_PARAMS_RE.findall(b"\n".join(texts) + b"\n")
-            nums, ok = L.bulk_floats([x for g in found for x in g] if len(found) == len(texts)
-                                     else [b""] * (4 * len(texts)))
+            nums, ok = L.bulk_floats(
+                [x for g in found for x in g] if len(found) == len(texts) else [b""] * (4 * len(texts))
+            )
             ok = ok.reshape(-1, 4).all(axis=1)
             if not ok.all():
                 self.tally.count("malformed_lines", self.line(int(a_rec[~ok][0])), int((~ok).sum()))
@@ -244,8 +263,7 @@ class Blocks:
                 pieces_pass.append(np.repeat(pidx[is_a][ok], 4) if pidx is not None else None)
         for sg, t, v, ps in zip(pieces_seg, pieces_tag, pieces_val, pieces_pass, strict=False):
             if len(sg):
-                self.pending.append((sg.astype(np.int64, copy=False), t.astype(np.int32, copy=False),
-                                     v, ps))
+                self.pending.append((sg.astype(np.int64, copy=False), t.astype(np.int32, copy=False), v, ps))
 
     def carry(self, lay: Layout) -> None:
         """Keep what the next chunk's layout needs from this chunk's last records."""
@@ -306,9 +324,13 @@ class Blocks:
             a, wa = r.last_anchor
             k = len(r.unanchored)
             gap = step - a - 1
-            if (k and k == gap and r.mode != "display_only"
-                    and self._shape(b.seg) == self._shape(r.last_seg)
-                    and self._same_shape(r.unanchored, self._shape(b.seg))):
+            if (
+                k
+                and k == gap
+                and r.mode != "display_only"
+                and self._shape(b.seg) == self._shape(r.last_seg)
+                and self._same_shape(r.unanchored, self._shape(b.seg))
+            ):
                 r.mode = "every_iteration"
                 for j, s in enumerate(r.unanchored):
                     st = a + 1 + j
@@ -319,11 +341,15 @@ class Blocks:
                     r.mode = "display_only"
             else:
                 self._drop_segs(r.unanchored)
-                why = ("in a log that prints debug_info only on display iterations"
-                       if r.mode == "display_only" else f"where {max(gap, 0)} iterations are")
+                why = (
+                    "in a log that prints debug_info only on display iterations"
+                    if r.mode == "display_only"
+                    else f"where {max(gap, 0)} iterations are"
+                )
                 self.tally.warnings.append(
                     f"{self.tally.name}: {k} debug_info block(s) without their Iteration line between "
-                    f"iterations {a} and {step} ({why}): their iterations are unknown, not used")
+                    f"iterations {a} and {step} ({why}): their iterations are unknown, not used"
+                )
             r.unanchored = []
             if r.leading and r.mode is not None:
                 self._place_leading(r)
@@ -351,12 +377,14 @@ class Blocks:
         """
         r = b.run
         it = r.solver.get("iter_size")
-        per = it if isinstance(it, int) and not isinstance(it, bool) and it >= 1 else (
-            1 if r.one_pass else None)
+        per = (
+            it
+            if isinstance(it, int) and not isinstance(it, bool) and it >= 1
+            else (1 if r.one_pass else None)
+        )
         if per is not None and passes == per:
-            return None                    # iter_size passes of one iteration: the last wins
-        if (per is not None and r.last_anchor is not None and not r.unanchored
-                and r.mode != "display_only"):
+            return None  # iter_size passes of one iteration: the last wins
+        if per is not None and r.last_anchor is not None and not r.unanchored and r.mode != "display_only":
             a, wa = r.last_anchor
             if step - a >= 2 and passes == (step - a) * per:
                 self.seg_pass[b.seg] = ("split", per, a, wa, step, wall)
@@ -371,8 +399,11 @@ class Blocks:
         return "last"
 
     def _place_leading(self, r: Run) -> None:
-        if (r.mode == "every_iteration" and r.first_anchor is not None
-                and self._same_shape(r.leading, self._shape(r.first_seg))):
+        if (
+            r.mode == "every_iteration"
+            and r.first_anchor is not None
+            and self._same_shape(r.leading, self._shape(r.first_seg))
+        ):
             first = r.first_anchor[0]
             n = len(r.leading)
             for j, s in enumerate(r.leading):
@@ -392,8 +423,11 @@ class Blocks:
         if not keep_block:
             self.close_seg()
         if r.unanchored:
-            if (r.mode == "every_iteration" and r.last_anchor is not None
-                    and self._same_shape(r.unanchored, self._shape(r.last_seg))):
+            if (
+                r.mode == "every_iteration"
+                and r.last_anchor is not None
+                and self._same_shape(r.unanchored, self._shape(r.last_seg))
+            ):
                 a = r.last_anchor[0]
                 for j, s in enumerate(r.unanchored):
                     self.seg_step[s] = a + 1 + j
@@ -410,7 +444,8 @@ class Blocks:
                 f"{r.ambiguous} debug_info block(s) print the same blobs more than once before "
                 f"their Iteration line (iter_size > 1, or iterations without [Update] lines "
                 f"between them) and the iterations of the earlier passes are unknown: only the "
-                f"last pass is used")
+                f"last pass is used"
+            )
             r.ambiguous, r.ambiguous_from = 0, None
 
     # -- rows -----------------------------------------------------------------------------------
@@ -428,8 +463,9 @@ class Blocks:
             val = np.concatenate([p[2] for p in self.pending])
             pas = None
             if any(p[3] is not None for p in self.pending):
-                pas = np.concatenate([p[3] if p[3] is not None else np.zeros(len(p[0]), dtype=np.int64)
-                                      for p in self.pending])
+                pas = np.concatenate(
+                    [p[3] if p[3] is not None else np.zeros(len(p[0]), dtype=np.int64) for p in self.pending]
+                )
         lo, hi = int(seg.min()), int(seg.max())
         get_s, get_w = self.seg_step.get, self.seg_wall.get
         live = self.block.seg if (self.block is not None and not final) else None
@@ -438,7 +474,7 @@ class Blocks:
         for s in range(lo, hi + 1):
             st = get_s(s)
             if st is None:
-                st = -2 if (not final) else DROP   # -2: not decided yet
+                st = -2 if (not final) else DROP  # -2: not decided yet
             steps[s - lo] = st
             walls[s - lo] = get_w(s, math.nan)
         st_row = steps[seg - lo]
@@ -454,8 +490,9 @@ class Blocks:
         if keep.any():
             self.sink.out.append(compact(tag[keep], st_row[keep], val[keep], w_row[keep]))
         if undecided.any():
-            self.pending = [(seg[undecided], tag[undecided], val[undecided],
-                             pas[undecided] if pas is not None else None)]
+            self.pending = [
+                (seg[undecided], tag[undecided], val[undecided], pas[undecided] if pas is not None else None)
+            ]
         else:
             self.pending = []
         # forget decided segments nobody can refer to any more
@@ -468,15 +505,19 @@ class Blocks:
                 self.seg_shape.pop(s, None)
                 self.seg_pass.pop(s, None)
 
-    def _place_pass_rows(self, seg: np.ndarray, pas: np.ndarray | None, st_row: np.ndarray,
-                         w_row: np.ndarray) -> None:
+    def _place_pass_rows(
+        self, seg: np.ndarray, pas: np.ndarray | None, st_row: np.ndarray, w_row: np.ndarray
+    ) -> None:
         """Steps and times of the rows of blocks with several passes (``seg_pass``), in
         place: a split block's pass p goes to iteration ``a + 1 + p // per`` (its time
         interpolated between the two Iteration lines); of an ambiguous block only the
         last pass is kept (the others: step -3, counted as ambiguous values)."""
         lo, hi = int(seg.min()), int(seg.max())
-        segs = [x for x in range(lo, hi + 1) if x in self.seg_pass] if hi - lo < len(
-            self.seg_pass) else [x for x in self.seg_pass if lo <= x <= hi]
+        segs = (
+            [x for x in range(lo, hi + 1) if x in self.seg_pass]
+            if hi - lo < len(self.seg_pass)
+            else [x for x in self.seg_pass if lo <= x <= hi]
+        )
         if not segs:
             return
         rows = np.flatnonzero(np.isin(seg, segs))

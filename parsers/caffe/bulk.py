@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
 from gradlog.parsers.caffe import lines as L
 from gradlog.parsers.caffe import plain as P
 from gradlog.parsers.caffe.assemble import compact
@@ -31,8 +32,11 @@ PLAIN_TRIES = 8
 def try_plain(rd: Reader, chunk: bytes | bytearray, end: int) -> bool:
     """Read ``chunk[:end]`` with :func:`feed_plain` when it looks like a plain log (no
     debug line in its first 64 KiB, no CR); return whether it was read."""
-    if (end >= PLAIN_MIN_BYTES and chunk.find(b"[Forward] ", 0, min(end, 1 << 16)) < 0
-            and chunk.find(b"\r", 0, end) < 0):
+    if (
+        end >= PLAIN_MIN_BYTES
+        and chunk.find(b"[Forward] ", 0, min(end, 1 << 16)) < 0
+        and chunk.find(b"\r", 0, end) < 0
+    ):
         return feed_plain(rd, chunk, end)
     return False
 
@@ -82,6 +86,7 @@ def feed_plain(rd: Reader, chunk: bytes | bytearray, end: int) -> bool:
     rd.blocks.resolve_pending()
     return True
 
+
 @dataclass
 class _Plan:
     """The event lines of a stretch of common lines (``sc``'s events ``e0`` to ``e1``),
@@ -97,7 +102,7 @@ class _Plan:
 
     def col(self, x: np.ndarray) -> np.ndarray:
         """The stretch's slice of a per-event column of the scan."""
-        return x[self.e0:self.e1]
+        return x[self.e0 : self.e1]
 
 
 def read_common(rd: Reader, sc: P.Scan, data: bytes, a: int, b: int) -> int:
@@ -177,9 +182,25 @@ def _check_state(rd: Reader, p: _Plan, data: bytes) -> int:
     n_rate = int(has_rate.sum())
     if n_rate and not r.rates:
         return int(np.argmax(has_rate))
-    p.got.update(r=r, is_l=is_l, is_lr=is_lr, is_t=is_t, aff=aff, o_at=o_at, oc=oc, o_tr=o_tr,
-                 ch=ch, tdc=tdc, in_test=in_test, inc=inc, l_steps=l_steps, has_rate=has_rate,
-                 n_rate=n_rate, r_lo=r_lo, r_hi=r_hi)
+    p.got.update(
+        r=r,
+        is_l=is_l,
+        is_lr=is_lr,
+        is_t=is_t,
+        aff=aff,
+        o_at=o_at,
+        oc=oc,
+        o_tr=o_tr,
+        ch=ch,
+        tdc=tdc,
+        in_test=in_test,
+        inc=inc,
+        l_steps=l_steps,
+        has_rate=has_rate,
+        n_rate=n_rate,
+        r_lo=r_lo,
+        r_hi=r_hi,
+    )
     return -1
 
 
@@ -213,18 +234,21 @@ def _check_outputs(rd: Reader, p: _Plan, data: bytes) -> int:
     sc, o_at, oc, o_tr, ch, inc = p.sc, g["o_at"], g["oc"], g["o_tr"], g["ch"], g["inc"]
     n_lo, n_hi = p.col(sc.name[0])[o_at], p.col(sc.name[1])[o_at]
     index = p.col(sc.net)[o_at]
-    o_net = np.where(o_tr, -1, np.where(oc < 0, ch[2] if g["in_test"] else -1,
-                                        p.col(sc.net)[np.maximum(oc, 0)]))
-    groups = P.same_texts(sc.words, n_lo, n_hi, (o_net + 1) * 256 + index) if (
-        len(o_at) and int(index.max()) < 256) else None
+    o_net = np.where(
+        o_tr, -1, np.where(oc < 0, ch[2] if g["in_test"] else -1, p.col(sc.net)[np.maximum(oc, 0)])
+    )
+    groups = (
+        P.same_texts(sc.words, n_lo, n_hi, (o_net + 1) * 256 + index)
+        if (len(o_at) and int(index.max()) < 256)
+        else None
+    )
     if groups is None:
         name_u = [data[x:y] for x, y in zip(n_lo.tolist(), n_hi.tolist(), strict=False)]
         name_inv = np.arange(len(name_u))
     else:
         name_u = [data[x:y] for x, y in zip(n_lo[groups[0]].tolist(), n_hi[groups[0]].tolist(), strict=False)]
         name_inv = groups[1]
-    nid = np.fromiter(map(rd.tags.name_ids.__getitem__, name_u), dtype=np.int64,
-                      count=len(name_u))[name_inv]
+    nid = np.fromiter(map(rd.tags.name_ids.__getitem__, name_u), dtype=np.int64, count=len(name_u))[name_inv]
     g.update(name_u=name_u, name_inv=name_inv, index=index)
     no = len(o_at)
     first = _first_index(oc, nid, index, inc, ch, name_u, name_inv)
@@ -243,7 +267,7 @@ def _check_outputs(rd: Reader, p: _Plan, data: bytes) -> int:
         inv = inv.ravel()
         for u, c in enumerate(uniq.tolist()):
             t = get(((c >> 40) - 1, name_of[(c >> 16) & 0xFFFFFF], c & 0xFFFF))
-            if t is None:                # a new output: the general machinery names it
+            if t is None:  # a new output: the general machinery names it
                 return int(o_at[np.argmax(inv == u)])
             ut[u] = t
         tids = ut[inv]
@@ -251,9 +275,15 @@ def _check_outputs(rd: Reader, p: _Plan, data: bytes) -> int:
     return -1
 
 
-def _first_index(oc: np.ndarray, nid: np.ndarray, index: np.ndarray, inc: np.ndarray,
-                 ch: list[Any] | None, name_u: list[bytes],
-                 name_inv: np.ndarray) -> np.ndarray | None:
+def _first_index(
+    oc: np.ndarray,
+    nid: np.ndarray,
+    index: np.ndarray,
+    inc: np.ndarray,
+    ch: list[Any] | None,
+    name_u: list[bytes],
+    name_inv: np.ndarray,
+) -> np.ndarray | None:
     """The first index of each output's name among its header line's outputs (compared
     with the outputs 1, 2, ... before it: short groups, then the few long ones; the
     chain's own outputs for those before the stretch's first header line). None when a
@@ -290,8 +320,15 @@ def _commit_rows(rd: Reader, p: _Plan) -> None:
     """The stretch's rows, in log order (a loss line's rate row after its own)."""
     g = p.got
     sc, step, r = p.sc, p.step, g["r"]
-    is_l, is_t, has_rate, o_at, oc, inc, ch = (g["is_l"], g["is_t"], g["has_rate"], g["o_at"],
-                                              g["oc"], g["inc"], g["ch"])
+    is_l, is_t, has_rate, o_at, oc, inc, ch = (
+        g["is_l"],
+        g["is_t"],
+        g["has_rate"],
+        g["o_at"],
+        g["oc"],
+        g["inc"],
+        g["ch"],
+    )
     walls = rd.clock.walls(*(p.col(x) for x in sc.time))
     g["walls"] = walls
     o_step = np.where(inc, ch[1] if ch is not None else -1, step[np.maximum(oc, 0)])
@@ -342,7 +379,7 @@ def _commit_weights(rd: Reader, p: _Plan, data: bytes) -> None:
         return
     wtid = tids[tro][wt]
     small = wtid.astype(np.int16) if int(wtid.max()) < 32767 else wtid
-    o = np.argsort(small, kind="stable")      # each tag's weights together
+    o = np.argsort(small, kind="stable")  # each tag's weights together
     ws, wok = _floats(data, w_lo[wt][o], w_hi[wt][o], p.sc.words)
     wa = np.abs(ws)
     use = wok & (wa > 0) & ~np.isnan(wa)
@@ -364,8 +401,16 @@ def _commit_run(rd: Reader, p: _Plan) -> None:
     """The run's steps and rates, the last iteration, and the chain the stretch ends
     with (its header line and the outputs seen after it)."""
     g = p.got
-    step, kind, r, aff, inc, o_tr, ch, oc = (p.step, p.kind, g["r"], g["aff"], g["inc"],
-                                             g["o_tr"], g["ch"], g["oc"])
+    step, kind, r, aff, inc, o_tr, ch, oc = (
+        p.step,
+        p.kind,
+        g["r"],
+        g["aff"],
+        g["inc"],
+        g["o_tr"],
+        g["ch"],
+        g["oc"],
+    )
     aff_steps = step[aff]
     if r.first_step is None:
         r.first_step = int(step[0])
@@ -417,8 +462,9 @@ def commit_lines(rd: Reader, sc: P.Scan, a: int, b: int, last_kind: int | None) 
     rd.line_base += b - a
 
 
-def _floats(data: bytes, lo: np.ndarray, hi: np.ndarray,
-            words: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _floats(
+    data: bytes, lo: np.ndarray, hi: np.ndarray, words: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The numbers ``data[lo:hi]``, read as :func:`._caffe_lines.parse_num` reads them.
 
     With ``words`` (the chunk's uint64 view), a text equal to the one before it is not

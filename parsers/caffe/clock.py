@@ -4,6 +4,7 @@ file name, else 1970 assumed) and its roll-over, and the timestamps -> Unix seco
 from __future__ import annotations
 
 import numpy as np
+
 from gradlog.parsers.caffe import lines as L
 
 #: The year assumed when the log has none (not a leap year; a Feb 29 line makes it one).
@@ -58,8 +59,7 @@ class Clock:
         out = np.full(len(pos), np.nan)
         for h, b in zip(heads, [int(x) for x in bounds], strict=False):
             if b > start:
-                out[start:b] = self.walls(year[start:b], month[start:b], day[start:b],
-                                               secs[start:b])
+                out[start:b] = self.walls(year[start:b], month[start:b], day[start:b], secs[start:b])
                 start = b
             self.set_header(events[h][2])
         if start < len(pos):
@@ -73,8 +73,7 @@ class Clock:
         self.year, self.prev_md = year, md
         self.year_source = "glog_header"
 
-    def walls(self, year: np.ndarray, month: np.ndarray, day: np.ndarray,
-              secs: np.ndarray) -> np.ndarray:
+    def walls(self, year: np.ndarray, month: np.ndarray, day: np.ndarray, secs: np.ndarray) -> np.ndarray:
         """Unix seconds of timestamps (``year`` -1 where the prefix has none: the year
         carried from earlier lines, rolled over when the date goes back by more than six
         months); NaN where ``month`` is 0 (unreadable)."""
@@ -125,5 +124,4 @@ class Clock:
 
     def meta(self) -> dict[str, object]:
         """``meta["caffe"]["year"]``: where the year came from, and the year assumed."""
-        return {"source": self.year_source,
-                 "assumed_year": ASSUMED_YEAR if self.year_assumed_used else None}
+        return {"source": self.year_source, "assumed_year": ASSUMED_YEAR if self.year_assumed_used else None}

@@ -11,10 +11,32 @@ from gradlog.parsers.caffe import lines as L
 class Run:
     """One launch of the solver inside the file (and its block-placement state)."""
 
-    __slots__ = ("index", "line", "kind", "net", "resumed_from", "solver", "lr_policy", "ended",
-                 "first_step", "last_step", "last_loss_step", "rates", "first_rate_step", "has_data",
-                 "first_anchor", "last_anchor", "first_seg", "last_seg", "leading", "unanchored",
-                 "mode", "one_pass", "ambiguous", "ambiguous_from")
+    __slots__ = (
+        "index",
+        "line",
+        "kind",
+        "net",
+        "resumed_from",
+        "solver",
+        "lr_policy",
+        "ended",
+        "first_step",
+        "last_step",
+        "last_loss_step",
+        "rates",
+        "first_rate_step",
+        "has_data",
+        "first_anchor",
+        "last_anchor",
+        "first_seg",
+        "last_seg",
+        "leading",
+        "unanchored",
+        "mode",
+        "one_pass",
+        "ambiguous",
+        "ambiguous_from",
+    )
 
     def __init__(self, index: int, line: int, kind: str) -> None:
         self.index, self.line, self.kind = index, line, kind
@@ -35,10 +57,10 @@ class Run:
         self.last_seg = -1
         self.leading: list[int] = []
         self.unanchored: list[int] = []
-        self.mode: str | None = None      # "every_iteration" | "display_only"
-        self.one_pass = False             # a block with one pass of the net was anchored
-        self.ambiguous = 0                # blocks whose earlier passes were not placed
-        self.ambiguous_from: tuple[int, int] | None = None    # (line, iteration) of the first
+        self.mode: str | None = None  # "every_iteration" | "display_only"
+        self.one_pass = False  # a block with one pass of the net was anchored
+        self.ambiguous = 0  # blocks whose earlier passes were not placed
+        self.ambiguous_from: tuple[int, int] | None = None  # (line, iteration) of the first
 
     def saw(self, step: int) -> None:
         """Note that the run logged iteration ``step``."""
@@ -46,8 +68,6 @@ class Run:
         if self.first_step is None:
             self.first_step = step
         self.last_step = step if self.last_step is None else max(self.last_step, step)
-
-
 
 
 class Launches:
@@ -79,8 +99,7 @@ class Launches:
         current run logged before it)."""
         r = self.current
         step = r.last_step if r is not None else None
-        self.crashes.append({"kind": kind, "line": line, "text": text[:200], "step": step,
-                             "trace_lines": 0})
+        self.crashes.append({"kind": kind, "line": line, "text": text[:200], "step": step, "trace_lines": 0})
         self.crash_at.append((r.index if r is not None else -1, step))
 
     def trace_line(self) -> None:
@@ -96,8 +115,11 @@ class Launches:
             run_index, step = self.crash_at[-1]
             runs = [r for r in self.all if r.has_data]
             last = runs[-1] if runs else None
-            if last is None or (last.index == run_index and last.last_step == step) or (
-                    last.index < run_index):
+            if (
+                last is None
+                or (last.index == run_index and last.last_step == step)
+                or (last.index < run_index)
+            ):
                 crash = {k: self.crashes[-1][k] for k in ("kind", "line", "text", "step")}
         for c, (idx, _step) in zip(self.crashes, self.crash_at, strict=False):
             c["relaunched"] = any(r.index > idx and r.has_data for r in self.all)
@@ -105,8 +127,12 @@ class Launches:
         last_iteration = runs[-1].last_step if runs else None
         max_iter = hparams.get("max_iter")
         stopped: bool | None = None
-        if (isinstance(max_iter, int) and not isinstance(max_iter, bool) and max_iter > 0
-                and last_iteration is not None):
+        if (
+            isinstance(max_iter, int)
+            and not isinstance(max_iter, bool)
+            and max_iter > 0
+            and last_iteration is not None
+        ):
             ended = runs[-1].ended
             display = hparams.get("display")
             shown = display if isinstance(display, int) and display > 0 else 0
@@ -117,8 +143,12 @@ class Launches:
                 stopped = last_iteration < max_iter
             else:
                 stopped = last_iteration < max_iter - slack
-        return {"crash": crash, "crashes": list(self.crashes), "last_iteration": last_iteration,
-                "stopped_early": stopped}
+        return {
+            "crash": crash,
+            "crashes": list(self.crashes),
+            "last_iteration": last_iteration,
+            "stopped_early": stopped,
+        }
 
     def restarts(self) -> list[dict[str, Any]]:
         """``meta["restarts"]``: every run after the first (kind, line, step, previous step)."""
@@ -126,17 +156,37 @@ class Launches:
         prev_last: int | None = None
         for r in self.all:
             if r.index > 0:
-                kind = "resume" if r.resumed_from is not None else (
-                    "counter_reset" if r.kind == "counter_reset" else "relaunch")
-                out.append({"kind": kind, "line": r.line, "step": r.first_step,
-                            "previous_step": prev_last, "resumed_from": r.resumed_from})
+                kind = (
+                    "resume"
+                    if r.resumed_from is not None
+                    else ("counter_reset" if r.kind == "counter_reset" else "relaunch")
+                )
+                out.append(
+                    {
+                        "kind": kind,
+                        "line": r.line,
+                        "step": r.first_step,
+                        "previous_step": prev_last,
+                        "resumed_from": r.resumed_from,
+                    }
+                )
             if r.last_step is not None:
                 prev_last = r.last_step
         return out
 
     def runs_meta(self) -> list[dict[str, Any]]:
         """``meta["caffe"]["runs"]``: each run's net, steps, ending and solver parameters."""
-        return [{"line": r.line, "net": r.net, "first_step": r.first_step,
-                 "last_step": r.last_step, "resumed_from": r.resumed_from,
-                 "ended": r.ended or "log ends", "lr_policy": r.lr_policy,
-                 "debug_info": r.mode, "solver": r.solver} for r in self.all]
+        return [
+            {
+                "line": r.line,
+                "net": r.net,
+                "first_step": r.first_step,
+                "last_step": r.last_step,
+                "resumed_from": r.resumed_from,
+                "ended": r.ended or "log ends",
+                "lr_policy": r.lr_policy,
+                "debug_info": r.mode,
+                "solver": r.solver,
+            }
+            for r in self.all
+        ]

@@ -22,23 +22,23 @@ from dataclasses import dataclass
 import numpy as np
 
 # -- record kinds (small ints, used in numpy arrays) --------------------------------------
-K_NONE = 0      # not a record: a glog line we do not use, or a non-glog line
-K_F = 1         # [Forward] ... (train net, or test net when it follows "Testing net")
-K_B = 2         # [Backward] Layer ...
-K_A = 3         # [Backward] All net params (data, diff): ...
-K_U = 4         # [Update] Layer L, param P data: x; diff: y
-K_U1 = 5        # [Update] Layer L, param blob P (owned by ...) diff: y
-K_BADKEY = 6    # looked like a debug line, but is not one Caffe prints
-K_L = 7         # Iteration N (...), loss = X   /   Iteration N, loss = X
-K_LR = 8        # Iteration N, lr = X
-K_TRO = 9       # Train net output #k: name = X
-K_T = 10        # Iteration N, Testing net (#k)
-K_TO = 11       # Test net output #k: name = X  /  Test score #k: X  /  Test loss: X
-K_TI = 12       # Test interrupted.
-K_C = 13        # Gradient clipping: scaling down gradients (L2 norm X > C) ...
-K_RUN = 14      # Solving / Restoring / Resuming / Optimization Done / fatal line: run boundary
-K_SKIP = 15     # a line skipped because its bytes are not UTF-8
-K_TF = 16       # (derived) a test-net [Forward] line
+K_NONE = 0  # not a record: a glog line we do not use, or a non-glog line
+K_F = 1  # [Forward] ... (train net, or test net when it follows "Testing net")
+K_B = 2  # [Backward] Layer ...
+K_A = 3  # [Backward] All net params (data, diff): ...
+K_U = 4  # [Update] Layer L, param P data: x; diff: y
+K_U1 = 5  # [Update] Layer L, param blob P (owned by ...) diff: y
+K_BADKEY = 6  # looked like a debug line, but is not one Caffe prints
+K_L = 7  # Iteration N (...), loss = X   /   Iteration N, loss = X
+K_LR = 8  # Iteration N, lr = X
+K_TRO = 9  # Train net output #k: name = X
+K_T = 10  # Iteration N, Testing net (#k)
+K_TO = 11  # Test net output #k: name = X  /  Test score #k: X  /  Test loss: X
+K_TI = 12  # Test interrupted.
+K_C = 13  # Gradient clipping: scaling down gradients (L2 norm X > C) ...
+K_RUN = 14  # Solving / Restoring / Resuming / Optimization Done / fatal line: run boundary
+K_SKIP = 15  # a line skipped because its bytes are not UTF-8
+K_TF = 16  # (derived) a test-net [Forward] line
 
 # -- the chunk scanners ----------------------------------------------------------------------
 # One match per line, two groups: the debug key (``[Forward] Layer conv1, top blob conv1
@@ -54,10 +54,12 @@ K_TF = 16       # (derived) a test-net [Forward] line
 #: key is longer is not a debug line (its message parser then counts it).
 MAX_PREFIX = 512
 MAX_KEY = 1024
-LINE_FAST = re.compile(rb"(?:[IWEF]\d[^\]]{0,%d}+\] ++(\[[FBU][^:]{0,%d}+: )|)([^\n]*+)\n"
-                       % (MAX_PREFIX, MAX_KEY))
-LINE_SAFE = re.compile(rb"(?:[IWEF]\d[^\]\n]{0,%d}+\] ++(\[[FBU][^:\n]{0,%d}+: )|)([^\n]*+)\n"
-                       % (MAX_PREFIX, MAX_KEY))
+LINE_FAST = re.compile(
+    rb"(?:[IWEF]\d[^\]]{0,%d}+\] ++(\[[FBU][^:]{0,%d}+: )|)([^\n]*+)\n" % (MAX_PREFIX, MAX_KEY)
+)
+LINE_SAFE = re.compile(
+    rb"(?:[IWEF]\d[^\]\n]{0,%d}+\] ++(\[[FBU][^:\n]{0,%d}+: )|)([^\n]*+)\n" % (MAX_PREFIX, MAX_KEY)
+)
 #: The first (2014) debug_info format, ``[debug_info] [Forward] Layer ...: 1523.2 (0.0312)``:
 #: rare, so the chunk scanner leaves it to the message parser.
 DEBUG_2014_RE = re.compile(rb"^\[debug_info\] (\[[FBU][^:\n]*: )(.*)$")
@@ -69,15 +71,23 @@ EVENT_RE = re.compile(
     rb"(?:Iteration (\d+)(?: \(([^ \n]+) iters?/s, [^)\n]*\))?, (loss|lr) = ([^ ,\n]+)(?:,[^\n]*)?"
     rb"|Train net output #(\d+): ([^=\n]*?) = ([^ \n]+)(?: \(\* ([^ \n]+) = [^ \n]+ loss\))?[ \t]*"
     rb"|([^\n]*))"
-    rb"|([^\n]*))\n")
+    rb"|([^\n]*))\n"
+)
 
 #: The largest iteration number the frame can hold (int64); a larger one is a damaged line.
 MAX_STEP = 2**63 - 1
 
 # -- numbers ----------------------------------------------------------------------------------
-_WIN_SPECIAL = {b"1.#INF": math.inf, b"-1.#INF": -math.inf, b"1.#QNAN": math.nan,
-                b"-1.#QNAN": math.nan, b"1.#IND": math.nan, b"-1.#IND": math.nan,
-                b"-nan(ind)": math.nan, b"nan(ind)": math.nan}
+_WIN_SPECIAL = {
+    b"1.#INF": math.inf,
+    b"-1.#INF": -math.inf,
+    b"1.#QNAN": math.nan,
+    b"-1.#QNAN": math.nan,
+    b"1.#IND": math.nan,
+    b"-1.#IND": math.nan,
+    b"-nan(ind)": math.nan,
+    b"nan(ind)": math.nan,
+}
 
 
 def parse_num(text: bytes) -> float | None:
@@ -97,7 +107,7 @@ def parse_debug_value(text: bytes) -> float | None:
     ``1523.2 (0.0312)`` (an L1 norm followed by the mean in parentheses)."""
     t = text.strip()
     if t.endswith(b")") and b" (" in t:
-        return parse_num(t[t.rindex(b" (") + 2:-1])
+        return parse_num(t[t.rindex(b" (") + 2 : -1])
     return parse_num(t)
 
 
@@ -165,7 +175,7 @@ def _between(text: str, head: str, tail: str) -> str | None:
     """The part of ``text`` between the prefix ``head`` and the suffix ``tail`` (non-empty),
     or None."""
     if len(text) > len(head) + len(tail) and text.startswith(head) and text.endswith(tail):
-        return text[len(head):len(text) - len(tail)]
+        return text[len(head) : len(text) - len(tail)]
     return None
 
 
@@ -204,47 +214,57 @@ def parse_debug_key(key: bytes) -> DebugKey:
     if (body := _between(text, "[Update] Layer ", ") diff: ")) is not None:
         # [Update] Layer L, param blob P (owned by layer O, param Q) diff:
         head, found, owner = body.rpartition(_OWNED)
-        if found and _split(owner, ", param ") is not None and (
-                lb := _split(head, ", param blob ")) is not None:
+        if (
+            found
+            and _split(owner, ", param ") is not None
+            and (lb := _split(head, ", param blob ")) is not None
+        ):
             return DebugKey(K_U1, f"update_absmean/{lb[0]}/{lb[1]}", source=source)
     if (body := _between(text, "[Update] Layer ", " data: ")) is not None:
         if (lb := _split(body, ", param ")) is not None:
-            return DebugKey(K_U, f"update_param_absmean/{lb[0]}/{lb[1]}",
-                            f"update_absmean/{lb[0]}/{lb[1]}", source=source)
+            return DebugKey(
+                K_U, f"update_param_absmean/{lb[0]}/{lb[1]}", f"update_absmean/{lb[0]}/{lb[1]}", source=source
+            )
     return DebugKey(K_BADKEY)
 
 
 #: ``L1 norm = (a, b); L2 norm = (c, d)`` of the "All net params" line.
 ALL_PARAMS_RE = re.compile(
     rb"(?:L1 norm = \(([^,()\n]+), ([^,()\n]+)\); L2 norm = \(([^,()\n]+), ([^,()\n]+)\)[ \t]*"
-    rb"|[^\n]*)\n")
+    rb"|[^\n]*)\n"
+)
 #: The tags of the four numbers of the "All net params" line, in print order.
 ALL_PARAMS_TAGS = ("param_l1/total", "grad_l1/total", "param_norm/total", "grad_norm/total")
-ALL_PARAMS_SOURCES = ("All net params: L1 norm (data)", "All net params: L1 norm (diff)",
-                      "All net params: L2 norm (data)", "All net params: L2 norm (diff)")
+ALL_PARAMS_SOURCES = (
+    "All net params: L1 norm (data)",
+    "All net params: L1 norm (diff)",
+    "All net params: L2 norm (data)",
+    "All net params: L2 norm (diff)",
+)
 
 # -- other messages -----------------------------------------------------------------------------
-_ITER_LOSS_RATE = re.compile(
-    rb"^Iteration (\d+) \(([^ ]+) iters?/s, [^)]*\), loss = ([^ ,]+)(?:,.*)?$")
+_ITER_LOSS_RATE = re.compile(rb"^Iteration (\d+) \(([^ ]+) iters?/s, [^)]*\), loss = ([^ ,]+)(?:,.*)?$")
 _ITER_LOSS = re.compile(rb"^Iteration (\d+), loss = ([^ ,]+)(?:,.*)?$")
 _ITER_LR = re.compile(rb"^Iteration (\d+), lr = ([^ ,]+)(?:,.*)?$")
 _ITER_TEST = re.compile(rb"^Iteration (\d+), Testing net(?: \(#(\d+)\))?\s*$")
 _OUTPUT = re.compile(rb"^(Train|Test) net output #(\d+): ([^=]+?) = (\S+)(?: \(\* (\S+) = \S+ loss\))?\s*$")
 _TEST_SCORE = re.compile(rb"^Test score #(\d+): (\S+)\s*$")
 _TEST_LOSS = re.compile(rb"^Test loss: (\S+)\s*$")
-_CLIP = re.compile(rb"^Gradient clipping: scaling down gradients \(L2 norm (\S+) > (\S+)\) "
-                   rb"by scale factor (\S+)")
+_CLIP = re.compile(
+    rb"^Gradient clipping: scaling down gradients \(L2 norm (\S+) > (\S+)\) "
+    rb"by scale factor (\S+)"
+)
 _MULTISTEP = re.compile(rb"^MultiStep Status: Iteration (\d+), step = (\d+)")
 _LR_POLICY = re.compile(rb"^Learning Rate Policy: ?(\S*)")
 _SNAPSHOT = re.compile(rb"^Snapshotting (?:solver state )?to ")
 
 # What a message parser returns first (besides the K_* record kinds):
 EV_SOLVING = "solving"
-EV_RESUMING = "resuming"       # caffe.cpp "Resuming from <file>" (before Solving)
-EV_RESTORING = "restoring"     # solver.cpp "Restoring previous solver status from <file>"
+EV_RESUMING = "resuming"  # caffe.cpp "Resuming from <file>" (before Solving)
+EV_RESTORING = "restoring"  # solver.cpp "Restoring previous solver status from <file>"
 EV_DONE = "done"
 EV_STOPPED = "stopped"
-EV_INFO = "info"               # informational only (no record)
+EV_INFO = "info"  # informational only (no record)
 
 
 def _text(b: bytes) -> str:
@@ -296,7 +316,7 @@ def _solving(msg: bytes) -> tuple | None:
 
 def _restoring(msg: bytes) -> tuple | None:
     if msg.startswith(b"Restoring previous solver status"):
-        rest = msg[len(b"Restoring previous solver status"):]
+        rest = msg[len(b"Restoring previous solver status") :]
         return (EV_RESTORING, _text(rest[6:]) if rest.startswith(b" from ") else "")
     return None
 
@@ -384,6 +404,8 @@ def param_line(line: bytes) -> tuple[str, bytes] | None:
     dump (the value stripped of blanks), or None for any other line."""
     m = PARAM_LINE_RE.fullmatch(line.rstrip(b"\r\n"))
     return (m[1].decode("ascii"), m[2].strip()) if m else None
+
+
 #: A line of a protobuf text dump (Caffe prints its solver and net parameters that way).
 PROTO_LINE_RE = re.compile(rb"^\s*(?:[A-Za-z_][\w.]*\s*:\s*\S.*|[A-Za-z_][\w.]*\s*\{|\})\s*$")
 #: A line of a crash's trace: glog's (``*** Check failure stack trace: ***``,
@@ -393,8 +415,10 @@ STACK_LINE_RE = re.compile(rb"(?:\*\*\* |[ \t]++@[ \t]++0x|Traceback \(most rece
 #: A line without a glog prefix that stops a job: glog's failure signal handler
 #: (``*** Aborted at 1461 (unix time) ...``), an uncaught C++ exception, the last line of
 #: a Python exception (``RuntimeError: CUDA out of memory``, ``Error: ...``).
-CRASH_LINE_RE = re.compile(rb"\*\*\* Aborted at |terminate called after throwing |"
-                           rb"(?:[A-Za-z_][\w.]{0,120})?Error: ")
+CRASH_LINE_RE = re.compile(
+    rb"\*\*\* Aborted at |terminate called after throwing |"
+    rb"(?:[A-Za-z_][\w.]{0,120})?Error: "
+)
 #: A control byte (other than a tab) in a line: random bytes, not text anybody printed.
 GARBLED_RE = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -409,25 +433,74 @@ def crash_kind(text: bytes | str) -> str:
     if "check failed" in low:
         return "check_failed"
     return "error"
+
+
 #: Solver parameters kept in the meta (top level of SolverParameter).
-SOLVER_KEYS = frozenset({
-    "type", "solver_type", "base_lr", "lr_policy", "gamma", "stepsize", "stepvalue", "power",
-    "momentum", "momentum2", "delta", "rms_decay", "weight_decay", "regularization_type",
-    "display", "average_loss", "max_iter", "iter_size", "test_iter", "test_interval",
-    "test_initialization", "test_compute_loss", "clip_gradients", "debug_info", "snapshot",
-    "random_seed", "solver_mode", "max_momentum", "momentum_batch",
-})
+SOLVER_KEYS = frozenset(
+    {
+        "type",
+        "solver_type",
+        "base_lr",
+        "lr_policy",
+        "gamma",
+        "stepsize",
+        "stepvalue",
+        "power",
+        "momentum",
+        "momentum2",
+        "delta",
+        "rms_decay",
+        "weight_decay",
+        "regularization_type",
+        "display",
+        "average_loss",
+        "max_iter",
+        "iter_size",
+        "test_iter",
+        "test_interval",
+        "test_initialization",
+        "test_compute_loss",
+        "clip_gradients",
+        "debug_info",
+        "snapshot",
+        "random_seed",
+        "solver_mode",
+        "max_momentum",
+        "momentum_batch",
+    }
+)
 
 
 #: The solver parameters ``meta["hparams"]`` always has (None when not printed), besides
 #: ``optimizer``.
-HPARAM_KEYS = ("base_lr", "lr_policy", "gamma", "stepsize", "stepvalue", "power", "momentum",
-               "momentum2", "weight_decay", "max_iter", "iter_size", "average_loss",
-               "clip_gradients", "display", "rms_decay", "delta")
+HPARAM_KEYS = (
+    "base_lr",
+    "lr_policy",
+    "gamma",
+    "stepsize",
+    "stepvalue",
+    "power",
+    "momentum",
+    "momentum2",
+    "weight_decay",
+    "max_iter",
+    "iter_size",
+    "average_loss",
+    "clip_gradients",
+    "display",
+    "rms_decay",
+    "delta",
+)
 #: Caffe's solver types (``type: "Adam"`` from 2015 on; the enum ``solver_type: ADAM``
 #: before) -> ``meta["hparams"]["optimizer"]``.
-OPTIMIZERS = {"sgd": "sgd", "nesterov": "nesterov", "adagrad": "adagrad", "rmsprop": "rmsprop",
-              "adadelta": "adadelta", "adam": "adam"}
+OPTIMIZERS = {
+    "sgd": "sgd",
+    "nesterov": "nesterov",
+    "adagrad": "adagrad",
+    "rmsprop": "rmsprop",
+    "adadelta": "adadelta",
+    "adam": "adam",
+}
 
 
 def optimizer_name(value: object) -> str:
@@ -485,7 +558,7 @@ def ts_fields_u8(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
         z = np.zeros(0, dtype=np.int64)
         return z, z, z, np.zeros(0, dtype=np.float64)
     u = raw.astype(np.int64) - 48
-    long_ = u[:, 5] != (32 - 48)            # 8-digit date: no space at column 5
+    long_ = u[:, 5] != (32 - 48)  # 8-digit date: no space at column 5
     off = np.where(long_, 4, 0)
     rows = np.arange(n)
 
@@ -516,21 +589,39 @@ def days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
 
 # -- sniffing ---------------------------------------------------------------------------------
 SNIFF_LINE_RE = re.compile(
-    rb"(?:^|[\r\n])[IWEF]\d{4}(?:\d{4})? \d\d:\d\d:\d\d\.\d{6} +\S+ ([A-Za-z0-9_.\-]+):\d+\] ?(.{0,40})")
-SNIFF_FILES = frozenset({
-    b"solver.cpp", b"sgd_solver.cpp", b"caffe.cpp", b"net.cpp", b"layer_factory.hpp",
-    b"layer_factory.cpp", b"upgrade_proto.cpp", b"data_layer.cpp", b"base_data_layer.cpp",
-    b"blocking_queue.cpp", b"parallel.cpp", b"syncedmem.cpp", b"db_lmdb.cpp",
-    b"image_data_layer.cpp", b"insert_splits.cpp", b"cpu_info.cpp", b"data_transformer.cpp",
-    b"solver_factory.hpp", b"common.cpp",
-})
+    rb"(?:^|[\r\n])[IWEF]\d{4}(?:\d{4})? \d\d:\d\d:\d\d\.\d{6} +\S+ ([A-Za-z0-9_.\-]+):\d+\] ?(.{0,40})"
+)
+SNIFF_FILES = frozenset(
+    {
+        b"solver.cpp",
+        b"sgd_solver.cpp",
+        b"caffe.cpp",
+        b"net.cpp",
+        b"layer_factory.hpp",
+        b"layer_factory.cpp",
+        b"upgrade_proto.cpp",
+        b"data_layer.cpp",
+        b"base_data_layer.cpp",
+        b"blocking_queue.cpp",
+        b"parallel.cpp",
+        b"syncedmem.cpp",
+        b"db_lmdb.cpp",
+        b"image_data_layer.cpp",
+        b"insert_splits.cpp",
+        b"cpu_info.cpp",
+        b"data_transformer.cpp",
+        b"solver_factory.hpp",
+        b"common.cpp",
+    }
+)
 #: Messages only Caffe prints: enough on their own (forks rename the source files).
 SNIFF_MSG_RE = re.compile(
     rb"^(?:Initializing solver from parameters|Solving \S+\s*$|Iteration \d+, (?:loss|lr) = "
     rb"|Iteration \d+ \([^ ]+ iters?/s|Iteration \d+, Testing net|\s*Train net output #"
     rb"|\s*Test net output #|Test score #\d+: |\s*\[(?:Forward|Backward)\] Layer "
     rb"|\[debug_info\] \[|Top shape: |Memory required for data: |Network initialization done"
-    rb"|Solver scaffolding done)")
+    rb"|Solver scaffolding done)"
+)
 #: Messages Caffe prints that other programs could print too: claimed only from one of
 #: Caffe's source files (:data:`SNIFF_FILES`); a Caffe file name alone is not enough
 #: (``common.cpp``, ``net.cpp``, ``solver.cpp`` are common names in other glog programs).
@@ -538,4 +629,5 @@ SNIFF_WEAK_RE = re.compile(
     rb"^(?:Creating layer \S+\s*$|Setting up \S+\s*$|Initializing net from parameters"
     rb"|Learning Rate Policy|This network produces output|\S+ -> \S+\s*$|\S+ <- \S+\s*$"
     rb"|Using GPUs? |GPU \d+: |Use CPU\.|Opened (?:lmdb|leveldb) |output data size: "
-    rb"|Restoring previous solver status|Resuming from |Finetuning from |Snapshotting to )")
+    rb"|Restoring previous solver status|Resuming from |Finetuning from |Snapshotting to )"
+)

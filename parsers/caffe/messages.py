@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+
+from gradlog.errors import ParseError
 from gradlog.parsers.caffe import lines as L
 from gradlog.parsers.caffe.clock import Clock
 from gradlog.parsers.caffe.solver import Dump
 from gradlog.parsers.caffe.tags import Tags
 from gradlog.parsers.caffe.tally import Tally
-
-from gradlog.errors import ParseError
 
 #: Event of a damaged Iteration line: the output lines after it belong to no known step.
 EV_BROKEN = "broken_iteration_line"
@@ -23,14 +23,16 @@ class Messages:
     """Reads the messages of a chunk's non-debug lines (:meth:`read`); ``multistep``:
     the ``MultiStep Status`` events seen (schedule events, not steps)."""
 
-    def __init__(self, tally: Tally, tags: Tags, dump: Dump, clock: Clock,
-                 line: Callable[[int], int]) -> None:
+    def __init__(
+        self, tally: Tally, tags: Tags, dump: Dump, clock: Clock, line: Callable[[int], int]
+    ) -> None:
         self.tally, self.tags, self.dump, self.clock, self._line = tally, tags, dump, clock, line
         self.name = tally.name
         self.multistep: list[dict[str, int]] = []
 
-    def read(self, kid: np.ndarray, kind: np.ndarray,
-             recs: list[tuple[bytes, bytes]]) -> list[tuple[int, bytes, tuple]]:
+    def read(
+        self, kid: np.ndarray, kind: np.ndarray, recs: list[tuple[bytes, bytes]]
+    ) -> list[tuple[int, bytes, tuple]]:
         """Parse every line that is not a debug line (glog or not), in order.
 
         Returns the events (record index, timestamp, parsed message); sets the record
@@ -41,7 +43,7 @@ class Messages:
         if not idx:
             return events
         found = L.EVENT_RE.findall(b"\n".join([recs[k][1] for k in idx]) + b"\n")
-        if len(found) != len(idx):         # a line the scanner split differently: impossible
+        if len(found) != len(idx):  # a line the scanner split differently: impossible
             raise ParseError(f"{self.name}: internal error: {len(found)} events for {len(idx)} lines")
         skipk = set(np.flatnonzero(kind == L.K_SKIP).tolist()) if (kind == L.K_SKIP).any() else ()
         set_k: list[int] = []
@@ -55,7 +57,7 @@ class Messages:
         glog = 0
         net_dump = 0
         for k, g in zip(idx, found, strict=False):
-            if k != prev + 1:          # a debug line came in between: a dump cannot go on
+            if k != prev + 1:  # a debug line came in between: a dump cannot go on
                 dump.kind = None
             prev = k
             if skipk and k in skipk:
@@ -70,7 +72,7 @@ class Messages:
                     self._junk(k, line, events)
                 continue
             glog += 1
-            if g[1]:                   # Iteration N ..., loss = X  /  Iteration N, lr = X
+            if g[1]:  # Iteration N ..., loss = X  /  Iteration N, lr = X
                 dump.kind = None
                 if len(g[1]) > 18 and int(g[1]) > L.MAX_STEP:
                     self.tally.count("malformed_lines", self._line(k))
@@ -84,7 +86,7 @@ class Messages:
                 set_v.append(ev[0])
                 append((k, ts, ev))
                 continue
-            if g[5]:                   # Train net output #k: name = v
+            if g[5]:  # Train net output #k: name = v
                 dump.kind = None
                 w = g[8]
                 ev = (L.K_TRO, int(g[5]), g[6], num(g[7]), num(w) if w else None)
@@ -93,15 +95,15 @@ class Messages:
                 append((k, ts, ev))
                 continue
             msg = g[9]
-            if msg:                    # (Intel Caffe prints a dump after an empty message)
+            if msg:  # (Intel Caffe prints a dump after an empty message)
                 dump.kind = None
-            if ts[0] == 70:           # a fatal line ends the run
+            if ts[0] == 70:  # a fatal line ends the run
                 set_k.append(k)
                 set_v.append(L.K_RUN)
                 append((k, ts, ("fatal", msg.decode("utf-8", "replace").strip()[:200])))
                 continue
             h = handlers.get(msg[:6])
-            if h is None:              # a message the reader does not need
+            if h is None:  # a message the reader does not need
                 continue
             got = self._message(k, h, msg, kid, kind, recs)
             if got is None:
@@ -118,8 +120,15 @@ class Messages:
             kind[np.array(set_k)] = np.array(set_v, dtype=kind.dtype)
         return events
 
-    def _message(self, k: int, h: Callable[[bytes], tuple | None], msg: bytes, kid: np.ndarray,
-                 kind: np.ndarray, recs: list[tuple[bytes, bytes]]) -> tuple[tuple, bool] | None:
+    def _message(
+        self,
+        k: int,
+        h: Callable[[bytes], tuple | None],
+        msg: bytes,
+        kid: np.ndarray,
+        kind: np.ndarray,
+        recs: list[tuple[bytes, bytes]],
+    ) -> tuple[tuple, bool] | None:
         """Parse the message of glog line ``k`` (not a loss, lr or train output line) with
         its parser ``h``.
 
@@ -138,7 +147,7 @@ class Messages:
             self.tally.count("malformed_lines", self._line(k))
             # the outputs after a broken Iteration line have no known step
             return ((EV_BROKEN,), False) if ev[1] == "Iteration line" else None
-        if k0 == "debug_2014":     # a debug line after all: becomes one
+        if k0 == "debug_2014":  # a debug line after all: becomes one
             kd = self.tags.keytab[ev[1]]
             kid[k] = kd
             kind[k] = self.tags.key_kind[kd] if self.tags.key_kind[kd] != L.K_BADKEY else L.K_NONE
@@ -184,8 +193,7 @@ class Messages:
             name = key.split(b" (")[0].decode("ascii", "replace").lower().replace(" ", "_")
             self.clock.header[name] = value.decode("utf-8", "replace").strip()
             return
-        if L.GARBLED_RE.search(line):      # control bytes: damage, not somebody's print
+        if L.GARBLED_RE.search(line):  # control bytes: damage, not somebody's print
             self.tally.count("garbled_lines", self._line(k))
         else:
             self.tally.count("non_glog_lines", self._line(k))
-

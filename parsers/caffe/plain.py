@@ -32,27 +32,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from gradlog.parsers.caffe import lines as L
 
 #: Line classes (per line of the chunk).
-C_RARE = 0       # the general machinery reads it
-C_NOOP = 1       # a glog message the reader ignores
-C_SNAP = 2       # "Snapshotting to ..." / "Snapshotting solver state to ..." (counted)
-C_EVENT = 3      # one of the event shapes
+C_RARE = 0  # the general machinery reads it
+C_NOOP = 1  # a glog message the reader ignores
+C_SNAP = 2  # "Snapshotting to ..." / "Snapshotting solver state to ..." (counted)
+C_EVENT = 3  # one of the event shapes
 
 #: Widths of the windows the scanner searches (a longer field makes its line rare).
-_BLANKS = 16     # blanks after the timestamp, and after the ']'
-_THREAD = 24     # the thread token
-_NUMBER = 32     # a number (value, rate, weight)
-_NAME = 64       # an output name
-_PAD = 256       # zero bytes after the chunk, so that every window stays inside
+_BLANKS = 16  # blanks after the timestamp, and after the ']'
+_THREAD = 24  # the thread token
+_NUMBER = 32  # a number (value, rate, weight)
+_NAME = 64  # an output name
+_PAD = 256  # zero bytes after the chunk, so that every window stays inside
 
 
 def _words(text: bytes) -> list[tuple[int, int, int]]:
     """(offset, mask, code) of the 8-byte words of a literal (little-endian)."""
     out = []
     for o in range(0, len(text), 8):
-        part = text[o:o + 8]
+        part = text[o : o + 8]
         mask = (1 << (8 * len(part))) - 1
         out.append((o, mask, int.from_bytes(part, "little")))
     return out
@@ -74,8 +75,7 @@ _W_OPEN = _words(b" (* ")
 _W_EQ = _words(b" = ")
 _W_CLOSE = _words(b" loss)")
 _SIX = (1 << 48) - 1
-_HANDLER_CODES = np.array(sorted(int.from_bytes(k, "little") for k in L.HANDLERS),
-                          dtype=np.uint64)
+_HANDLER_CODES = np.array(sorted(int.from_bytes(k, "little") for k in L.HANDLERS), dtype=np.uint64)
 
 # the short glog timestamp "Lmmdd hh:mm:ss.uuuuuu " as three words: digits, fixed bytes
 _TS_DIGITS = ((1, 2, 3, 4, 6, 7), (1, 2, 4, 5, 7), (0, 1, 2, 3, 4))
@@ -89,13 +89,15 @@ def _byte_mask(positions, value: int) -> int:
 
 _TS_CHECKS = []
 for _dig, _fix in zip(_TS_DIGITS, _TS_FIXED, strict=False):
-    _TS_CHECKS.append((
-        np.uint64(_byte_mask(_dig, 0xF0) | _byte_mask(_fix, 0xFF)),            # hi nibbles + fixed
-        np.uint64(_byte_mask(_dig, 0x30) | sum(v << (8 * p) for p, v in _fix.items())),
-        np.uint64(_byte_mask(_dig, 0x0F)),                                      # lo nibbles
-        np.uint64(_byte_mask(_dig, 0x06)),                                      # + 6: carry if > 9
-        np.uint64(_byte_mask(_dig, 0x10)),
-    ))
+    _TS_CHECKS.append(
+        (
+            np.uint64(_byte_mask(_dig, 0xF0) | _byte_mask(_fix, 0xFF)),  # hi nibbles + fixed
+            np.uint64(_byte_mask(_dig, 0x30) | sum(v << (8 * p) for p, v in _fix.items())),
+            np.uint64(_byte_mask(_dig, 0x0F)),  # lo nibbles
+            np.uint64(_byte_mask(_dig, 0x06)),  # + 6: carry if > 9
+            np.uint64(_byte_mask(_dig, 0x10)),
+        )
+    )
 
 
 @dataclass
@@ -179,8 +181,9 @@ class _Bytes:
         self.buf = buf
         self.u64 = np.ndarray((end + _PAD - 8,), dtype="<u8", buffer=buf, strides=(1,))
 
-    def at(self, pos: np.ndarray, lit: list[tuple[int, int, int]],
-           first: np.ndarray | None = None) -> np.ndarray:
+    def at(
+        self, pos: np.ndarray, lit: list[tuple[int, int, int]], first: np.ndarray | None = None
+    ) -> np.ndarray:
         """True where the literal (:func:`_words`) is at each position (``first``: the
         words at the positions, when already read)."""
         u = self.u64
@@ -245,21 +248,20 @@ class _Bytes:
         value = np.zeros(n, dtype=np.uint64)
         ten = np.uint64(10)
         for k, x in enumerate(words):
-            left = count - 8 * k                 # digits from this word on
+            left = count - 8 * k  # digits from this word on
             use = (left > 0) & (count <= most)
             if not use.any():
                 break
             here = np.clip(left, 1, 8).astype(np.uint64)
             part = _eight_digits(x << (np.uint64(8) * (np.uint64(8) - here)))
-            value = np.where(use, value * ten ** here + part, value)
+            value = np.where(use, value * ten**here + part, value)
         return count, value.astype(np.int64)
 
 
 def _not_digits(x: np.ndarray) -> np.ndarray:
     """A word with a nonzero byte k where byte k of ``x`` is not an ASCII digit."""
     hi = (x & np.uint64(0xF0F0F0F0F0F0F0F0)) ^ np.uint64(0x3030303030303030)
-    lo = ((x & np.uint64(0x0F0F0F0F0F0F0F0F)) + np.uint64(0x0606060606060606)) \
-        & np.uint64(0x1010101010101010)
+    lo = ((x & np.uint64(0x0F0F0F0F0F0F0F0F)) + np.uint64(0x0606060606060606)) & np.uint64(0x1010101010101010)
     return hi | lo
 
 
@@ -284,8 +286,12 @@ def _timestamps(u: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, l
     """
     w0 = u[s]
     lvl = w0 & np.uint64(0xFF)
-    glog = ((lvl == np.uint64(0x49)) | (lvl == np.uint64(0x57)) | (lvl == np.uint64(0x45))
-            | (lvl == np.uint64(0x46)))
+    glog = (
+        (lvl == np.uint64(0x49))
+        | (lvl == np.uint64(0x57))
+        | (lvl == np.uint64(0x45))
+        | (lvl == np.uint64(0x46))
+    )
     words = [w0, u[s + 8], u[s + 16]]
     short = glog.copy()
     for w, (hi, code, lo, six, carry) in zip(words, _TS_CHECKS, strict=False):
@@ -324,7 +330,7 @@ def scan(chunk: bytes | bytearray, end: int) -> Scan:
     hb = raw[hits]
     nl = hb == 10
     ends = hits[nl]
-    rb = hits[hb == 93]                                    # ']'
+    rb = hits[hb == 93]  # ']'
     special = hits[~nl & (hb != 93)]
     n = len(ends)
     starts = np.empty(n, dtype=np.int64)
@@ -349,7 +355,7 @@ def scan(chunk: bytes | bytearray, end: int) -> Scan:
     m = B.first_not_blank(np.where(good, r + 1, s))
     good &= (m > 0) & (m < e)
     w0 = B.u64[np.where(good, m, 0)]
-    good &= (w0 & np.uint64(0xFF)) != np.uint64(0x5B)           # '[': debug lines
+    good &= (w0 & np.uint64(0xFF)) != np.uint64(0x5B)  # '[': debug lines
     idx, s, e, m, w0 = idx[good], s[good], e[good], m[good], w0[good]
 
     cls = np.zeros(n, dtype=np.int8)
@@ -369,20 +375,33 @@ def scan(chunk: bytes | bytearray, end: int) -> Scan:
     # the event columns in line order (each part is; the parts interleave)
     is_ev = cls == C_EVENT
     ev = np.flatnonzero(is_ev)
-    slot = np.cumsum(is_ev) - 1                   # line -> its place among the events
+    slot = np.cumsum(is_ev) - 1  # line -> its place among the events
     cols = [ev] + [np.empty(len(ev), dtype=np.int64) for _ in range(11)]
     for part in parts:
         at = slot[part[0]]
         for col, values in zip(cols[1:], part[1:], strict=False):
             col[at] = values
-    return Scan(cls=cls, starts=starts, ends=ends, ev=ev, kind=cols[1], step=cols[2],
-                net=cols[3], time=_times([w[ev] for w in head], B.u64[starts[ev]], long_[ev]),
-                val=(cols[4], cols[5]), rate=(cols[6], cols[7]), weight=(cols[8], cols[9]),
-                name=(cols[10], cols[11]), words=B.u64, mixed_years=mixed)
+    return Scan(
+        cls=cls,
+        starts=starts,
+        ends=ends,
+        ev=ev,
+        kind=cols[1],
+        step=cols[2],
+        net=cols[3],
+        time=_times([w[ev] for w in head], B.u64[starts[ev]], long_[ev]),
+        val=(cols[4], cols[5]),
+        rate=(cols[6], cols[7]),
+        weight=(cols[8], cols[9]),
+        name=(cols[10], cols[11]),
+        words=B.u64,
+        mixed_years=mixed,
+    )
 
 
-def _iteration_lines(B: _Bytes, idx: np.ndarray, e: np.ndarray, m: np.ndarray,
-                     w0: np.ndarray) -> tuple[np.ndarray, ...] | None:
+def _iteration_lines(
+    B: _Bytes, idx: np.ndarray, e: np.ndarray, m: np.ndarray, w0: np.ndarray
+) -> tuple[np.ndarray, ...] | None:
     """The ``Iteration N ...`` lines among the glog lines ``idx`` (ends ``e``, messages at
     ``m``, their first words ``w0``) that have exactly a common shape: the event columns
     of those lines (their line indices first), or None when there is none."""
@@ -393,7 +412,7 @@ def _iteration_lines(B: _Bytes, idx: np.ndarray, e: np.ndarray, m: np.ndarray,
     nd, step = B.digits(im + 10, 18)
     p = im + 10 + nd
     fine = (nd >= 1) & (nd <= 18)
-    wp = B.u64[p]                               # what follows the number
+    wp = B.u64[p]  # what follows the number
     is_loss = fine & B.at(p, _LOSS, wp)
     is_lr = fine & B.at(p, _LR, wp)
     is_test = fine & B.at(p, _TESTING, wp)
@@ -409,7 +428,7 @@ def _iteration_lines(B: _Bytes, idx: np.ndarray, e: np.ndarray, m: np.ndarray,
         qr = np.where(ok, qr, pr)
         r1 = B.at(qr, _RATE1)
         ok &= r1 | B.at(qr, _RATE2)
-        cr = B.first(qr + np.where(r1, 9, 10), _NUMBER, 41, er)       # ')'
+        cr = B.first(qr + np.where(r1, 9, 10), _NUMBER, 41, er)  # ')'
         ok &= (cr > 0) & (cr < er)
         cr = np.where(ok, cr, pr)
         ok &= B.at(cr + 1, _LOSS)
@@ -433,13 +452,25 @@ def _iteration_lines(B: _Bytes, idx: np.ndarray, e: np.ndarray, m: np.ndarray,
     take = np.flatnonzero(val | test)
     kind = np.where(is_loss | rate, L.K_L, np.where(is_lr, L.K_LR, L.K_T))
     none = np.zeros(len(take), dtype=np.int64)
-    return (li[take], kind[take], step[take], np.where(test, net, -1)[take],
-            vs[take], ie[take], np.where(rate, p + 2, 0)[take],
-            np.where(rate, q, 0)[take], none, none, none, none)
+    return (
+        li[take],
+        kind[take],
+        step[take],
+        np.where(test, net, -1)[take],
+        vs[take],
+        ie[take],
+        np.where(rate, p + 2, 0)[take],
+        np.where(rate, q, 0)[take],
+        none,
+        none,
+        none,
+        none,
+    )
 
 
-def _output_lines(B: _Bytes, idx: np.ndarray, e: np.ndarray, m: np.ndarray,
-                  w0: np.ndarray) -> tuple[np.ndarray, ...] | None:
+def _output_lines(
+    B: _Bytes, idx: np.ndarray, e: np.ndarray, m: np.ndarray, w0: np.ndarray
+) -> tuple[np.ndarray, ...] | None:
     """The ``Train net output`` / ``Test net output`` lines among the glog lines ``idx``
     that have exactly a common shape: their event columns, or None when there is none."""
     tr = B.at(m, _TRAIN, w0)
@@ -451,10 +482,10 @@ def _output_lines(B: _Bytes, idx: np.ndarray, e: np.ndarray, m: np.ndarray,
     nd, index = B.digits(p, 9)
     fine = (nd >= 1) & (nd <= 9) & B.at(p + nd, _COLON)
     n0 = p + nd + 2
-    eq = B.first(n0, _NAME, 61, oe)                               # '='
+    eq = B.first(n0, _NAME, 61, oe)  # '='
     fine &= (eq > n0 + 1) & (eq < oe)
     eq = np.where(fine, eq, n0 + 1)
-    fine &= B.at(eq - 1, _W_EQ)                                   # ' = '
+    fine &= B.at(eq - 1, _W_EQ)  # ' = '
     vs = eq + 2
     ve = B.first(vs, _NUMBER, 32, oe)
     fine &= (ve > vs) & (ve <= oe)
@@ -471,9 +502,20 @@ def _output_lines(B: _Bytes, idx: np.ndarray, e: np.ndarray, m: np.ndarray,
     tail &= B.at(np.where(tail, x1, 0), _W_CLOSE)
     take = np.flatnonzero(fine & (bare | tail))
     none = np.zeros(len(take), dtype=np.int64)
-    return (li[take], np.where(is_tr, L.K_TRO, L.K_TO)[take], none - 1, index[take],
-            vs[take], ve[take], none, none, np.where(tail, w0_, 0)[take],
-            np.where(tail, w1, 0)[take], n0[take], (eq - 1)[take])
+    return (
+        li[take],
+        np.where(is_tr, L.K_TRO, L.K_TO)[take],
+        none - 1,
+        index[take],
+        vs[take],
+        ve[take],
+        none,
+        none,
+        np.where(tail, w0_, 0)[take],
+        np.where(tail, w1, 0)[take],
+        n0[take],
+        (eq - 1)[take],
+    )
 
 
 def same_as_previous(words: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -502,8 +544,9 @@ def same_as_previous(words: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.nd
     return out
 
 
-def _times(words: list[np.ndarray], first: np.ndarray,
-           long_: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _times(
+    words: list[np.ndarray], first: np.ndarray, long_: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`.lines.ts_fields` of checked timestamps (:func:`_timestamps`), from
     the three words that hold ``mmdd hh:mm:ss.uuuuuu`` (byte 0 of the first is not read)
     and the first word of the line (the year of a long one).
@@ -523,8 +566,12 @@ def _times(words: list[np.ndarray], first: np.ndarray,
     month = byte(pairs[0], 1)
     day = byte(pairs[0], 3)
     secs = byte(pairs[0], 6) * 3600 + byte(pairs[1], 1) * 60 + byte(pairs[1], 4)
-    micro = ((byte(words[1], 7) & 15) * 100000 + byte(pairs[2], 0) * 1000
-             + byte(pairs[2], 2) * 10 + (byte(words[2], 4) & 15))
+    micro = (
+        (byte(words[1], 7) & 15) * 100000
+        + byte(pairs[2], 0) * 1000
+        + byte(pairs[2], 2) * 10
+        + (byte(words[2], 4) & 15)
+    )
     bad = (month < 1) | (month > 12) | (day < 1) | (day > 31)
     month = np.where(bad, 0, month)
     year = np.full(len(month), -1, dtype=np.int64)
@@ -534,8 +581,9 @@ def _times(words: list[np.ndarray], first: np.ndarray,
     return year, month, day, secs + micro * 1e-6
 
 
-def same_texts(words: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-               key: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def same_texts(
+    words: np.ndarray, lo: np.ndarray, hi: np.ndarray, key: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Group equal texts ``[lo, hi)`` of at most 24 bytes, given a small non-negative
     int ``key`` (< 2**16) that equal texts usually share (an output's net and index):
     texts are grouped by key, and every text is checked, word by word, to be its
@@ -551,7 +599,7 @@ def same_texts(words: np.ndarray, lo: np.ndarray, hi: np.ndarray,
     if len(ln) == 0 or int(ln.max()) > 24 or int(key.max()) >= 1 << 16 or int(key.min()) < 0:
         return None
     key16 = key.astype(np.uint16)
-    order = np.argsort(key16, kind="stable")          # (a radix sort)
+    order = np.argsort(key16, kind="stable")  # (a radix sort)
     ks = key16[order]
     heads = np.flatnonzero(np.concatenate([[True], ks[1:] != ks[:-1]]))
     first = order[heads]
@@ -562,10 +610,12 @@ def same_texts(words: np.ndarray, lo: np.ndarray, hi: np.ndarray,
         return None
     for k in range(3):
         bits = np.clip(ln - 8 * k, 0, 8).astype(np.uint64) * np.uint64(8)
-        mask = np.where(bits >= 64, np.uint64(0xFFFFFFFFFFFFFFFF),
-                        (np.uint64(1) << np.minimum(bits, np.uint64(63))) - np.uint64(1))
+        mask = np.where(
+            bits >= 64,
+            np.uint64(0xFFFFFFFFFFFFFFFF),
+            (np.uint64(1) << np.minimum(bits, np.uint64(63))) - np.uint64(1),
+        )
         w = words[lo + 8 * k] & mask
         if not (w == w[rep]).all():
             return None
     return first, group
-

@@ -9,6 +9,9 @@ from operator import itemgetter
 from typing import Any
 
 import numpy as np
+
+from gradlog.errors import EmptyLogError, ParseError
+from gradlog.frame import ParseResult
 from gradlog.parsers.caffe import bulk, solver
 from gradlog.parsers.caffe import lines as L
 from gradlog.parsers.caffe.assemble import assemble, compact
@@ -18,9 +21,6 @@ from gradlog.parsers.caffe.launches import Launches, Run
 from gradlog.parsers.caffe.messages import EV_BROKEN, Messages
 from gradlog.parsers.caffe.tags import Tags
 from gradlog.parsers.caffe.tally import Tally
-
-from gradlog.errors import EmptyLogError, ParseError
-from gradlog.frame import ParseResult
 from gradlog.source import Source
 
 _G0 = itemgetter(0)
@@ -41,13 +41,11 @@ class Reader:
         self.name = source.name
         self.tally = Tally(source.name)
         self.tags = Tags(self.tally.formats)
-        self.clock = Clock(source.path.name if source.path is not None else None,
-                           self.tally.formats)
+        self.clock = Clock(source.path.name if source.path is not None else None, self.tally.formats)
         self.dump = solver.Dump()
         self.launches = Launches()
         self.sink = Sink()
-        self.blocks = Blocks(self.tally, self.tags, self.launches, self.sink, self._line,
-                             self._ensure_run)
+        self.blocks = Blocks(self.tally, self.tags, self.launches, self.sink, self._line, self._ensure_run)
         self.line_base = 0
         self.lone_before: np.ndarray | None = None
         self.messages = Messages(self.tally, self.tags, self.dump, self.clock, self._line)
@@ -105,12 +103,11 @@ class Reader:
             recs = L.LINE_SAFE.findall(chunk, 0, end)
             n = len(recs)
         kid = np.fromiter(map(self.tags.keytab.__getitem__, map(_G0, recs)), dtype=np.int32, count=n)
-        if self.tags.spanned:               # a key ran over a line end: rescan safely
+        if self.tags.spanned:  # a key ran over a line end: rescan safely
             self.tags.spanned = False
             recs = L.LINE_SAFE.findall(chunk, 0, end)
             n = len(recs)
-            kid = np.fromiter(map(self.tags.keytab.__getitem__, map(_G0, recs)), dtype=np.int32,
-                              count=n)
+            kid = np.fromiter(map(self.tags.keytab.__getitem__, map(_G0, recs)), dtype=np.int32, count=n)
         kind = self.tags.keys()[0][kid]
         if arr.max(initial=0) >= 128:
             for k in _bad_utf8_lines(bytes(chunk[:end])):
@@ -118,8 +115,7 @@ class Reader:
                 self.tally.count("non_utf8_lines", self._line(k))
         bad = kind == L.K_BADKEY
         if bad.any():
-            self.tally.count("unknown_debug_lines", self._line(int(np.flatnonzero(bad)[0])),
-                        int(bad.sum()))
+            self.tally.count("unknown_debug_lines", self._line(int(np.flatnonzero(bad)[0])), int(bad.sum()))
             kind[bad] = L.K_NONE
         self.tally.glog_lines += n - int(np.count_nonzero(kid == 0))
 
@@ -157,9 +153,16 @@ class Reader:
         elif what == "lr_policy" and self.launches.current is not None:
             self.launches.current.lr_policy = ev[2]
 
-    def _sequence(self, kind: np.ndarray, kid: np.ndarray, recs: list[tuple[bytes, bytes]],
-                  events: list[tuple[int, bytes, tuple]], walls: np.ndarray,
-                  key_tag1: np.ndarray, key_tag2: np.ndarray) -> None:
+    def _sequence(
+        self,
+        kind: np.ndarray,
+        kid: np.ndarray,
+        recs: list[tuple[bytes, bytes]],
+        events: list[tuple[int, bytes, tuple]],
+        walls: np.ndarray,
+        key_tag1: np.ndarray,
+        key_tag2: np.ndarray,
+    ) -> None:
         """Place the chunk's records on their iterations.
 
         Vectorised over all records: which [Forward] lines belong to a test net, where
@@ -185,8 +188,7 @@ class Reader:
         self.blocks.debug_rows(lay, len(kind), kid, recs, key_tag1, key_tag2)
         self.blocks.carry(lay)
 
-    def _control(self, events: list[tuple[int, bytes, tuple]], walls: np.ndarray,
-                 lay: Layout) -> None:
+    def _control(self, events: list[tuple[int, bytes, tuple]], walls: np.ndarray, lay: Layout) -> None:
         """In record order, the control points (block starts and events) move the
         run/block/chain state; the common events in their plain case inline."""
         rec, kc, prev, tdc, pidx = lay.rec, lay.kc, lay.prev, lay.tdc, lay.pidx
@@ -228,9 +230,15 @@ class Reader:
                 self.last_iter_step = step
                 rows.append((t_lr, step, ev[2], wl[i]))
                 continue
-            if (k0 == K_L and r is not None and ev[2] is not None and r.first_step is not None
-                    and ev[1] >= (r.last_loss_step or 0) and not self.pending_clips
-                    and (ev[3] is None or r.rates)):
+            if (
+                k0 == K_L
+                and r is not None
+                and ev[2] is not None
+                and r.first_step is not None
+                and ev[1] >= (r.last_loss_step or 0)
+                and not self.pending_clips
+                and (ev[3] is None or r.rates)
+            ):
                 step = ev[1]
                 wall = wl[i]
                 r.last_loss_step = step
@@ -255,8 +263,9 @@ class Reader:
                     _, index, name, value, weight = ev
                     seen = ch[4]
                     first = seen.get(name)
-                    tid = out_tags.get((-1, name, index - first if first is not None
-                                        and index > first else 0))
+                    tid = out_tags.get(
+                        (-1, name, index - first if first is not None and index > first else 0)
+                    )
                     if tid is not None:
                         if first is None:
                             seen[name] = index
@@ -282,8 +291,7 @@ class Reader:
             self.blocks.new_seg(True, starts[j])
             j += 1
 
-    def _event(self, ev: tuple, k: int, wall: float, tdc: int, prev: int, nk: int,
-               pas: int = 0) -> None:
+    def _event(self, ev: tuple, k: int, wall: float, tdc: int, prev: int, nk: int, pas: int = 0) -> None:
         """Handle one event record (``k``: its record index in the chunk; ``pas``: the
         pass of the net the current block is in)."""
         kind = ev[0]
@@ -320,7 +328,8 @@ class Reader:
             line = self._line(k)
             self.tally.warnings.append(
                 f"{self.name}: line {line}: the iteration counter goes back from "
-                f"{r.last_loss_step} to {step}: read as a restart")
+                f"{r.last_loss_step} to {step}: read as a restart"
+            )
             b = self.blocks.block
             self._end_run(keep_block=True)
             r = self.launches.new(line, "counter_reset")
@@ -349,7 +358,7 @@ class Reader:
             if r.rates == 1:
                 self.tally.formats.add("iter_per_s")
                 r.first_rate_step = step
-            if step == r.first_rate_step:     # (also when that line is logged twice)
+            if step == r.first_rate_step:  # (also when that line is logged twice)
                 self.tally.skipped["first_rate_of_run"] += 1
             else:
                 self._row(self.tags.t_rate, step, rate, wall)
@@ -395,12 +404,18 @@ class Reader:
         after_pass = prev in (L.K_A, L.K_B)
         after_display = prev in (L.K_LR, L.K_L, L.K_TRO)
         if b is not None and (after_pass or (after_display and nk in (L.K_U, L.K_U1))):
-            self.blocks.pending.append((np.array([b.seg], dtype=np.int64),
-                                 np.array([self.tags.t_preclip], dtype=np.int32),
-                                 np.array([norm], dtype=np.float64),
-                                 np.array([pas], dtype=np.int64) if pas else None))
+            self.blocks.pending.append(
+                (
+                    np.array([b.seg], dtype=np.int64),
+                    np.array([self.tags.t_preclip], dtype=np.int32),
+                    np.array([norm], dtype=np.float64),
+                    np.array([pas], dtype=np.int64) if pas else None,
+                )
+            )
         elif after_display and self.last_iter_step is not None and self.launches.current is not None:
-            self.pending_clips.append((self.tags.t_preclip, norm, wall, self.last_iter_step, self.launches.current))
+            self.pending_clips.append(
+                (self.tags.t_preclip, norm, wall, self.last_iter_step, self.launches.current)
+            )
         else:
             self.tally.skipped["unplaced_clipping_events"] += 1
 
@@ -410,8 +425,7 @@ class Reader:
         r = self.launches.current
         line = self._line(k)
         if kind in (L.EV_SOLVING, L.EV_RESUMING, L.EV_RESTORING):
-            if r is None or r.has_data or r.ended is not None or (
-                    kind == L.EV_SOLVING and r.net is not None):
+            if r is None or r.has_data or r.ended is not None or (kind == L.EV_SOLVING and r.net is not None):
                 self._end_run()
                 r = self.launches.new(line, "relaunch")
             if kind == L.EV_SOLVING:
@@ -452,9 +466,14 @@ class Reader:
         rows = self.sink.rows
         if rows:
             t, s, v, w = zip(*rows, strict=False)
-            self.sink.out.append(compact(np.array(t, dtype=np.int32), np.array(s, dtype=np.int64),
-                                         np.array(v, dtype=np.float64),
-                                         np.array(w, dtype=np.float64)))
+            self.sink.out.append(
+                compact(
+                    np.array(t, dtype=np.int32),
+                    np.array(s, dtype=np.int64),
+                    np.array(v, dtype=np.float64),
+                    np.array(w, dtype=np.float64),
+                )
+            )
             rows.clear()
 
     def finish(self, *, strict: bool) -> ParseResult:
@@ -476,29 +495,31 @@ class Reader:
         if self.line_base == 0:
             raise EmptyLogError(f"{self.name}: empty file")
         if self.tally.glog_lines == 0:
-            raise ParseError(f"{self.name}: no glog-format line (Lmmdd hh:mm:ss.uuuuuu ... "
-                             f"file:line]) found: not a Caffe log")
+            raise ParseError(
+                f"{self.name}: no glog-format line (Lmmdd hh:mm:ss.uuuuuu ... "
+                f"file:line]) found: not a Caffe log"
+            )
         hparams = solver.hparams(self.launches)
         total = solver.total_loss(self.tags, hparams)
         frame, replaced = assemble(self.sink.out, self.tags.tag_names, self.tags.tag_sources)
         self.sink.out = []
         if len(frame) == 0:
-            raise EmptyLogError(f"{self.name}: a glog file without Caffe training values "
-                                f"(no Iteration, Train/Test net output or debug_info lines)")
+            raise EmptyLogError(
+                f"{self.name}: a glog file without Caffe training values "
+                f"(no Iteration, Train/Test net output or debug_info lines)"
+            )
         tags = set(frame["tag"].cat.categories)
         meta = self._meta(replaced)
         meta["hparams"] = hparams
         meta.update(self.launches.ending(hparams))
-        meta["clipping"] = solver.clipping(hparams, frame, self.clipping_events,
-                                           self.clip_threshold)
+        meta["clipping"] = solver.clipping(hparams, frame, self.clipping_events, self.clip_threshold)
         if total is not None and total["tag"] not in tags:
             total = None
         if total is not None:
             meta["caffe"]["multi_loss"] = total
             if total["tag"] == "train/loss":
                 meta["statistics"]["train/loss"] = solver.TOTAL_LOSS_DOC
-        return ParseResult(frame, meta,
-                           solver.roles(self.tags, tags, total["tag"] if total else None))
+        return ParseResult(frame, meta, solver.roles(self.tags, tags, total["tag"] if total else None))
 
     def _meta(self, replaced: int) -> dict[str, Any]:
         """The meta, but for the solver facts (:meth:`finish` adds them)."""
@@ -513,9 +534,11 @@ class Reader:
             "loss_weights": dict(self.tags.loss_weight),
             **{k: v for k, v in self.tally.info.items()},
         }
-        solver_types = {str(r.solver.get("type", r.solver.get("solver_type")))
-                        for r in self.launches.all
-                        if r.solver.get("type") or r.solver.get("solver_type")}
+        solver_types = {
+            str(r.solver.get("type", r.solver.get("solver_type")))
+            for r in self.launches.all
+            if r.solver.get("type") or r.solver.get("solver_type")
+        }
         if solver_types:
             caffe["solver_types"] = sorted(solver_types)
         return {

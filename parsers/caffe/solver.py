@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+
 from gradlog.parsers.caffe import lines as L
 from gradlog.parsers.caffe.launches import Launches
 from gradlog.parsers.caffe.tags import Tags
@@ -15,47 +16,49 @@ from gradlog.parsers.caffe.tally import Tally
 #: What each tag (prefix) measures; copied into ``meta["statistics"]``.
 STATISTICS: dict[str, str] = {
     "train/<output>": "raw value of a train net output blob ('Train net output #k: <output> = v') "
-                      "at each display iteration; '/<j>' is appended for element j >= 1 of a "
-                      "multi-element output",
+    "at each display iteration; '/<j>' is appended for element j >= 1 of a "
+    "multi-element output",
     "train/loss_smoothed": "the 'Iteration N ..., loss = X' value: the training loss averaged by "
-                           "Caffe over the last average_loss iterations (raw when average_loss = 1)",
+    "Caffe over the last average_loss iterations (raw when average_loss = 1)",
     "train/lr": "learning rate used for iteration N ('Iteration N, lr = X')",
     "train/iter_per_s": "iterations per second since the previous display, from "
-                        "'Iteration N (X iter/s, ...)'; the first rate of each run is not kept "
-                        "(Caffe prints a meaningless one there)",
+    "'Iteration N (X iter/s, ...)'; the first rate of each run is not kept "
+    "(Caffe prints a meaningless one there)",
     "test<k>/<output>": "output of test net k, averaged by Caffe over test_iter batches, at the "
-                        "iteration of its 'Iteration N, Testing net (#k)' line (tested before "
-                        "iteration N's training step)",
+    "iteration of its 'Iteration N, Testing net (#k)' line (tested before "
+    "iteration N's training step)",
     "test<k>/score<i>": "old (before Aug 2014) unnamed 'Test score #i' output of the test net",
     "test<k>/total_loss": "'Test loss: X' (test_compute_loss): the test net's total weighted loss",
     "grad_norm/total": "debug_info '[Backward] All net params (data, diff)': L2 norm of the gradient "
-                       "of all learnable parameters (before clipping, weight decay and momentum)",
+    "of all learnable parameters (before clipping, weight decay and momentum)",
     "grad_l1/total": "same line: L1 norm (sum of |diff|) of the gradient of all learnable parameters",
     "param_norm/total": "same line: L2 norm of all learnable parameters",
     "param_l1/total": "same line: L1 norm (sum of |data|) of all learnable parameters",
     "grad_norm/total_preclip": "global gradient L2 norm from 'Gradient clipping: scaling down "
-                               "gradients (L2 norm X > C)': only iterations that were clipped, "
-                               "only where the iteration is certain",
+    "gradients (L2 norm X > C)': only iterations that were clipped, "
+    "only where the iteration is certain",
     "grad_absmean/<layer>/<param>": "debug_info '[Backward] Layer L, param blob P diff: m': MEAN "
-                                    "ABSOLUTE gradient (asum(diff)/count) of a parameter blob, not "
-                                    "an L2 norm; blob 0 is usually the weights, 1 the bias",
+    "ABSOLUTE gradient (asum(diff)/count) of a parameter blob, not "
+    "an L2 norm; blob 0 is usually the weights, 1 the bias",
     "bwd_absmean/<layer>/<blob>": "'[Backward] Layer L, bottom blob B diff: m': mean |gradient| "
-                                  "flowing into the layer's input blob",
+    "flowing into the layer's input blob",
     "fwd_absmean/<layer>/<blob>": "'[Forward] Layer L, top blob B data: m': mean |activation| of "
-                                  "the layer's output blob",
+    "the layer's output blob",
     "param_absmean/<layer>/<param>": "'[Forward] Layer L, param blob P data: m': mean |weight|",
     "input_absmean/<blob>": "'[Forward] Input B data: m': mean |data| of a net input blob",
     "update_absmean/<layer>/<param>": "'[Update] Layer L, param P ... diff: m' (Caffe before "
-                                      "Aug 2015): mean |step| the solver applied (lr, momentum and "
-                                      "weight decay included)",
+    "Aug 2015): mean |step| the solver applied (lr, momentum and "
+    "weight decay included)",
     "update_param_absmean/<layer>/<param>": "'[Update] Layer L, param P data: m': mean |weight| "
-                                            "just before that step",
+    "just before that step",
 }
 
-TOTAL_LOSS_DOC = ("'Iteration N ..., loss = X' of a net with several loss outputs of the same "
-                   "weight: the total weighted loss Caffe minimises (average_loss 1: not "
-                   "smoothed); its components are the train/<output> tags "
-                   "(meta['caffe']['multi_loss'])")
+TOTAL_LOSS_DOC = (
+    "'Iteration N ..., loss = X' of a net with several loss outputs of the same "
+    "weight: the total weighted loss Caffe minimises (average_loss 1: not "
+    "smoothed); its components are the train/<output> tags "
+    "(meta['caffe']['multi_loss'])"
+)
 
 
 class Dump:
@@ -141,8 +144,9 @@ def total_loss(tags: Tags, hparams: dict[str, Any]) -> dict[str, Any] | None:
     return {"tag": tag, "components": sorted(weights), "average_loss": avg}
 
 
-def clipping(hparams: dict[str, Any], frame: pd.DataFrame, events: int,
-             threshold_seen: float | None) -> dict[str, Any] | None:
+def clipping(
+    hparams: dict[str, Any], frame: pd.DataFrame, events: int, threshold_seen: float | None
+) -> dict[str, Any] | None:
     """``{"threshold", "count", "placed", "tag"}`` when the log clips gradients (its
     clipping lines, or ``clip_gradients`` > 0 in the solver), else None."""
     clip = hparams.get("clip_gradients")
@@ -154,15 +158,19 @@ def clipping(hparams: dict[str, Any], frame: pd.DataFrame, events: int,
         threshold = float(clip)
     tag = "grad_norm/total_preclip"
     placed = int((frame["tag"] == tag).sum()) if events else 0
-    return {"threshold": threshold, "count": events, "placed": placed,
-            "tag": tag if placed else None}
+    return {"threshold": threshold, "count": events, "placed": placed, "tag": tag if placed else None}
 
 
 def roles(names: Tags, tags: set[str], total: str | None = None) -> dict[str, Any]:
     """The role hints (``total``: the tag of a multi-loss net's total loss)."""
     found: dict[str, Any] = {}
-    outputs = [t for t in names.tag_names if t in tags and t.startswith("train/")
-               and t not in ("train/loss_smoothed", "train/lr", "train/iter_per_s")]
+    outputs = [
+        t
+        for t in names.tag_names
+        if t in tags
+        and t.startswith("train/")
+        and t not in ("train/loss_smoothed", "train/lr", "train/iter_per_s")
+    ]
     losses = [t for t in outputs if t in names.loss_weight or "loss" in t.rsplit("/", 1)[-1]]
     if total is not None:
         found["loss"] = total
@@ -179,12 +187,16 @@ def roles(names: Tags, tags: set[str], total: str | None = None) -> dict[str, An
         found["grad_total"] = "grad_norm/total"
     loss = found.get("loss")
     if loss and loss.startswith("train/") and loss != "train/loss_smoothed":
-        name = loss[len("train/"):]
+        name = loss[len("train/") :]
         if f"test0/{name}" in tags:
             found["val_loss"] = f"test0/{name}"
         head = name.split("/", 1)[0] + "/" if "/" in name else ""
-        metrics = sorted(t for t in tags if t.startswith("test0/" + head)
-                         and any(w in t.rsplit("/", 1)[-1].lower() for w in ("acc", "top-1", "top1")))
+        metrics = sorted(
+            t
+            for t in tags
+            if t.startswith("test0/" + head)
+            and any(w in t.rsplit("/", 1)[-1].lower() for w in ("acc", "top-1", "top1"))
+        )
         if metrics:
             found["val_metric"] = metrics[0]
     return found

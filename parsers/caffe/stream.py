@@ -8,9 +8,9 @@ import lzma
 import zlib
 
 import numpy as np
-from gradlog.parsers.caffe.reader import Reader
 
 from gradlog.frame import ParseResult
+from gradlog.parsers.caffe.reader import Reader
 from gradlog.source import Source
 
 #: Bytes read per chunk (the last partial line is carried to the next chunk).
@@ -31,13 +31,13 @@ def read_stream(source: Source, reader: Reader, strict: bool) -> ParseResult:
     size = CHUNK_BYTES
     cap = MAX_LINE_BYTES
     buf = bytearray(size)
-    dropping = -1             # bytes of an over-long line dropped so far; -1: not in one
+    dropping = -1  # bytes of an over-long line dropped so far; -1: not in one
     with source.open() as fh:
         # readinto1 makes at most one underlying read, so a damaged gzip stream still
         # yields everything before the damage; the buffer is reused for every chunk
-        readinto = getattr(fh, "readinto1", None) or fh.readinto
+        readinto = getattr(fh, "readinto1", None) or getattr(fh, "readinto")  # noqa: B009
         view = memoryview(buf)
-        have = 0                  # bytes at the front of buf: the carried partial line
+        have = 0  # bytes at the front of buf: the carried partial line
         eof = False
         while not eof:
             while have < size:
@@ -50,7 +50,7 @@ def read_stream(source: Source, reader: Reader, strict: bool) -> ParseResult:
                     eof = True
                     break
                 have += got
-            if dropping >= 0:         # inside an over-long line: drop it up to its newline
+            if dropping >= 0:  # inside an over-long line: drop it up to its newline
                 nl = buf.find(b"\n", 0, have)
                 if nl < 0:
                     dropping += have
@@ -61,15 +61,15 @@ def read_stream(source: Source, reader: Reader, strict: bool) -> ParseResult:
                 reader.overlong(dropping + nl, cap)
                 dropping = -1
                 rest = have - nl - 1
-                buf[:rest] = buf[nl + 1:have]
+                buf[:rest] = buf[nl + 1 : have]
                 have = rest
             end = have if eof else buf.rfind(b"\n", 0, have) + 1
             if end == 0 and not eof:
-                if have > cap:        # the line is already too long: drop it
+                if have > cap:  # the line is already too long: drop it
                     dropping = have
                     have = 0
                     continue
-                size *= 2             # a line longer than the buffer: a bigger buffer
+                size *= 2  # a line longer than the buffer: a bigger buffer
                 bigger = bytearray(size)
                 bigger[:have] = buf[:have]
                 buf, view = bigger, memoryview(bigger)
@@ -86,7 +86,7 @@ def _feed_chunk(reader: Reader, buf: bytearray, end: int, eof: bool) -> None:
     """Feed the lines of ``buf[:end]`` (whole lines; at the end of the input the last
     one may lack its newline), leaving out those longer than :data:`MAX_LINE_BYTES`."""
     cap = MAX_LINE_BYTES
-    spans: list[tuple[int, int]] = []       # [start, newline) of each over-long line
+    spans: list[tuple[int, int]] = []  # [start, newline) of each over-long line
     half = max(cap // 2, 1)
     # an over-long line holds a whole aligned window of cap/2 bytes without a newline
     if end > cap and any(buf.find(b"\n", p, p + half) < 0 for p in range(0, end - half + 1, half)):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from gradlog.parsers.caffe import lines as L
 
 
@@ -100,9 +101,11 @@ class Tags:
     def keys(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return (kind, tag1, tag2) of every key id, as arrays."""
         if self._arrays is None:
-            self._arrays = (np.array(self.key_kind, dtype=np.int8),
-                            np.array(self.key_tag1, dtype=np.int32),
-                            np.array(self.key_tag2, dtype=np.int32))
+            self._arrays = (
+                np.array(self.key_kind, dtype=np.int8),
+                np.array(self.key_tag1, dtype=np.int32),
+                np.array(self.key_tag2, dtype=np.int32),
+            )
         return self._arrays
 
     def output_tag(self, test: bool, net: int, index: int, raw: bytes | None, j: int) -> int:

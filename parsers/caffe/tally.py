@@ -13,8 +13,16 @@ from gradlog.errors import DamagedInputError
 #: the test net's debug lines, the first rate of a run (Caffe prints a meaningless one),
 #: and clipping lines on iterations the log does not display
 #: (``unplaced_clipping_events``: counted in ``meta["clipping"]``).
-DAMAGE = ("truncated_input", "non_utf8_lines", "malformed_lines", "unknown_debug_lines",
-          "unplaced_values", "overlong_lines", "garbled_lines", "ambiguous_debug_values")
+DAMAGE = (
+    "truncated_input",
+    "non_utf8_lines",
+    "malformed_lines",
+    "unknown_debug_lines",
+    "unplaced_values",
+    "overlong_lines",
+    "garbled_lines",
+    "ambiguous_debug_values",
+)
 
 
 class Tally:
@@ -42,8 +50,7 @@ class Tally:
         """Count line ``line`` (``nbytes`` long, over ``limit``) as skipped, with a warning."""
         self.count("overlong_lines", line)
         text = f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit} bytes"
-        self.warnings.append(f"{self.name}: line {line}: longer than {text} ({nbytes} bytes): "
-                             f"skipped")
+        self.warnings.append(f"{self.name}: line {line}: longer than {text} ({nbytes} bytes): skipped")
 
     def end(self, last_line: int, *, strict: bool) -> None:
         """Note a cut input (after ``last_line``); with ``strict``, raise on damage.
@@ -55,16 +62,18 @@ class Tally:
         """
         if self.truncation is not None:
             self.count("truncated_input", last_line)
-            self.warnings.append(f"{self.name}: the input ends early, after line {last_line} "
-                                 f"({self.truncation})")
+            self.warnings.append(
+                f"{self.name}: the input ends early, after line {last_line} ({self.truncation})"
+            )
         if not strict:
             return
         for what in DAMAGE:
             if self.skipped.get(what):
                 line = self.first_damage.get(what)
                 where = f"line {line}: " if line else ""
-                raise DamagedInputError(f"{self.name}: {where}{self.skipped[what]} "
-                                        f"{what.replace('_', ' ')} (strict mode)")
+                raise DamagedInputError(
+                    f"{self.name}: {where}{self.skipped[what]} {what.replace('_', ' ')} (strict mode)"
+                )
 
     def skipped_meta(self) -> dict[str, int]:
         """``meta["skipped"]``: the nonzero counts, by kind."""

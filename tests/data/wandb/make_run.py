@@ -21,9 +21,12 @@ import wandb
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
-run = wandb.init(project="gradlog-fixture", name="sgd-momentum", dir=sys.argv[1],
-                 config={"optimizer": "SGD", "lr": 0.05, "momentum": 0.9, "weight_decay": 1e-4,
-                         "batch_size": 64})
+run = wandb.init(
+    project="gradlog-fixture",
+    name="sgd-momentum",
+    dir=sys.argv[1],
+    config={"optimizer": "SGD", "lr": 0.05, "momentum": 0.9, "weight_decay": 1e-4, "batch_size": 64},
+)
 for step in range(120):
     d = {"loss": 2.0 * math.exp(-step / 40) + 0.01 * (step % 3), "lr": 0.05 if step < 80 else 0.005}
     if step % 20 == 19:
