@@ -9,6 +9,7 @@ the metrics into the table's ``wall_time``.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -142,6 +143,25 @@ def _numeric(ser: pd.Series, name: str) -> tuple[Column | None, int, int]:
     return _mixed(ser, name)
 
 
+def _to_float(v: object) -> float:
+    """``float(v)`` for one cell: NaN when it is not a number, +-inf when it is a number
+    beyond the float range (an integer of hundreds of digits)."""
+    if v is None:
+        return math.nan
+    text = str(v).strip()
+    try:
+        return float(text)
+    except OverflowError:
+        return -math.inf if text.startswith("-") else math.inf
+    except ValueError:
+        try:
+            return float(int(text))
+        except OverflowError:
+            return -math.inf if text.startswith("-") else math.inf
+        except ValueError:
+            return math.nan
+
+
 def _mixed(ser: pd.Series, name: str) -> tuple[Column | None, int, int]:
     """A column of text, or of numbers with a few words (``nan``, ``Infinity``, damage)."""
     obj = ser.astype(object)
@@ -151,7 +171,10 @@ def _mixed(ser: pd.Series, name: str) -> tuple[Column | None, int, int]:
         absent = absent | blank  # a cell of spaces is an empty cell
     if absent.all():
         return None, 0, 0
-    values = pd.to_numeric(obj, errors="coerce").to_numpy(dtype=np.float64)
+    try:
+        values = pd.to_numeric(obj, errors="coerce").to_numpy(dtype=np.float64)
+    except OverflowError:  # an integer cell of hundreds of digits: beyond float, +-inf
+        values = obj.map(_to_float).to_numpy(dtype=np.float64)
     failed = np.isnan(values) & ~absent
     if failed.any():
         idx = np.flatnonzero(failed)

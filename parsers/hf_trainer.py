@@ -112,6 +112,14 @@ def _is_summary(entry: dict[str, Any]) -> bool:
     )
 
 
+def _as_float(v: object) -> float:
+    """``float(v)``, with a JSON integer beyond the float range as +-inf (not an error)."""
+    try:
+        return float(v)  # type: ignore[arg-type]
+    except OverflowError:
+        return math.inf if int(v) > 0 else -math.inf  # type: ignore[call-overload]
+
+
 def read(source: Source, *, strict: bool = False) -> ParseResult:
     """Read ``trainer_state.json``.
 
@@ -157,7 +165,7 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
     parts = []
     for k, pts in keys.items():
         arr_s = np.fromiter((p[0] for p in pts), dtype=np.int64, count=len(pts))
-        arr_v = np.fromiter((p[1] for p in pts), dtype=np.float64, count=len(pts))
+        arr_v = np.fromiter((_as_float(p[1]) for p in pts), dtype=np.float64, count=len(pts))
         if arr_s.size > 1 and np.any(np.diff(arr_s) < 0):
             order = np.argsort(arr_s, kind="stable")
             arr_s, arr_v = arr_s[order], arr_v[order]
@@ -234,7 +242,7 @@ def _collect(
                         continue
                     keys.setdefault(k, []).append((step, f))
                 continue
-            keys.setdefault(k, []).append((step, float(v)))
+            keys.setdefault(k, []).append((step, _as_float(v)))
     _count(meta, source_name, strict, no_step, out_of_range, first_bad, first_out, nulls, not_number)
     return keys, summary
 

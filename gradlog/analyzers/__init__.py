@@ -16,6 +16,7 @@ builds the Report from it. Every threshold lives in :mod:`gradlog.analyzers.conf
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -123,7 +124,14 @@ def run_analysis(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> Analys
     # Logs can hold values near +-1e300, zeros and infinities; the detectors turn the
     # resulting inf/NaN intermediates into "no evidence", so numpy's floating-point
     # warnings would only be noise on the user's terminal.
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+    # (polyfit's RankWarning on a near-degenerate fit likewise: the fit is then judged by
+    # its own evidence, never by a message on stderr)
+    with (
+        np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore", getattr(np, "exceptions", np).RankWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
         try:
             trends = compute_trends(run, config=config)
             for detect in DETECTORS:

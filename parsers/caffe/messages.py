@@ -74,7 +74,10 @@ class Messages:
             glog += 1
             if g[1]:  # Iteration N ..., loss = X  /  Iteration N, lr = X
                 dump.kind = None
-                if len(g[1]) > 18 and int(g[1]) > L.MAX_STEP:
+                # beyond int64 (more than 19 significant digits is, whatever they are;
+                # int() of thousands of digits would itself refuse)
+                digits = g[1].lstrip(b"0")
+                if len(digits) > 19 or (len(digits) > 18 and int(digits) > L.MAX_STEP):
                     self.tally.count("malformed_lines", self._line(k))
                     append((k, ts, (EV_BROKEN,)))
                     continue
@@ -85,6 +88,10 @@ class Messages:
                 set_k.append(k)
                 set_v.append(ev[0])
                 append((k, ts, ev))
+                continue
+            if g[5] and len(g[5]) > 9:  # an output index no net has: a damaged line
+                self.tally.count("malformed_lines", self._line(k))
+                append((k, ts, (EV_BROKEN,)))
                 continue
             if g[5]:  # Train net output #k: name = v
                 dump.kind = None
