@@ -63,7 +63,7 @@ def _detect(source: Source) -> ModuleType:
     if not source.is_dir and not source.head:
         if source.head_error is not None:
             raise DamagedInputError(
-                f"{source.name}: damaged gzip data, nothing could be decompressed ({source.head_error})"
+                f"{source.name}: damaged {source.compression or 'gzip'} data, nothing could be decompressed ({source.head_error})"
             )
         raise EmptyLogError(f"{source.name}: empty file")
     for parser in all_parsers():
@@ -579,7 +579,7 @@ class _Walk:
                 self.add_unread(
                     p,
                     "error",
-                    f"{_shown(p)}: damaged gzip data, nothing could be decompressed ({s.head_error})",
+                    f"{_shown(p)}: damaged {s.compression or 'gzip'} data, nothing could be decompressed ({s.head_error})",
                 )
             else:
                 self.add_unread(p, "error" if loglike else "skipped", f"{_shown(p)}: empty file")
