@@ -26,12 +26,17 @@ class LRPhase:
     lr: float
 
 
-def lr_phases(lr: pd.Series, *, min_ratio: float = 1.5) -> list[LRPhase]:
-    """Split an LR series into phases at its discrete drops (or rises).
+def lr_phases(lr: pd.Series, *, min_ratio: float = 1.5, flat_tol: float = 0.02) -> list[LRPhase]:
+    """Split an LR series into phases at its discrete jumps (a step schedule's decays).
 
-    A new phase starts where the LR differs from the current phase's first LR by more
-    than ``min_ratio`` (a step schedule gives one phase per step; a smooth poly/cosine
-    schedule gives a phase each time the LR has moved by that factor).
+    A phase boundary is a jump between two logged points by more than ``min_ratio``
+    (either way) where the LR is flat on both sides of it (the neighbouring logged
+    changes within ``flat_tol``): what a step, multistep or plateau schedule does. A
+    continuous schedule (linear, poly, cosine, exponential) changes a little at every
+    point and has no such jump, so it stays one phase (its ``lr`` the median), instead of
+    being cut into invented "decays" each time it has moved by ``min_ratio``. A leading
+    warm-up ramp (the LR climbing by more than ``min_ratio`` to its peak) is a phase of its
+    own, ending where the peak is reached.
 
     Returns
     -------
@@ -41,21 +46,32 @@ def lr_phases(lr: pd.Series, *, min_ratio: float = 1.5) -> list[LRPhase]:
     if s.empty:
         return []
     steps = s.index.to_numpy()
-    vals = s.to_numpy()
+    vals = s.to_numpy(dtype=float)
+    n = len(vals)
+    ratio = vals[1:] / vals[:-1]  # ratio[i-1]: the change from point i-1 to point i
+    jump = (ratio > min_ratio) | (ratio < 1.0 / min_ratio)
+    small = np.abs(ratio - 1.0) <= flat_tol
+    cuts: list[int] = []
+    for i in np.flatnonzero(jump) + 1:
+        before_flat = i < 2 or bool(small[i - 2])
+        after_flat = i > n - 2 or bool(small[i])
+        if before_flat and after_flat:
+            cuts.append(int(i))
+    # a warm-up: the LR climbs from well below its peak to the peak, then the schedule
+    # proper starts there (constant, stepped or decaying): the warm-up is a phase of its own
+    peak = float(vals.max())
+    top = int(np.argmax(vals >= (1.0 - flat_tol) * peak))
+    if (
+        vals[0] * min_ratio < peak
+        and top > 1
+        and bool(np.all(ratio[:top] >= 1.0 - flat_tol))
+        and (not cuts or top < cuts[0])
+    ):
+        cuts.insert(0, top)
     phases: list[LRPhase] = []
-    start_i = 0
-    ref = vals[0]
-    for i in range(1, len(vals)):
-        r = vals[i] / ref
-        if r > min_ratio or r < 1.0 / min_ratio:
-            phases.append(
-                LRPhase(
-                    len(phases), int(steps[start_i]), int(steps[i - 1]), float(np.median(vals[start_i:i]))
-                )
-            )
-            start_i = i
-            ref = vals[i]
-    phases.append(LRPhase(len(phases), int(steps[start_i]), int(steps[-1]), float(np.median(vals[start_i:]))))
+    bounds = [0, *cuts, n]
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        phases.append(LRPhase(len(phases), int(steps[a]), int(steps[b - 1]), float(np.median(vals[a:b]))))
     return phases
 
 

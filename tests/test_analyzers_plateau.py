@@ -193,8 +193,13 @@ def test_a_drop_of_one_rounding_step_is_not_a_drop():
 
 def test_whisper_corpus_rounded_loss_is_not_lr_limited(corpus):
     import gradlog
+    from gradlog.analyzers.context import phases
 
+    # the Whisper log (loss rounded to 4 decimals) decays its LR linearly: a continuous
+    # schedule has no discrete decay, so nothing is tested and nothing is claimed (it used
+    # to be cut into invented halvings, one of which "dropped 50%": 0.0002 -> 0.0001)
     rep = gradlog.analyze(gradlog.load(corpus / "hf_trainer" / "whisper_large_v2_ja_5k_trainer_state.json"))
     assert rep.by_id("lr_limited_plateau") == []
-    late = [t for t in decay_tests(rep.run) if t["step"] == 4525]
-    assert late and late[0]["below_resolution"] and late[0]["resolution"] == pytest.approx(1e-4)
+    assert decay_tests(rep.run) == []
+    assert len(phases(rep.run)) <= 2  # at most a warm-up and the linear decay
+    assert any(x["id"] == "lr_limited_plateau" for x in rep.not_assessable)

@@ -16,13 +16,27 @@ def test_step_schedule_phases():
     assert lr_decays(pd.Series(lr, index=steps)) == [1000, 2000]
 
 
-def test_smooth_schedule_splits_by_factor():
+def test_smooth_schedule_is_one_phase_not_invented_decays():
     steps = np.arange(0, 1000)
-    lr = 0.1 * (1 - steps / 1000) + 1e-4  # poly power 1
-    ph = lr_phases(pd.Series(lr, index=steps), min_ratio=2.0)
-    # 0.1 -> below 0.05 -> below 0.025 ... each phase spans a factor of 2
-    assert len(ph) >= 4
-    assert all(a.lr > b.lr for a, b in zip(ph, ph[1:], strict=False))
+    for lr in (
+        0.1 * (1 - steps / 1000) + 1e-4,  # poly power 1 (linear)
+        0.05 * (1 + np.cos(np.pi * steps / 1000)) + 1e-6,  # cosine
+        0.1 * 0.995**steps,
+    ):  # exponential
+        (ph,) = lr_phases(pd.Series(lr, index=steps), min_ratio=2.0)
+        assert (ph.start, ph.end) == (0, 999)
+        assert lr_decays(pd.Series(lr, index=steps)) == []
+
+
+def test_warmup_is_its_own_phase_and_steps_after_it_are_decays():
+    steps = np.arange(0, 1000)
+    lr = np.minimum(1.0, (steps + 1) / 100) * np.where(steps < 600, 0.1, 0.01)
+    ph = lr_phases(pd.Series(lr, index=steps))
+    assert [(p.start, p.end) for p in ph] == [(0, 96), (97, 599), (600, 999)]
+    assert lr_decays(pd.Series(lr, index=steps)) == [600]
+    # logged every 50 steps, the same step schedule keeps its decay
+    sub = pd.Series(lr[::50], index=steps[::50])
+    assert lr_decays(sub) == [600]
 
 
 def test_constant_and_empty_lr():

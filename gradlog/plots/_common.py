@@ -447,7 +447,9 @@ def _trend_follows(
     scale = max(abs(s1 - s0), abs(s0), abs(s1), 1e-300)
     if t.log_space:
         lim = np.log(tolerance)
-        if abs(np.log(y0 / s0)) > lim or abs(np.log(y1 / s1)) > lim:
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            off0, off1 = abs(np.log(y0 / s0)), abs(np.log(y1 / s1))
+        if not (off0 <= lim and off1 <= lim):  # NaN/inf (an underflowed ratio) also fails
             return False
     elif abs(y0 - s0) > (tolerance - 1) * scale or abs(y1 - s1) > (tolerance - 1) * scale:
         return False
