@@ -38,7 +38,7 @@ from gradlog.analyzers.overfitting import detect_overfitting
 from gradlog.analyzers.plateau import detect_loss_plateau
 from gradlog.analyzers.spikes import detect_loss_spikes
 from gradlog.analyzers.trends import compute_trends
-from gradlog.analyzers.verdict import lr_verdict, reconcile
+from gradlog.analyzers.verdict import lr_verdict, reconcile, speak_epochs
 from gradlog.findings import Finding, LRAdvice, Trend
 from gradlog.run import Run
 
@@ -141,6 +141,8 @@ def run_analysis(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> Analys
                     not_assessable.append({"id": e.finding_id, "reason": e.reason})
             findings = reconcile(run, findings, config=config)
             advice = lr_verdict(run, findings, config=config)
+            findings, epoch_advice = speak_epochs(run, findings, advice)
+            advice = epoch_advice if epoch_advice is not None else advice
         finally:
             clear_cache(run)
     return Analysis(

@@ -172,7 +172,7 @@ def _finding(
     else:
         summary = (
             f"{what} stopped improving around step {fmt_step(p.start_step)} "
-            f"({pct(p.fraction)} of the run ago): it moved by only {pct(abs(p.improvement_since))} since "
+            f"(the last {pct(p.fraction)} of the run): it moved by only {pct(abs(p.improvement_since))} since "
             f"({fmt_num(p.start_level)} → {fmt_num(p.end_level)}), after falling "
             f"{pct(p.improvement_before)} before."
         )

@@ -24,7 +24,7 @@ from gradlog.analyzers.wording import fmt_lr, fmt_step, nice_floor, pct
 from gradlog.findings import Finding, LRAdvice
 from gradlog.run import Run
 
-__all__ = ["lr_verdict", "reconcile", "still_falling"]
+__all__ = ["lr_verdict", "reconcile", "speak_epochs", "still_falling"]
 
 
 def _first(findings: list[Finding], fid: str) -> Finding | None:
@@ -83,6 +83,35 @@ def _says_stop(f: Finding) -> bool:
         and not rec.lower().startswith("do not stop")
         and ("stops improving" not in rec.lower() or rec.lower().startswith("stop"))
     )
+
+
+_STEP_NUMBER_RE = re.compile(r"\b([Ss])teps? (?=[0-9])")
+
+
+def _in_epochs(text: str) -> str:
+    """``step 8`` -> ``epoch 8`` (only before a number: "step size" stays)."""
+    return _STEP_NUMBER_RE.sub(lambda m: "Epoch " if m.group(1) == "S" else "epoch ", text)
+
+
+def speak_epochs(
+    run: Run, findings: list[Finding], advice: LRAdvice | None = None
+) -> tuple[list[Finding], LRAdvice | None]:
+    """For a log whose step is the epoch (``meta["step_unit"] == "epoch"``), say "epoch N"
+    where the findings and the verdict say "step N"; other logs are returned unchanged."""
+    if str(run.meta.get("step_unit", "")).lower() != "epoch":
+        return findings, advice
+    out = [
+        dataclasses.replace(
+            f,
+            summary=_in_epochs(f.summary),
+            explanation=_in_epochs(f.explanation),
+            recommendation=_in_epochs(f.recommendation),
+        )
+        for f in findings
+    ]
+    if advice is not None:
+        advice = dataclasses.replace(advice, summary=_in_epochs(advice.summary))
+    return out, advice
 
 
 def reconcile(run: Run, findings: list[Finding], *, config: AnalysisConfig = DEFAULT_CONFIG) -> list[Finding]:
