@@ -340,8 +340,7 @@ def test_adaptive_optimizer_is_named_in_the_evidence():
 def test_epoch_logs_say_epoch_in_every_sentence():
     t = np.arange(40)
     loss = np.where(t < 8, 1.0 - 0.08 * t, 0.36) * (1 + 0.002 * np.sin(t))
-    run = make_run({"train/loss": (t, loss), "train/lr": (t, np.full(40, 0.01))},
-                   meta={"step_unit": "epoch"})
+    run = make_run({"train/loss": (t, loss), "train/lr": (t, np.full(40, 0.01))}, meta={"step_unit": "epoch"})
     rep = gradlog.analyze(run)
     (p,) = rep.by_id("loss_plateau")
     assert "epoch 8" in p.summary and "step 8" not in p.summary
