@@ -151,6 +151,12 @@ def _read_path(
     it; each run or log-like file that fails is one message, the others are still read.
     """
     r = roles or None
+    if path == "-":  # standard input: read as a stream, nothing lost to detection
+        try:
+            stream = click.get_binary_stream("stdin")
+            return [gradlog.load(stream, format=input_format, roles=r, strict=strict, name="stdin")], []
+        except GradlogError as exc:
+            return [], [str(exc)]
     try:
         return [gradlog.load(path, format=input_format, roles=r, strict=strict)], []
     except GradlogError as exc:
@@ -218,7 +224,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, allow_dash=True))
 @click.option(
     "--format",
     "out_format",
