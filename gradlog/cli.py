@@ -593,6 +593,13 @@ main.add_command(_compare_cmd)
 )
 @click.option("--allow-errors", is_flag=True, help="Exit with 0, not 3, when some files could not be read.")
 @click.option(
+    "--compare",
+    "compare_sweeps",
+    is_flag=True,
+    help="Group the runs into sweeps (same folder, same tags) and compare each: the summary "
+    "gains a group column, each comparison goes to --reports DIR (or beside -o).",
+)
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="Show a progress bar on standard error (default: when it is a terminal).",
@@ -612,6 +619,7 @@ def batch(
     dask_timeout: float,
     fail_on: str | None,
     allow_errors: bool,
+    compare_sweeps: bool,
     progress: bool | None,
 ) -> None:
     """Analyse every run found under DIRECTORY and write a summary table.
@@ -678,6 +686,14 @@ def batch(
             raise _Error(str(exc)) from exc
         except OSError as exc:
             raise _Error(f"{exc.filename or reports_dir}: cannot write ({exc.strerror or exc})") from exc
+    if compare_sweeps:
+        from gradlog.batch import compare_sweeps as _compare_groups
+
+        where = reports_dir or (str(Path(output).parent) if output != "-" else ".")
+        try:
+            table = _compare_groups(table, where, root=directory)
+        except OSError as exc:
+            raise _Error(f"{exc.filename or where}: cannot write ({exc.strerror or exc})") from exc
     try:
         _write_summary(table, output, fmt, directory)
     except OSError as exc:

@@ -141,7 +141,10 @@ def test_dask_gives_the_same_rows(archive, in_process) -> None:
     r1 = _runner().invoke(cli.main, ["batch", str(archive), "-j", "1", "--no-cache"])
     assert r.stdout == r1.stdout
     row = list(csv.reader(io.StringIO(r.stdout)))[3]
-    assert (row[1], row[-1]) == ("error", EMPTY_MSG.format(archive / "header_only.csv"))
+    assert (row[1], row[BATCH_COLUMNS.index("reason")]) == (
+        "error",
+        EMPTY_MSG.format(archive / "header_only.csv"),
+    )
 
 
 def test_dask_missing_is_one_line_and_exit_2(archive, monkeypatch) -> None:

@@ -41,6 +41,7 @@ SUMMARY_COLUMNS = (
     "assessed",
     "not_assessable",
     "reason",
+    "group",
 )
 
 if TYPE_CHECKING:  # pragma: no cover
