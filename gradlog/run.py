@@ -107,7 +107,10 @@ class Run:
         return len(self.frame)
 
     def series(self, tag: str) -> pd.Series:
-        """Return one tag's values as a float Series indexed by step (named ``tag``).
+        """Return one tag's values as a float Series indexed by step (named by its tag).
+
+        ``tag`` is a normalised tag (``"train/loss"``) or the name as logged
+        (``"loss"``, ``"Loss/train"``), which is looked up among the source tags.
 
         Raises
         ------
@@ -115,7 +118,10 @@ class Run:
             If the run has no such tag (the message lists the tags).
         """
         if tag not in self._bounds:
-            raise KeyError(f"{self.name}: no tag {tag!r}; tags are: {', '.join(self.tags)}")
+            normalised = self.source_tags().get(tag)
+            if normalised is None:
+                raise KeyError(f"{self.name}: no tag {tag!r}; tags are: {', '.join(self.tags)}")
+            tag = normalised
         s, e = self._bounds[tag]
         values = self.frame["value"].to_numpy()[s:e]
         steps = self.frame["step"].to_numpy()[s:e]

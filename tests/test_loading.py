@@ -159,3 +159,17 @@ def test_load_a_folder_holding_one_run_whatever_its_format(corpus, samples, tmp_
     )
     with pytest.raises(UnknownFormatError):
         gradlog.load(tmp_path / "runs" / "detect" / "train25" / "weights")
+
+
+def test_series_accepts_the_name_as_logged(tmp_path):
+    import gradlog
+
+    p = tmp_path / "log.csv"
+    p.write_text("step,loss,learning_rate\n0,1.5,0.1\n1,1.25,0.1\n2,1.0,0.1\n")
+    run = gradlog.load(p)
+    assert run.series("loss").equals(run.series("train/loss"))
+    assert run.series("learning_rate").loc[2] == 0.1
+    import pytest
+
+    with pytest.raises(KeyError, match="no tag 'nope'"):
+        run.series("nope")
