@@ -494,8 +494,14 @@ def convert(path: str, output: str, input_format: str | None, strict: bool) -> N
 @main.command("formats")
 def formats_cmd() -> None:
     """List the input formats gradlog reads, in detection order."""
+    import textwrap
+
+    width = min(_width(), 100)
     for name, desc in gradlog.formats():
-        click.echo(f"{name:<14} {desc}")
+        lines = textwrap.wrap(desc, width=width - 15) or [""]
+        click.echo(f"{name:<14} {lines[0]}")
+        for more in lines[1:]:
+            click.echo(f"{'':<14} {more}")
 
 
 # -- compare --------------------------------------------------------------------
