@@ -345,3 +345,12 @@ def test_epoch_logs_say_epoch_in_every_sentence():
     (p,) = rep.by_id("loss_plateau")
     assert "epoch 8" in p.summary and "step 8" not in p.summary
     assert "epoch" in rep.lr_advice.summary and "step " not in rep.lr_advice.summary
+
+
+def test_the_trend_table_says_a_blow_up_is_a_blow_up():
+    t = np.arange(0, 6000, 20)
+    loss = np.where(t < 4000, 1.0 * np.exp(-t / 1500) + 0.3, 8.0)
+    rep = gradlog.analyze(make_run({"train/loss": (t, loss), "train/lr": (t, np.full(t.size, 0.01))}))
+    (f,) = rep.by_id("divergence")
+    text = rep.to_text()
+    assert f"in a blow-up from step {f.step_range[0]:,}" in text and "note: train/loss rose" in text

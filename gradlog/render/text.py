@@ -164,6 +164,25 @@ def _trend_rows(trends: Sequence[Trend], width: int, unit: SlopeUnit, verbose: b
     return out
 
 
+def _blowup_notes(report: Report, width: int) -> list[str]:
+    """Say what a large fold change of a diverged series was: a blow-up at a step, not a
+    steady trend (the table's straight-line slope understates it)."""
+    out: list[str] = []
+    for f in report.findings:
+        if f.id != "divergence" or f.step_range is None:
+            continue
+        for t in report.trends:
+            if t.scope == "run" and t.tag in f.tags:
+                out += _wrap(
+                    f"{t.tag} rose {trend_change(t)} in a blow-up from step {fmt_step(f.step_range[0])} "
+                    "(see divergence), not a steady trend",
+                    width,
+                    "    ",
+                    first="  note: ",
+                )
+    return out
+
+
 def _short_step(x: int) -> str:
     """A step for the 13-character column: ``25,600`` as is, ``25.6M`` past a million."""
     if abs(x) >= 1_000_000:
@@ -219,6 +238,7 @@ def _section(report: Report, title_name: str, width: int, paint: _Painter, verbo
         su = slope_unit(run)
         out.append(paint(f"Trends (change: end / start level; slope per {su.label})", "bold"))
         out += _trend_rows(report.trends, width, su, verbose)
+        out += _blowup_notes(report, width)
         out.append("")
     if report.not_assessable:
         out.append(paint("Not assessable", "bold"))
