@@ -16,7 +16,6 @@ its format's suffix, an image, a converted table, a batch summary), a directory 
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +25,21 @@ import click
 
 import gradlog
 from gradlog.batch import DASK_MISSING, run_batch, status_counts
-from gradlog.errors import GradlogError, MultipleRunsError
+from gradlog.cli_common import (
+    EXIT_FAIL_ON,
+    EXIT_OK,
+    EXIT_SOME_UNREADABLE,
+    EXIT_USAGE,
+    CliError,
+    exit_code,
+    one_line,
+    parse_roles,
+    read_path,
+    stdout_isatty,
+    terminal_width,
+    use_color,
+)
+from gradlog.errors import GradlogError
 from gradlog.findings import SEVERITIES, severity_rank
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -50,7 +63,6 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 PLOT_KINDS = ("tags", "overview", "grad_norms", "oscillation", "first_order", "report")
 
 #: Exit codes (see the module docstring).
-EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE, EXIT_SOME_UNREADABLE = 0, 1, 2, 3
 #: ``analyze``'s report formats and the suffix of each one's file.
 REPORT_SUFFIX = {"text": ".txt", "json": ".json", "markdown": ".md", "html": ".html"}
 #: ``batch``'s summary formats by suffix.
@@ -64,36 +76,12 @@ SUMMARY_SUFFIX = {
 }
 
 
-def one_line(message: str) -> str:
-    """Return ``message`` on one line: control characters (a newline in a file name)
-    shown escaped."""
-    if message.isprintable():
-        return message
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
-
-
-class CliError(click.ClickException):
-    """A GradlogError (or bad usage) shown as one ``Error: ...`` line, exit code 2."""
-
-    exit_code = EXIT_USAGE
-
-    def __init__(self, message: str) -> None:
-        super().__init__(one_line(message))
-
-
-_Error = CliError  # the name the commands below use
-
-
-def exit_code(*, readable: int, unreadable: int, fail_met: bool, allow_errors: bool) -> int:
-    """Return the exit code of a command that read ``readable`` runs and could not read
-    ``unreadable`` inputs (2 > 3 > 1 > 0; see the module docstring)."""
-    if readable == 0:
-        return EXIT_USAGE
-    if unreadable and not allow_errors:
-        return EXIT_SOME_UNREADABLE
-    if fail_met:
-        return EXIT_FAIL_ON
-    return EXIT_OK
+_Error = CliError  # the names the commands below use
+_roles = parse_roles
+_read_path = read_path
+_stdout_isatty = stdout_isatty
+_use_color = use_color
+_width = terminal_width
 
 
 class _Group(click.Group):
@@ -116,16 +104,6 @@ class _Group(click.Group):
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
-def _roles(pairs: tuple[str, ...]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for p in pairs:
-        if "=" not in p:
-            raise click.BadParameter(f"{p!r} is not ROLE=TAG (e.g. loss=my_loss)", param_hint="--role")
-        k, v = p.split("=", 1)
-        out[k.strip()] = v.strip()
-    return out
-
-
 def _load_runs(path: str, input_format: str | None, roles: dict[str, str], strict: bool) -> list[Run]:
     """Load one path as exactly one run or fail (``plot``, ``convert``).
 
@@ -140,70 +118,6 @@ def _load_runs(path: str, input_format: str | None, roles: dict[str, str], stric
     if len(runs) > 1:
         raise _Error(f"{path}: holds {len(runs)} runs; give one of them")
     return runs
-
-
-def _read_path(
-    path: str, input_format: str | None, roles: dict[str, str], strict: bool
-) -> tuple[list[Run], list[str]]:
-    """Load one path: ``(runs, messages of what could not be read)``.
-
-    A directory holding several runs (or a folder of logs) gives every run found inside
-    it; each run or log-like file that fails is one message, the others are still read.
-    """
-    r = roles or None
-    if path == "-":  # standard input: read as a stream, nothing lost to detection
-        try:
-            stream = click.get_binary_stream("stdin")
-            return [gradlog.load(stream, format=input_format, roles=r, strict=strict, name="stdin")], []
-        except GradlogError as exc:
-            return [], [str(exc)]
-    try:
-        return [gradlog.load(path, format=input_format, roles=r, strict=strict)], []
-    except GradlogError as exc:
-        if not os.path.isdir(path) or (input_format is not None and not isinstance(exc, MultipleRunsError)):
-            return [], [str(exc)]
-    except OSError as exc:  # e.g. a file removed or made unreadable while it was read
-        return [], [f"{exc.filename or path}: cannot read ({exc.strerror or exc})"]
-    from gradlog.loading import survey
-
-    try:
-        found = survey(path)
-    except GradlogError as exc:
-        return [], [str(exc)]
-    runs: list[Run] = []
-    failures = [u.reason for u in found.unread if u.status == "error"]
-    for ref in found.runs:
-        try:
-            runs.append(gradlog.load(ref, roles=r, strict=strict))
-        except GradlogError as exc:
-            failures.append(str(exc))
-        except OSError as exc:
-            failures.append(f"{exc.filename or ref.path}: cannot read ({exc.strerror or exc})")
-    if not runs and not failures:
-        failures.append(f"{path}: no training log found")
-    return runs, failures
-
-
-def _stdout_isatty() -> bool:
-    try:
-        return sys.stdout.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def _use_color(flag: bool | None) -> bool:
-    """``--color``/``--no-color`` decide; otherwise colour only on a TTY without NO_COLOR."""
-    if flag is not None:
-        return flag
-    if os.environ.get("NO_COLOR"):
-        return False
-    return _stdout_isatty()
-
-
-def _width() -> int:
-    if not _stdout_isatty():
-        return 80
-    return max(60, min(shutil.get_terminal_size((80, 24)).columns, 120))
 
 
 def _fail_met(reports: Sequence[Report], fail_on: str | None) -> bool:

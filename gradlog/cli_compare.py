@@ -9,15 +9,22 @@ that 0). Precedence 2 > 3 > 1 > 0.
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from gradlog.errors import GradlogError, MultipleRunsError, UnknownFormatError
+from gradlog.cli_common import (
+    CliError,
+    exit_code,
+    one_line,
+    parse_roles,
+    read_path,
+    terminal_width,
+    use_color,
+)
+from gradlog.errors import GradlogError
 from gradlog.findings import SEVERITIES, severity_rank
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,49 +38,6 @@ _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 REPORT_STEM = "comparison"
 
 
-class _Error(click.ClickException):
-    """A GradlogError shown as one ``Error: ...`` line, exit code 2."""
-
-    exit_code = 2
-
-
-def _roles(pairs: tuple[str, ...]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for p in pairs:
-        if "=" not in p:
-            raise click.BadParameter(f"{p!r} is not ROLE=TAG (e.g. loss=my_loss)", param_hint="--role")
-        k, v = p.split("=", 1)
-        out[k.strip()] = v.strip()
-    return out
-
-
-def _load(path: str, input_format: str | None, roles: dict[str, str], strict: bool) -> list[Run]:
-    """Load one path; a directory holding several runs gives all of them.
-
-    Raises
-    ------
-    GradlogError
-        When the path cannot be read.
-    """
-    import gradlog
-
-    try:
-        return [gradlog.load(path, format=input_format, roles=roles or None, strict=strict)]
-    except MultipleRunsError:
-        return gradlog.load_all(path, roles=roles or None, strict=strict)
-    except UnknownFormatError:
-        if input_format is None and os.path.isdir(path):
-            return gradlog.load_all(path, roles=roles or None, strict=strict)
-        raise
-
-
-def _isatty() -> bool:
-    try:
-        return sys.stdout.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
 def _emit(comp: Comparison, out_format: str, outdir: str | None, color: bool | None) -> None:
     from gradlog.render.compare import figure_files
 
@@ -85,9 +49,8 @@ def _emit(comp: Comparison, out_format: str, outdir: str | None, color: bool | N
         elif out_format == "html":
             click.echo(comp.to_html(), nl=False)
         else:
-            use = color if color is not None else (not os.environ.get("NO_COLOR") and _isatty())
-            width = max(60, min(shutil.get_terminal_size((80, 24)).columns, 120)) if _isatty() else 80
-            click.echo(comp.to_text(color=bool(use), width=width), nl=False, color=bool(use))
+            use = use_color(color)
+            click.echo(comp.to_text(color=use, width=terminal_width()), nl=False, color=use)
         return
     d = Path(outdir)
     d.mkdir(parents=True, exist_ok=True)
@@ -184,34 +147,36 @@ def compare(
     """
     from gradlog.compare import compare as compare_runs
 
-    roles = _roles(role_pairs)
+    roles = parse_roles(role_pairs)
     runs: list[Run] = []
     failed: list[str] = []
+    bad_paths = 0
     for p in paths:
-        try:
-            runs.extend(_load(p, input_format, roles, strict))
-        except GradlogError as exc:
-            if len(paths) == 1:
-                raise _Error(str(exc)) from exc
-            failed.append(str(exc))
-            click.echo(f"Error: {exc}", err=True)
+        got, bad = read_path(p, input_format, roles, strict)
+        if bad and not got and len(paths) == 1:
+            raise CliError(bad[0])
+        runs.extend(got)
+        failed.extend(bad)
+        bad_paths += bool(bad)
+        for msg in bad:
+            click.echo(f"Error: {one_line(msg)}", err=True)
     if not runs:
-        raise _Error(f"none of the {len(paths)} inputs could be read")
+        raise CliError(f"none of the {len(paths)} inputs could be read")
     try:
         comp = compare_runs(runs, by=by)
     except GradlogError as exc:
-        raise _Error(str(exc)) from exc
+        raise CliError(str(exc)) from exc
     try:
         _emit(comp, out_format, outdir, color)
     except OSError as exc:
-        raise _Error(f"{exc.filename or outdir}: cannot write ({exc.strerror or exc})") from exc
+        raise CliError(f"{exc.filename or outdir}: cannot write ({exc.strerror or exc})") from exc
+    worst = [severity_rank(f.severity) for r in comp.runs for f in r.report.findings]
+    fail_met = fail_on is not None and bool(worst) and max(worst) >= severity_rank(fail_on)
     if failed and not allow_errors:
         click.echo(
-            f"{len(failed)} of {len(paths)} inputs could not be read; compared the other {len(runs)} run(s)",
+            f"{bad_paths} of {len(paths)} inputs could not be read; compared the other {len(runs)} run(s)",
             err=True,
         )
-        sys.exit(3)
-    if fail_on is not None:
-        worst = [severity_rank(f.severity) for r in comp.runs for f in r.report.findings]
-        if worst and max(worst) >= severity_rank(fail_on):
-            sys.exit(1)
+    code = exit_code(readable=len(runs), unreadable=len(failed), fail_met=fail_met, allow_errors=allow_errors)
+    if code:
+        sys.exit(code)

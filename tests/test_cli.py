@@ -21,7 +21,7 @@ import pytest  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
 import gradlog  # noqa: E402
-from gradlog import cli  # noqa: E402
+from gradlog import cli, cli_common  # noqa: E402
 from gradlog.batch import BATCH_COLUMNS  # noqa: E402
 from gradlog.errors import UnknownFormatError  # noqa: E402
 from gradlog.findings import Finding  # noqa: E402
@@ -255,14 +255,14 @@ def test_colour_only_on_a_tty_and_never_with_no_color(logs, monkeypatch) -> None
     red = "\x1b[1;31mCRITICAL\x1b[0m"
     r = _runner().invoke(cli.main, ["analyze", path], color=True)
     assert red not in r.stdout  # not a terminal
-    monkeypatch.setattr(cli, "_stdout_isatty", lambda: True)
+    monkeypatch.setattr(cli_common, "stdout_isatty", lambda: True)
     r = _runner().invoke(cli.main, ["analyze", path], color=True)
     assert red in r.stdout
     r = _runner().invoke(cli.main, ["analyze", path, "--no-color"], color=True)
     assert "\x1b[" not in r.stdout
     r = _runner().invoke(cli.main, ["analyze", path], color=True, env={"NO_COLOR": "1"})
     assert "\x1b[" not in r.stdout
-    monkeypatch.setattr(cli, "_stdout_isatty", lambda: False)
+    monkeypatch.setattr(cli_common, "stdout_isatty", lambda: False)
     r = _runner().invoke(cli.main, ["analyze", path, "--color"], color=True)
     assert red in r.stdout  # asked for explicitly (e.g. for `less -R`)
 
