@@ -354,3 +354,35 @@ def test_the_trend_table_says_a_blow_up_is_a_blow_up():
     (f,) = rep.by_id("divergence")
     text = rep.to_text()
     assert f"in a blow-up from step {f.step_range[0]:,}" in text and "note: train/loss rose" in text
+
+
+def _logreg_cosine(lr: float, *, steps: int = 1000, seed: int = 0):
+    """A real (tiny) plain-SGD logistic regression under a cosine decay of the LR to zero."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(2000, 32))
+    y = (x @ rng.normal(size=32) + rng.normal(size=2000) > 0).astype(float)
+    w = np.zeros(32)
+    lrs = lr * 0.5 * (1.0 + np.cos(np.pi * np.arange(steps) / steps))
+    losses, norms = [], []
+    for t in range(steps):
+        idx = rng.integers(0, 2000, 32)
+        p = 1.0 / (1.0 + np.exp(-x[idx] @ w))
+        losses.append(float(-np.mean(y[idx] * np.log(p + 1e-12) + (1 - y[idx]) * np.log(1 - p + 1e-12))))
+        g = x[idx].T @ (p - y[idx]) / 32
+        norms.append(float(np.linalg.norm(g)))
+        w -= lrs[t] * g
+    t = np.arange(steps)
+    return make_run({"train/loss": (t, losses), "train/lr": (t, lrs), "grad_norm/total": (t, norms)})
+
+
+def test_a_cosine_decay_does_not_hide_a_too_small_lr():
+    # the held-out CNNs at batch 8 under a cosine schedule, LR 10x below their sweep's best,
+    # were told "keep": the decaying LR slows the late descent by itself, so the late
+    # decrease is judged against the gradient-flow time (sum of the LRs) the window holds
+    small = gradlog.analyze(_logreg_cosine(0.003))
+    (f,) = small.by_id("lr_too_small")
+    assert f.evidence["late_share"] < 0.15  # what a constant LR would have needed
+    assert small.lr_advice.action == "raise"
+    good = gradlog.analyze(_logreg_cosine(0.5))
+    assert not good.by_id("lr_too_small")
+    assert good.lr_advice.action in ("keep", "unknown")

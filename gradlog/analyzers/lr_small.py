@@ -89,6 +89,7 @@ def late_descent(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[str,
             "window": [int(st[n // 2]), int(st[-1])],
             "promise_share": None,
             "efficiency": None,
+            "lr_time_ratio": _lr_time_ratio(run, st),
         }
         lr_tag, g_tag = run.roles.get("lr"), total_grad_tag(run)
         if lr_tag and lr_tag in run and g_tag:
@@ -111,6 +112,28 @@ def late_descent(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[str,
         return out
 
     return cached(run, ("late_descent", config), make)
+
+
+def _lr_time_ratio(run: Run, st: np.ndarray) -> float | None:
+    """Share of the run's gradient-flow time (the cumulative LR, sum of eta over the steps)
+    spent between the centres of the third and the last quarter, over the share of steps
+    there: 1 for a constant LR, about 0.3 for a cosine decay to zero. None without an LR."""
+    tag = run.roles.get("lr")
+    if not tag or tag not in run or len(st) < 8:
+        return None
+    lr = series_data(run, str(tag))
+    if lr.n < 2:
+        return None
+    idx = np.clip(np.searchsorted(lr.fsteps, st, side="right") - 1, 0, lr.n - 1)
+    eta = np.abs(lr.fvalues[idx])
+    dt = np.diff(st, append=st[-1])
+    tau = np.concatenate(([0.0], np.cumsum(eta * dt)))[:-1]
+    total_tau, total_t = float(tau[-1]), float(st[-1] - st[0])
+    n = len(st)
+    a, b = (5 * n) // 8, (7 * n) // 8
+    if not (total_tau > 0 and total_t > 0 and st[b] > st[a]):
+        return None
+    return float(((tau[b] - tau[a]) / total_tau) / ((st[b] - st[a]) / total_t))
 
 
 def _step_decayed(run: Run) -> bool:
@@ -153,7 +176,10 @@ def detect_lr_too_small(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) ->
     m = late_descent(run, config)
     if m is None:
         return []
-    if not (m["late_z"] >= config.lr_small_z and m["late_share"] >= config.lr_small_late_share):
+    # A decaying LR slows the descent by itself: the late decrease is judged against the
+    # gradient-flow time (the cumulative LR) the late window holds, not against its steps.
+    share_min = config.lr_small_late_share * min(1.0, m["lr_time_ratio"] or 1.0)
+    if not (m["late_z"] >= config.lr_small_z and m["late_share"] >= share_min):
         return []
     sig = oscillation_signals(run, config)
     if sig is not None and sig["oscillating"]:
@@ -190,6 +216,11 @@ def detect_lr_too_small(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) ->
         f"of the run (from step {fmt_step(w0)}) it fell by {pct(m['late_share'])} of its whole decrease "
         f"({pct(m['late_drop_rel'])} lower, z = {m['late_z']:.1f}), at {lr_word} {fmt_lr(base)}."
     )
+    if (m["lr_time_ratio"] or 1.0) < 0.8:
+        summary += (
+            f" The LR decayed: that stretch held only {pct(m['lr_time_ratio'])} of the LR-time "
+            "(sum of the LRs) that a constant LR gives it, and the loss still fell."
+        )
     promise = (
         f" Each step promised only {pct(p)} of the loss (η‖g‖²)." if p is not None and not adaptive else ""
     )
@@ -232,6 +263,7 @@ def detect_lr_too_small(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) ->
                 "suggested_lr": target,
                 "adaptive_optimizer": adaptive,
                 "efficiency": eff,
+                "lr_time_ratio": m["lr_time_ratio"],
             },
             explanation=expl,
             recommendation=rec,
