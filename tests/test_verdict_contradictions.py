@@ -64,6 +64,12 @@ def contradictions(report) -> list[str]:
                 out.append(f"{f.id} says stop while the validation metric still improves")
     if a.action == "raise" and ids & BLOWN:
         out.append("raise beside oscillation or divergence")
+    if a.action == "raise":
+        for f in report.findings:
+            r = f.recommendation.lower()
+            lower = "lower the lr" in r or "decay the lr" in r or "lower the learning" in r
+            if lower and "only if" not in r:  # a conditional ("only if it starts rising") is no advice
+                out.append(f"raise beside {f.id} advising to lower the LR")
     # the verdict rests on findings of the same report
     need = {
         "lower": BLOWN | {"nonfinite_values"},

@@ -197,11 +197,16 @@ class AnalysisConfig:
     # read as a blow-up).
     divergence_excursion_z: float = 5.0
     # A spike is a point at least `spike_z` robust SDs and `spike_ratio` times above the
-    # local level; when more than `spike_max_rate` of all points qualify the loss is
+    # local level; when there are more than `spike_max_rate` spikes per point the loss is
     # heavy-tailed noise, not spiking, and nothing is reported.
     spike_z: float = 6.0
     spike_ratio: float = 1.5
     spike_max_rate: float = 0.005
+    # ... and the point after the peak is still at least `spike_persist_z` robust SDs and
+    # `spike_persist_ratio` times above the level: a step that threw the iterate out takes
+    # several steps to come back, while a single hard minibatch leaves the next one normal.
+    spike_persist_z: float = 3.0
+    spike_persist_ratio: float = 1.25
 
     # ---- LR too small -------------------------------------------------------------------
     # Judged only on logs with at least this many finite loss points (10 per quarter).

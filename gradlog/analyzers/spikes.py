@@ -15,7 +15,7 @@ from gradlog.analyzers.wording import fmt_lr, fmt_num, fmt_step, nice_round, tim
 from gradlog.findings import Finding
 from gradlog.run import Run
 
-__all__ = ["detect_loss_spikes"]
+__all__ = ["detect_loss_spikes", "recommendation"]
 
 _REFS = (
     "Pascanu, Mikolov & Bengio, On the difficulty of training recurrent neural networks, ICML 2013 "
@@ -24,13 +24,39 @@ _REFS = (
 )
 
 
+def recommendation(evidence: dict[str, Any], *, lower_lr: bool = True) -> str:
+    """Return the advice for the spikes in ``evidence`` (a ``loss_spikes`` evidence dict).
+
+    ``lower_lr=False`` leaves out "lower the LR", for a run whose verdict is to raise it
+    (a too-small LR and a rare spike: clipping and a warm-up answer the spike).
+    """
+    clip = evidence.get("suggested_clip_norm")
+    rec = "Clip the gradient norm"
+    if clip is not None:
+        rec += f" (e.g. at {fmt_num(clip)}, the 99th percentile of {evidence.get('clip_tag')})"
+    lr_known = [x for x in evidence.get("lr_at_spikes", []) if x is not None and math.isfinite(x)]
+    if not lower_lr:
+        rec += " or lengthen or add a warm-up"
+    elif lr_known:
+        lr_hi = max(lr_known)
+        rec += (
+            f", lengthen or add a warm-up, or lower the LR about 2x ({fmt_lr(lr_hi)} → "
+            f"{fmt_lr(nice_round(lr_hi / 2))})"
+        )
+    else:
+        rec += ", add a warm-up, or lower the LR about 2x"
+    return rec + "; if a spike recurs at the same place every epoch, inspect that batch."
+
+
 def detect_loss_spikes(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> list[Finding]:
     """Detect isolated upward spikes of the loss.
 
     A spike is a point at least ``config.spike_z`` robust SDs and ``config.spike_ratio``
     times above the running median of the loss, and ``config.spike_ratio`` times above the
-    point before it; neighbouring points merge into one spike.
-    When more than ``config.spike_max_rate`` of the points qualify, the loss is
+    point before it; neighbouring points merge into one spike, and the point after its
+    peak must still be ``config.spike_persist_z`` robust SDs and ``config.spike_persist_ratio``
+    times above the level (one hard minibatch is not a spike of the model).
+    When there are more than ``config.spike_max_rate`` spikes per point, the loss is
     heavy-tailed noise rather than spiking and nothing is reported. Points after a
     divergence began are not counted, nor is a jump that runs to the last logged point
     (nothing shows it recovered).
@@ -59,7 +85,7 @@ def detect_loss_spikes(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> 
     if not (sd > 0):
         return []
     cand = np.flatnonzero((r >= config.spike_z * sd) & (r >= math.log10(config.spike_ratio)))
-    if cand.size == 0 or cand.size > config.spike_max_rate * len(y):
+    if cand.size == 0:
         return []
     groups: list[list[int]] = [[int(cand[0])]]
     for i in cand[1:]:
@@ -67,12 +93,19 @@ def detect_loss_spikes(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> 
             groups[-1].append(int(i))
         else:
             groups.append([int(i)])
+    if len(groups) > config.spike_max_rate * len(y):
+        return []  # outliers this common are the loss's heavy-tailed noise, not events
     # a spike jumps up from the point before it (the first point of a falling loss is not one)
     groups = [
         g
         for g in groups
         if g[0] >= 1 and max(y[j] for j in g) - y[g[0] - 1] >= math.log10(config.spike_ratio)
     ]
+    # a spike of the model lasts: the loss of the next minibatch is still well above the
+    # level (the iterate was thrown out and takes steps to come back). One minibatch far
+    # above its neighbours is a hard or mislabelled batch, seen by a model that did not move.
+    floor = max(config.spike_persist_z * sd, math.log10(config.spike_persist_ratio))
+    groups = [g for g in groups if any(j + 1 < len(r) and r[j + 1] >= floor for j in g)]
     # a spike is followed by a recovery: a jump that runs to the last logged point has not
     # recovered (it is the start of a blow-up, or the log ends inside it), so it is not one
     last = float(d.fsteps[-1])
@@ -112,22 +145,9 @@ def detect_loss_spikes(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> 
         "the LR throws the iterate out), from a bad or mislabelled batch, or from the LR jumping "
         "(end of a warm-up, a restart). The loss recovering afterwards means training survived them."
     )
-    lr_known = [x for x in lrs if math.isfinite(x)]
-    rec = "Clip the gradient norm"
-    rec += (
-        f" (e.g. at {fmt_num(nice_round(clip))}, the 99th percentile of {gtag})"
-        if math.isfinite(clip)
-        else ""
-    )
-    if lr_known:
-        lr_hi = max(lr_known)
-        rec += (
-            f", lengthen or add a warm-up, or lower the LR about 2x ({fmt_lr(lr_hi)} → "
-            f"{fmt_lr(nice_round(lr_hi / 2))})"
-        )
-    else:
-        rec += ", add a warm-up, or lower the LR about 2x"
-    rec += "; if a spike recurs at the same place every epoch, inspect that batch."
+    if math.isfinite(clip):
+        ev["clip_tag"] = gtag
+    rec = recommendation(ev)
     severe = count >= 3 or max(ratios) >= 3.0
     return [
         Finding(

@@ -20,6 +20,7 @@ from gradlog.analyzers.config import DEFAULT_CONFIG, AnalysisConfig
 from gradlog.analyzers.context import clipping, is_adaptive_optimizer, series_data
 from gradlog.analyzers.lr_small import late_descent
 from gradlog.analyzers.overfitting import metric_since
+from gradlog.analyzers.spikes import recommendation as spike_advice
 from gradlog.analyzers.wording import fmt_lr, fmt_step, nice_floor, pct
 from gradlog.findings import Finding, LRAdvice
 from gradlog.run import Run
@@ -123,6 +124,7 @@ def reconcile(run: Run, findings: list[Finding], *, config: AnalysisConfig = DEF
     - a validation ``loss_plateau`` is dropped beside ``overfitting`` (which tells it);
     - a training ``loss_plateau`` is dropped while the loss still falls steadily at the
       end (:func:`still_falling`): that is slow progress, not a plateau;
+    - ``loss_spikes`` does not advise lowering the LR beside ``lr_too_small`` (kept);
     - a recommendation to stop is rewritten while the validation metric still improves
       after the step it names by more than its noise.
     """
@@ -130,8 +132,11 @@ def reconcile(run: Run, findings: list[Finding], *, config: AnalysisConfig = DEF
     overfit = any(f.id == "overfitting" for f in findings)
     blown = any(f.id in ("divergence", "step_size_oscillation") for f in findings)
     falling = still_falling(run, config)
+    too_small = not blown and any(f.id == "lr_too_small" for f in findings)
     out: list[Finding] = []
     for f in findings:
+        if f.id == "loss_spikes" and too_small:
+            f = dataclasses.replace(f, recommendation=spike_advice(f.evidence, lower_lr=False))
         if f.id == "noisy_loss" and any(_overlap(f.step_range, o.step_range) for o in osc):
             continue
         if f.id == "lr_too_small" and blown:
