@@ -208,3 +208,14 @@ def test_smooth_exponential_decay_keeps_a_tiny_p_value():
     y = np.log10((0.3 + 2.0 * np.exp(-t / 400.0)) * np.exp(rng.normal(0.0, 0.1, t.size)))
     fit = fit_trend(t / 1000.0, y, max_bins=400, min_points=12, level_fraction=0.1, level_min_points=3)
     assert fit.autocorr == 0.0 and fit.p_value < 1e-6 and fit.direction(0.05) == "falling"
+
+
+@pytest.mark.parametrize("shape", [(5, 1), (5, 2), (7, 3), (100, 62), (100, 61)])
+def test_row_medians_equal_numpys(shape):
+    from gradlog.analyzers.stats import row_medians
+
+    a = np.random.default_rng(0).normal(size=shape)
+    a[0, 0] = a[0, -1]  # ties
+    np.testing.assert_allclose(row_medians(a), np.median(a, axis=1))
+    a[1, 0] = np.nan
+    assert np.isnan(row_medians(a)[1]) and not np.isnan(row_medians(a)[2])

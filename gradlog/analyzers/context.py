@@ -12,7 +12,7 @@ import re
 import weakref
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -95,9 +95,21 @@ class SeriesData:
 
     def window(self, start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(steps, y)`` of the finite points with ``start <= step <= end``."""
-        i0 = int(np.searchsorted(self.fsteps, start, side="left"))
-        i1 = int(np.searchsorted(self.fsteps, end, side="right"))
+        i0 = _search(self.fsteps, start, "left")
+        i1 = _search(self.fsteps, end, "right")
         return self.fsteps[i0:i1], self.y[i0:i1]
+
+
+def _search(steps: np.ndarray, at: float, side: Literal["left", "right"]) -> int:
+    """``np.searchsorted(steps, at, side)`` for integer ``steps`` and a float bound, without
+    numpy casting the whole array to float on every call (O(log n), not O(n))."""
+    if math.isinf(at):
+        return 0 if at < 0 else len(steps)
+    if steps.dtype.kind in "iu" and math.isfinite(at):
+        b = math.ceil(at) if side == "left" else math.floor(at)
+        if abs(b) < 2**62:
+            return int(np.searchsorted(steps, np.int64(b), side=side))
+    return int(np.searchsorted(steps, at, side=side))
 
 
 def series_data(run: Run, tag: str) -> SeriesData:
@@ -111,11 +123,23 @@ def series_data(run: Run, tag: str) -> SeriesData:
 
     def make() -> SeriesData:
         s = run.series(tag)
-        steps = s.index.to_numpy().astype(np.int64)
-        values = s.to_numpy().astype(float)
+        steps = np.asarray(s.index.to_numpy(), dtype=np.int64)
+        values = np.asarray(s.to_numpy(), dtype=float)
+        # views of the run's frame where no copy was needed: never written through
+        steps, values = steps.view(), values.view()
+        steps.flags.writeable = False
+        values.flags.writeable = False
         fin = np.isfinite(values)
-        fs, fv = steps[fin], values[fin]
-        interval = int(np.median(np.diff(fs))) if len(fs) > 1 else 1
+        if fin.all():
+            fs, fv = steps, values
+        else:
+            fs, fv = steps[fin], values[fin]
+        interval = 1
+        if len(fs) > 1:
+            gaps = np.diff(fs)
+            lo, hi = int(gaps.min()), int(gaps.max())
+            # a regular log (the common case) needs no median
+            interval = lo if lo == hi else int(np.median(gaps))
         positive = bool(fv.size) and bool(np.all(fv > 0))
         y = np.log10(fv) if positive else fv
         return SeriesData(tag, steps, values, fs, fv, max(1, interval), positive, y)

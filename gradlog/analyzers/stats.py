@@ -67,6 +67,27 @@ def log_ratio(num: float, den: float) -> float:
     return math.log(num) - math.log(den)
 
 
+def row_medians(a: np.ndarray) -> np.ndarray:
+    """Return the median of each row of the 2-D array ``a`` (``np.median(a, axis=1)``).
+
+    One partition at the upper middle, and the lower middle of an even row as the
+    largest element below it: numpy's median partitions at two positions, which costs
+    several times more on long arrays of short rows. Rows holding a NaN give NaN.
+    """
+    k = a.shape[1]
+    if k == 0 or a.shape[0] == 0:
+        return np.median(a, axis=1)
+    h = k // 2
+    p = np.partition(a, h, axis=1)
+    med = p[:, h]
+    if k % 2 == 0:
+        med = 0.5 * (med + p[:, :h].max(axis=1))
+    bad = np.isnan(a).any(axis=1)
+    if bad.any():
+        med = np.where(bad, np.nan, med)
+    return med
+
+
 def bin_medians(x: np.ndarray, y: np.ndarray, max_bins: int) -> tuple[np.ndarray, np.ndarray]:
     """Reduce ``(x, y)`` to at most ``max_bins`` equal-count bins.
 
@@ -82,7 +103,7 @@ def bin_medians(x: np.ndarray, y: np.ndarray, max_bins: int) -> tuple[np.ndarray
     size = int(math.ceil(n / max_bins))
     m = (n // size) * size
     xb = np.asarray(x[:m], dtype=float).reshape(-1, size).mean(axis=1)
-    yb = np.median(np.asarray(y[:m], dtype=float).reshape(-1, size), axis=1)
+    yb = row_medians(np.asarray(y[:m], dtype=float).reshape(-1, size))
     if m < n:
         xb = np.append(xb, float(np.mean(x[m:])))
         yb = np.append(yb, float(np.median(y[m:])))
