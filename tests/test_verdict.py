@@ -386,3 +386,11 @@ def test_a_cosine_decay_does_not_hide_a_too_small_lr():
     good = gradlog.analyze(_logreg_cosine(0.5))
     assert not good.by_id("lr_too_small")
     assert good.lr_advice.action in ("keep", "unknown")
+
+
+def test_a_cosine_decay_does_not_lower_the_bar_for_an_adaptive_run():
+    # Adam's step does not follow the LR alone: its late descent under a cosine decay is
+    # judged as for a constant LR
+    run = _logreg_cosine(0.003)
+    run.meta.setdefault("hparams", {})["optimizer"] = "adam"
+    assert not gradlog.analyze(run).by_id("lr_too_small")

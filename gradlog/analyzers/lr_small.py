@@ -178,13 +178,16 @@ def detect_lr_too_small(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) ->
         return []
     # A decaying LR slows the descent by itself: the late decrease is judged against the
     # gradient-flow time (the cumulative LR) the late window holds, not against its steps.
-    share_min = config.lr_small_late_share * min(1.0, m["lr_time_ratio"] or 1.0)
+    # Only where the step is known to be eta*g (plain SGD, a first-order promise measured):
+    # an adaptive step's size does not follow the LR alone.
+    adaptive = is_adaptive_optimizer(run)
+    sgd_step = m["promise_share"] is not None and not adaptive
+    share_min = config.lr_small_late_share * (min(1.0, m["lr_time_ratio"] or 1.0) if sgd_step else 1.0)
     if not (m["late_z"] >= config.lr_small_z and m["late_share"] >= share_min):
         return []
     sig = oscillation_signals(run, config)
     if sig is not None and sig["oscillating"]:
         return []
-    adaptive = is_adaptive_optimizer(run)
     eff = m.get("efficiency")
     if eff is not None and eff > config.lr_small_max_efficiency:
         # the loss fell faster than any SGD step eta*g could make it (even with heavy
