@@ -1,6 +1,6 @@
 """Analyzers: measures, then detectors, then one reconciliation into a verdict.
 
-- **measures** (cached per run, no findings): :func:`~gradlog.analyzers.oscillation.oscillation_signals`,
+- **measures** (cached per run, no findings): :func:`~gradlog.analyzers.oscillation_measures.oscillation_signals`,
   :func:`~gradlog.analyzers.divergence.divergence_info`, :func:`~gradlog.analyzers.lr_plateau.decay_tests`,
   :func:`~gradlog.analyzers.lr_small.late_descent`, :func:`~gradlog.analyzers.context.clipping`,
   the trends (:mod:`gradlog.analyzers.trends`);

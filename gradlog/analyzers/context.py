@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
+from gradlog.analyzers.config import DEFAULT_CONFIG, AnalysisConfig
 from gradlog.analyzers.stats import pow10
 from gradlog.errors import NotAssessable
 from gradlog.run import Run
@@ -236,13 +237,13 @@ def total_grad_tag(run: Run) -> str | None:
     return None
 
 
-def clipping(run: Run, ceiling_share: float = 0.1, rel_tol: float = 1e-3) -> dict[str, Any] | None:
+def clipping(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[str, Any] | None:
     """Return how the log shows gradient clipping, or None when it does not.
 
     Two sources: Caffe's ``Gradient clipping: scaling down gradients (L2 norm X > C)``
     lines (``meta["clipping"]``: ``threshold`` and ``count``), and a flat ceiling in the
-    logged total gradient norm (at least ``ceiling_share`` of its values within
-    ``rel_tol`` of its maximum: a norm pinned at the clip value).
+    logged total gradient norm (at least ``config.clip_ceiling_share`` of its values
+    within ``config.clip_rel_tol`` of its maximum: a norm pinned at the clip value).
 
     Returns
     -------
@@ -261,17 +262,17 @@ def clipping(run: Run, ceiling_share: float = 0.1, rel_tol: float = 1e-3) -> dic
         if not tag or tag not in run:
             return None
         g = series_data(run, str(tag)).fvalues
-        if g.size < 20:
+        if g.size < config.clip_min_points:
             return None
         top = float(np.max(g))
         if not (math.isfinite(top) and top > 0):
             return None
-        share = float(np.mean(g >= top * (1.0 - rel_tol)))
-        if share < ceiling_share or share > 0.95:
+        share = float(np.mean(g >= top * (1.0 - config.clip_rel_tol)))
+        if share < config.clip_ceiling_share or share > config.clip_max_share:
             return None  # no ceiling, or a constant series (a dead net, a placeholder)
         return {"threshold": top, "share": share, "source": "ceiling"}
 
-    return cached(run, ("clipping", ceiling_share, rel_tol), make)
+    return cached(run, ("clipping", config), make)
 
 
 def _tag_list(run: Run, limit: int = 30) -> str:

@@ -10,6 +10,7 @@ import numpy as np
 from gradlog.analyzers.config import DEFAULT_CONFIG, AnalysisConfig
 from gradlog.analyzers.context import (
     NotAssessable,
+    SeriesData,
     cached,
     is_adaptive_optimizer,
     loss_data,
@@ -44,10 +45,10 @@ def _trailing_excursion(
 ) -> int | None:
     """Return the index where a persistent excursion that runs to the last point begins, or None.
 
-    The excursion is the trailing run of at least 3 points (after the minimum) that are all
-    ``config.divergence_factor`` above the minimum (for a signed loss: ``signed_need``
-    above it) and all ``config.divergence_excursion_z`` noise SDs above the median of the points before
-    the run.
+    The excursion is the trailing run of at least ``config.divergence_excursion_min_points``
+    points (after the minimum) that are all ``config.divergence_factor`` above the minimum
+    (for a signed loss: ``signed_need`` above it) and all ``config.divergence_excursion_z``
+    noise SDs above the median of the points before the run.
     """
     need = math.log10(config.divergence_factor) if logspace else signed_need
     if not need > 0:
@@ -57,20 +58,185 @@ def _trailing_excursion(
         return None
     lows = np.flatnonzero(~high)
     i0 = int(lows[-1]) + 1 if lows.size else 0
-    if len(y) - i0 < 3 or i0 < 5 or steps[i0] <= min_step:
+    if (
+        len(y) - i0 < config.divergence_excursion_min_points
+        or i0 < config.noise_min_points
+        or steps[i0] <= min_step
+    ):
         return None
-    before = y[max(0, i0 - max(20, len(y) // 10)) : i0]
+    before = y[max(0, i0 - max(config.divergence_ref_min_points, len(y) // config.divergence_ref_share)) : i0]
     ref = float(np.median(before))
-    sd = robust_sd(np.diff(before)) / math.sqrt(2.0) if before.size >= 5 else 0.0
+    sd = _noise_sd(before, config)
     if not bool(np.all(y[i0:] >= ref + config.divergence_excursion_z * sd)) or not bool(np.all(y[i0:] > ref)):
         return None
     return i0
 
 
-def signed_gap(y: np.ndarray) -> float:
+def _noise_sd(y: np.ndarray, config: AnalysisConfig) -> float:
+    """The point-to-point noise SD of ``y`` (robust; 0 with fewer than
+    ``config.noise_min_points`` points)."""
+    return robust_sd(np.diff(y)) / math.sqrt(2.0) if y.size >= config.noise_min_points else 0.0
+
+
+def signed_gap(y: np.ndarray, config: AnalysisConfig = DEFAULT_CONFIG) -> float:
     """For a loss that is not positive: the gap below every later level that makes the
-    first value a level of its own (ten times the series' point-to-point noise)."""
-    return 10.0 * robust_sd(np.diff(y)) / math.sqrt(2.0) if y.size >= 5 else math.inf
+    first value a level of its own (``config.divergence_first_gap_z`` times the series'
+    point-to-point noise; infinite with fewer than ``config.noise_min_points`` points)."""
+    if y.size < config.noise_min_points:
+        return math.inf
+    return config.divergence_first_gap_z * robust_sd(np.diff(y)) / math.sqrt(2.0)
+
+
+def _nonfinite_cut(d: SeriesData, config: AnalysisConfig) -> tuple[int | None, int]:
+    """Return ``(step, index)`` of the first non-finite value after which the rest of the
+    loss is at least ``config.nonfinite_rest_share`` non-finite, or ``(None, len)``."""
+    fin = np.isfinite(d.values)
+    if not fin.all():
+        for i in np.flatnonzero(~fin):
+            if (~fin[i:]).mean() >= config.nonfinite_rest_share:
+                return int(d.steps[i]), int(i)
+    return None, len(d.values)
+
+
+class _Levels:
+    """The robust levels of the finite loss before a non-finite end (analysis space)."""
+
+    def __init__(self, steps: np.ndarray, vals: np.ndarray, positive: bool, config: AnalysisConfig) -> None:
+        self.steps = steps
+        self.logspace = positive or bool(np.all(vals > 0))
+        y = np.log10(vals) if self.logspace else vals
+        self.y = y
+        self.xb, yb = bin_medians(steps.astype(float), y, config.max_bins)
+        # a level is a median over a window of logged points, never one minibatch value
+        window = next(w for n_min, w in config.divergence_smooth_windows if len(yb) >= n_min)
+        self.sm = sm = running_median(yb, window)
+        k = max(config.level_min_points, int(round(config.level_fraction * len(y))))
+        self.end_level = float(np.median(y[-min(k, len(y)) :]))
+        # the minimum comes before the rise: it is searched before the last window
+        n_end = max(1, int(np.searchsorted(self.xb, steps[-min(k, len(y))], side="left")))
+        self.imin = int(np.argmin(sm[:n_end])) if n_end < len(sm) else int(np.argmin(sm))
+        self.min_level = float(sm[self.imin])
+        self.start_level = float(sm[0])
+        # the first logged values: a loss that jumps far above them right after the start
+        # and stays there diverged from the start (its smoothed minimum is already high)
+        first_level = float(np.median(y[: config.divergence_first_points]))
+        if y.size >= config.divergence_min_points and float(y[0]) < float(np.min(sm)) - (
+            math.log10(config.divergence_factor) if self.logspace else signed_gap(y, config)
+        ):
+            # the first value (the loss at initialisation) lies far below every level after
+            # it: the loss jumped away from it at once (one lucky batch is never that far)
+            first_level = float(y[0])
+        if first_level < self.min_level:
+            self.min_level, self.start_level, self.imin = first_level, first_level, 0
+        # the point-to-point noise of the loss (robust; analysis space)
+        noise = _noise_sd(y, config)
+        if not math.isfinite(noise):
+            noise = 0.0
+        # a signed loss (a WGAN critic, a log-likelihood) has no ratios: its rise must be
+        # large against its own magnitude and stand far out of its noise
+        scale = max(abs(self.min_level), abs(self.start_level))
+        self.signed_need = max(config.divergence_factor * scale, config.divergence_signed_z * noise)
+
+    def to_v(self, x: float) -> float:
+        return pow10(x) if self.logspace else float(x)
+
+    def diverged(self, level: float, config: AnalysisConfig) -> bool:
+        """True when ``level`` is far enough above the minimum (and has lost enough of the
+        progress made) to be a divergence."""
+        to_v, min_level, start_level = self.to_v, self.min_level, self.start_level
+        if self.logspace:
+            lost = (to_v(level) - to_v(min_level)) / max(to_v(start_level) - to_v(min_level), 1e-300)
+            return level - min_level >= math.log10(config.divergence_factor) and (
+                lost >= config.divergence_progress_lost
+                or to_v(start_level) <= to_v(min_level) * config.divergence_no_progress
+            )
+        rng = float(np.ptp(self.sm))
+        rise = level - min_level
+        return (
+            rng > 0
+            and rise >= config.divergence_signed_range_share * rng
+            and level > start_level
+            and self.signed_need > 0
+            and rise >= self.signed_need
+        )
+
+    def begin(self, nonfinite_step: int | None, config: AnalysisConfig) -> int:
+        """The last step the (lightly smoothed) loss was near its minimum before the rise."""
+        steps, y, min_level = self.steps, self.y, self.min_level
+        seg0 = int(np.searchsorted(steps, self.xb[self.imin], side="left"))
+        seg_steps, seg_y = steps[seg0:], y[seg0:]
+        if seg_y.size < config.min_median_window:
+            return nonfinite_step if nonfinite_step is not None else int(steps[-1])
+        long = seg_y.size >= config.divergence_begin_window
+        rm = running_median(seg_y, config.divergence_begin_window if long else config.min_median_window)
+        noise = robust_sd(seg_y - rm) if long else 0.0
+        near_rel = math.log10(1.0 + config.divergence_near_min) if self.logspace else None
+        band = max(
+            near_rel if near_rel is not None else config.divergence_near_min * abs(min_level),
+            config.divergence_near_noise * noise,
+        )
+        near = np.flatnonzero(rm <= min_level + band)
+        # the last point near the minimum, before the final, persistent excursion
+        return int(seg_steps[int(near[-1])]) if near.size else int(seg_steps[0])
+
+
+def _measure(run: Run, config: AnalysisConfig) -> dict[str, Any] | None:
+    d = loss_data(run)
+    if d is None or len(d.values) < config.divergence_min_points:
+        return None
+    nonfinite_step, cut = _nonfinite_cut(d, config)
+    fin = np.isfinite(d.values)
+    steps = d.steps[:cut][fin[:cut]]
+    vals = d.values[:cut][fin[:cut]]
+    if vals.size < config.divergence_min_points:
+        if nonfinite_step is None:
+            return None
+        return {
+            "kind": "nonfinite",
+            "begin_step": nonfinite_step,
+            "min_step": None,
+            "min_level": math.nan,
+            "end_level": math.nan,
+            "nonfinite_step": nonfinite_step,
+            "rise_factor": math.inf,
+            "rise": math.inf,
+            "log_space": bool(d.positive),
+        }
+    lv = _Levels(steps, vals, d.positive, config)
+    y, end_level, to_v = lv.y, lv.end_level, lv.to_v
+    excursion_begin = None
+    if nonfinite_step is None:
+        blowup = lv.diverged(end_level, config)
+        if not blowup:
+            # a blow-up at the very end of the log: the last points all far above the
+            # minimum and far out of the noise of the points before them
+            i_excursion = _trailing_excursion(
+                y, steps, lv.xb[lv.imin], lv.min_level, lv.logspace, config, lv.signed_need
+            )
+            if i_excursion is not None and lv.diverged(float(np.median(y[i_excursion:])), config):
+                blowup = True
+                end_level = float(np.median(y[i_excursion:]))
+                excursion_begin = int(steps[i_excursion - 1])
+        if not blowup:
+            return None
+    blow_factor = to_v(end_level) / to_v(lv.min_level) if lv.logspace else math.nan
+    begin = excursion_begin if excursion_begin is not None else lv.begin(nonfinite_step, config)
+    # the minimum's step: a logged step (the bin's centre may never have been logged)
+    min_step = int(steps[int(np.argmin(np.abs(steps.astype(float) - float(lv.xb[lv.imin]))))])
+    if nonfinite_step is None and min_step >= begin and begin != int(steps[0]):
+        return None  # the minimum must come before the rise
+    return {
+        "kind": "nonfinite" if nonfinite_step is not None else "blowup",
+        "begin_step": begin,
+        "sustained_points": int(np.sum(steps > begin)),
+        "min_step": min_step,
+        "min_level": to_v(lv.min_level),
+        "end_level": to_v(end_level),
+        "nonfinite_step": nonfinite_step,
+        "rise_factor": blow_factor if nonfinite_step is None else math.inf,
+        "rise": (to_v(end_level) - to_v(lv.min_level)) if nonfinite_step is None else math.inf,
+        "log_space": lv.logspace,
+    }
 
 
 def divergence_info(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[str, Any] | None:
@@ -91,136 +257,7 @@ def divergence_info(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[s
     ``min_level``, ``end_level``, ``nonfinite_step`` (or None), ``rise_factor`` (NaN for
     a signed loss), ``rise`` (end minus minimum, in loss units), ``log_space``; or None.
     """
-
-    def make() -> dict[str, Any] | None:
-        d = loss_data(run)
-        if d is None or len(d.values) < 4:
-            return None
-        fin = np.isfinite(d.values)
-        nonfinite_step = None
-        cut = len(d.values)
-        if not fin.all():
-            bad = np.flatnonzero(~fin)
-            for i in bad:
-                after = fin[i:]
-                if (~after).mean() >= 0.5:
-                    nonfinite_step = int(d.steps[i])
-                    cut = int(i)
-                    break
-        steps = d.steps[:cut][fin[:cut]]
-        vals = d.values[:cut][fin[:cut]]
-        if vals.size < 4:
-            if nonfinite_step is None:
-                return None
-            return {
-                "kind": "nonfinite",
-                "begin_step": nonfinite_step,
-                "min_step": None,
-                "min_level": math.nan,
-                "end_level": math.nan,
-                "nonfinite_step": nonfinite_step,
-                "rise_factor": math.inf,
-                "rise": math.inf,
-                "log_space": bool(d.positive),
-            }
-        logspace = d.positive or bool(np.all(vals > 0))
-        y = np.log10(vals) if logspace else vals
-        xb, yb = bin_medians(steps.astype(float), y, config.max_bins)
-        # a level is a median over a window of logged points, never one minibatch value
-        sm = running_median(yb, 5 if len(yb) >= 10 else 3)
-        k = max(config.level_min_points, int(round(config.level_fraction * len(y))))
-        end_level = float(np.median(y[-min(k, len(y)) :]))
-        # the minimum comes before the rise: it is searched before the last window
-        n_end = max(1, int(np.searchsorted(xb, steps[-min(k, len(y))], side="left")))
-        imin = int(np.argmin(sm[:n_end])) if n_end < len(sm) else int(np.argmin(sm))
-        min_level = float(sm[imin])
-        start_level = float(sm[0])
-        # the first logged values: a loss that jumps far above them right after the start
-        # and stays there diverged from the start (its smoothed minimum is already high)
-        first_level = float(np.median(y[:3]))
-        if y.size >= 4 and float(y[0]) < float(np.min(sm)) - (
-            math.log10(config.divergence_factor) if logspace else signed_gap(y)
-        ):
-            # the first value (the loss at initialisation) lies far below every level after
-            # it: the loss jumped away from it at once (one lucky batch is never that far)
-            first_level = float(y[0])
-        if first_level < min_level:
-            min_level, start_level, imin = first_level, first_level, 0
-        to_v = pow10 if logspace else float
-        # the point-to-point noise of the loss (robust; analysis space)
-        noise = robust_sd(np.diff(y)) / math.sqrt(2.0) if len(y) >= 5 else 0.0
-        if not math.isfinite(noise):
-            noise = 0.0
-        # a signed loss (a WGAN critic, a log-likelihood) has no ratios: its rise must be
-        # large against its own magnitude and stand far out of its noise
-        scale = max(abs(min_level), abs(start_level))
-        signed_need = max(config.divergence_factor * scale, config.divergence_signed_z * noise)
-
-        def diverged(level: float) -> bool:
-            if logspace:
-                lost = (to_v(level) - to_v(min_level)) / max(to_v(start_level) - to_v(min_level), 1e-300)
-                return level - min_level >= math.log10(config.divergence_factor) and (
-                    lost >= config.divergence_progress_lost or to_v(start_level) <= to_v(min_level) * 1.05
-                )
-            rng = float(np.ptp(sm))
-            rise = level - min_level
-            return (
-                rng > 0
-                and rise >= 0.5 * rng
-                and level > start_level
-                and signed_need > 0
-                and rise >= signed_need
-            )
-
-        excursion_begin = None
-        blowup = False
-        if nonfinite_step is None:
-            blowup = diverged(end_level)
-            if not blowup:
-                # a blow-up at the very end of the log: the last points all far above the
-                # minimum and far out of the noise of the points before them
-                i_excursion = _trailing_excursion(
-                    y, steps, xb[imin], min_level, logspace, config, signed_need
-                )
-                if i_excursion is not None and diverged(float(np.median(y[i_excursion:]))):
-                    blowup = True
-                    end_level = float(np.median(y[i_excursion:]))
-                    excursion_begin = int(steps[i_excursion - 1])
-            if not blowup:
-                return None
-        blow_factor = to_v(end_level) / to_v(min_level) if logspace else math.nan
-        # where it began: the last step the (lightly smoothed) loss was near its minimum
-        seg0 = int(np.searchsorted(steps, xb[imin], side="left"))
-        seg_steps, seg_y = steps[seg0:], y[seg0:]
-        if excursion_begin is not None:
-            begin = excursion_begin
-        elif seg_y.size >= 3:
-            rm = running_median(seg_y, 9 if seg_y.size >= 9 else 3)
-            noise = robust_sd(seg_y - rm) if seg_y.size >= 9 else 0.0
-            band = max(math.log10(1.1) if logspace else 0.1 * abs(min_level), 2.0 * noise / 3.0)
-            near = np.flatnonzero(rm <= min_level + band)
-            # the last point near the minimum, before the final, persistent excursion
-            begin = int(seg_steps[int(near[-1])]) if near.size else int(seg_steps[0])
-        else:
-            begin = nonfinite_step if nonfinite_step is not None else int(steps[-1])
-        # the minimum's step: a logged step (the bin's centre may never have been logged)
-        min_step = int(steps[int(np.argmin(np.abs(steps.astype(float) - float(xb[imin]))))])
-        if nonfinite_step is None and min_step >= begin and begin != int(steps[0]):
-            return None  # the minimum must come before the rise
-        return {
-            "kind": "nonfinite" if nonfinite_step is not None else "blowup",
-            "begin_step": begin,
-            "sustained_points": int(np.sum(steps > begin)),
-            "min_step": min_step,
-            "min_level": to_v(min_level),
-            "end_level": to_v(end_level),
-            "nonfinite_step": nonfinite_step,
-            "rise_factor": blow_factor if nonfinite_step is None else math.inf,
-            "rise": (to_v(end_level) - to_v(min_level)) if nonfinite_step is None else math.inf,
-            "log_space": logspace,
-        }
-
-    return cached(run, ("divergence", config), make)
+    return cached(run, ("divergence", config), lambda: _measure(run, config))
 
 
 def _resume_before(run: Run, d: Any, begin: int, config: AnalysisConfig) -> int | None:
@@ -261,8 +298,11 @@ def detect_divergence(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> l
         When the run has no training loss.
     """
     d = require_loss(run, "divergence", min_points=0)
-    if len(d.values) < 4:
-        raise NotAssessable("divergence", f"the loss {d.tag} has {len(d.values)} points (at least 4 needed)")
+    if len(d.values) < config.divergence_min_points:
+        raise NotAssessable(
+            "divergence",
+            f"the loss {d.tag} has {len(d.values)} points (at least {config.divergence_min_points} needed)",
+        )
     info = divergence_info(run, config)
     if info is None:
         return []
@@ -290,21 +330,9 @@ def detect_divergence(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> l
         before = g.fvalues[g.fsteps <= begin]
         after = g.fvalues[g.fsteps > begin]
         if before.size and after.size:
-            ev["grad_norm_before"] = float(np.median(before[-20:]))
+            ev["grad_norm_before"] = float(np.median(before[-config.divergence_grad_before_points :]))
             ev["grad_norm_max_after"] = float(after.max())
-    if info["kind"] == "nonfinite":
-        what = f"turned non-finite (NaN/inf) at step {fmt_step(info['nonfinite_step'])}"
-    elif info["log_space"] and math.isfinite(info["rise_factor"]):
-        what = (
-            f"rose {times(info['rise_factor'])} above its minimum "
-            f"({fmt_num(info['min_level'])} at step {fmt_step(info['min_step'])}) and stayed there"
-        )
-    else:
-        # a signed loss (or one past the float range) has no meaningful ratio: say the rise
-        what = (
-            f"rose by {fmt_num(info['rise'])} from its minimum ({fmt_num(info['min_level'])} at step "
-            f"{fmt_step(info['min_step'])}) to {fmt_num(info['end_level'])} and stayed there"
-        )
+    what = _what_happened(info)
     summary = f"The loss diverged: it {what}; the blow-up began around step {fmt_step(begin)}."
     resume = _resume_before(run, d, begin, config)
     if resume is not None:
@@ -313,27 +341,8 @@ def detect_divergence(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> l
             f" It began within a few logged points of the resume at step {fmt_step(resume)}: "
             "check that the snapshot restored the solver state (LR, momentum history)."
         )
-    expl = (
-        "A diverging loss means the updates no longer reduce it: a step of size η along a "
-        "direction of curvature λ is stable only while ηλ < 2 for plain gradient descent "
-        "(ηλ < 2(1+β) with heavy-ball momentum β); beyond that the iterate is thrown further "
-        "out at every step until the numbers overflow. Sharp regions (cliffs) met with a large "
-        "LR, an LR warm-up that overshoots, or bad data batches all end this way."
-    )
-    if beta is not None and not is_adaptive_optimizer(run):
-        expl += f" With the logged momentum β = {beta:g} the limit is ηλ < {2 * (1 + beta):.3g}."
-    if math.isfinite(lr):
-        rec = (
-            f"Lower the learning rate: it was {fmt_lr(lr)} when the blow-up began; try about "
-            f"{fmt_lr(suggested)} (≈{times(1 / config.divergence_lr_cut)} lower), or keep it and clip the "
-            "gradient norm; if it happened at the end of a warm-up, lengthen the warm-up or lower "
-            "its peak. Resume from a checkpoint before step " + fmt_step(begin) + "."
-        )
-    else:
-        rec = (
-            "Lower the learning rate about 3x (the log has no LR series to say from what), or clip "
-            f"the gradient norm; resume from a checkpoint before step {fmt_step(begin)}."
-        )
+    expl = _divergence_explanation(run, beta)
+    rec = _divergence_recommendation(lr, suggested, begin, config)
     # critical: a blow-up sustained to the end (enough points above the minimum to be a
     # level, not a spike) or non-finite values; a short excursion at the very end is a warning
     sustained = info["kind"] == "nonfinite" or info.get("sustained_points", 0) >= config.level_min_points
@@ -344,13 +353,62 @@ def detect_divergence(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> l
             summary=summary,
             tags=(d.tag,),
             step_range=(begin, last),
-            confidence=0.95 if info["kind"] == "nonfinite" else 0.85,
+            confidence=config.divergence_confidence_nonfinite
+            if info["kind"] == "nonfinite"
+            else config.divergence_confidence,
             evidence=ev,
             explanation=expl,
             recommendation=rec,
             references=_REFS_DIV,
         )
     ]
+
+
+def _what_happened(info: dict[str, Any]) -> str:
+    """Return the clause saying how the loss diverged."""
+    if info["kind"] == "nonfinite":
+        return f"turned non-finite (NaN/inf) at step {fmt_step(info['nonfinite_step'])}"
+    elif info["log_space"] and math.isfinite(info["rise_factor"]):
+        return (
+            f"rose {times(info['rise_factor'])} above its minimum "
+            f"({fmt_num(info['min_level'])} at step {fmt_step(info['min_step'])}) and stayed there"
+        )
+    else:
+        # a signed loss (or one past the float range) has no meaningful ratio: say the rise
+        return (
+            f"rose by {fmt_num(info['rise'])} from its minimum ({fmt_num(info['min_level'])} at step "
+            f"{fmt_step(info['min_step'])}) to {fmt_num(info['end_level'])} and stayed there"
+        )
+
+
+def _divergence_explanation(run: Run, beta: float | None) -> str:
+    """Return the explanation of a ``divergence`` finding."""
+    expl = (
+        "A diverging loss means the updates no longer reduce it: a step of size η along a "
+        "direction of curvature λ is stable only while ηλ < 2 for plain gradient descent "
+        "(ηλ < 2(1+β) with heavy-ball momentum β); beyond that the iterate is thrown further "
+        "out at every step until the numbers overflow. Sharp regions (cliffs) met with a large "
+        "LR, an LR warm-up that overshoots, or bad data batches all end this way."
+    )
+    if beta is not None and not is_adaptive_optimizer(run):
+        expl += f" With the logged momentum β = {beta:g} the limit is ηλ < {2 * (1 + beta):.3g}."
+    return expl
+
+
+def _divergence_recommendation(lr: float, suggested: float, begin: int, config: AnalysisConfig) -> str:
+    """Return the advice after a divergence that began at ``begin`` under LR ``lr``."""
+    if math.isfinite(lr):
+        return (
+            f"Lower the learning rate: it was {fmt_lr(lr)} when the blow-up began; try about "
+            f"{fmt_lr(suggested)} (≈{times(1 / config.divergence_lr_cut)} lower), or keep it and clip the "
+            "gradient norm; if it happened at the end of a warm-up, lengthen the warm-up or lower "
+            "its peak. Resume from a checkpoint before step " + fmt_step(begin) + "."
+        )
+    else:
+        return (
+            "Lower the learning rate about 3x (the log has no LR series to say from what), or clip "
+            f"the gradient norm; resume from a checkpoint before step {fmt_step(begin)}."
+        )
 
 
 def detect_nonfinite_values(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> list[Finding]:
@@ -398,7 +456,9 @@ def detect_nonfinite_values(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG
     first = min(c["first_step"] for c in counts.values())
     last = max(c["last_step"] for c in counts.values())
     total = sum(c["count"] for c in counts.values())
-    rare_grad_only = not in_loss and all(c["count"] <= max(1, 0.01 * c["of"]) for c in counts.values())
+    rare_grad_only = not in_loss and all(
+        c["count"] <= max(1, config.nonfinite_rare_share * c["of"]) for c in counts.values()
+    )
     names = ", ".join(sorted(counts))
     summary = (
         f"{total} non-finite value{'s' if total != 1 else ''} (NaN/inf) in {names}, "

@@ -64,7 +64,7 @@ def _growth_window(run: Run, tag: str, config: AnalysisConfig) -> tuple[float, f
 
 def _loss_over(run: Run, start: float, end: float | None, config: AnalysisConfig) -> Trend | None:
     d = loss_data(run)
-    if d is None or d.n < 4:
+    if d is None or d.n < config.grad_min_loss_points:
         return None
     return trend_of(run, d.tag, start=start, end=end, scope="grad window", config=config)
 
@@ -92,7 +92,7 @@ def detect_grad_norm_growth(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG
     tags = grad_tags(run)
     if not tags:
         raise NotAssessable("grad_norm_growth", "no gradient-norm series in the log")
-    require_loss(run, "grad_norm_growth", min_points=4)
+    require_loss(run, "grad_norm_growth", min_points=config.grad_min_loss_points)
     if divergence_info(run, config) is not None:
         return []  # a diverging run's gradients grow with its loss: see divergence / exploding
     rows: list[tuple[str, Trend, Trend | None, bool]] = []
@@ -206,7 +206,7 @@ def _growth_finding(
     checks = {
         "loss_rising": loss_rising,
         "nonfinite": bool(np.any(~np.isfinite(series_data(run, tag).values))),
-        "orders_of_magnitude": bool(tr.fold_change >= 100.0),
+        "orders_of_magnitude": bool(tr.fold_change >= config.grad_defect_fold),
         "loss_diverged": divergence_info(run, config) is not None,
     }
     ev["defect_checks"] = checks
@@ -246,11 +246,15 @@ def _growth_finding(
         )
     return Finding(
         id="grad_norm_growth",
-        severity="warning" if bad or tr.fold_change >= 10 else "info",
+        severity="warning" if bad or tr.fold_change >= config.grad_growth_warning_fold else "info",
         summary=summary,
         tags=(tag,),
         step_range=(tr.step_start, tr.step_end),
-        confidence=0.9 if tr.p_value < 1e-4 else 0.75,
+        confidence=(
+            config.grad_growth_confidence
+            if tr.p_value < config.grad_growth_confident_p
+            else config.grad_growth_confidence_weak
+        ),
         evidence=ev,
         explanation=expl,
         recommendation=rec,
@@ -277,7 +281,7 @@ def detect_exploding_gradients(run: Run, *, config: AnalysisConfig = DEFAULT_CON
     hits: dict[str, dict[str, Any]] = {}
     for tag in tags:
         g = series_data(run, tag)
-        if g.n < 8 or not g.positive:
+        if g.n < config.explode_min_points or not g.positive:
             continue
         k = max(config.level_min_points, int(round(config.level_fraction * g.n)))
         start = float(np.median(g.fvalues[:k]))
@@ -286,7 +290,10 @@ def detect_exploding_gradients(run: Run, *, config: AnalysisConfig = DEFAULT_CON
         lo, hi = max(0, peak_i - k // 2), min(g.n, peak_i + k // 2 + 1)
         peak = float(np.median(g.fvalues[lo:hi]))
         inf_after = bool(np.any(np.isinf(g.values)))
-        if start > 0 and (peak / start >= config.explode_fold or (inf_after and peak / start >= 10)):
+        if start > 0 and (
+            peak / start >= config.explode_fold
+            or (inf_after and peak / start >= config.explode_fold_with_inf)
+        ):
             hits[tag] = {
                 "start_level": start,
                 "peak_level": peak,
@@ -322,7 +329,7 @@ def detect_exploding_gradients(run: Run, *, config: AnalysisConfig = DEFAULT_CON
             summary=summary,
             tags=tuple(hits),
             step_range=(int(series_data(run, next(iter(hits))).fsteps[0]), first),
-            confidence=0.9,
+            confidence=config.explode_confidence,
             evidence={"per_tag": hits, "loss_diverged": div is not None},
             explanation=expl,
             recommendation=rec,
@@ -364,11 +371,14 @@ def detect_vanishing_gradients(run: Run, *, config: AnalysisConfig = DEFAULT_CON
     Raises
     ------
     NotAssessable
-        When the run has fewer than 3 per-layer gradient series.
+        When the run has fewer than ``config.vanish_min_layers`` per-layer gradient series.
     """
     tags = [t for t in (run.roles.get("grad") or []) if t in run]
-    if len(tags) < 3:
-        raise NotAssessable("vanishing_gradients", "fewer than 3 per-layer gradient series in the log")
+    if len(tags) < config.vanish_min_layers:
+        raise NotAssessable(
+            "vanishing_gradients",
+            f"fewer than {config.vanish_min_layers} per-layer gradient series in the log",
+        )
     kinds = {t.split("/", 1)[0] for t in tags}
     levels: dict[str, float] = {}
     for t in tags:
@@ -377,40 +387,16 @@ def detect_vanishing_gradients(run: Run, *, config: AnalysisConfig = DEFAULT_CON
             levels[t] = float(np.median(g.fvalues))
     ev: dict[str, Any] = {}
     reason = None
-    if len(levels) >= 3 and len(kinds) == 1:
-        names = list(levels)
-        depth = _depth_order(names)
-        vals = np.array([levels[t] for t in names])
-        span = float(vals.max() / vals.min())
-        if depth is not None and span >= config.vanish_span:
-            rho = spearman(np.array(depth, dtype=float), np.log10(vals))
-            smallest = int(np.argmin(vals))
-            if rho >= config.vanish_rank_corr and depth[smallest] < len(names) / 3:
-                reason = "across_layers"
-                ev.update(
-                    {
-                        "span": span,
-                        "depth_rank_corr": rho,
-                        "smallest_layer": _layer(names[smallest]),
-                        "levels": {_layer(t): levels[t] for t in names},
-                    }
-                )
-    d = loss_data(run)
-    if reason is None and d is not None and d.n >= 4:
-        loss_tr = trend_of(run, d.tag, config=config)
-        if loss_tr is not None and loss_tr.fold_change >= 0.5:
-            fallen = {}
-            for t in levels:
-                tr = trend_of(run, t, role="grad", config=config)
-                if (
-                    tr is not None
-                    and tr.fold_change <= 1.0 / config.explode_fold
-                    and tr.direction == "falling"
-                ):
-                    fallen[_layer(t)] = tr.fold_change
-            if fallen:
-                reason = "over_time"
-                ev.update({"fold_changes": fallen, "loss_fold_change": loss_tr.fold_change})
+    if len(levels) >= config.vanish_min_layers and len(kinds) == 1:
+        found = _vanishing_across_layers(levels, config)
+        if found is not None:
+            reason = "across_layers"
+            ev.update(found)
+    if reason is None:
+        found = _vanishing_over_time(run, levels, config)
+        if found is not None:
+            reason = "over_time"
+            ev.update(found)
     if reason is None:
         return []
     ev["kind"] = reason
@@ -445,7 +431,7 @@ def detect_vanishing_gradients(run: Run, *, config: AnalysisConfig = DEFAULT_CON
             summary=summary,
             tags=tuple(tags),
             step_range=None,
-            confidence=0.7,
+            confidence=config.vanish_confidence,
             evidence=ev,
             explanation=expl,
             recommendation=rec,
@@ -456,3 +442,45 @@ def detect_vanishing_gradients(run: Run, *, config: AnalysisConfig = DEFAULT_CON
             ),
         )
     ]
+
+
+def _vanishing_across_layers(levels: dict[str, float], config: AnalysisConfig) -> dict[str, Any] | None:
+    """Return the evidence of per-layer levels spanning ``config.vanish_span`` with the
+    earliest layers smallest (rank correlation of depth and log level at least
+    ``config.vanish_rank_corr``, the smallest in the first 1/``config.vanish_early_div``
+    of the depth), or None."""
+    names = list(levels)
+    depth = _depth_order(names)
+    vals = np.array([levels[t] for t in names])
+    span = float(vals.max() / vals.min())
+    if depth is None or not span >= config.vanish_span:
+        return None
+    rho = spearman(np.array(depth, dtype=float), np.log10(vals))
+    smallest = int(np.argmin(vals))
+    if not (rho >= config.vanish_rank_corr and depth[smallest] < len(names) / config.vanish_early_div):
+        return None
+    return {
+        "span": span,
+        "depth_rank_corr": rho,
+        "smallest_layer": _layer(names[smallest]),
+        "levels": {_layer(t): levels[t] for t in names},
+    }
+
+
+def _vanishing_over_time(run: Run, levels: dict[str, float], config: AnalysisConfig) -> dict[str, Any] | None:
+    """Return the evidence of layers whose statistic fell by ``config.explode_fold`` while
+    the loss stayed high (its fold change at least ``config.vanish_loss_high_fold``), or None."""
+    d = loss_data(run)
+    if d is None or d.n < config.grad_min_loss_points:
+        return None
+    loss_tr = trend_of(run, d.tag, config=config)
+    if loss_tr is None or not loss_tr.fold_change >= config.vanish_loss_high_fold:
+        return None
+    fallen = {}
+    for t in levels:
+        tr = trend_of(run, t, role="grad", config=config)
+        if tr is not None and tr.fold_change <= 1.0 / config.explode_fold and tr.direction == "falling":
+            fallen[_layer(t)] = tr.fold_change
+    if not fallen:
+        return None
+    return {"fold_changes": fallen, "loss_fold_change": loss_tr.fold_change}

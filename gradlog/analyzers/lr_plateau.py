@@ -62,16 +62,16 @@ def _test_decay(
     span = step - prev_start
     pre_lo = step - config.decay_window_fraction * span
     ps, py = d.window(pre_lo, step - 1)
-    if len(py) < 4:
+    if len(py) < config.decay_min_pre_points:
         ps, py = d.window(prev_start, step - 1)
-        ps, py = ps[-4:], py[-4:]
+        ps, py = ps[-config.decay_min_pre_points :], py[-config.decay_min_pre_points :]
     # after: the second half of a window as long as the one before (within the next
     # phase), past the relaxation to the new level (at least 3 points)
     h = min(config.decay_window_fraction * span, next_end - step)
     qs, qy = d.window(step + 0.5 * h, step + h)
-    if len(qy) < 3:
+    if len(qy) < config.decay_min_post_points:
         qs, qy = d.window(step, next_end)
-        qs, qy = qs[:3], qy[:3]
+        qs, qy = qs[: config.decay_min_post_points], qy[: config.decay_min_post_points]
     if len(py) < 3 or len(qy) < 2:
         return None
     xb, yb = bin_medians((ps - step) / 1000.0, py, config.max_bins)
@@ -89,13 +89,13 @@ def _test_decay(
     pre_fall = 1.0 - pow10(slope * pre_span) if d.positive else -slope * pre_span / (abs(icpt) or 1.0)
     # the level the decay is compared with: the last third of the window, or all of it
     # when the window is flat (every point then measures the same level)
-    tail = np.ones(len(xb), dtype=bool) if flat else xb >= xb[0] + (2.0 / 3.0) * (xb[-1] - xb[0])
+    tail = np.ones(len(xb), dtype=bool) if flat else xb >= xb[0] + config.decay_tail_from * (xb[-1] - xb[0])
     qb_x, qb_y = bin_medians((qs - step) / 1000.0, qy, config.max_bins)
     x_tail = float(np.median(xb[tail]))
     y_tail = float(np.median(yb[tail]))
     x_post = float(np.median(qb_x))
     y_post = float(np.median(qb_y))
-    if len(qb_y) >= 4:
+    if len(qb_y) >= config.decay_post_fit_min_points:
         ps_, pi_, _l, _h = theil_sen(qb_x, qb_y)
         res_post = qb_y - (pi_ + ps_ * qb_x) if math.isfinite(ps_) else qb_y - y_post
     else:
@@ -181,7 +181,7 @@ def decay_tests(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> list[dict[
     def make() -> list[dict[str, Any]]:
         d = loss_data(run)
         ph = phases(run)
-        if d is None or d.n < 8 or len(ph) < 2:
+        if d is None or d.n < config.decay_min_loss_points or len(ph) < 2:
             return []
         div = divergence_info(run, config)
         stop = float(div["begin_step"]) if div is not None else math.inf
@@ -275,6 +275,50 @@ def detect_lr_limited_plateau(run: Run, *, config: AnalysisConfig = DEFAULT_CONF
         "drops as soon as the LR is cut was held up by the LR, not by the model: the time spent "
         "on the flat part before the decay bought little."
     )
+    rec = _decay_earlier_advice(hits, span, config)
+    last_phase = ph[-1]
+    flat_again: int | None = None
+    if tests[-1]["step"] == end and last_phase.start == end:
+        p = plateau_of(d, float(last_phase.start), float(d.fsteps[-1]), config)
+        if (
+            p is not None
+            and p.fraction >= config.decay_flat_again_fraction
+            and p.trend_drop < config.plateau_band
+        ):
+            flat_again = int(p.start_step)
+            rec += (
+                f" The loss is flat again since step {fmt_step(p.start_step)}: one more decay "
+                f"(LR {fmt_lr(last_phase.lr)} → {fmt_lr(last_phase.lr / config.lr_decay_factor)}) would likely "
+                "lower it further."
+            )
+    return [
+        Finding(
+            id="lr_limited_plateau",
+            severity="warning" if saved >= config.decay_saved_warning_share * span else "info",
+            summary=summary,
+            tags=(d.tag,),
+            step_range=(int(start), int(end)),
+            confidence=min(
+                config.confidence_max,
+                config.decay_confidence_base
+                + config.decay_confidence_per_z * max(t["z"] for t in hits) / config.decay_z_min,
+            ),
+            evidence={
+                "decay_steps": [t["step"] for t in hits],
+                "decays": tests,
+                "steps_saved": saved,
+                "flat_again_since": flat_again,
+                "last_step": int(d.fsteps[-1]),
+            },
+            explanation=expl,
+            recommendation=rec,
+            references=_REFS,
+        )
+    ]
+
+
+def _decay_earlier_advice(hits: list[dict[str, Any]], span: float, config: AnalysisConfig) -> str:
+    """Return the advice to decay earlier, at the plateau starts of the decays ``hits``."""
     recs = []
     for t in hits:
         if t["plateau_start"] is not None and t["steps_saved"] > 0:
@@ -290,35 +334,6 @@ def detect_lr_limited_plateau(run: Run, *, config: AnalysisConfig = DEFAULT_CONF
     )
     rec += (
         " A plateau-triggered schedule (ReduceLROnPlateau on the training loss, patience about "
-        f"{fmt_step(max(1, int(0.05 * span)))} steps) does this automatically."
+        f"{fmt_step(max(1, int(config.decay_patience_fraction * span)))} steps) does this automatically."
     )
-    last_phase = ph[-1]
-    flat_again: int | None = None
-    if tests[-1]["step"] == end and last_phase.start == end:
-        p = plateau_of(d, float(last_phase.start), float(d.fsteps[-1]), config)
-        if p is not None and p.fraction >= 0.5 and p.trend_drop < config.plateau_band:
-            flat_again = int(p.start_step)
-            rec += (
-                f" The loss is flat again since step {fmt_step(p.start_step)}: one more decay "
-                f"(LR {fmt_lr(last_phase.lr)} → {fmt_lr(last_phase.lr / 10)}) would likely lower it further."
-            )
-    return [
-        Finding(
-            id="lr_limited_plateau",
-            severity="warning" if saved >= 0.1 * span else "info",
-            summary=summary,
-            tags=(d.tag,),
-            step_range=(int(start), int(end)),
-            confidence=min(0.95, 0.6 + 0.05 * max(t["z"] for t in hits) / config.decay_z_min),
-            evidence={
-                "decay_steps": [t["step"] for t in hits],
-                "decays": tests,
-                "steps_saved": saved,
-                "flat_again_since": flat_again,
-                "last_step": int(d.fsteps[-1]),
-            },
-            explanation=expl,
-            recommendation=rec,
-            references=_REFS,
-        )
-    ]
+    return rec

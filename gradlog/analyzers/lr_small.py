@@ -71,7 +71,7 @@ def late_descent(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[str,
             return None
         v, st = s.fvalues, s.fsteps
         n = len(v)
-        early = v[: max(3, n // 20)]
+        early = v[: max(config.level_min_points, n // config.lr_small_early_div)]
         mid = v[n // 2 : (3 * n) // 4]
         end = v[(3 * n) // 4 :]
         e0, m0, l0 = float(np.median(early)), float(np.median(mid)), float(np.median(end))
@@ -93,12 +93,12 @@ def late_descent(run: Run, config: AnalysisConfig = DEFAULT_CONFIG) -> dict[str,
         }
         lr_tag, g_tag = run.roles.get("lr"), total_grad_tag(run)
         if lr_tag and lr_tag in run and g_tag:
-            t0 = float(st[int(0.8 * n)])
+            t0 = float(st[int(config.lr_small_promise_from * n)])
             lr_s = run.series(str(lr_tag))
             g_s = run.series(g_tag)
             both = lr_s.index.intersection(g_s.index)
             both = both[both >= t0]
-            if len(both) >= 10 and l0 > 0:
+            if len(both) >= config.lr_small_promise_min_points and l0 > 0:
                 prom = lr_s.loc[both].to_numpy(float) * g_s.loc[both].to_numpy(float) ** 2
                 prom = prom[np.isfinite(prom)]
                 if prom.size:
@@ -136,13 +136,14 @@ def _lr_time_ratio(run: Run, st: np.ndarray) -> float | None:
     return float(((tau[b] - tau[a]) / total_tau) / ((st[b] - st[a]) / total_t))
 
 
-def _step_decayed(run: Run) -> bool:
-    """True when the LR dropped in a few discrete steps to under half its peak (a step
-    schedule): a decay, not the LR, can then explain a slow end."""
+def _step_decayed(run: Run, config: AnalysisConfig) -> bool:
+    """True when the LR dropped in a few discrete steps (at most
+    ``config.lr_small_step_max_phases`` phases) to under ``config.lr_small_decayed`` of its
+    peak (a step schedule): a decay, not the LR, can then explain a slow end."""
     ph = phases(run)
-    if len(ph) < 2 or len(ph) > 6:
+    if len(ph) < 2 or len(ph) > config.lr_small_step_max_phases:
         return False
-    return ph[-1].lr < 0.5 * max(p.lr for p in ph)
+    return ph[-1].lr < config.lr_small_decayed * max(p.lr for p in ph)
 
 
 def detect_lr_too_small(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> list[Finding]:
@@ -185,26 +186,14 @@ def detect_lr_too_small(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) ->
     share_min = config.lr_small_late_share * (min(1.0, m["lr_time_ratio"] or 1.0) if sgd_step else 1.0)
     if not (m["late_z"] >= config.lr_small_z and m["late_share"] >= share_min):
         return []
-    sig = oscillation_signals(run, config)
-    if sig is not None and sig["oscillating"]:
-        return []
-    eff = m.get("efficiency")
-    if eff is not None and eff > config.lr_small_max_efficiency:
-        # the loss fell faster than any SGD step eta*g could make it (even with heavy
-        # momentum): the step is not eta*g (Adam, RMSProp ...), so the first-order evidence
-        # says nothing about the LR, and an adaptive run at a good LR also still falls late
+    if _ruled_out(run, m, adaptive, config):
         return []
     p = m["promise_share"]
-    if p is not None and not adaptive and p >= config.lr_small_max_promise:
-        return []
-    if _step_decayed(run):
-        return []
-    clip = clipping(run)
-    if clip is not None and (clip["share"] or 0.0) >= config.lr_small_max_clipped:
-        return []  # a clipped step hides how large the LR is: never advise raising it
+    eff = m.get("efficiency")
     lr_end = float(lr.fvalues[-1])
     lr_peak = float(lr.fvalues.max())
-    base = lr_peak if lr_end < 0.5 * lr_peak else lr_end
+    decayed = lr_end < config.lr_small_decayed * lr_peak
+    base = lr_peak if decayed else lr_end
     if p is not None and p > 0 and not adaptive:
         factor = min(
             config.lr_small_max_factor, max(config.lr_small_min_factor, config.lr_small_promise_target / p)
@@ -213,36 +202,9 @@ def detect_lr_too_small(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) ->
         factor = config.lr_small_default_factor
     target = nice_round(factor * base)
     w0, w1 = m["window"]
-    lr_word = "peak LR" if base == lr_peak and lr_end < 0.5 * lr_peak else "LR"
-    summary = (
-        f"The loss was still falling steadily at the end: from the third to the last quarter "
-        f"of the run (from step {fmt_step(w0)}) it fell by {pct(m['late_share'])} of its whole decrease "
-        f"({pct(m['late_drop_rel'])} lower, z = {m['late_z']:.1f}), at {lr_word} {fmt_lr(base)}."
-    )
-    if (m["lr_time_ratio"] or 1.0) < 0.8:
-        summary += (
-            f" The LR decayed: that stretch held only {pct(m['lr_time_ratio'])} of the LR-time "
-            "(sum of the LRs) that a constant LR gives it, and the loss still fell."
-        )
-    promise = (
-        f" Each step promised only {pct(p)} of the loss (η‖g‖²)." if p is not None and not adaptive else ""
-    )
-    expl = (
-        "A loss that falls smoothly, without bouncing, at a rate that has not slowed into a floor by "
-        "the last step has not converged: the run ended within a few time constants of its "
-        "descent, each step safely inside the stable region." + promise + " A larger step moves "
-        "faster along the same slope until the curvature limit (ηλ ≈ 2(1+β)) is reached."
-    )
-    if adaptive:
-        expl += (
-            " This run uses an adaptive optimizer: its step is not η‖g‖², so the factor "
-            "below is a conventional one, not derived from the gradient norm."
-        )
-    rec = (
-        f"Raise the LR about {factor:.0f}x ({fmt_lr(base)} → {fmt_lr(target)}) and watch the loss "
-        f"for bouncing in the first few hundred steps; or train longer."
-    )
-    conf = 0.75 if m["late_z"] >= 2 * config.lr_small_z else 0.6
+    summary, expl, rec = _lr_small_texts(m, base, lr_peak, decayed, factor, target, p, adaptive, config)
+    strong = m["late_z"] >= config.lr_small_confident_z * config.lr_small_z
+    conf = config.lr_small_confidence if strong else config.lr_small_confidence_weak
     return [
         Finding(
             id="lr_too_small",
@@ -273,3 +235,71 @@ def detect_lr_too_small(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) ->
             references=_REFS,
         )
     ]
+
+
+def _ruled_out(run: Run, m: dict[str, Any], adaptive: bool, config: AnalysisConfig) -> bool:
+    """True when something other than a small LR explains a loss still falling late (or
+    hides how large the LR is): an oscillation, a step that is not eta*g, a large
+    first-order promise, a step decay of the LR, clipping."""
+    sig = oscillation_signals(run, config)
+    if sig is not None and sig["oscillating"]:
+        return True
+    eff = m.get("efficiency")
+    if eff is not None and eff > config.lr_small_max_efficiency:
+        # the loss fell faster than any SGD step eta*g could make it (even with heavy
+        # momentum): the step is not eta*g (Adam, RMSProp ...), so the first-order evidence
+        # says nothing about the LR, and an adaptive run at a good LR also still falls late
+        return True
+    p = m["promise_share"]
+    if p is not None and not adaptive and p >= config.lr_small_max_promise:
+        return True
+    if _step_decayed(run, config):
+        return True
+    clip = clipping(run, config)
+    # a clipped step hides how large the LR is: never advise raising it
+    return clip is not None and (clip["share"] or 0.0) >= config.lr_small_max_clipped
+
+
+def _lr_small_texts(
+    m: dict[str, Any],
+    base: float,
+    lr_peak: float,
+    decayed: bool,
+    factor: float,
+    target: float,
+    p: float | None,
+    adaptive: bool,
+    config: AnalysisConfig,
+) -> tuple[str, str, str]:
+    """Return (summary, explanation, recommendation) of an ``lr_too_small`` finding."""
+    w0 = m["window"][0]
+    lr_word = "peak LR" if base == lr_peak and decayed else "LR"
+    summary = (
+        f"The loss was still falling steadily at the end: from the third to the last quarter "
+        f"of the run (from step {fmt_step(w0)}) it fell by {pct(m['late_share'])} of its whole decrease "
+        f"({pct(m['late_drop_rel'])} lower, z = {m['late_z']:.1f}), at {lr_word} {fmt_lr(base)}."
+    )
+    if (m["lr_time_ratio"] or 1.0) < config.lr_small_time_ratio_note:
+        summary += (
+            f" The LR decayed: that stretch held only {pct(m['lr_time_ratio'])} of the LR-time "
+            "(sum of the LRs) that a constant LR gives it, and the loss still fell."
+        )
+    promise = (
+        f" Each step promised only {pct(p)} of the loss (η‖g‖²)." if p is not None and not adaptive else ""
+    )
+    expl = (
+        "A loss that falls smoothly, without bouncing, at a rate that has not slowed into a floor by "
+        "the last step has not converged: the run ended within a few time constants of its "
+        "descent, each step safely inside the stable region." + promise + " A larger step moves "
+        "faster along the same slope until the curvature limit (ηλ ≈ 2(1+β)) is reached."
+    )
+    if adaptive:
+        expl += (
+            " This run uses an adaptive optimizer: its step is not η‖g‖², so the factor "
+            "below is a conventional one, not derived from the gradient norm."
+        )
+    rec = (
+        f"Raise the LR about {factor:.0f}x ({fmt_lr(base)} → {fmt_lr(target)}) and watch the loss "
+        f"for bouncing in the first few hundred steps; or train longer."
+    )
+    return summary, expl, rec

@@ -199,7 +199,10 @@ def _finding(
         summary=summary,
         tags=(d.tag,),
         step_range=(p.start_step, int(d.fsteps[-1])),
-        confidence=min(0.95, 0.6 + 0.3 * min(1.0, p.fraction)),
+        confidence=min(
+            config.confidence_max,
+            config.plateau_confidence_base + config.plateau_confidence_per_fraction * min(1.0, p.fraction),
+        ),
         evidence=ev,
         explanation=expl,
         recommendation=rec,
@@ -218,10 +221,110 @@ def _max_promise(run: Run, config: AnalysisConfig) -> float | None:
     return max(vals) if vals else None
 
 
+def _advice_oscillation(
+    run: Run, p: Plateau, verdict: dict[str, Any], config: AnalysisConfig
+) -> tuple[str, str]:
+    """The plateau explained by a too-large step: (explanation, recommendation)."""
+    lr_now = lr_at(run, p.end_step)
+    expl = (
+        "The step size explains it: the loss shows the signatures of a step too large for the "
+        "curvature ("
+        + "; ".join(SIGNAL_WORDS[s] for s in verdict["signals_present"])
+        + "), so the iterate bounces instead of descending (see step_size_oscillation)."
+    )
+    lr_osc = verdict["oscillating_lr"] or lr_now
+    target = nice_floor(lr_osc / config.lr_lower_factor) if math.isfinite(lr_osc) else math.nan
+    rec = (
+        (
+            f"Lower the LR about {config.lr_lower_factor:g}x ({fmt_lr(lr_osc)} → {fmt_lr(target)}) or decay it around step "
+            f"{fmt_step(p.start_step)}."
+        )
+        if math.isfinite(lr_osc)
+        else f"Lower the LR about {config.lr_lower_factor:g}x."
+    )
+    return expl, rec
+
+
+def _advice_not_step_size(
+    run: Run, p: Plateau, verdict: dict[str, Any], config: AnalysisConfig
+) -> tuple[str, str]:
+    """The LR decays inside the plateau changed nothing: (explanation, recommendation)."""
+    tested = ", ".join(
+        f"step {fmt_step(t['step'])}: {pct(t['observed_drop'])} observed vs "
+        f"{pct(t['predicted_drop'])} predicted"
+        for t in verdict["decays_in_plateau"]
+    )
+    expl = (
+        "The step size does not look like the cause: no oscillation signature (checked: "
+        "alternation, amplitude vs LR, validation, gradient norm, first-order ratio), and the "
+        f"LR decays inside the plateau did not lower the loss beyond its trend ({tested}). "
+        "The model has reached what this data, capacity and regularisation allow at this "
+        "stage."
+    )
+    promise = _max_promise(run, config)
+    if promise is not None and promise < config.lr_small_max_promise:
+        # a decay that changes nothing rules out the LR's noise floor, not an LR too small
+        # to make progress: with steps that promise a sliver of the loss, do not say stop
+        expl += (
+            f" Each step promised at most {pct(promise)} of the loss (η‖g‖², at the highest LR), "
+            "so an LR too small to make progress in time fits the log as well."
+        )
+        rec = (
+            f"Before stopping around step {fmt_step(p.start_step)}, rule out an LR too small: a short "
+            "run at 3-10x the LR (an LR range test) shows whether the loss can go lower faster. If it "
+            "cannot, change what limits the loss: more capacity, less regularisation, or better data."
+        )
+    else:
+        rec = (
+            f"Stop earlier (around step {fmt_step(p.start_step)}) to save compute, or change what limits "
+            "the loss: more capacity, less regularisation (dropout, weight decay) if the training loss "
+            "is the target, or better data. To confirm the step size is fine, an LR range test or a "
+            "line search on a small subset is cheap."
+        )
+    return expl, rec
+
+
+def _advice_lr_unchanged(
+    run: Run, p: Plateau, verdict: dict[str, Any], config: AnalysisConfig
+) -> tuple[str, str]:
+    """The LR did not change during the plateau: (explanation, recommendation)."""
+    lr_now = lr_at(run, p.end_step)
+    expl = (
+        "The LR did not change during the plateau, so the log cannot show whether a decay would "
+        "have helped; the loss shows no oscillation signature."
+    )
+    if verdict["earlier_lr_limited_decays"]:
+        earlier = ", ".join(fmt_step(x) for x in verdict["earlier_lr_limited_decays"])
+        expl += (
+            f" Earlier, the decay at step {earlier}"
+            " lowered the loss at once (see lr_limited_plateau), so this level is likely set by the "
+            "LR too."
+        )
+    if verdict["earlier_lr_limited_decays"] and math.isfinite(lr_now):
+        rec = (
+            f"Decay the LR once more ({config.lr_decay_factor:g}x: {fmt_lr(lr_now)} → "
+            f"{fmt_lr(lr_now / config.lr_decay_factor)}) around step "
+            f"{fmt_step(p.start_step)}: the earlier decay showed the LR sets the level."
+        )
+    elif math.isfinite(lr_now):
+        rec = (
+            f"If a lower loss matters, test whether the LR sets this level: a {config.lr_decay_factor:g}x decay "
+            f"({fmt_lr(lr_now)} → {fmt_lr(lr_now / config.lr_decay_factor)}) from around step {fmt_step(p.start_step)}; "
+            "with a fixed LR SGD settles at a noise floor the LR sets, and a loss that drops at once "
+            "after the decay shows it. Otherwise the run could have stopped there."
+        )
+    else:
+        rec = (
+            f"If a lower loss matters, test a {config.lr_decay_factor:g}x LR decay from around step "
+            f"{fmt_step(p.start_step)}: "
+            "a loss that drops at once shows the LR set the level."
+        )
+    return expl, rec
+
+
 def _advice(run: Run, p: Plateau, verdict: dict[str, Any], config: AnalysisConfig) -> tuple[str, str]:
     """Return (explanation, recommendation) for a plateau given the step-size verdict."""
     v = verdict["verdict"]
-    lr_now = lr_at(run, p.end_step)
     beta = momentum(run)
     b = batch_size(run)
     expl = (
@@ -229,22 +332,8 @@ def _advice(run: Run, p: Plateau, verdict: dict[str, Any], config: AnalysisConfi
         f"stayed within {pct(p.band)} of its final value from step {fmt_step(p.start_step)} on. "
     )
     if v == "oscillation":
-        expl += (
-            "The step size explains it: the loss shows the signatures of a step too large for the "
-            "curvature ("
-            + "; ".join(SIGNAL_WORDS[s] for s in verdict["signals_present"])
-            + "), so the iterate bounces instead of descending (see step_size_oscillation)."
-        )
-        lr_osc = verdict["oscillating_lr"] or lr_now
-        target = nice_floor(lr_osc / 3) if math.isfinite(lr_osc) else math.nan
-        rec = (
-            (
-                f"Lower the LR about 3x ({fmt_lr(lr_osc)} → {fmt_lr(target)}) or decay it around step "
-                f"{fmt_step(p.start_step)}."
-            )
-            if math.isfinite(lr_osc)
-            else "Lower the LR about 3x."
-        )
+        more, rec = _advice_oscillation(run, p, verdict, config)
+        expl += more
     elif v == "lr_limited":
         hit = [t for t in verdict["decays_in_plateau"] if t["limited"]][0]
         expl += (
@@ -254,38 +343,8 @@ def _advice(run: Run, p: Plateau, verdict: dict[str, Any], config: AnalysisConfi
         )
         rec = f"Decay the LR around step {fmt_step(p.start_step)}, when progress stopped."
     elif v == "not_step_size":
-        tested = ", ".join(
-            f"step {fmt_step(t['step'])}: {pct(t['observed_drop'])} observed vs "
-            f"{pct(t['predicted_drop'])} predicted"
-            for t in verdict["decays_in_plateau"]
-        )
-        expl += (
-            "The step size does not look like the cause: no oscillation signature (checked: "
-            "alternation, amplitude vs LR, validation, gradient norm, first-order ratio), and the "
-            f"LR decays inside the plateau did not lower the loss beyond its trend ({tested}). "
-            "The model has reached what this data, capacity and regularisation allow at this "
-            "stage."
-        )
-        promise = _max_promise(run, config)
-        if promise is not None and promise < config.lr_small_max_promise:
-            # a decay that changes nothing rules out the LR's noise floor, not an LR too small
-            # to make progress: with steps that promise a sliver of the loss, do not say stop
-            expl += (
-                f" Each step promised at most {pct(promise)} of the loss (η‖g‖², at the highest LR), "
-                "so an LR too small to make progress in time fits the log as well."
-            )
-            rec = (
-                f"Before stopping around step {fmt_step(p.start_step)}, rule out an LR too small: a short "
-                "run at 3-10x the LR (an LR range test) shows whether the loss can go lower faster. If it "
-                "cannot, change what limits the loss: more capacity, less regularisation, or better data."
-            )
-        else:
-            rec = (
-                f"Stop earlier (around step {fmt_step(p.start_step)}) to save compute, or change what limits "
-                "the loss: more capacity, less regularisation (dropout, weight decay) if the training loss "
-                "is the target, or better data. To confirm the step size is fine, an LR range test or a "
-                "line search on a small subset is cheap."
-            )
+        more, rec = _advice_not_step_size(run, p, verdict, config)
+        expl += more
     elif v == "decays_untested":
         steps_ = ", ".join(fmt_step(x) for x in verdict["untested_decays_in_plateau"])
         expl += (
@@ -301,38 +360,13 @@ def _advice(run: Run, p: Plateau, verdict: dict[str, Any], config: AnalysisConfi
     elif v == "no_lr":
         expl += "The log has no LR series, so whether the step size set this level cannot be tested."
         rec = (
-            f"Log the learning rate. If it was constant, a decay (10x) around step {fmt_step(p.start_step)} "
+            f"Log the learning rate. If it was constant, a decay ({config.lr_decay_factor:g}x) around step "
+            f"{fmt_step(p.start_step)} "
             "is the usual next step: SGD with a fixed LR settles at a noise floor set by the LR."
         )
     else:
-        expl += (
-            "The LR did not change during the plateau, so the log cannot show whether a decay would "
-            "have helped; the loss shows no oscillation signature."
-        )
-        if verdict["earlier_lr_limited_decays"]:
-            earlier = ", ".join(fmt_step(x) for x in verdict["earlier_lr_limited_decays"])
-            expl += (
-                f" Earlier, the decay at step {earlier}"
-                " lowered the loss at once (see lr_limited_plateau), so this level is likely set by the "
-                "LR too."
-            )
-        if verdict["earlier_lr_limited_decays"] and math.isfinite(lr_now):
-            rec = (
-                f"Decay the LR once more (10x: {fmt_lr(lr_now)} → {fmt_lr(lr_now / 10)}) around step "
-                f"{fmt_step(p.start_step)}: the earlier decay showed the LR sets the level."
-            )
-        elif math.isfinite(lr_now):
-            rec = (
-                f"If a lower loss matters, test whether the LR sets this level: a 10x decay "
-                f"({fmt_lr(lr_now)} → {fmt_lr(lr_now / 10)}) from around step {fmt_step(p.start_step)}; "
-                "with a fixed LR SGD settles at a noise floor the LR sets, and a loss that drops at once "
-                "after the decay shows it. Otherwise the run could have stopped there."
-            )
-        else:
-            rec = (
-                f"If a lower loss matters, test a 10x LR decay from around step {fmt_step(p.start_step)}: "
-                "a loss that drops at once shows the LR set the level."
-            )
+        more, rec = _advice_lr_unchanged(run, p, verdict, config)
+        expl += more
     fl = verdict["fluctuation"]
     if fl is not None and math.isfinite(fl) and fl >= config.noise_min_amplitude and v != "oscillation":
         rec += (

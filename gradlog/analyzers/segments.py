@@ -71,9 +71,11 @@ def plateau_of(
         return None
     # medians of ~10 points per bin (fewer for short series), then a running median over
     # a tenth of the bins: a level estimate whose noise is small next to the band
-    nb = min(config.max_bins, max(len(y) // 10, min(len(y), 20)))
+    nb = min(
+        config.max_bins, max(len(y) // config.plateau_points_per_bin, min(len(y), config.plateau_min_bins))
+    )
     xb, yb = bin_medians(steps.astype(float), y, nb)
-    w = max(3, (len(yb) // 10) | 1)
+    w = max(config.min_median_window, (len(yb) // config.plateau_smooth_div) | 1)
     sm = running_median(yb, w)
     k = max(config.level_min_points, int(round(config.level_fraction * len(y))))
     end_level = float(np.median(y[-k:]))
@@ -82,10 +84,10 @@ def plateau_of(
     # narrower than 3 of them, so noise alone does not end a plateau
     noise = 1.2533 * robust_sd(yb - sm) / math.sqrt(w)
     if d.positive:
-        band = max(math.log10(1.0 + config.plateau_band), 3.0 * noise)
+        band = max(math.log10(1.0 + config.plateau_band), config.plateau_band_se * noise)
     else:
         scale = float(np.ptp(sm)) or 1.0
-        band = max(config.plateau_band * scale, 3.0 * noise)
+        band = max(config.plateau_band * scale, config.plateau_band_se * noise)
     inside = np.abs(sm - end_level) <= band
     ok_from = np.flip(np.cumprod(np.flip(inside)))
     idx = np.flatnonzero(ok_from)
@@ -101,7 +103,7 @@ def plateau_of(
     ts, ty = steps[tail], y[tail]
     slope = lo_s = hi_s = math.nan
     trend_drop = math.nan
-    if len(ty) >= 4 and ts[-1] > ts[0]:
+    if len(ty) >= config.trend_run_min_points and ts[-1] > ts[0]:
         xb2, yb2 = bin_medians((ts - ts[0]) / 1000.0, ty, config.max_bins)
         slope, _ic, lo_s, hi_s = theil_sen(xb2, yb2)
         span = (ts[-1] - ts[0]) / 1000.0

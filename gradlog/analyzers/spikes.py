@@ -84,32 +84,7 @@ def detect_loss_spikes(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> 
     sd = robust_sd(r)
     if not (sd > 0):
         return []
-    cand = np.flatnonzero((r >= config.spike_z * sd) & (r >= math.log10(config.spike_ratio)))
-    if cand.size == 0:
-        return []
-    groups: list[list[int]] = [[int(cand[0])]]
-    for i in cand[1:]:
-        if i - groups[-1][-1] <= 3:
-            groups[-1].append(int(i))
-        else:
-            groups.append([int(i)])
-    if len(groups) > config.spike_max_rate * len(y):
-        return []  # outliers this common are the loss's heavy-tailed noise, not events
-    # a spike jumps up from the point before it (the first point of a falling loss is not one)
-    groups = [
-        g
-        for g in groups
-        if g[0] >= 1 and max(y[j] for j in g) - y[g[0] - 1] >= math.log10(config.spike_ratio)
-    ]
-    # a spike of the model lasts: the loss of the next minibatch is still well above the
-    # level (the iterate was thrown out and takes steps to come back). One minibatch far
-    # above its neighbours is a hard or mislabelled batch, seen by a model that did not move.
-    floor = max(config.spike_persist_z * sd, math.log10(config.spike_persist_ratio))
-    groups = [g for g in groups if any(j + 1 < len(r) and r[j + 1] >= floor for j in g)]
-    # a spike is followed by a recovery: a jump that runs to the last logged point has not
-    # recovered (it is the start of a blow-up, or the log ends inside it), so it is not one
-    last = float(d.fsteps[-1])
-    groups = [g for g in groups if float(steps[g[-1]]) < last]
+    groups = _spike_groups(steps, y, r, sd, float(d.fsteps[-1]), config)
     if not groups:
         return []
     peaks = [max(g, key=lambda j: r[j]) for g in groups]
@@ -130,8 +105,8 @@ def detect_loss_spikes(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> 
     if gtag and gtag in run:
         g = series_data(run, gtag)
         gv = g.fvalues[g.fsteps < stop]
-        if gv.size >= 20:
-            clip = float(np.percentile(gv, 99))
+        if gv.size >= config.spike_clip_min_points:
+            clip = float(np.percentile(gv, config.spike_clip_percentile))
             ev["suggested_clip_norm"] = nice_round(clip)
     shown = ", ".join(fmt_step(s) for s in spike_steps[:8]) + (" ..." if count > 8 else "")
     summary = (
@@ -148,7 +123,7 @@ def detect_loss_spikes(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> 
     if math.isfinite(clip):
         ev["clip_tag"] = gtag
     rec = recommendation(ev)
-    severe = count >= 3 or max(ratios) >= 3.0
+    severe = count >= config.spike_severe_count or max(ratios) >= config.spike_severe_ratio
     return [
         Finding(
             id="loss_spikes",
@@ -156,10 +131,44 @@ def detect_loss_spikes(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> 
             summary=summary,
             tags=(d.tag,),
             step_range=(spike_steps[0], spike_steps[-1]),
-            confidence=0.8 if count >= 2 else 0.65,
+            confidence=config.spike_confidence if count >= 2 else config.spike_confidence_single,
             evidence=ev,
             explanation=expl,
             recommendation=rec,
             references=_REFS,
         )
     ]
+
+
+def _spike_groups(
+    steps: np.ndarray, y: np.ndarray, r: np.ndarray, sd: float, last: float, config: AnalysisConfig
+) -> list[list[int]]:
+    """Return the spikes of the loss ``y`` (log10) as groups of neighbouring point indices,
+    from its residuals ``r`` about the running median (robust SD ``sd``); empty when there
+    are none or so many that they are the loss's heavy-tailed noise."""
+    cand = np.flatnonzero((r >= config.spike_z * sd) & (r >= math.log10(config.spike_ratio)))
+    if cand.size == 0:
+        return []
+    groups: list[list[int]] = [[int(cand[0])]]
+    for i in cand[1:]:
+        if i - groups[-1][-1] <= config.spike_merge_gap:
+            groups[-1].append(int(i))
+        else:
+            groups.append([int(i)])
+    if len(groups) > config.spike_max_rate * len(y):
+        return []  # outliers this common are the loss's heavy-tailed noise, not events
+    # a spike jumps up from the point before it (the first point of a falling loss is not one)
+    groups = [
+        g
+        for g in groups
+        if g[0] >= 1 and max(y[j] for j in g) - y[g[0] - 1] >= math.log10(config.spike_ratio)
+    ]
+    # a spike of the model lasts: the loss of the next minibatch is still well above the
+    # level (the iterate was thrown out and takes steps to come back). One minibatch far
+    # above its neighbours is a hard or mislabelled batch, seen by a model that did not move.
+    floor = max(config.spike_persist_z * sd, math.log10(config.spike_persist_ratio))
+    groups = [g for g in groups if any(j + 1 < len(r) and r[j + 1] >= floor for j in g)]
+    # a spike is followed by a recovery: a jump that runs to the last logged point has not
+    # recovered (it is the start of a blow-up, or the log ends inside it), so it is not one
+    groups = [g for g in groups if float(steps[g[-1]]) < last]
+    return groups

@@ -71,14 +71,14 @@ def role_tags(run: Run) -> list[tuple[str, str]]:
 
 
 def _fine_bins(run: Run, tag: str, config: AnalysisConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Medians of the series in 16 x ``max_bins`` equal-count bins (cached): long windows
-    are fitted on these instead of re-reading every raw point."""
+    """Medians of the series in ``fine_bins_factor`` x ``max_bins`` equal-count bins
+    (cached): long windows are fitted on these instead of re-reading every raw point."""
 
     def make() -> tuple[np.ndarray, np.ndarray]:
         d = series_data(run, tag)
-        return bin_medians(d.fsteps.astype(float), d.y, 16 * config.max_bins)
+        return bin_medians(d.fsteps.astype(float), d.y, config.fine_bins_factor * config.max_bins)
 
-    return cached(run, ("fine_bins", tag, config.max_bins), make)
+    return cached(run, ("fine_bins", tag, config.max_bins, config.fine_bins_factor), make)
 
 
 def trend_of(
@@ -95,7 +95,7 @@ def trend_of(
 
     Returns
     -------
-    Trend, or None when the window has fewer than 4 finite points (or
+    Trend, or None when the window has fewer than ``config.trend_run_min_points`` finite points (or
     ``config.trend_min_points`` for a per-phase scope) or a single step.
     """
 
@@ -104,14 +104,14 @@ def trend_of(
         lo = -math.inf if start is None else start
         hi = math.inf if end is None else end
         steps, y = d.window(lo, hi)
-        need = 4 if scope == "run" else config.trend_min_points
+        need = config.trend_run_min_points if scope == "run" else config.trend_min_points
         if len(y) < need or steps[0] == steps[-1]:
             return None
         s0 = int(steps[0])
         n = len(y)
         fx, fy = _fine_bins(run, tag, config)
         inside = (fx >= steps[0]) & (fx <= steps[-1])
-        if n > 4 * config.max_bins and inside.sum() >= config.max_bins:
+        if n > config.fine_bins_from * config.max_bins and inside.sum() >= config.max_bins:
             # long window: fit on the cached fine bins (medians) inside it
             steps, y = fx[inside], fy[inside]
         fit = fit_trend(
@@ -170,7 +170,7 @@ def compute_trends(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> list
     out: list[Trend] = []
     ph = phases(run)
     for tag, role in role_tags(run):
-        if series_data(run, tag).n < 4:
+        if series_data(run, tag).n < config.trend_run_min_points:
             continue
         t = trend_of(run, tag, role=role, scope="run", config=config)
         if t is not None:

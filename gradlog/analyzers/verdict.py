@@ -151,7 +151,7 @@ def reconcile(run: Run, findings: list[Finding], *, config: AnalysisConfig = DEF
         ):
             continue
         if f.id in ("loss_plateau", "overfitting") and _says_stop(f) and f.step_range is not None:
-            gain = metric_since(run, int(f.step_range[0]), math.inf)
+            gain = metric_since(run, int(f.step_range[0]), math.inf, config)
             if gain is not None and gain["improved"]:
                 name = str(gain["tag"]).rsplit("/", 1)[-1]
                 f = dataclasses.replace(
@@ -167,11 +167,12 @@ def reconcile(run: Run, findings: list[Finding], *, config: AnalysisConfig = DEF
     return out
 
 
-def _lower(run: Run, f: Finding, lr: float | None, *, diverged: bool) -> LRAdvice:
+def _lower(run: Run, f: Finding, lr: float | None, config: AnalysisConfig, *, diverged: bool) -> LRAdvice:
+    """Return the ``lower`` verdict that ``f`` (a divergence or an oscillation) supports."""
     to_lr = _positive(f.evidence.get("suggested_lr"))
     base = _positive(f.evidence.get("lr_at_blowup")) or _positive(f.evidence.get("oscillating_lr")) or lr
     if to_lr is None and base is not None:
-        to_lr = nice_floor(base / (10.0 if diverged else 3.0))
+        to_lr = nice_floor(base / (config.lr_decay_factor if diverged else config.lr_lower_factor))
     what = (
         "the loss diverged"
         if diverged
@@ -222,70 +223,13 @@ def lr_verdict(run: Run, findings: list[Finding], *, config: AnalysisConfig = DE
     plat = _first(findings, "lr_limited_plateau")
     small = _first(findings, "lr_too_small")
     if div is not None:
-        return _lower(run, div, lr, diverged=True)
+        return _lower(run, div, lr, config, diverged=True)
     if osc is not None:
-        return _lower(run, osc, lr, diverged=False)
+        return _lower(run, osc, lr, config, diverged=False)
     if plat is not None:
-        # "now" only while the loss is not still falling (a decay is about the past otherwise)
-        again = plat.evidence.get("flat_again_since") is not None and still_falling(run, config) is None
-        decays = plat.evidence.get("decays") or []
-        hit: dict[str, Any] = next((t for t in decays if t.get("limited")), {})
-        ev = {
-            "decay_step": hit.get("step"),
-            "observed_drop": hit.get("observed_drop"),
-            "predicted_drop": hit.get("predicted_drop"),
-            "z": hit.get("z"),
-        }
-        cited = ({"finding": plat.id, "evidence": ev},)
-        if again and lr is not None:
-            since = int(plat.evidence["flat_again_since"])
-            return LRAdvice(
-                "decay_now",
-                f"Decay the learning rate now ({fmt_lr(lr)} → {fmt_lr(lr / 10)}): the loss has "
-                f"been flat again since step {fmt_step(since)}, and the last decay lowered it at once.",
-                step_range=(since, int(plat.evidence.get("last_step", since))),
-                lr=lr,
-                to_lr=lr / 10.0,
-                confidence=plat.confidence,
-                because=cited,
-            )
-        start = plat.step_range[0] if plat.step_range else None
-        drop = hit.get("observed_drop")
-        summary = "Decay the learning rate earlier"
-        if start is not None:
-            summary += f" (around step {fmt_step(start)})"
-        summary += ": the loss waited on a plateau until "
-        summary += (
-            f"the decay at step {fmt_step(hit['step'])} lowered it {pct(drop)} at once."
-            if hit.get("step") is not None and drop is not None
-            else "a decay lowered it."
-        )
-        return LRAdvice(
-            "decay_earlier",
-            summary,
-            step_range=plat.step_range,
-            lr=lr,
-            confidence=plat.confidence,
-            because=cited,
-        )
+        return _decay_advice(run, plat, lr, config)
     if small is not None:
-        to_lr = _positive(small.evidence.get("suggested_lr"))
-        summary = "Raise the learning rate"
-        if to_lr is not None:
-            summary += f" (about {fmt_lr(to_lr)})"
-        summary += (
-            f": the loss was still falling steadily at the end, {pct(small.evidence.get('late_share', math.nan))}"
-            " of its whole decrease in the last half of the run, without bouncing."
-        )
-        return LRAdvice(
-            "raise",
-            summary,
-            step_range=small.step_range,
-            lr=lr,
-            to_lr=to_lr,
-            confidence=small.confidence,
-            because=(_because(small, "late_share", "late_z", "promise_share", "suggested_lr"),),
-        )
+        return _raise_advice(small, lr)
     loss = run.roles.get("loss")
     if not loss or loss not in run:
         return LRAdvice(
@@ -306,7 +250,80 @@ def lr_verdict(run: Run, findings: list[Finding], *, config: AnalysisConfig = DE
         )
     nf = _first(findings, "nonfinite_values")
     if nf is not None and any(t == loss for t in nf.tags):
-        return _lower(run, nf, lr, diverged=True)
+        return _lower(run, nf, lr, config, diverged=True)
+    return _keep_advice(run, findings, lr, config)
+
+
+def _decay_advice(run: Run, plat: Finding, lr: float | None, config: AnalysisConfig) -> LRAdvice:
+    """Return the ``decay_now`` or ``decay_earlier`` verdict an LR-limited plateau supports."""
+    # "now" only while the loss is not still falling (a decay is about the past otherwise)
+    again = plat.evidence.get("flat_again_since") is not None and still_falling(run, config) is None
+    decays = plat.evidence.get("decays") or []
+    hit: dict[str, Any] = next((t for t in decays if t.get("limited")), {})
+    ev = {
+        "decay_step": hit.get("step"),
+        "observed_drop": hit.get("observed_drop"),
+        "predicted_drop": hit.get("predicted_drop"),
+        "z": hit.get("z"),
+    }
+    cited = ({"finding": plat.id, "evidence": ev},)
+    if again and lr is not None:
+        since = int(plat.evidence["flat_again_since"])
+        return LRAdvice(
+            "decay_now",
+            f"Decay the learning rate now ({fmt_lr(lr)} → {fmt_lr(lr / config.lr_decay_factor)}): the loss has "
+            f"been flat again since step {fmt_step(since)}, and the last decay lowered it at once.",
+            step_range=(since, int(plat.evidence.get("last_step", since))),
+            lr=lr,
+            to_lr=lr / config.lr_decay_factor,
+            confidence=plat.confidence,
+            because=cited,
+        )
+    start = plat.step_range[0] if plat.step_range else None
+    drop = hit.get("observed_drop")
+    summary = "Decay the learning rate earlier"
+    if start is not None:
+        summary += f" (around step {fmt_step(start)})"
+    summary += ": the loss waited on a plateau until "
+    summary += (
+        f"the decay at step {fmt_step(hit['step'])} lowered it {pct(drop)} at once."
+        if hit.get("step") is not None and drop is not None
+        else "a decay lowered it."
+    )
+    return LRAdvice(
+        "decay_earlier",
+        summary,
+        step_range=plat.step_range,
+        lr=lr,
+        confidence=plat.confidence,
+        because=cited,
+    )
+
+
+def _raise_advice(small: Finding, lr: float | None) -> LRAdvice:
+    """Return the ``raise`` verdict an ``lr_too_small`` finding supports."""
+    to_lr = _positive(small.evidence.get("suggested_lr"))
+    summary = "Raise the learning rate"
+    if to_lr is not None:
+        summary += f" (about {fmt_lr(to_lr)})"
+    summary += (
+        f": the loss was still falling steadily at the end, {pct(small.evidence.get('late_share', math.nan))}"
+        " of its whole decrease in the last half of the run, without bouncing."
+    )
+    return LRAdvice(
+        "raise",
+        summary,
+        step_range=small.step_range,
+        lr=lr,
+        to_lr=to_lr,
+        confidence=small.confidence,
+        because=(_because(small, "late_share", "late_z", "promise_share", "suggested_lr"),),
+    )
+
+
+def _keep_advice(run: Run, findings: list[Finding], lr: float | None, config: AnalysisConfig) -> LRAdvice:
+    """Return the ``keep`` verdict (no sign of an LR too large or too small), with the
+    training plateau and the clipping it should mention."""
     summary = "Keep the learning rate: no sign that it is too large (no bounce, no blow-up) or too small."
     plateau = next(
         (f for f in findings if f.id == "loss_plateau" and f.evidence.get("series") == "training"), None
@@ -320,8 +337,8 @@ def lr_verdict(run: Run, findings: list[Finding], *, config: AnalysisConfig = DE
         because = (_because(plateau, "plateau_start_step", "improvement_since"),)
     if lr is None:
         summary = summary.replace("Keep the learning rate", "Keep the learning rate (not logged)")
-    confidence = 0.5
-    clip = clipping(run)
+    confidence = config.keep_confidence
+    clip = clipping(run, config)
     if clip is not None:
         at = f" at {clip['threshold']:.3g}" if clip.get("threshold") else ""
         share = f" on {pct(clip['share'])} of the logged steps" if clip.get("share") else ""
@@ -329,5 +346,5 @@ def lr_verdict(run: Run, findings: list[Finding], *, config: AnalysisConfig = DE
             f" The gradient norm was clipped{at}{share}: clipping caps each step, so it can hide "
             "an LR that is too large; judge the LR with the clipping off or from the clipped share."
         )
-        confidence = 0.3
+        confidence = config.keep_confidence_clipped
     return LRAdvice("keep", summary, lr=lr, confidence=confidence, because=because)

@@ -1,22 +1,126 @@
-"""Numbers in words: how findings print steps, learning rates, ratios and percentages."""
+"""Numbers in words: the one place that says how gradlog prints steps, learning rates,
+ratios, percentages, p-values and table values.
+
+Findings (analyzers), reports (render), figures (plots) and comparisons all format their
+numbers here. A leaf module: it imports nothing from gradlog, so every layer above the
+analyzers may use it.
+
+- in sentences: :func:`fmt_num` (``digits`` significant digits), :func:`fmt_lr`,
+  :func:`fmt_step`, :func:`fmt_steps`, :func:`pct`, :func:`times`, :func:`fmt_setting`
+  (a hyperparameter's value), and the 1-2-3-5 ladder (:func:`nice_round`,
+  :func:`nice_floor`) for suggested values;
+- in tables: :func:`fmt_value` (whole numbers whole, with thousands separators; ``-``
+  for a missing value) and :func:`fmt_p`;
+- text from a log, on one line: :func:`single_line`.
+"""
 
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Iterable
+from typing import Any
 
-__all__ = ["fmt_step", "fmt_num", "nice_round", "nice_floor", "fmt_lr", "pct", "times"]
+__all__ = [
+    "fmt_step",
+    "fmt_steps",
+    "fmt_num",
+    "fmt_value",
+    "fmt_p",
+    "fmt_setting",
+    "nice_round",
+    "nice_floor",
+    "fmt_lr",
+    "pct",
+    "times",
+    "single_line",
+]
+
+_WS_RE = re.compile(r"\s+")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-def fmt_step(step: float) -> str:
-    """Return a step with thousands separators (``2000`` -> ``"2,000"``)."""
-    return f"{int(round(step)):,}"
+def _finite(x: Any) -> float | None:
+    """``x`` as a finite float, or None (None, NaN, inf, not a number)."""
+    if x is None or isinstance(x, bool):
+        return None
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
 
 
-def fmt_num(x: float, digits: int = 3) -> str:
-    """Return ``x`` with ``digits`` significant digits (``"nan"`` for NaN)."""
-    if x is None or not math.isfinite(x):
+def fmt_step(step: Any) -> str:
+    """Return a step as a whole number with thousands separators (``2000`` ->
+    ``"2,000"``; ``-`` for None)."""
+    if step is None:
+        return "-"
+    return f"{int(round(float(step))):,}"
+
+
+def fmt_steps(step_range: Iterable[Any] | None) -> str:
+    """Return ``"steps 1,000-5,000"`` for a range (``"step 20"`` for one step),
+    ``"whole run"`` for None."""
+    if step_range is None:
+        return "whole run"
+    a, b = list(step_range)
+    if a == b:
+        return f"step {fmt_step(a)}"
+    return f"steps {fmt_step(a)}-{fmt_step(b)}"
+
+
+def fmt_num(x: Any, digits: int = 3, *, missing: str = "nan") -> str:
+    """Return ``x`` with ``digits`` significant digits (``0.00123``, ``1.5e+03``).
+
+    ``missing`` is returned for None, NaN, inf and anything that is not a number."""
+    f = _finite(x)
+    if f is None:
+        return missing
+    return f"{f:.{digits}g}"
+
+
+def fmt_value(x: Any, digits: int = 4) -> str:
+    """Return a value for a table: at most ``digits`` significant digits, whole numbers
+    whole (with thousands separators from 10,000), ``nan``/``inf``/``-inf`` named, ``-``
+    for None, ``true``/``false`` for booleans, anything else as its text."""
+    if x is None:
+        return "-"
+    if isinstance(x, bool):
+        return str(x).lower()
+    if isinstance(x, int):
+        return f"{x:,}" if abs(x) >= 10_000 else str(x)
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if math.isnan(f):
         return "nan"
-    return f"{x:.{digits}g}"
+    if math.isinf(f):
+        return "inf" if f > 0 else "-inf"
+    if f == int(f) and abs(f) < 1e15 and abs(f) >= 1:
+        i = int(f)
+        return f"{i:,}" if abs(i) >= 10_000 else str(i)
+    return f"{f:.{digits}g}"
+
+
+def fmt_p(p: Any) -> str:
+    """Return a p-value as ``<0.001`` or with three decimals (``nan`` when missing)."""
+    try:
+        f = float(p)
+    except (TypeError, ValueError):
+        return "nan"
+    if math.isnan(f):
+        return "nan"
+    return "<0.001" if f < 0.001 else f"{f:.3f}"
+
+
+def fmt_setting(v: Any) -> str:
+    """Return a hyperparameter's value: a float with three significant digits
+    (``0.003``, ``1e-05``), anything else as its text (``adam``, ``32``)."""
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return str(v)
 
 
 def nice_round(x: float) -> float:
@@ -45,10 +149,8 @@ def nice_floor(x: float) -> float:
 
 
 def fmt_lr(x: float) -> str:
-    """Return a learning rate compactly (``0.003``, ``1e-05``)."""
-    if x is None or not math.isfinite(x):
-        return "nan"
-    return f"{x:.3g}"
+    """Return a learning rate compactly (``0.003``, ``1e-05``; ``nan`` when missing)."""
+    return fmt_num(x, 3)
 
 
 def pct(x: float, digits: int = 2) -> str:
@@ -70,3 +172,9 @@ def times(x: float) -> str:
     if x is None or not math.isfinite(x):
         return "nan x"
     return f"{float(f'{x:.2g}'):g}x"
+
+
+def single_line(text: Any) -> str:
+    """Return ``text`` as one line: control characters and runs of whitespace become
+    one space."""
+    return _WS_RE.sub(" ", _CONTROL_RE.sub(" ", str(text))).strip()
