@@ -455,6 +455,15 @@ def _on_processes(
         return
     import gradlog.analyzers  # noqa: F401 - imported once here, inherited by forked workers
 
+    # Warm this process with the smallest run of each format before the workers fork:
+    # what a format imports or builds on first use (protobuf for event files, YAML for
+    # hparams, compiled patterns, SciPy's lazily loaded parts) is then inherited by every
+    # worker instead of being paid once per worker. These runs are real work: their rows
+    # count like the others.
+    refs = _warm_up(refs, finished, report_of, sizes)
+    if not refs:
+        return
+    jobs = min(jobs, len(refs))
     # Workers get small chunks of paths (never frames) and send back rows; at most a few
     # chunks per worker are in flight, so the parent's memory does not grow with the archive.
     size = max(1, min(8, math.ceil(len(refs) / (jobs * 8))))
@@ -485,6 +494,25 @@ def _on_processes(
                         for rest in chunks:
                             for ref, _ in rest:
                                 finished(_error_row(ref, f"worker process died: {exc}"))
+
+
+def _warm_up(
+    refs: list[RunRef],
+    finished: Callable[[dict[str, Any]], None],
+    report_of: Callable[[RunRef], Path | None],
+    sizes: dict[Path, int] | None,
+) -> list[RunRef]:
+    """Analyse the smallest run of each format here; return the runs left."""
+    first: dict[str, RunRef] = {}
+    for ref in refs:
+        cur = first.get(ref.format)
+        if cur is None or (sizes or {}).get(ref.path, 0) < (sizes or {}).get(cur.path, 0):
+            first[ref.format] = ref
+    chosen = {id(r) for r in first.values()}
+    for ref in first.values():
+        rp = report_of(ref)
+        finished(analyze_ref(ref, None if rp is None else str(rp)))
+    return [r for r in refs if id(r) not in chosen]
 
 
 def _on_dask(

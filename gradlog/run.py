@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from gradlog.frame import validate_frame
+from gradlog.frame import take_vouched, validate_frame, vouch
 from gradlog.roles import ROLE_NAMES, apply_overrides, infer_roles, missing_roles_message
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,7 +45,11 @@ class Run:
         *,
         name: str | None = None,
     ) -> None:
-        """Wrap a validated frame.
+        """Wrap a frame in the common-frame contract.
+
+        A frame a parser handed over through :class:`gradlog.frame.ParseResult` (or that
+        :func:`gradlog.frame.build_frame` returned) was checked there and is not checked
+        again; any other frame is validated here.
 
         Raises
         ------
@@ -54,7 +58,8 @@ class Run:
         RoleError
             If ``roles`` names a tag the frame lacks.
         """
-        validate_frame(frame)
+        if not take_vouched(frame):
+            validate_frame(frame)
         self.frame = frame
         self.meta: dict[str, Any] = dict(meta or {})
         self.meta.setdefault("warnings", [])
@@ -64,10 +69,12 @@ class Run:
         self.meta.setdefault("statistics", {})
         self.meta.setdefault("hparams", {})
         self.name = name or str(self.meta.get("name") or self.meta.get("source") or "run")
-        cats = list(frame["tag"].cat.categories)
-        codes = frame["tag"].cat.codes.to_numpy()
-        starts = np.searchsorted(codes, np.arange(len(cats)), side="left")
-        ends = np.searchsorted(codes, np.arange(len(cats)), side="right")
+        tag_col = frame["tag"].array
+        cats = list(tag_col.categories)
+        codes = np.asarray(tag_col.codes)  # a view; sorted, so binary searches find each tag
+        needles = np.arange(len(cats), dtype=codes.dtype)  # same dtype: no cast of ``codes``
+        starts = np.searchsorted(codes, needles, side="left")
+        ends = np.searchsorted(codes, needles, side="right")
         self._bounds: dict[str, tuple[int, int]] = {
             t: (int(s), int(e)) for t, s, e in zip(cats, starts, ends, strict=False) if e > s
         }
@@ -209,7 +216,8 @@ class Run:
             If a role is unknown or a tag is not in the run.
         """
         merged = {**self.roles, **overrides}
-        return Run(self.frame, self.meta, merged, name=self.name)
+        # the frame was checked when this run was made: the copy shares it unchecked
+        return Run(vouch(self.frame), self.meta, merged, name=self.name)
 
     # -- display -----------------------------------------------------------------
     def plot(

@@ -35,9 +35,10 @@ import os
 import stat
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, TypeVar, cast
 
 from gradlog.errors import EmptyLogError, GradlogError, ParseError
 
@@ -65,6 +66,7 @@ _DEFAULT_MAX_STREAM_BYTES = 4 << 30
 #: How long a named pipe with no writer is waited for before it reads as empty.
 FIFO_WAIT_SECONDS = 5.0
 _BUFFER = 1 << 20
+_T = TypeVar("_T")
 
 
 def max_stream_bytes() -> int:
@@ -176,6 +178,22 @@ class Source:
     _consumed: bool = field(default=False, repr=False)
     #: Per-Source memo for parsers (e.g. a directory walk shared by sniff and split).
     memo: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
+
+    def memoised(self, key: str, compute: Callable[[Source], _T]) -> _T:
+        """Return ``compute(self)``, computed once per Source and kept under ``key``.
+
+        For what several formats ask of the same head (is it a CSV table, and with which
+        header?): discovery and format detection sniff one Source with every format, so
+        a question answered once is answered for all of them. ``compute`` must depend on
+        the Source only (its head, path and kind), and its result must not be changed by
+        the caller. An exception is not kept: it is raised again on the next call.
+        """
+        memo = self.memo
+        if key in memo:
+            return cast(_T, memo[key])
+        value = compute(self)
+        memo[key] = value
+        return value
 
     @classmethod
     def from_path(cls, path: str | os.PathLike[str], *, max_bytes: int | None = None) -> Source:

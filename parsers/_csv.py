@@ -7,7 +7,10 @@
   after a linear scan of the bytes (:mod:`parsers._csvscan`) that finds ragged rows and
   rows with NUL bytes (skipped and counted with their line numbers; errors under
   ``strict``; a table with more bad rows than good ones is not read), a truncated last
-  line (a run still writing: dropped and counted in ``meta["truncated"]``).
+  line (a run still writing: fields missing, a cell that is not a whole number, or a
+  last cell no logger writes whole, ``1e-0`` or ``0.``: dropped and counted in
+  ``meta["truncated"]``). A lone CR ends a line (as for pandas and Python's universal
+  newlines): the data is read with such CRs made LFs.
   Empty cells mean "not logged here"; ``nan``/``inf`` spellings are values.
 
 Caps (each with a clear error or a skip-and-count, and an environment variable that
@@ -110,8 +113,30 @@ def _is_number(cell: str) -> bool:
     return _NUM_RE.fullmatch(cell.strip()) is not None
 
 
+def is_number(cell: str) -> bool:
+    """Return True when ``cell`` (blanks around it ignored) spells one number: decimal,
+    exponent, ``nan``/``inf``/``infinity`` in any case."""
+    return _is_number(cell)
+
+
 def _is_comma_number(cell: str) -> bool:
     return _COMMA_NUM_RE.fullmatch(cell.strip()) is not None
+
+
+def is_cut_number(cell: str) -> bool:
+    """Return True for a number that reads as one but that no logger writes whole: one
+    ending in its decimal point (``0.`` of ``0.05``) or with the lone exponent digit 0
+    (``1e-0`` of ``1e-05``: printf and Python write at least two exponent digits, and
+    an exponent of zero is never written). Only the last cell of a last line without
+    its newline is tested with it (a record being written), where such a value is a
+    number cut short, not a value to keep."""
+    c = cell.strip().strip('"').lower()
+    if not c or not _is_number(c) or c.endswith(("nan", "inf", "infinity")):
+        return False
+    if c.endswith("."):
+        return True
+    e = c.rfind("e")
+    return e >= 0 and c[e + 1 :].lstrip("+-") == "0"
 
 
 # -- sniffing ----------------------------------------------------------------------------
@@ -143,6 +168,10 @@ class TableHeader:
         return [n.lower() for n in self.names]
 
 
+#: Control characters other than tab, CR, LF and form feed (a binary file has them).
+_CTRL_RE = re.compile(r"[\x00-\x08\x0b\x0e-\x1f]")
+
+
 def _decode(raw: bytes) -> str | None:
     """Decode the head as text (lines holding NUL bytes blanked when they are a
     minority); None when it looks binary."""
@@ -165,8 +194,7 @@ def _decode(raw: bytes) -> str | None:
             text = raw.decode("utf-8", errors="replace")
             if text.count("\ufffd") > max(2, len(text) // 100):
                 return None
-    ctrl = sum(1 for ch in text[:4096] if ord(ch) < 32 and ch not in "\t\r\n\x0c")
-    if ctrl > 2:
+    if len(_CTRL_RE.findall(text, 0, 4096)) > 2:
         return None
     return text
 
@@ -226,11 +254,18 @@ def _rows_ok(names: list[str], rows: list[tuple[str, ...]], text: str) -> bool:
 def sniff_table(source: Source) -> TableHeader | None:
     """Return the header of a CSV table in ``source.head``, or None if it is not one.
 
+    Computed once per Source (:meth:`Source.memoised`): every CSV format's ``sniff``
+    and ``plausible_run`` ask it of the same head during detection and discovery.
+
     A table has a header line of names (at least half with a letter, none a number)
     and, unless the file is the header alone, a data line with at least one number
     that has the header's field count. Leading blank lines and ``#`` comment lines are
     skipped; lines with NUL bytes are ignored when they are a minority.
     """
+    return source.memoised("csv.sniff_table", _sniff_table)
+
+
+def _sniff_table(source: Source) -> TableHeader | None:
     got = _head_lines(source)
     if got is None:
         return None
@@ -343,6 +378,7 @@ class _Plan:
     data: bytes | None
     blank: int
     scanned: int = 0  # bytes the scan saw (pandas reads no more: a file still growing)
+    rows: int = 1  # at most this many data rows (0: none, pandas need not run)
 
 
 def _scan(source: Source, hdr: TableHeader, ncols: int, precise: bool) -> tuple[_csvscan.Scan, bytes | None]:
@@ -354,7 +390,7 @@ def _scan(source: Source, hdr: TableHeader, ncols: int, precise: bool) -> tuple[
             scan = _csvscan.scan_bytes(
                 _csvscan.chunks(source), hdr.sep, ncols, hdr.header_line, precise=precise
             )
-            if not scan.bad:
+            if not scan.bad and not scan.bare_cr:
                 return scan, None
             data = source.read_bytes()  # look again, precisely (quotes further down?)
         else:
@@ -363,6 +399,7 @@ def _scan(source: Source, hdr: TableHeader, ncols: int, precise: bool) -> tuple[
         raise ParseError(f"{source.name}: cannot read ({exc})") from exc
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
+    data = _bare_cr_to_lf(data)
     if b'"' in data:
         try:
             scan = _csvscan.scan_quoted(
@@ -373,6 +410,24 @@ def _scan(source: Source, hdr: TableHeader, ncols: int, precise: bool) -> tuple[
     else:
         scan = _csvscan.scan_bytes([memoryview(data)], hdr.sep, ncols, hdr.header_line, precise=precise)
     return scan, data
+
+
+_BARE_CR_RE = re.compile(rb"\r(?!\n)")
+
+
+def _bare_cr_to_lf(data: bytes) -> bytes:
+    """Return ``data`` with every CR not followed by LF made an LF.
+
+    pandas' C parser ends a line at a lone CR (old Mac line ends, or a stray CR in a
+    damaged row), the scan only at LF: without this, the two number the records
+    differently, a skipped ragged row is not the row pandas skips, and pandas widens the
+    table to the fields of the row it was not told to skip (a 200 KB row of 100,000
+    fields took 70 s). A lone CR counts as a line end in the line numbers of warnings,
+    as in Python's universal newlines and in editors.
+    """
+    if b"\r" not in data or data.count(b"\r") == data.count(b"\r\n"):
+        return data
+    return _BARE_CR_RE.sub(b"\n", data)
 
 
 def _bad_message(b: _csvscan.BadRow, ncols: int) -> str:
@@ -416,13 +471,15 @@ def _plan(
     skip = [b.record for b in bad]
     if drop_last and scan.last_has_nul:
         skip.append(scan.last_record)
-    return _Plan(skip, bad, drop_last and not scan.last_has_nul, data, scan.blank, scan.nbytes)
+    rows = scan.nlines - hdr.header_line - 1 - len(bad) - scan.blank - int(drop_last)
+    return _Plan(skip, bad, drop_last and not scan.last_has_nul, data, scan.blank, scan.nbytes, rows)
 
 
 def _cut_last_line(scan: _csvscan.Scan, hdr: TableHeader, ncols: int) -> str | None:
     """Why the last line (without its newline) is an incomplete record, or None when it
     is complete: too few fields, a NUL byte, or a cell that is not a number where the
-    first rows have one (a number cut in the middle, ``1e-`` of ``1e-05``)."""
+    first rows have one (a number cut in the middle, ``1e-`` of ``1e-05``), or a last cell
+    that is a number no logger writes whole (``1e-0``, ``0.``: :func:`is_cut_number`)."""
     if scan.ends_with_newline:
         return None
     if scan.last_has_nul:
@@ -432,6 +489,8 @@ def _cut_last_line(scan: _csvscan.Scan, hdr: TableHeader, ncols: int) -> str | N
     cells = scan.last_cells or []
     for i, cell in enumerate(cells[:ncols]):
         c = cell.strip().strip('"')
+        if i == len(cells) - 1 and hdr.decimal != "," and is_cut_number(c):
+            return f"{c[:20]!r} in column {i + 1} is a number cut short"
         if not c or c in _ABSENT or _is_number(c) or (hdr.decimal == "," and _is_comma_number(c)):
             continue
         if any(i < len(r) and _is_number(r[i]) for r in hdr.first_rows):
@@ -561,6 +620,8 @@ def read_table(source: Source, header: TableHeader | None = None, *, strict: boo
     if hdr.decimal != ".":
         meta["decimal"] = hdr.decimal
     plan = _plan(source, hdr, ncols, meta, strict=strict)
+    if plan.rows <= 0:  # (pandas takes seconds to build an empty table of 50,000 columns)
+        raise EmptyLogError(f"{source.name}: the table has a header but no data rows")
     _freeze_growth(source, plan, meta)
     try:
         df = _read_csv(source, hdr, ncols, plan)

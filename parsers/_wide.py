@@ -19,12 +19,13 @@ import numpy as np
 import pandas as pd
 
 from gradlog.errors import DamagedInputError, EmptyLogError, ParseError
+from gradlog.frame import layout_frame, long_column
 from gradlog.roles import normalise_tags
 from gradlog.source import Source
 
 from ._csv import Table, read_table
 from ._csvcols import Column
-from ._jsondoc import Points, assemble_frame, empty, frame_from_parts
+from ._jsondoc import Points, assemble_frame
 
 __all__ = ["STEP_COLUMNS", "choose_step_column", "read_wide", "step_unit_of", "wide_to_frame"]
 
@@ -100,8 +101,9 @@ def choose_step_column(
                 why.append(_not_integer_reason(table, col, v))
             continue
         # a step axis has (mostly) distinct values: not a constant `batch` size column,
-        # nor an `epoch` repeated on every per-batch row
-        if v.size > 2 and len(np.unique(v)) * 2 < v.size:
+        # nor an `epoch` repeated on every per-batch row (steps that only go up are
+        # distinct: no sort needed to count them)
+        if v.size > 2 and not bool(np.all(v[1:] > v[:-1])) and len(np.unique(v)) * 2 < v.size:
             continue
         return col
     return None
@@ -253,12 +255,15 @@ _THREADED_ROWS = 2_000_000
 
 
 def _fill_column(
-    out: np.ndarray,
+    n: int,
+    dtype: Any,
     kept: list[tuple[str, str, np.ndarray | None, np.ndarray, int]],
     source: np.ndarray | None,
-) -> None:
-    """Lay ``source`` (the per-row steps or wall times; None: each part's own values)
-    into ``out`` part by part, keeping each part's rows."""
+) -> np.ndarray:
+    """Return a long column of ``n`` rows with ``source`` (the per-row steps or wall
+    times; None: each part's own values) laid in part by part, keeping each part's
+    rows."""
+    out = long_column(n, dtype)
     pos = 0
     for _tag, _src, m, values, count in kept:
         arr = values if source is None else source
@@ -267,6 +272,7 @@ def _fill_column(
         else:
             np.compress(m, arr, out=out[pos : pos + count])
         pos += count
+    return out
 
 
 def _layout(
@@ -285,24 +291,21 @@ def _layout(
     kept.sort(key=lambda p: p[0])
     lens = np.array([p[4] for p in kept], dtype=np.int64)
     total = int(lens.sum())
-    out_steps = empty(total, np.int64)
-    out_values = empty(total, np.float64)
-    out_wall = empty(total, np.float64)
     jobs: list[tuple[Any, tuple[Any, ...]]] = [
-        (_fill_column, (out_steps, kept, steps)),
-        (_fill_column, (out_values, kept, None)),
-        (_fill_column, (out_wall, kept, wall)) if wall is not None else (out_wall.fill, (np.nan,)),
+        (_fill_column, (total, np.int64, kept, steps)),
+        (_fill_column, (total, np.float64, kept, None)),
+        (_fill_column, (total, np.float64, kept, wall))
+        if wall is not None
+        else (long_column, (total, np.float64, np.nan)),
     ]
     if total >= _THREADED_ROWS:
+        # each job maps and fills its own column: the kernel's page population and the
+        # copies run on both cores
         with ThreadPoolExecutor(max_workers=2) as pool:
-            for fut in [pool.submit(fn, *args) for fn, args in jobs]:
-                fut.result()
+            cols = [fut.result() for fut in [pool.submit(fn, *args) for fn, args in jobs]]
     else:
-        for fn, args in jobs:
-            fn(*args)
-    return frame_from_parts(
-        [p[0] for p in kept], [p[1] for p in kept], lens, out_steps, out_values, out_wall, ordered=True
-    )
+        cols = [fn(*args) for fn, args in jobs]
+    return layout_frame([p[0] for p in kept], [p[1] for p in kept], lens, *cols), 0
 
 
 def _by_points(

@@ -243,9 +243,10 @@ def test_every_single_line_cut_keeps_the_rest(base):
 
 
 # -- the bulk reading of plain lines gives what the line-by-line reading gives -----------------------
-def plain_lines(year: bool = False, rate: bool = True) -> list[bytes]:
+def plain_lines(year: bool = False, rate: bool = True, test_loss: bool = False) -> list[bytes]:
     """A plain (no debug_info) log: losses (with rates: Caffe 1.0), three train outputs,
-    lr, two test nets."""
+    lr, two test nets (``test_loss``: each test pass ends with ``Test loss: X``, as
+    with ``test_compute_loss``)."""
     out = []
     t = [0.0]
 
@@ -263,6 +264,8 @@ def plain_lines(year: bool = False, rate: bool = True) -> list[bytes]:
                 add(f"Iteration {it}, Testing net (#{net})", "solver.cpp:338")
                 for k, name in enumerate(("top-1", "top-1", "loss")):
                     add(f"    Test net output #{k}: {name} = 0.{it}{k}{net}", "solver.cpp:406")
+                if test_loss:
+                    add(f"Test loss: 1.{it}{net}", "solver.cpp:398")
         if rate:
             add(f"Iteration {it} (3.{it} iter/s, 6.2s/20 iters), loss = {it}.5")
         else:
@@ -273,7 +276,12 @@ def plain_lines(year: bool = False, rate: bool = True) -> list[bytes]:
     return out
 
 
-PLAIN = {"rate": plain_lines(), "year": plain_lines(year=True), "old": plain_lines(rate=False)}
+PLAIN = {
+    "rate": plain_lines(),
+    "year": plain_lines(year=True),
+    "old": plain_lines(rate=False),
+    "testloss": plain_lines(test_loss=True),
+}
 #: Lines a plain log has now and then, and values a damaged one has.
 ODD_LINES = [
     b"I0412 10:00:00.500000 30876 solver.cpp:456] Snapshotting to binary proto file a.caffemodel",
@@ -434,3 +442,30 @@ def test_the_plain_base_is_read_in_bulk():
     # of 2 nets with 3 outputs each
     assert len(frame) == 90 * 6 - 1 + 3 * 2 * 3
     assert meta["skipped"] == {"first_rate_of_run": 1}
+
+
+def test_test_loss_lines_are_read_in_bulk():
+    """``Test loss: X`` lines (a test net's total loss) among common lines keep the
+    stretch in bulk and give test<k>/total_loss at the Testing line's iteration."""
+    lines = {"bulk": 0}
+    bulk = caffe_bulk.read_common
+
+    def counting(rd, sc, data, a, b):
+        stop = bulk(rd, sc, data, a, b)
+        lines["bulk"] += (b - a) if stop < 0 else 0
+        return stop
+
+    data = b"\n".join(PLAIN["testloss"]) + b"\n"
+    caffe_bulk.read_common = counting
+    try:
+        fast = read_plain(data, bulk=True, chunk=4096)
+    finally:
+        caffe_bulk.read_common = bulk
+    slow = read_plain(data, bulk=False, chunk=4096)
+    assert lines["bulk"] > 0.8 * len(PLAIN["testloss"])
+    assert fast[0].equals(slow[0]) and fast[1] == slow[1] and fast[2] == slow[2]
+    frame = fast[0]
+    for net in (0, 1):
+        got = frame[frame["tag"] == f"test{net}/total_loss"]
+        assert got["step"].tolist() == [0, 30, 60]
+        assert got["value"].tolist() == [float(f"1.{it}{net}") for it in (0, 30, 60)]

@@ -204,3 +204,30 @@ def test_control_characters_in_names_are_escaped(tmp_path):
         gradlog.load(bad)
     assert "\n" not in str(info.value) and "\x1b" not in str(info.value)
     assert src_mod.display_name("plain name é.log") == "plain name é.log"
+
+
+def test_memoised_computes_once_per_source_and_not_on_error(tmp_path):
+    p = tmp_path / "log.csv"
+    p.write_text("step,loss\n0,1.5\n1,1.25\n")
+    calls: list[int] = []
+
+    def header(s: Source) -> bytes:
+        calls.append(1)
+        return s.head.split(b"\n", 1)[0]
+
+    s = Source.from_path(p)
+    assert s.memoised("header", header) == b"step,loss"
+    assert s.memoised("header", header) == b"step,loss"
+    assert len(calls) == 1
+    # another Source of the same file asks again (the memo lives with the Source)
+    assert Source.from_path(p).memoised("header", header) == b"step,loss"
+    assert len(calls) == 2
+
+    def broken(_s: Source) -> int:
+        calls.append(1)
+        raise ValueError("boom")
+
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            s.memoised("broken", broken)
+    assert len(calls) == 4  # a failure is not kept

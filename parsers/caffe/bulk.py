@@ -266,7 +266,8 @@ def _check_outputs(rd: Reader, p: _Plan, data: bytes) -> int:
         ut = np.empty(len(uniq), dtype=np.int64)
         inv = inv.ravel()
         for u, c in enumerate(uniq.tolist()):
-            t = get(((c >> 40) - 1, name_of[(c >> 16) & 0xFFFFFF], c & 0xFFFF))
+            # an output without a name ("Test loss: X") is keyed by its index, -1
+            t = get(((c >> 40) - 1, name_of[(c >> 16) & 0xFFFFFF] or -1, c & 0xFFFF))
             if t is None:  # a new output: the general machinery names it
                 return int(o_at[np.argmax(inv == u)])
             ut[u] = t
@@ -444,7 +445,9 @@ def _commit_run(rd: Reader, p: _Plan) -> None:
         mine = np.flatnonzero(inc).tolist()
     name_u, name_inv, index = g["name_u"], g["name_inv"], g["index"]
     for i in mine:
-        seen.setdefault(name_u[name_inv[i]], int(index[i]))
+        name = name_u[name_inv[i]]
+        if name:  # (not "Test loss: X": the line-by-line reading notes no name for it)
+            seen.setdefault(name, int(index[i]))
 
 
 def commit_lines(rd: Reader, sc: P.Scan, a: int, b: int, last_kind: int | None) -> None:

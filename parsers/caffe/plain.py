@@ -3,7 +3,7 @@
 A plain solver log (no ``debug_info``) is made almost only of a few line shapes:
 ``Iteration N (R iter/s, ...), loss = X``, ``Train net output #k: name = v (* w = x loss)``,
 ``Iteration N, lr = X``, ``Iteration N, Testing net (#k)``, ``Test net output #k: ...``,
-and glog messages the reader ignores. :func:`scan` finds, with numpy over the whole
+``Test loss: X`` (``test_compute_loss``), and glog messages the reader ignores. :func:`scan` finds, with numpy over the whole
 chunk (no Python loop over lines), the lines that have *exactly* one of these shapes
 and the byte spans of their fields. Every other line, and every line whose shape is in
 the least doubt (a control or non-ASCII byte, trailing blanks, a very long field), is
@@ -62,6 +62,7 @@ def _words(text: bytes) -> list[tuple[int, int, int]]:
 _ITER = _words(b"Iteration ")
 _TRAIN = _words(b"Train net output #")
 _TEST = _words(b"Test net output #")
+_TEST_LOSS = _words(b"Test loss: ")
 _SNAP1 = _words(b"Snapshotting to ")
 _SNAP2 = _words(b"Snapshotting solver state to ")
 _LOSS = _words(b", loss = ")
@@ -367,7 +368,11 @@ def scan(chunk: bytes | bytearray, end: int) -> Scan:
     cls[idx[snap]] = C_SNAP
 
     parts: list[tuple[np.ndarray, ...]] = []
-    for part in (_iteration_lines(B, idx, e, m, w0), _output_lines(B, idx, e, m, w0)):
+    for part in (
+        _iteration_lines(B, idx, e, m, w0),
+        _output_lines(B, idx, e, m, w0),
+        _test_loss_lines(B, idx, e, m, w0),
+    ):
         if part is not None:
             cls[part[0]] = C_EVENT
             parts.append(part)
@@ -515,6 +520,37 @@ def _output_lines(
         np.where(tail, w1, 0)[take],
         n0[take],
         (eq - 1)[take],
+    )
+
+
+def _test_loss_lines(
+    B: _Bytes, idx: np.ndarray, e: np.ndarray, m: np.ndarray, w0: np.ndarray
+) -> tuple[np.ndarray, ...] | None:
+    """The ``Test loss: X`` lines (a test net's total loss, ``test_compute_loss``) among
+    the glog lines ``idx`` whose value has no blank in it or after it: their event
+    columns, an output with no name and index -1 (as :func:`.lines._test` reads it:
+    ``(K_TO, -1, None, X, None)``), or None when there is none."""
+    tl = np.flatnonzero(B.at(m, _TEST_LOSS, w0))
+    if not len(tl):
+        return None
+    li, le, lm = idx[tl], e[tl], m[tl]
+    vs = lm + 11
+    # the first blank or newline after the value's start is the line's end
+    take = np.flatnonzero((vs < le) & (B.first(vs, _NUMBER, 32, le) == le))
+    none = np.zeros(len(take), dtype=np.int64)
+    return (
+        li[take],
+        none + L.K_TO,
+        none - 1,
+        none - 1,
+        vs[take],
+        le[take],
+        none,
+        none,
+        none,
+        none,
+        vs[take],
+        vs[take],
     )
 
 
