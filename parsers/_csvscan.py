@@ -48,6 +48,7 @@ class Scan:
     nbytes: int = 0  # bytes scanned
     blank: int = 0  # blank lines after the header (not at the end)
     bad: list[BadRow] = field(default_factory=list)
+    bare_cr: bool = False  # a CR not followed by LF: a line end to pandas, not to this scan
 
     @property
     def nul_line(self) -> int | None:
@@ -79,6 +80,7 @@ class _ByteScanner:
         self.carry_nul = False
         self.blanks: list[int] = []  # 0-based numbers of blank lines after the header
         self.last_content = -1  # 0-based number of the last line with content
+        self.cr_at_end = False  # the previous chunk ended in CR (its LF may start this one)
 
     def feed(self, chunk: memoryview) -> None:
         n = len(chunk)
@@ -87,6 +89,14 @@ class _ByteScanner:
         self.s.nbytes += n
         raw = chunk.obj if isinstance(chunk.obj, (bytes, bytearray)) else bytes(chunk)
         sep = bytes([self.sep_b])
+        if not self.s.bare_cr:
+            if self.cr_at_end and raw[:1] != b"\n":
+                self.s.bare_cr = True
+            ncr = raw.count(b"\r", 0, n)
+            if ncr:
+                ends_cr = raw[n - 1 : n] == b"\r"
+                self.s.bare_cr = self.s.bare_cr or ncr - int(ends_cr) != raw.count(b"\r\n", 0, n)
+            self.cr_at_end = bool(ncr) and raw[n - 1 : n] == b"\r"
         # bytes.count/find run at memory speed: the per-line numpy pass is only for
         # blocks whose separator count does not match the header's on every line
         has_nul = raw.find(b"\x00", 0, n) >= 0
@@ -149,6 +159,7 @@ class _ByteScanner:
 
     def finish(self) -> Scan:
         s = self.s
+        s.bare_cr = s.bare_cr or self.cr_at_end and not self.carry.endswith(b"\r")
         s.nlines = self.line_no
         if self.carry:
             s.nlines += 1

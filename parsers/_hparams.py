@@ -6,6 +6,14 @@
   Lightning writes (``!!python/name:torch.optim.SGD ''``, ``!!python/tuple``,
   ``!!python/object:...``) are not executed: the value is kept as plain data (the
   dotted name for ``python/name``, the list or mapping for the others).
+  A document is checked first, in one linear pass over its parse events
+  (:func:`_yaml_guard`): lists and mappings nested deeper than :data:`MAX_YAML_DEPTH`
+  (libyaml's scanner takes time that grows with the square of the ``[``/``{`` nesting:
+  60 KB of ``[`` took 2 s, and its composer overflows the C stack, killing the
+  interpreter, past ~25,000 levels), aliases that expand the document to more than
+  :data:`MAX_YAML_EXPANSION` times its size ("billion laughs": 400 bytes became ten
+  million keys) and an alias inside its own anchor (a cycle) are not read: a one-line
+  warning says why.
 * :func:`normalise_hparams` adds the usual keys (``lr``, ``batch_size``, ``momentum``,
   ``weight_decay``, ``max_steps``, ``max_epochs``) and the optimizer as a lower-case
   name (``sgd``, ``adam``, ``adamw``, ``rmsprop`` ...); :func:`optimizer_facts` makes
@@ -29,6 +37,8 @@ import yaml
 from ._jsondoc import DocumentTooLargeError, read_document_bytes
 
 __all__ = [
+    "MAX_YAML_DEPTH",
+    "MAX_YAML_EXPANSION",
     "OPTIMIZER_KEYS",
     "flatten",
     "hparams_beside",
@@ -116,17 +126,103 @@ _Loader.add_multi_constructor("tag:yaml.org,2002:python/", _python_tag)
 _Loader.add_constructor(None, _unknown)  # type: ignore[arg-type]  # any other tag
 
 
+#: Lists and mappings nested deeper than this in a settings file are not read (real
+#: settings nest under ten levels; libyaml is quadratic in the nesting of ``[`` and ``{``
+#: and crashes the interpreter past ~25,000 levels).
+MAX_YAML_DEPTH = 100
+#: Aliases may make a document at most this many times as many values as it spells out
+#: (and at least :data:`_MIN_YAML_EXPANDED` values are always allowed): more is an alias
+#: bomb, which would take minutes and gigabytes to flatten.
+MAX_YAML_EXPANSION = 10
+_MIN_YAML_EXPANDED = 1_000_000
+#: Characters every level of nesting needs one of (``[``, ``{``, a ``-`` item, a ``?``
+#: key, a ``:`` value indicator): a document with fewer of them, and no ``*`` alias,
+#: needs no guard pass.
+_NESTING_CHARS = "[{-?:"
+
+
+class _YamlRefused(Exception):
+    """A YAML document :func:`_yaml_guard` will not hand to the loader (the reason)."""
+
+
+def _where(ev: yaml.Event) -> str:
+    """Return ``"line N: "`` for a parse event (empty when it carries no position)."""
+    mark = ev.start_mark
+    return f"line {mark.line + 1}: " if mark is not None else ""
+
+
+def _yaml_guard(text: str) -> None:
+    """Check a YAML document's nesting and aliases in one pass over its parse events.
+
+    Returns None when it may be loaded; parse errors are left to the loader (which
+    reports them with their line).
+
+    Raises
+    ------
+    _YamlRefused
+        Nested deeper than :data:`MAX_YAML_DEPTH`, an alias inside its own anchor, or
+        aliases expanding it past :data:`MAX_YAML_EXPANSION` times its own values.
+    """
+    if "*" not in text and sum(text.count(c) for c in _NESTING_CHARS) <= MAX_YAML_DEPTH:
+        return
+    depth = 0
+    spelled = expanded = 0  # values written out / values once every alias is expanded
+    open_: list[tuple[str | None, int]] = []  # (anchor, `expanded` at its start) per open collection
+    sizes: dict[str, int] = {}  # anchor -> values it stands for
+    try:
+        for ev in yaml.parse(text, Loader=_SafeBase):
+            if isinstance(ev, yaml.ScalarEvent):
+                spelled += 1
+                expanded += 1
+                if ev.anchor is not None:
+                    sizes[ev.anchor] = 1
+            elif isinstance(ev, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    raise _YamlRefused(
+                        f"{_where(ev)}lists and mappings nested deeper than {MAX_YAML_DEPTH} levels"
+                    )
+                spelled += 1
+                expanded += 1
+                open_.append((ev.anchor, expanded))
+            elif isinstance(ev, yaml.CollectionEndEvent):
+                depth -= 1
+                anchor, start = open_.pop()
+                if anchor is not None:
+                    sizes[anchor] = expanded - start + 1
+            elif isinstance(ev, yaml.AliasEvent):
+                if any(a == ev.anchor for a, _ in open_):
+                    raise _YamlRefused(
+                        f"{_where(ev)}the alias *{ev.anchor} refers to a value that holds it (a cycle)"
+                    )
+                spelled += 1
+                expanded += sizes.get(ev.anchor or "", 1)
+                if expanded > _MIN_YAML_EXPANDED and expanded > MAX_YAML_EXPANSION * spelled:
+                    raise _YamlRefused(
+                        f"{_where(ev)}aliases expand the document to over"
+                        f" {expanded:,} values, {expanded // spelled}x what it spells out (an alias bomb?)"
+                    )
+    except yaml.YAMLError:
+        return  # the loader reports it
+
+
 def read_yaml(text: str) -> tuple[dict[str, Any], list[str]]:
     """Read a YAML document of settings with PyYAML's safe loader.
+
+    Time is linear in the size of the text: see :func:`_yaml_guard` for the documents
+    refused before loading.
 
     Returns
     -------
     (mapping, warnings)
-        The mapping is empty (with a one-line warning) when the text is not YAML or
-        not a mapping; an empty document is an empty mapping.
+        The mapping is empty (with a one-line warning) when the text is not YAML, not a
+        mapping, or refused by the guard; an empty document is an empty mapping.
     """
     try:
+        _yaml_guard(text)
         data = yaml.load(text, Loader=_Loader)
+    except _YamlRefused as exc:
+        return {}, [f"{exc}; nothing read"]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""

@@ -16,10 +16,19 @@ only in how they recognise a file and which column is the step axis.
 
 from __future__ import annotations
 
+from typing import Any
+
+import pandas as pd
+
+from gradlog.errors import DamagedInputError
+from gradlog.source import Source
+
 from ._csv import (
     Table,
     TableHeader,
     c_error,
+    is_cut_number,
+    is_number,
     max_columns,
     max_tag_length,
     read_table,
@@ -48,10 +57,42 @@ from ._jsondoc import (
 from ._wide import (
     STEP_COLUMNS,
     choose_step_column,
-    read_wide,
     step_unit_of,
     wide_to_frame,
 )
+from ._wide import read_wide as _read_wide
+
+
+def read_wide(
+    source: Source,
+    *,
+    step: str | None | bool = True,
+    strict: bool = False,
+    epoch_column: str | None = "epoch",
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read a wide CSV into the common frame (:func:`parsers._wide.read_wide`), and under
+    ``strict`` refuse what it skipped that is data: the values of a column without a
+    name (``meta["skipped"]["unnamed_column_values"]``).
+
+    Returns
+    -------
+    (frame, meta)
+
+    Raises
+    ------
+    ParseError, EmptyLogError, DamagedInputError
+        As :func:`parsers._wide.read_wide`; DamagedInputError too under ``strict`` for
+        values under an empty column name.
+    """
+    frame, meta = _read_wide(source, step=step, strict=strict, epoch_column=epoch_column)
+    if strict and meta.get("skipped", {}).get("unnamed_column_values"):
+        said = [w for w in meta.get("warnings", []) if "have no name" in w]
+        n = meta["skipped"]["unnamed_column_values"]
+        raise DamagedInputError(
+            f"{source.name}: " + (said[0] if said else f"{n} value(s) under a column without a name not read")
+        )
+    return frame, meta
+
 
 #: The former private name of :func:`c_error` (csv_long used it).
 _c_error = c_error
@@ -68,6 +109,8 @@ __all__ = [
     "finish_meta",
     "flatten",
     "hparams_beside",
+    "is_cut_number",
+    "is_number",
     "load_json",
     "max_columns",
     "max_tag_length",

@@ -42,7 +42,10 @@ _NAN = ["nan", "NaN", "NAN", "-nan", "+nan", "-NaN"]
 
 def sniff(source: Source) -> bool:
     """Return True for a CSV whose columns are ``step``, ``tag``, ``value`` and at most
-    ``wall_time``, ``source_tag``, ``dir_name``."""
+    ``wall_time``, ``source_tag``, ``dir_name``, or for a Parquet file (``gradlog convert
+    -o x.parquet`` writes the same columns)."""
+    if _is_parquet(source):
+        return True
     hdr = tab.sniff_table(source)
     if hdr is None:
         return False
@@ -69,6 +72,8 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
     DamagedInputError
         In strict mode, when a row would be skipped.
     """
+    if _is_parquet(source):
+        return _read_parquet(source, strict)
     hdr = tab.sniff_table(source)
     if hdr is None or not set(REQUIRED) <= set(hdr.lower()):
         raise ParseError(f"{source.name}: not a long CSV (needs columns step, tag, value)")
@@ -121,8 +126,11 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
         meta["warnings"].append(msg)
         ok_tag &= ~long_tag
     good = int_step & ok_value & ok_tag
+    unterminated = bool(data) and not data.endswith((b"\n", b"\r"))
+    if unterminated and good[-1] and _last_cell_cut(data, hdr.sep):
+        good[-1] = False  # ``1e-0`` of ``1e-05`` reads as 1: a record still being written
     bad_rows = ~(good | long_tag)
-    if bad_rows[-1] and data and not data.endswith((b"\n", b"\r")):
+    if bad_rows[-1] and unterminated:
         # the last record, without its newline, is incomplete: a run still writing
         msg = f"line {first_line + n - 1}: truncated last line (a run still writing?) skipped"
         if strict:
@@ -161,6 +169,74 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
             f"{replaced} point(s) re-logged at an earlier step were replaced by the later record"
         )
     return ParseResult(frame, tab.finish_meta(meta))
+
+
+def _is_parquet(source: Source) -> bool:
+    """True for a file that starts with Parquet's magic bytes."""
+    return not source.is_dir and source.head[:4] == b"PAR1"
+
+
+def _read_parquet(source: Source, strict: bool) -> ParseResult:
+    """Read the long frame from a Parquet file (the optional ``parquet`` extra, pyarrow).
+
+    Raises
+    ------
+    ParseError
+        Without pyarrow, when the file is not readable Parquet, or lacks step/tag/value.
+    EmptyLogError
+        If no row holds a point.
+    DamagedInputError
+        In strict mode, when a row would be skipped.
+    """
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ParseError(
+            f"{source.name}: a Parquet file; reading it needs pyarrow: pip install 'gradlog[parquet]'"
+        ) from None
+    try:
+        df = pq.read_table(io.BytesIO(source.read_bytes())).to_pandas()
+    except Exception as exc:  # pyarrow raises its own error types for damaged files
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ParseError(f"{source.name}: not readable Parquet ({first})") from None
+    df.columns = [str(c).lower() for c in df.columns]
+    if not set(REQUIRED) <= set(df.columns):
+        raise ParseError(f"{source.name}: a Parquet file without the columns step, tag, value")
+    n = len(df)
+    if n == 0:
+        raise EmptyLogError(f"{source.name}: the Parquet table has no rows")
+    meta: dict[str, Any] = {"step_unit": "step", "step_column": "step", "skipped": {}, "warnings": []}
+    steps, int_step = _int_steps(df["step"])
+    values, ok_value = _numbers(df["value"])
+    tags = df["tag"].astype(object).to_numpy()
+    ok_tag = np.array([isinstance(t, str) and t != "" for t in tags], dtype=bool)
+    good = int_step & ok_value & ok_tag
+    bad = int(n - np.count_nonzero(good))
+    if bad:
+        msg = f"{bad} row(s) without an integer step, a tag or a number skipped"
+        if strict:
+            raise DamagedInputError(f"{source.name}: {msg}")
+        meta["skipped"]["bad_rows"] = bad
+        meta["warnings"].append(msg)
+    if not good.any():
+        raise EmptyLogError(f"{source.name}: no row holds a point")
+    if "wall_time" in df.columns:
+        walls, ok_wall = _numbers(df["wall_time"])
+        walls = np.where(ok_wall, walls, np.nan)
+    else:
+        walls = np.full(n, np.nan)
+    tag_col, src = _tags_and_sources(df, tags, good)
+    frame, replaced = _build(tag_col[good], steps[good], values[good], walls[good], src[good])
+    meta["rows"] = n
+    meta["replaced_points"] = replaced
+    return ParseResult(frame, tab.finish_meta(meta))
+
+
+def _last_cell_cut(data: bytes, sep: str) -> bool:
+    """Return True when the last cell of the (unterminated) last line is a number cut
+    short (:func:`parsers._csv.is_cut_number`)."""
+    last = data[data.rfind(b"\n") + 1 :][-200:].decode("utf-8", "replace")
+    return tab.is_cut_number(last.rsplit(sep, 1)[-1])
 
 
 _SKIP_RE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")

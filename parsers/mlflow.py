@@ -5,7 +5,10 @@ Each metric file holds one line per logged value, ``<timestamp ms> <value> <step
 ``metrics/train/loss`` (a sub-folder); the tag comes from the name as logged, normalised
 (``train_loss`` -> ``train/loss``). The timestamp becomes the frame's ``wall_time``.
 A metric logged without steps (every line at step 0) gets the line index as its step,
-with a warning.
+with a warning. A line that is not ``timestamp value step`` is skipped and counted
+(``meta["skipped"]["bad_lines"]``; an error under ``strict``); a last line without its
+newline that is not a whole record (a run still writing: fields missing, a value cut
+short such as ``1e-0``) is dropped and counted in ``meta["truncated"]``.
 
 * a run directory (``metrics/`` + ``meta.yaml``, or ``metrics/`` + ``params/``) is one run;
 * an experiment directory or the ``mlruns`` root holds several (see :func:`split_runs`).
@@ -95,15 +98,50 @@ def _metric_files(metrics_dir: Path) -> list[tuple[str, Path]]:
     return out
 
 
-def _read_metric(path: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
-    """Return (steps, values, wall seconds, bad lines, first bad line) of one metric file."""
+def _cut_tail(data: bytes) -> tuple[bytes, int]:
+    """Drop a last line without its newline that is not a whole record (a run still
+    writing): fewer fields than the line before it, a field that is not a number, or a
+    value cut short (``1e-0``, ``0.``). Return (the data, its line number or 0)."""
+    if not data or data.endswith((b"\n", b"\r")):
+        return data, 0
+    nl = data.rfind(b"\n")
+    tail = data[nl + 1 :]
+    if not tail.strip():
+        return data, 0
+    fields = tail[:400].split()
+    before = data[: max(nl, 0)]
+    prev = before[before.rfind(b"\n") + 1 :].split() if nl >= 0 else []
+    want = len(prev) if prev else 3
+    whole = len(fields) >= want and len(tail) <= 400
+    if whole:
+        text = [f.decode("ascii", "replace") for f in fields]
+        whole = all(tab.is_number(t) for t in text) and not tab.is_cut_number(text[-1])
+    if whole:
+        return data, 0
+    return data[: nl + 1], data.count(b"\n") + 1
+
+
+def _read_metric(path: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int, int]:
+    """Return (steps, values, wall seconds, bad lines, first bad line, line of a cut last
+    record or 0) of one metric file."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ParseError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     data, nul_lines = _blank_binary_lines(data)
+    data, cut = _cut_tail(data)
+    data, wide_head = _drop_wide_head(data)
+    if wide_head:  # counted with the NUL lines: bad lines, numbered from 1
+        nul_lines = sorted(set(nul_lines) | set(range(1, wide_head + 1)))
     if not data.strip():
-        return (np.empty(0, np.int64), np.empty(0), np.empty(0), 0, 0)
+        return (
+            np.empty(0, np.int64),
+            np.empty(0),
+            np.empty(0),
+            len(nul_lines),
+            min(nul_lines, default=0),
+            cut,
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -117,11 +155,19 @@ def _read_metric(path: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndar
                 keep_default_na=False,
                 na_values=[""],
                 on_bad_lines="skip",
+                index_col=False,
                 encoding="utf-8",
                 encoding_errors="replace",
             )
     except pd.errors.EmptyDataError:
-        return (np.empty(0, np.int64), np.empty(0), np.empty(0), 0, 0)
+        return (
+            np.empty(0, np.int64),
+            np.empty(0),
+            np.empty(0),
+            len(nul_lines),
+            min(nul_lines, default=0),
+            cut,
+        )
     except (pd.errors.ParserError, ValueError, UnicodeError) as exc:
         raise ParseError(f"{path}: cannot read as an MLflow metric file ({exc})") from None
     ts = pd.to_numeric(df["ts"], errors="coerce").to_numpy(dtype=np.float64)
@@ -138,13 +184,33 @@ def _read_metric(path: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndar
     ok = ~np.isnan(ts) & (~np.isnan(vals) | words) & has_step
     ok[ok] &= steps[ok] == np.round(steps[ok])
     ok &= (steps >= _INT64_MIN) & (steps < _INT64_END)  # a step int64 cannot hold is a bad line
-    lines = [ln for ln in data.splitlines() if ln.strip()]
-    nbad = int(len(df) - np.count_nonzero(ok)) + max(0, len(lines) - len(df))
+    lines = sum(1 for ln in data.splitlines() if ln.strip())
+    nbad = int(len(df) - np.count_nonzero(ok)) + max(0, lines - len(df))
     first = int(np.flatnonzero(~ok)[0]) + 1 if (~ok).any() else (len(df) + 1 if nbad else 0)
     if nul_lines:
         nbad += len(nul_lines)
         first = min(first, nul_lines[0]) if first else nul_lines[0]
-    return steps[ok].astype(np.int64), vals[ok], ts[ok] / 1000.0, nbad, first
+    return steps[ok].astype(np.int64), vals[ok], ts[ok] / 1000.0, nbad, first, cut
+
+
+def _drop_wide_head(data: bytes) -> tuple[bytes, int]:
+    """Blank the leading lines with more than three fields; return (data, how many).
+
+    pandas makes the extra leading fields of a first row longer than the names an
+    index (a 256 KB first line of 130,000 fields took minutes, and every line was then
+    read wrong); later long rows are skipped by ``on_bad_lines``. The lines are emptied,
+    not removed, so that line numbers stay right.
+    """
+    n, pos = 0, 0
+    while True:
+        while pos < len(data) and data[pos : pos + 1] in (b"\n", b"\r"):
+            pos += 1  # blank lines before it
+        end = data.find(b"\n", pos)
+        end = len(data) if end < 0 else end
+        if pos >= len(data) or len(data[pos : min(end, pos + (1 << 20))].split(None, 3)) <= 3:
+            return (data if not n else b"\n" * data.count(b"\n", 0, pos) + data[pos:]), n
+        n += 1
+        pos = end
 
 
 def _blank_binary_lines(data: bytes) -> tuple[bytes, list[int]]:
@@ -207,16 +273,19 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
     loaded: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []
     bad_total = 0
     for name, path in _metric_files(run_dir / "metrics"):
-        steps, vals, walls, nbad, first = _read_metric(path, name)
+        steps, vals, walls, nbad, first, cut = _read_metric(path, name)
         if nbad:
             bad_total += nbad
-            msg = (
-                f"{path.name}: {nbad} line(s) that are not 'timestamp value step' skipped "
-                f"(first: line {first})"
-            )
+            what = f"{nbad} line(s) that are not 'timestamp value step' skipped (first: line {first})"
             if strict:
-                raise DamagedInputError(f"{path}: {msg}")
-            meta["warnings"].append(msg)
+                raise DamagedInputError(f"{path}: {what}")
+            meta["warnings"].append(f"{path.name}: {what}")
+        if cut:
+            what = f"line {cut}: truncated last line (a run still writing?) skipped"
+            if strict:
+                raise DamagedInputError(f"{path}: {what}")
+            meta["skipped"]["truncated_last_line"] = meta["skipped"].get("truncated_last_line", 0) + 1
+            tab.note_truncated(meta, 1, f"{path.name}: {what}")
         if steps.size == 0:
             continue
         if steps.size > 1 and np.all(steps == steps[0]):

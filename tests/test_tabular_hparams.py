@@ -99,6 +99,49 @@ def test_yaml_long_lines_read_in_linear_time():
     assert time.perf_counter() - t0 < 30
 
 
+def test_yaml_deep_nesting_is_refused_at_once_not_quadratic_or_a_segfault():
+    """60 KB of '[' took libyaml 2 s (quadratic in the nesting); 30,000 levels killed the
+    interpreter (C stack overflow in the composer). Smoke test: 1 MB of each finishes."""
+    import time
+
+    t0 = time.perf_counter()
+    for text in (
+        "lr: 0.1\nx: " + "[" * 1_000_000,
+        "x: " + "{a: " * 300_000,
+        "x:\n  " + "- " * 500_000 + "1\n",
+    ):
+        data, warns = _hparams.read_yaml(text)
+        assert data == {}
+        assert len(warns) == 1 and "nested deeper than 100 levels; nothing read" in warns[0]
+    assert time.perf_counter() - t0 < 10  # linear: ~0.02 s
+    # at the limit: the document's own mapping and 99 lists
+    data, warns = _hparams.read_yaml("x: " + "[" * 99 + "1" + "]" * 99 + "\nlr: 0.1\n")
+    assert warns == [] and data["lr"] == 0.1
+
+
+def test_yaml_alias_bomb_and_cycles_are_refused_shared_values_kept():
+    bomb = "lr: 0.1\na0: &a0 {x: 1, y: 2}\n" + "".join(
+        f"a{i}: &a{i} {{" + ", ".join(f"k{j}: *a{i - 1}" for j in range(9)) + "}\n" for i in range(1, 8)
+    )  # 400 bytes, ten million keys once flattened: 376 s before
+    data, warns = _hparams.read_yaml(bomb)
+    assert data == {} and "an alias bomb?); nothing read" in warns[0]
+    for cyclic in ("lr: 0.1\na: &a {b: *a}\n", "a: &x [1, *x]\n"):  # flatten() recursed forever
+        data, warns = _hparams.read_yaml(cyclic)
+        assert data == {} and "refers to a value that holds it (a cycle); nothing read" in warns[0]
+    data, warns = _hparams.read_yaml("milestones: &id001 [6, 20]\nsteps: *id001\nlr: 0.1\n")
+    assert warns == [] and data == {"milestones": [6, 20], "steps": [6, 20], "lr": 0.1}
+
+
+def test_lightning_run_with_an_alias_cycle_in_hparams_loads_with_a_warning(tmp_path):
+    _write(tmp_path / "version_0/metrics.csv", "epoch,step,train_loss\n0,0,2.0\n0,1,1.5\n")
+    _write(tmp_path / "version_0/hparams.yaml", "lr: 0.1\na: &a {b: *a}\n")
+    run = gradlog.load(tmp_path / "version_0")
+    assert run.series("train/loss").to_dict() == {0: 2.0, 1: 1.5}
+    assert run.meta["warnings"] == [
+        "hparams.yaml: line 2: the alias *a refers to a value that holds it (a cycle); nothing read"
+    ]
+
+
 # -- optimizer facts -----------------------------------------------------------------------
 
 

@@ -88,12 +88,19 @@ def test_long_csv_ragged_binary_truncated_and_long_tag(tmp_path):
         ("2,0.8,1e-", {0: 0.1, 1: 0.1}),  # a number cut in the middle
         ("2,0.8", {0: 0.1, 1: 0.1}),  # fields missing
         ("2,0.8,1", {0: 0.1, 1: 0.1, 2: 1.0}),  # complete, just no newline yet
+        ("2,0.8,1e-0", {0: 0.1, 1: 0.1}),  # 1e-05 cut: reads as 1, no logger writes it
+        ("2,0.8,0.", {0: 0.1, 1: 0.1}),  # 0.05 cut at its decimal point
+        ("2,0.8,1e-05", {0: 0.1, 1: 0.1, 2: 1e-05}),
+        ("2,0.8,1e+00", {0: 0.1, 1: 0.1, 2: 1.0}),  # two exponent digits: whole
+        ("2,0.8,nan", {0: 0.1, 1: 0.1, 2: float("nan")}),
     ],
 )
 def test_last_line_without_newline(tmp_path, last, kept):
     p = _write(tmp_path / "live.csv", "step,loss,lr\n0,1.0,0.1\n1,0.9,0.1\n" + last)
     run = gradlog.load(p)
-    assert run.series("train/lr").to_dict() == kept
+    got = run.series("train/lr").to_dict()
+    assert list(got) == list(kept)
+    assert all(got[k] == v or (v != v and got[k] != got[k]) for k, v in kept.items())
     truncated = len(kept) == 2
     assert run.meta["truncated"] == int(truncated)
     if truncated:
@@ -101,7 +108,37 @@ def test_last_line_without_newline(tmp_path, last, kept):
         with pytest.raises(DamagedInputError, match=r"line 4: truncated last line"):
             gradlog.load(p, strict=True)
     else:
-        assert gradlog.load(p, strict=True).series("train/lr")[2] == 1.0
+        assert len(gradlog.load(p, strict=True).series("train/lr")) == 3
+
+
+def test_keras_and_long_csv_last_value_cut_short_is_dropped(tmp_path):
+    keras = _write(
+        tmp_path / "training.log", "epoch,loss,lr,val_loss\n0,1.0,0.1,1.1\n1,0.9,0.1,1.0\n2,0.8,0.1,0."
+    )
+    run = gradlog.load(keras)
+    assert run.series("val/loss").to_dict() == {0: 1.1, 1: 1.0}  # not 0.0 at epoch 2
+    assert run.meta["truncated"] == 1
+    assert "'0.' in column 4 is a number cut short" in run.meta["warnings"][0]
+    long = _write(
+        tmp_path / "metrics_long.csv",
+        "step,tag,value\n0,train/loss,1.0\n0,train/lr,1e-05\n1,train/loss,0.9\n1,train/lr,1e-0",
+    )
+    run = gradlog.load(long)
+    assert run.series("train/lr").to_dict() == {0: 1e-05}  # not 1.0 at step 1
+    assert run.meta["truncated"] == 1 and run.meta["skipped"] == {"truncated_last_line": 1}
+    with pytest.raises(DamagedInputError, match="line 5: truncated last line"):
+        gradlog.load(long, strict=True)
+
+
+def test_values_under_an_empty_column_name_fail_strict(tmp_path):
+    p = _write(tmp_path / "train_log.csv", "step,loss,lr,\n0,1.0,0.1,7\n1,0.9,0.1,8\n2,0.8,0.1,9\n")
+    run = gradlog.load(p)
+    assert run.meta["skipped"] == {"unnamed_column_values": 3}
+    assert run.series("train/loss").to_dict() == {0: 1.0, 1: 0.9, 2: 0.8}
+    with pytest.raises(DamagedInputError, match=r"train_log.csv: column\(s\) 4 have no name: their 3 value"):
+        gradlog.load(p, strict=True)
+    empty = _write(tmp_path / "b/train_log.csv", "step,loss,lr,\n0,1.0,0.1,\n1,0.9,0.1,\n")
+    assert gradlog.load(empty, strict=True).series("train/loss").to_dict() == {0: 1.0, 1: 0.9}
 
 
 def test_lightning_metrics_being_written(tmp_path):
@@ -192,7 +229,9 @@ def test_csv_regexes_are_linear(name, use):
 
 
 def test_csv_helpers_are_linear():
-    _linear(lambda t: (_csv._is_number(t), _csv._is_comma_number(t), _csv.c_error(t, 3)))
+    _linear(
+        lambda t: (_csv._is_number(t), _csv._is_comma_number(t), _csv.c_error(t, 3), _csv.is_cut_number(t))
+    )
 
 
 @pytest.mark.parametrize("name", ["_INT_RE", "_FLOAT_RE"])
@@ -251,3 +290,33 @@ def test_file_that_grows_during_the_read_is_one_snapshot(tmp_path, monkeypatch):
     assert run.meta["warnings"] == [
         "the file grew while it was read (a run still writing): the 11 byte(s) appended were not read"
     ]
+
+
+@pytest.mark.parametrize("tail", ["1700000002000 1e-0", "1700000002000 0.1 ", "17000"])
+def test_mlflow_metric_file_being_written(tmp_path, tail):
+    """A cut last line of an MLflow metric file is a truncated record (meta["truncated"]),
+    not a bad line; a complete one without its newline is kept."""
+    run_dir = tmp_path / "mlruns/0/0123456789abcdef"
+    _write(run_dir / "meta.yaml", "run_id: 0123456789abcdef\nexperiment_id: '0'\n")
+    _write(run_dir / "metrics/loss", "1700000000000 1.0 0\n1700000001000 0.9 1\n1700000002000 0.8 2\n")
+    _write(run_dir / "metrics/lr", "1700000000000 0.1 0\n1700000001000 0.1 1\n" + tail)
+    run = gradlog.load(run_dir)
+    assert run.series("train/lr").to_dict() == {0: 0.1, 1: 0.1}
+    assert run.meta["truncated"] == 1 and run.meta["skipped"] == {"truncated_last_line": 1}
+    assert run.meta["warnings"] == ["lr: line 3: truncated last line (a run still writing?) skipped"]
+    with pytest.raises(DamagedInputError, match="metrics/lr: line 3: truncated last line"):
+        gradlog.load(run_dir, strict=True)
+    _write(run_dir / "metrics/lr", "1700000000000 0.1 0\n1700000001000 0.1 1\n1700000002000 1e-05 2")
+    run = gradlog.load(run_dir, strict=True)
+    assert run.series("train/lr").to_dict() == {0: 0.1, 1: 0.1, 2: 1e-05} and run.meta["truncated"] == 0
+
+
+def test_mlflow_metric_file_of_nul_lines_only_is_counted(tmp_path):
+    run_dir = tmp_path / "mlruns/0/0123456789abcdef"
+    _write(run_dir / "meta.yaml", "run_id: 0123456789abcdef\nexperiment_id: '0'\n")
+    _write(run_dir / "metrics/loss", "1700000000000 1.0 0\n1700000001000 0.9 1\n")
+    _write(run_dir / "metrics/lr", b"\x00\x00\x00\n\x00\n")
+    run = gradlog.load(run_dir)
+    assert run.meta["skipped"] == {"bad_lines": 2}
+    with pytest.raises(DamagedInputError, match="metrics/lr: 2 line"):
+        gradlog.load(run_dir, strict=True)

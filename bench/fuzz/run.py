@@ -42,14 +42,14 @@ import mutate  # noqa: E402
 import worker  # noqa: E402
 from seeds import FAMILIES, Case, all_seeds  # noqa: E402
 
-KINDS = ("inputs", "loaded", "rejected", "deep", "crash", "memory", "hang", "slow")
+KINDS = ("inputs", "loaded", "rejected", "analyzed", "deep", "crash", "memory", "hang", "slow", "strict")
 
 
 class Worker:
     """A persistent worker process (restarted after a hang or a hard crash)."""
 
-    def __init__(self, scratch: Path, deep: str, memory_mb: int) -> None:
-        self.args = (str(scratch), deep, memory_mb)
+    def __init__(self, scratch: Path, deep: str, memory_mb: int, analyze_fraction: float = 1.0) -> None:
+        self.args = (str(scratch), deep, memory_mb, analyze_fraction)
         self.ctx = mp.get_context("fork")
         self._start()
 
@@ -61,13 +61,26 @@ class Worker:
             raise RuntimeError("the fuzz worker did not start")
 
     def run(self, case: Case, timeout: float) -> dict[str, Any] | None:
-        """Return the worker's result, or None if it hung (or died) on ``case``."""
+        """Return the worker's result; a ``crash`` result naming the signal if the worker
+        died on ``case`` (a segfault in a C extension); None if it hung."""
         self.conn.send(case)
         if self.conn.poll(timeout):
             try:
                 return self.conn.recv()
             except (EOFError, OSError):
-                pass
+                self.proc.join(5)
+                code = self.proc.exitcode
+                self.restart()
+                return {
+                    "status": "crash",
+                    "stage": "?",
+                    "error": f"the worker process died (exit code {code}: a negative code is the signal)",
+                    "where": f"worker exit {code}",
+                    "traceback": "",
+                    "load_s": 0.0,
+                    "deep_s": 0.0,
+                    "warnings": [],
+                }
         self.restart()
         return None
 
@@ -122,11 +135,17 @@ def fuzz(args: argparse.Namespace) -> dict[str, Any]:
     problems: dict[str, dict[str, Any]] = {}
     warn_counts: dict[str, Counter] = defaultdict(Counter)
     scratch = Path(tempfile.mkdtemp(prefix="gradlog-fuzz-"))
-    workers = [Worker(scratch / f"w{i}", args.deep, args.memory_mb) for i in range(args.jobs)]
+    workers = [
+        Worker(scratch / f"w{i}", args.deep, args.memory_mb, args.analyze_fraction) for i in range(args.jobs)
+    ]
     deadline = time.monotonic() + args.minutes * 60
     next_report = time.monotonic() + 60
     try:
         while time.monotonic() < deadline:
+            if args.inputs:
+                families = [f for f in families if stats[f]["inputs"] < args.inputs]
+                if not families:
+                    break
             fam = min(families, key=spent.__getitem__)
             pool = seeds[fam]
             base = rng.choice(pool)
@@ -153,9 +172,15 @@ def fuzz(args: argparse.Namespace) -> dict[str, Any]:
                     st["loaded"] += 1
                 if res.get("deep"):
                     st["deep"] += 1
+                if res.get("analyzed"):
+                    st["analyzed"] += 1
                 kind, key = "", ""
                 if status in ("crash", "memory"):
                     kind, key = status, f"{fam}:{status}:{res['error'].split(':')[0]}:{res['where']}"
+                elif res.get("strict_leak"):
+                    kind = "strict"
+                    res["error"] = f"strict=True accepted skipped {', '.join(res['strict_leak'])}"
+                    key = f"{fam}:strict:{','.join(res['strict_leak'])}"
                 elif res["load_s"] > args.slow_seconds or res["deep_s"] > 10 * args.slow_seconds:
                     kind = "slow"
                     where, secs = res.get("slowest") or ("load", res["load_s"])
@@ -183,22 +208,26 @@ def fuzz(args: argparse.Namespace) -> dict[str, Any]:
                     problems[key]["count"] += 1
             if time.monotonic() > next_report:
                 next_report = time.monotonic() + 60
-                print("  " + "; ".join(f"{f} {stats[f]['inputs']}" for f in families), flush=True)
+                print("  " + "; ".join(f"{f} {st['inputs']}" for f, st in stats.items()), flush=True)
     finally:
         for w in workers:
             w.close()
         shutil.rmtree(scratch, ignore_errors=True)
     return {
-        "minutes": args.minutes,
+        "minutes": round((time.monotonic() - deadline) / 60 + args.minutes, 1),
+        "analyze_fraction": args.analyze_fraction,
         "seed": args.seed,
-        "families": {f: dict(stats[f]) for f in families},
+        "families": {f: dict(st) for f, st in stats.items()},
         "problems": list(problems.values()),
         "warnings": {f: dict(c.most_common(20)) for f, c in warn_counts.items()},
     }
 
 
 def print_report(rep: dict[str, Any]) -> None:
-    print(f"\nfuzzed {rep['minutes']} min (seed {rep['seed']})")
+    print(
+        f"\nfuzzed {rep['minutes']} min (seed {rep['seed']}; runs of a shape seen before analysed"
+        f" with probability {rep['analyze_fraction']})"
+    )
     print(f"{'family':12}" + "".join(f"{k:>10}" for k in KINDS))
     for fam, st in rep["families"].items():
         print(f"{fam:12}" + "".join(f"{st.get(k, 0):>10}" for k in KINDS))
@@ -269,7 +298,13 @@ def atheris_main(args: argparse.Namespace) -> int:  # pragma: no cover - manual 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--minutes", type=float, default=5.0)
+    ap.add_argument("--minutes", type=float, default=5.0, help="stop after this long (at most)")
+    ap.add_argument(
+        "--inputs",
+        type=int,
+        default=0,
+        help="stop a family once it has had this many inputs (0: no limit, fuzz until --minutes)",
+    )
     ap.add_argument(
         "--family",
         action="append",
@@ -286,6 +321,13 @@ def main(argv: list[str] | None = None) -> int:
         choices=("new", "all", "none"),
         default="new",
         help="analyse and render: runs not seen before (default), all, none",
+    )
+    ap.add_argument(
+        "--analyze-fraction",
+        type=float,
+        default=1.0,
+        help="analyse and render a run of a shape seen before with this probability"
+        " (a new shape always is; analysis costs ~5x a load)",
     )
     ap.add_argument("--out", default=str(HERE / "findings"))
     ap.add_argument("--json", help="also write the report as JSON here")

@@ -130,7 +130,7 @@ class Launches:
         if (
             isinstance(max_iter, int)
             and not isinstance(max_iter, bool)
-            and max_iter > 0
+            and 0 < max_iter < 2**63  # Caffe's max_iter is an int32/int64: larger is damage
             and last_iteration is not None
         ):
             ended = runs[-1].ended
