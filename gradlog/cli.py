@@ -552,18 +552,7 @@ def batch(
     from gradlog.loading import survey
 
     fmt = _summary_format(output, out_format)
-    if dask_address is not None:
-        try:
-            import distributed  # noqa: F401
-        except ImportError:
-            raise _Error(f"--dask needs {DASK_MISSING}") from None
-    if fmt == "parquet":
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
-            raise _Error(
-                f"{output}: a .parquet summary needs pyarrow: pip install 'gradlog[parquet]'"
-            ) from None
+    _check_batch_extras(fmt, output, dask_address)
     try:
         found = survey(directory, include=include, exclude=exclude)
     except GradlogError as exc:
@@ -585,27 +574,7 @@ def batch(
 
         cache = Cache(cache_dir if cache_dir is not None else default_cache_dir())
     show = progress if progress is not None else sys.stderr.isatty()
-    bar_cm = (
-        click.progressbar(length=len(found.runs), label="analysing", file=sys.stderr)
-        if show and found.runs
-        else _NoBar()
-    )
-    with bar_cm as bar:
-        try:
-            table = run_batch(
-                found,
-                jobs=jobs,
-                scheduler=dask_address,
-                progress=lambda row: bar.update(1),
-                connect_timeout=dask_timeout,
-                cache=cache,
-                reports=reports_dir,
-                root=directory,
-            )
-        except GradlogError as exc:
-            raise _Error(str(exc)) from exc
-        except OSError as exc:
-            raise _Error(f"{exc.filename or reports_dir}: cannot write ({exc.strerror or exc})") from exc
+    table = _analyse_all(found, directory, jobs, dask_address, dask_timeout, cache, reports_dir, show)
     if compare_sweeps:
         from gradlog.batch import compare_sweeps as _compare_groups
 
@@ -631,6 +600,70 @@ def batch(
     worst = [severity_rank(s) for s in table["max_severity"] if s]
     fail_met = fail_on is not None and bool(worst) and max(worst) >= severity_rank(fail_on)
     _exit_batch(directory, n["ok"], n["error"], fail_met, allow_errors, found.runs)
+
+
+def _check_batch_extras(fmt: str, output: str, dask_address: str | None) -> None:
+    """Fail early, in one line, when an optional part the batch needs is not installed.
+
+    Raises
+    ------
+    CliError
+        If ``--dask`` is given without dask, or a .parquet summary without pyarrow.
+    """
+    if dask_address is not None:
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise _Error(f"--dask needs {DASK_MISSING}") from None
+    if fmt == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise _Error(
+                f"{output}: a .parquet summary needs pyarrow: pip install 'gradlog[parquet]'"
+            ) from None
+
+
+def _analyse_all(
+    found: Any,
+    directory: str,
+    jobs: int | None,
+    dask_address: str | None,
+    dask_timeout: float,
+    cache: Any,
+    reports_dir: str | None,
+    show: bool,
+) -> pd.DataFrame:
+    """Run the batch over the surveyed runs (with a progress bar when ``show``); return
+    the summary table.
+
+    Raises
+    ------
+    CliError
+        If the batch cannot run (a Dask scheduler that does not answer) or a report
+        cannot be written.
+    """
+    bar_cm = (
+        click.progressbar(length=len(found.runs), label="analysing", file=sys.stderr)
+        if show and found.runs
+        else _NoBar()
+    )
+    with bar_cm as bar:
+        try:
+            return run_batch(
+                found,
+                jobs=jobs,
+                scheduler=dask_address,
+                progress=lambda row: bar.update(1),
+                connect_timeout=dask_timeout,
+                cache=cache,
+                reports=reports_dir,
+                root=directory,
+            )
+        except GradlogError as exc:
+            raise _Error(str(exc)) from exc
+        except OSError as exc:
+            raise _Error(f"{exc.filename or reports_dir}: cannot write ({exc.strerror or exc})") from exc
 
 
 def _exit_batch(

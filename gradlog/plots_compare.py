@@ -19,11 +19,13 @@ Artists carry a ``gid``: ``curve:<run>``, ``common_step``, ``blowup:<run>``, ``f
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from gradlog.analyzers.wording import fmt_setting
 from gradlog.plots import PALETTE, WIDTH_IN
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -142,7 +144,7 @@ def plot_sweep_curves(
         if x.size == 0:
             continue
         unit = unit or r.report.run.meta.get("step_unit")
-        name = f"{r.name} ({comp.by}={_fmt(r.value)})" if comp.by else r.name
+        name = f"{r.name} ({comp.by}={fmt_setting(r.value)})" if comp.by else r.name
         ax.plot(x, y, color=col, lw=1.4, label=name, gid=f"curve:{r.name}")
         drawn.append(y)
         if r.blew_up:
@@ -200,7 +202,7 @@ def plot_sweep_curves(
         ticks = sorted({r.value for r in comp.runs})
         if len(ticks) <= 12:
             cb.set_ticks(ticks)
-            cb.set_ticklabels([_fmt(t) for t in ticks])
+            cb.set_ticklabels([fmt_setting(t) for t in ticks])
             cb.minorticks_off()
     elif drawn:
         ax.legend(fontsize=8, loc="upper right", framealpha=0.85)
@@ -247,18 +249,7 @@ def plot_sweep(
         ax.set_xscale("log")
     if logy:
         ax.set_yscale("log")
-    if comp.usable_range is not None and all(isinstance(v, float) for v in comp.usable_range):
-        lo, hi = comp.usable_range
-        span_lo, span_hi = (lo / 1.15, hi * 1.15) if logx else (lo - 0.02 * abs(lo), hi + 0.02 * abs(hi))
-        ax.axvspan(
-            span_lo,
-            span_hi,
-            color="#009E73",
-            alpha=0.12,
-            lw=0,
-            gid="usable_range",
-            label=f"usable range {_fmt(lo)}" + ("" if lo == hi else f"-{_fmt(hi)}"),
-        )
+    _shade_usable(ax, comp, logx)
     order = np.argsort(xs)
     ax.plot(
         xs[order][ok[order]],
@@ -283,6 +274,33 @@ def plot_sweep(
         label="best loss",
         gid="best",
     )
+    _mark_bounced_and_blown(ax, pts, xs, final, ok)
+    _finish_sweep(ax, comp, pts, xs, logx, logy)
+    return ax
+
+
+def _shade_usable(ax: Axes, comp: Comparison, logx: bool) -> None:
+    """Shade the usable range (a little wider than its ends, so one value shows)."""
+    if comp.usable_range is None or not all(isinstance(v, float) for v in comp.usable_range):
+        return
+    lo, hi = comp.usable_range
+    span_lo, span_hi = (lo / 1.15, hi * 1.15) if logx else (lo - 0.02 * abs(lo), hi + 0.02 * abs(hi))
+    ax.axvspan(
+        span_lo,
+        span_hi,
+        color="#009E73",
+        alpha=0.12,
+        lw=0,
+        gid="usable_range",
+        label=f"usable range {fmt_setting(lo)}" + ("" if lo == hi else f"-{fmt_setting(hi)}"),
+    )
+
+
+def _mark_bounced_and_blown(
+    ax: Axes, pts: Sequence[ComparedRun], xs: np.ndarray, final: np.ndarray, ok: np.ndarray
+) -> None:
+    """An orange ring around the runs that bounced; an x at the top edge for those whose
+    loss blew up."""
     bounced = np.array([r.bounced and not r.blew_up for r in pts])
     if bounced.any():
         ax.plot(
@@ -314,6 +332,12 @@ def plot_sweep(
             label="blew up (diverged / non-finite)",
             gid="blew_up",
         )
+
+
+def _finish_sweep(
+    ax: Axes, comp: Comparison, pts: Sequence[ComparedRun], xs: np.ndarray, logx: bool, logy: bool
+) -> None:
+    """The best run's label, axis labels, title, legend and the tried values as ticks."""
     for r in pts:
         if r.name == comp.best_run and math.isfinite(r.final_loss):
             ax.annotate(
@@ -339,9 +363,8 @@ def plot_sweep(
     ticks = sorted(set(xs.tolist()))
     if logx and len(ticks) <= 10:
         ax.set_xticks(ticks)
-        ax.set_xticklabels([_fmt(t) for t in ticks])
+        ax.set_xticklabels([fmt_setting(t) for t in ticks])
         ax.xaxis.set_minor_formatter(_null_formatter())
-    return ax
 
 
 def _null_formatter() -> Any:
@@ -366,12 +389,6 @@ def _plain_log_labels(ax: Axes) -> None:
         ax.yaxis.set_minor_formatter(fmt)
     else:
         ax.yaxis.set_minor_formatter(_null_formatter())
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.3g}"
-    return str(v)
 
 
 def comparison_figures(comp: Comparison) -> list[tuple[str, Figure]]:

@@ -305,9 +305,15 @@ def infer_roles(tags: Iterable[str]) -> dict[str, Any]:
     tags = list(tags)
     tagset = set(tags)
     roles: dict[str, Any] = {r: None for r in ROLE_NAMES}
-    roles["grad"] = []
+    roles["loss"] = _loss_role(tags, tagset)
+    roles["lr"] = _lr_role(tags)
+    roles["val_loss"], roles["val_metric"] = _heldout_roles(tags)
+    roles["grad_total"], roles["grad"] = _grad_roles(tags, tagset)
+    return roles
 
-    # loss: the raw per-step training loss
+
+def _loss_role(tags: list[str], tagset: set[str]) -> str | None:
+    """The raw per-step training loss (see :func:`infer_roles`)."""
     for cand in (
         "train/loss",
         "train/train_loss",
@@ -317,22 +323,23 @@ def infer_roles(tags: Iterable[str]) -> dict[str, Any]:
         "train/loss_epoch",
     ):
         if cand in tagset and (cand != "train/loss_epoch" or not _has_step_loss(tags)):
-            roles["loss"] = cand
-            break
-    else:
-        cands = [t for t in tags if not _is_heldout(t) and "loss" in _name(t) and not _is_stat_group(t)]
-        preferred = [t for t in cands if not t.endswith(("_smoothed", "_epoch", "_avg", "_ema"))]
-        totals = [t for t in cands if t in ("train/loss_smoothed", "train/total") or "total" in _name(t)]
-        pool = preferred or cands
-        if len(preferred) >= 2 and totals:
-            # several loss components (GoogLeNet's heads, Faster R-CNN's rpn/cls/bbox terms)
-            # beside the total the framework prints (Caffe's 'Iteration N, loss = X'): a
-            # component is not the loss
-            roles["loss"] = min(totals, key=lambda t: (_group(t) != "train", len(t), t))
-        elif pool:
-            roles["loss"] = min(pool, key=lambda t: (_group(t) not in ("train", ""), len(t), t))
+            return cand
+    cands = [t for t in tags if not _is_heldout(t) and "loss" in _name(t) and not _is_stat_group(t)]
+    preferred = [t for t in cands if not t.endswith(("_smoothed", "_epoch", "_avg", "_ema"))]
+    totals = [t for t in cands if t in ("train/loss_smoothed", "train/total") or "total" in _name(t)]
+    pool = preferred or cands
+    if len(preferred) >= 2 and totals:
+        # several loss components (GoogLeNet's heads, Faster R-CNN's rpn/cls/bbox terms)
+        # beside the total the framework prints (Caffe's 'Iteration N, loss = X'): a
+        # component is not the loss
+        return min(totals, key=lambda t: (_group(t) != "train", len(t), t))
+    if pool:
+        return min(pool, key=lambda t: (_group(t) not in ("train", ""), len(t), t))
+    return None
 
-    # lr
+
+def _lr_role(tags: list[str]) -> str | None:
+    """The learning rate (``train/lr`` first; parameter group 1 before the others)."""
     lr_cands = [
         t
         for t in tags
@@ -344,32 +351,38 @@ def infer_roles(tags: Iterable[str]) -> dict[str, Any]:
             or t.lower().startswith(("lr/", "lr-", "lr_", "train/lr"))
         )
     ]
-    if lr_cands:
-        roles["lr"] = min(
-            lr_cands,
-            key=lambda t: (t != "train/lr", not t.startswith("train/"), _lr_group_rank(t), len(t), t),
-        )
+    if not lr_cands:
+        return None
+    return min(
+        lr_cands,
+        key=lambda t: (t != "train/lr", not t.startswith("train/"), _lr_group_rank(t), len(t), t),
+    )
 
-    # held-out loss and metric
+
+def _heldout_roles(tags: list[str]) -> tuple[str | None, str | None]:
+    """The held-out loss and metric (``val/loss`` first; a metric by its rank)."""
     heldout = [t for t in tags if _is_heldout(t)]
+    val_loss = val_metric = None
     vl = [t for t in heldout if "loss" in _name(t)]
     if vl:
-        roles["val_loss"] = min(
+        val_loss = min(
             vl, key=lambda t: (_name(t) != "loss", _group(t) != "val", t.endswith("_epoch"), len(t), t)
         )
     vm = [(r, t) for t in heldout if (r := _metric_rank(t)) is not None]
     if vm:
-        roles["val_metric"] = min(
+        val_metric = min(
             vm, key=lambda rt: (rt[0], _metric_preference(rt[1]), _group(rt[1]) != "val", len(rt[1]), rt[1])
         )[1]
     else:
         metrics = [t for t in tags if _group(t) == "metrics" and _metric_rank(t) is not None]
         if metrics:
-            roles["val_metric"] = min(metrics, key=lambda t: (_metric_preference(t), len(t), t))
+            val_metric = min(metrics, key=lambda t: (_metric_preference(t), len(t), t))
+    return val_loss, val_metric
 
-    # gradients
-    if "grad_norm/total" in tagset:
-        roles["grad_total"] = "grad_norm/total"
+
+def _grad_roles(tags: list[str], tagset: set[str]) -> tuple[str | None, list[str]]:
+    """The global gradient norm and the per-layer gradient statistics."""
+    total = "grad_norm/total" if "grad_norm/total" in tagset else None
     per_layer = sorted(
         t
         for t in tags
@@ -383,8 +396,7 @@ def infer_roles(tags: Iterable[str]) -> dict[str, Any]:
     if not per_layer:
         # TensorBoard gradient histograms reduced to their L2 norm
         per_layer = sorted(t for t in tags if t.endswith("/l2") and "grad" in t.lower())
-    roles["grad"] = per_layer
-    return roles
+    return total, per_layer
 
 
 def _has_step_loss(tags: list[str]) -> bool:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from gradlog.analyzers.wording import fmt_num, single_line
 from gradlog.series import ema_debiased, lr_decays
 
 __all__ = [
@@ -24,8 +25,6 @@ __all__ = [
     "ema_debiased",
 ]
 
-_WS_RE = re.compile(r"\s+")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -71,8 +70,7 @@ _STAT_LABELS = {
 def _txt(text: Any) -> str:
     """Log-derived text made safe for matplotlib: one line, no control characters, and
     ``$`` escaped so that a tag never switches on (or breaks) mathtext."""
-    one = _WS_RE.sub(" ", _CONTROL_RE.sub(" ", str(text))).strip()
-    return one.replace("$", r"\$")
+    return single_line(text).replace("$", r"\$")
 
 
 def _new_ax(ax: Axes | None, height: float = 3.6) -> Axes:
@@ -379,7 +377,8 @@ def _isnum(x: Any) -> bool:
 
 
 def _g(x: Any) -> str:
-    return f"{float(x):.3g}" if _isnum(x) else "?"
+    """A number from the evidence in a label (``?`` when it is missing)."""
+    return fmt_num(x, 3, missing="?")
 
 
 def _unavailable(ax: Axes, text: str) -> Axes:
@@ -466,7 +465,7 @@ def _trend_follows(
     line = np.asarray(t.line(x), dtype=float)
     for idx in np.array_split(np.arange(len(x)), 3):
         if t.log_space:
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
                 off = float(np.median(np.log(y[idx] / line[idx])))
             if not abs(off) <= np.log(third_tolerance):
                 return False

@@ -224,9 +224,27 @@ def plot_first_order(report: Report, *, ax: Axes | None = None, ema_weight: floa
     promise = _promise(lr, gnorm)
     if promise.empty:
         return _unavailable(ax, f"first-order check not available: {_txt(gtag)} has no positive finite value")
+    drawn = _draw_loss_and_promise(ax, loss, promise, _txt(loss_tag), ema_weight)
+    rows, finding = _first_order_rows(report, loss)
+    trans = blended_transform_factory(ax.transData, ax.transAxes)
+    span = max(float(max(loss.index[-1], promise.index[-1]) - min(loss.index[0], promise.index[0])), 1.0)
+    labelled: set[str] = set()  # the legend entries already given
+    boxes = []
+    for k, row in enumerate(rows):
+        drawn += _draw_phase_levels(ax, k, row, labelled)
+        boxes.append(_phase_box(ax, k, row, finding, trans, span))
+    _finish_first_order(ax, run, report, drawn, finding)
+    _declutter(ax, boxes)
+    return ax
+
+
+def _draw_loss_and_promise(
+    ax: Axes, loss: pd.Series, promise: pd.Series, loss_label: str, ema_weight: float
+) -> list[np.ndarray]:
+    """Draw the loss and the promise per step (raw faint, EMA on top); return their values."""
     drawn = []
     for s, color, gid, label in (
-        (loss, BLUE, "loss", _txt(loss_tag)),
+        (loss, BLUE, "loss", loss_label),
         (promise, VERMILLION, "promise", "promise per step η‖g‖²"),
     ):
         v = s.to_numpy()
@@ -242,75 +260,88 @@ def plot_first_order(report: Report, *, ax: Axes | None = None, ema_weight: floa
             )
         else:
             ax.plot(s.index, v, color=color, lw=1.5, marker="o", ms=3, gid=f"{gid}_raw", label=label)
-    rows, finding = _first_order_rows(report, loss)
-    trans = blended_transform_factory(ax.transData, ax.transAxes)
-    span = max(float(max(loss.index[-1], promise.index[-1]) - min(loss.index[0], promise.index[0])), 1.0)
-    labelled = realised_labelled = False
-    boxes = []
-    for k, row in enumerate(rows):
-        lo, b = row["lo"], row["end"]
-        if np.isfinite(row["level"]) and row["level"] > 0:
-            ax.hlines(
-                row["level"],
-                lo,
-                b,
-                color=BLUE,
-                lw=1.3,
-                ls="--",
-                gid=f"loss_level:{k}",
-                label="_nolegend_" if labelled else "medians per LR phase",
-                zorder=4,
-            )
-            labelled = True
-        if np.isfinite(row["promise"]) and row["promise"] > 0:
-            ax.hlines(
-                row["promise"], lo, b, color=VERMILLION, lw=1.3, ls="--", gid=f"promise_level:{k}", zorder=4
-            )
-        e = row["efficiency"]
-        if e is not None and e > 0 and np.isfinite(row["promise"]) and row["promise"] > 0:
-            # drawn at least 1e-4 of the promise (a triangle says "lower"): a realised
-            # decrease of 1e-9 must not squash the rest of the figure into a line
-            realised = e * row["promise"]
-            shown = max(realised, _REALISED_FLOOR * row["promise"])
-            drawn.append(np.array([shown]))
-            ax.hlines(
-                shown,
-                lo,
-                b,
-                color=GREEN,
-                lw=1.8,
-                ls=":",
-                gid=f"realised:{k}",
-                zorder=4,
-                label="_nolegend_" if realised_labelled else "realised decrease per step",
-            )
-            realised_labelled = True
-            if shown > realised:
-                ax.plot([0.5 * (lo + b)], [shown], "v", color=GREEN, ms=6, gid=f"realised_below:{k}")
-        hit = _fo_hit(row, finding)
-        compact = (b - row["start"]) / span < 0.3
-        boxes.append(
-            ax.text(
-                row["start"],
-                0.97,
-                _fo_text(row, compact),
-                transform=trans,
-                va="top",
-                ha="left",
-                fontsize=7.5,
-                color=BLACK,
-                clip_on=True,
-                gid=f"first_order:{k}",
-                fontweight="bold" if hit else "normal",
-                bbox={
-                    "boxstyle": "round,pad=0.25",
-                    "fc": "white",
-                    "ec": VERMILLION if hit else GREY,
-                    "lw": 1.2 if hit else 0.8,
-                    "alpha": 0.9,
-                },
-            )
+    return drawn
+
+
+def _draw_phase_levels(ax: Axes, k: int, row: dict[str, Any], labelled: set[str]) -> list[np.ndarray]:
+    """Draw one LR phase's median loss, median promise and realised decrease (dashed,
+    dashed, dotted); return the realised level drawn (it joins the y-range)."""
+    lo, b = row["lo"], row["end"]
+    out: list[np.ndarray] = []
+    if np.isfinite(row["level"]) and row["level"] > 0:
+        ax.hlines(
+            row["level"],
+            lo,
+            b,
+            color=BLUE,
+            lw=1.3,
+            ls="--",
+            gid=f"loss_level:{k}",
+            label="_nolegend_" if "level" in labelled else "medians per LR phase",
+            zorder=4,
         )
+        labelled.add("level")
+    if np.isfinite(row["promise"]) and row["promise"] > 0:
+        ax.hlines(
+            row["promise"], lo, b, color=VERMILLION, lw=1.3, ls="--", gid=f"promise_level:{k}", zorder=4
+        )
+    e = row["efficiency"]
+    if e is not None and e > 0 and np.isfinite(row["promise"]) and row["promise"] > 0:
+        # drawn at least 1e-4 of the promise (a triangle says "lower"): a realised
+        # decrease of 1e-9 must not squash the rest of the figure into a line
+        realised = e * row["promise"]
+        shown = max(realised, _REALISED_FLOOR * row["promise"])
+        out.append(np.array([shown]))
+        ax.hlines(
+            shown,
+            lo,
+            b,
+            color=GREEN,
+            lw=1.8,
+            ls=":",
+            gid=f"realised:{k}",
+            zorder=4,
+            label="_nolegend_" if "realised" in labelled else "realised decrease per step",
+        )
+        labelled.add("realised")
+        if shown > realised:
+            ax.plot([0.5 * (lo + b)], [shown], "v", color=GREEN, ms=6, gid=f"realised_below:{k}")
+    return out
+
+
+def _phase_box(
+    ax: Axes, k: int, row: dict[str, Any], finding: Finding | None, trans: Any, span: float
+) -> Any:
+    """The box with one phase's first-order numbers (vermilion and bold where the finding
+    says the phase overshoots); returns the Text."""
+    hit = _fo_hit(row, finding)
+    compact = (row["end"] - row["start"]) / span < 0.3
+    return ax.text(
+        row["start"],
+        0.97,
+        _fo_text(row, compact),
+        transform=trans,
+        va="top",
+        ha="left",
+        fontsize=7.5,
+        color=BLACK,
+        clip_on=True,
+        gid=f"first_order:{k}",
+        fontweight="bold" if hit else "normal",
+        bbox={
+            "boxstyle": "round,pad=0.25",
+            "fc": "white",
+            "ec": VERMILLION if hit else GREY,
+            "lw": 1.2 if hit else 0.8,
+            "alpha": 0.9,
+        },
+    )
+
+
+def _finish_first_order(
+    ax: Axes, run: Run, report: Report, drawn: list[np.ndarray], finding: Finding | None
+) -> None:
+    """Decays, the log axis with room for the boxes, labels, title and legend."""
     _mark_decays(ax, _decays(run, report))
     allv = np.concatenate(drawn)
     allv = allv[np.isfinite(allv)]
@@ -327,5 +358,3 @@ def plot_first_order(report: Report, *, ax: Axes | None = None, ema_weight: floa
     ax.set_title(f"first-order check: does the loss fall as η‖g‖² promises? ({src})", fontsize=10, loc="left")
     ax.grid(True, which="major", alpha=0.3, lw=0.5)
     _legend(ax, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)
-    _declutter(ax, boxes)
-    return ax

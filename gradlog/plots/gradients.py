@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -152,109 +153,166 @@ def plot_grad_norms(
         )
         ax.set_axis_off()
         return ax
-    window = _window(report_or_run)
-    if relative is None:
-        relative = window is not None
-    steps_all = run.steps
-    run_range = (steps_all["first"] or 0, steps_all["last"] or 0)
-    if relative and window is None:
-        window = (float(run_range[0]), float(run_range[1]))
-    evidence = _evidence_by_tag(report_or_run)
-    rising = {t for f in _findings(report_or_run) if f.id in _GROWTH_IDS for t in f.tags}
-    named = {t for f in _findings(report_or_run) if f.id in _GRAD_IDS for t in f.tags}
-    colors = _layer_colors(layers, named)
-    trends = {t.tag: t for t in _trends(report_or_run) if t.scope == "run"} if not relative else {}
+    sty = _GradStyle.of(report_or_run, run, layers, tags, total, relative, ema_weight)
     shown: list[np.ndarray] = []
-    n_coloured = sum(1 for t in tags if t == total or colors.get(t) != _REST)
-    raw_too = n_coloured <= 3  # faint raw values beneath: only when they do not pile up
-    grey_labelled = False
     drawn_trend = False
-    n_grey = sum(1 for c in colors.values() if c == _REST)
     for tag in tags:
-        color = BLACK if tag == total else colors[tag]
-        s = _finite(run.series(tag))
-        s = s[s.to_numpy() > 0]
-        if s.empty:
-            continue
-        grey = color == _REST
-        label = "total" if tag == total else _txt(_short(tag, layers))
-        if tag == total and layers and _stat_label(run, [tag]) != _stat_label(run, layers):
+        drawn = _draw_layer(ax, run, tag, sty)
+        if drawn is not None:
+            shown.append(drawn[0])
+            drawn_trend |= drawn[1]
+    _finish_grad_axes(
+        ax, report_or_run, run, sty, np.concatenate(shown) if shown else np.array([]), drawn_trend
+    )
+    return ax
+
+
+@dataclass
+class _GradStyle:
+    """How the gradient figure draws its layers: colours, labels, the analysed window
+    and whether the layers are divided by their level at its start."""
+
+    layers: list[str]
+    total: str | None
+    colors: dict[str, str]
+    rising: set[str]
+    evidence: dict[str, dict[str, Any]]
+    trends: dict[str, Any]
+    relative: bool
+    window: tuple[float, float] | None
+    run_range: tuple[int, int]
+    raw_too: bool
+    n_grey: int
+    ema_weight: float | None
+    grey_labelled: bool = False
+
+    @classmethod
+    def of(
+        cls,
+        obj: Any,
+        run: Run,
+        layers: list[str],
+        tags: list[str],
+        total: str | None,
+        relative: bool | None,
+        ema_weight: float | None,
+    ) -> _GradStyle:
+        """Read the style from the findings (window, named and rising layers, evidence)."""
+        window = _window(obj)
+        if relative is None:
+            relative = window is not None
+        steps_all = run.steps
+        run_range = (steps_all["first"] or 0, steps_all["last"] or 0)
+        if relative and window is None:
+            window = (float(run_range[0]), float(run_range[1]))
+        named = {t for f in _findings(obj) if f.id in _GRAD_IDS for t in f.tags}
+        colors = _layer_colors(layers, named)
+        n_coloured = sum(1 for t in tags if t == total or colors.get(t) != _REST)
+        return cls(
+            layers=layers,
+            total=total,
+            colors=colors,
+            rising={t for f in _findings(obj) if f.id in _GROWTH_IDS for t in f.tags},
+            evidence=_evidence_by_tag(obj),
+            trends={t.tag: t for t in _trends(obj) if t.scope == "run"} if not relative else {},
+            relative=relative,
+            window=window,
+            run_range=run_range,
+            raw_too=n_coloured <= 3,  # faint raw values beneath: only when they do not pile up
+            n_grey=sum(1 for c in colors.values() if c == _REST),
+            ema_weight=ema_weight,
+        )
+
+    def label(self, run: Run, tag: str, grey: bool) -> str:
+        """The legend entry of a layer (the grey rest share one entry)."""
+        layers = self.layers
+        label = "total" if tag == self.total else _txt(_short(tag, layers))
+        if tag == self.total and layers and _stat_label(run, [tag]) != _stat_label(run, layers):
             label += f" ({_stat_label(run, [tag])})"  # e.g. Caffe: layers mean |diff|, total L2
-        if tag in rising:
+        if tag in self.rising:
             label += " ↑"  # named by a growth finding
-            fold = _num(evidence.get(tag, {}).get("fold_change"))
-            if relative and fold is not None:
+            fold = _num(self.evidence.get(tag, {}).get("fold_change"))
+            if self.relative and fold is not None:
                 label += f" ×{fold:.3g}"
         if grey:
-            label = "_nolegend_" if grey_labelled else f"other layers ({n_grey})"
-            grey_labelled = True
-        steps, v = s.index.to_numpy(), s.to_numpy()
-        ref = 1.0
-        if relative and window is not None:
-            ev_level = _num(evidence.get(tag, {}).get("start_level"))
-            if ev_level is not None and ev_level > 0:
-                ref = ev_level
-            else:
-                w0, w1 = window
-                first = v[(steps >= w0) & (steps <= w0 + 0.1 * (w1 - w0))]
-                if not first.size or not np.median(first) > 0:
-                    continue
-                ref = float(np.median(first))
-            v = v / ref
-        lw = 2.0 if tag == total else (0.9 if grey else 1.4)
-        z = 2 if grey else 3
-        if len(v) > SMOOTH_MIN_POINTS:
-            if not grey and (raw_too or not relative):
-                ax.plot(*_thin(steps, v), color=color, lw=0.6, alpha=0.2, gid=f"grad_raw:{tag}", zorder=1)
-            w = ema_weight if ema_weight is not None else _long_ema_weight(len(v))
-            smooth = ema_debiased(v, w)
-            ax.plot(
-                *_thin(steps, smooth),
-                color=color,
-                lw=lw,
-                zorder=z,
-                gid=f"grad:{tag}" if not grey else f"grad_rest:{tag}",
-                label=label,
-            )
-        else:
-            smooth = v
-            ax.plot(
-                steps,
-                v,
-                color=color,
-                lw=lw,
-                marker="o",
-                ms=3,
-                zorder=z,
-                gid=f"grad:{tag}" if not grey else f"grad_rest:{tag}",
-                label=label,
-            )
-        if relative and window is not None:  # the y-range: the drawn curves in the window
-            shown.append(smooth[(steps >= window[0]) & (steps <= window[1])])
-        else:
-            shown.append(v)
-        t = trends.get(tag)
-        if t is not None and not grey and _trend_follows(t, s):
-            xs = np.linspace(t.step_start, t.step_end, 50)
-            ax.plot(xs, t.line(xs), color=color, lw=1.0, ls="--", gid=f"trend:{tag}:run", zorder=4)
-            drawn_trend = True
-    allv = np.concatenate(shown) if shown else np.array([])
+            label = "_nolegend_" if self.grey_labelled else f"other layers ({self.n_grey})"
+            self.grey_labelled = True
+        return label
+
+    def reference(self, tag: str, steps: np.ndarray, v: np.ndarray) -> float | None:
+        """The level a layer is divided by (1 when absolute; None: no level to divide by)."""
+        if not (self.relative and self.window is not None):
+            return 1.0
+        ev_level = _num(self.evidence.get(tag, {}).get("start_level"))
+        if ev_level is not None and ev_level > 0:
+            return ev_level
+        w0, w1 = self.window
+        first = v[(steps >= w0) & (steps <= w0 + 0.1 * (w1 - w0))]
+        if not first.size or not np.median(first) > 0:
+            return None
+        return float(np.median(first))
+
+
+def _draw_layer(ax: Axes, run: Run, tag: str, sty: _GradStyle) -> tuple[np.ndarray, bool] | None:
+    """Draw one layer (raw faint, smoothed on top, its fitted trend); return the values
+    that set the y-range and whether a trend was drawn (None: nothing drawn)."""
+    color = BLACK if tag == sty.total else sty.colors[tag]
+    s = _finite(run.series(tag))
+    s = s[s.to_numpy() > 0]
+    if s.empty:
+        return None
+    grey = color == _REST
+    label = sty.label(run, tag, grey)
+    steps, v = s.index.to_numpy(), s.to_numpy()
+    ref = sty.reference(tag, steps, v)
+    if ref is None:
+        return None
+    if sty.relative and sty.window is not None:
+        v = v / ref
+    lw = 2.0 if tag == sty.total else (0.9 if grey else 1.4)
+    z = 2 if grey else 3
+    gid = f"grad:{tag}" if not grey else f"grad_rest:{tag}"
+    if len(v) > SMOOTH_MIN_POINTS:
+        if not grey and (sty.raw_too or not sty.relative):
+            ax.plot(*_thin(steps, v), color=color, lw=0.6, alpha=0.2, gid=f"grad_raw:{tag}", zorder=1)
+        w = sty.ema_weight if sty.ema_weight is not None else _long_ema_weight(len(v))
+        smooth = ema_debiased(v, w)
+        ax.plot(*_thin(steps, smooth), color=color, lw=lw, zorder=z, gid=gid, label=label)
+    else:
+        smooth = v
+        ax.plot(steps, v, color=color, lw=lw, marker="o", ms=3, zorder=z, gid=gid, label=label)
+    if sty.relative and sty.window is not None:  # the y-range: the drawn curves in the window
+        shown = smooth[(steps >= sty.window[0]) & (steps <= sty.window[1])]
+    else:
+        shown = v
+    t = sty.trends.get(tag)
+    if t is not None and not grey and _trend_follows(t, s):
+        xs = np.linspace(t.step_start, t.step_end, 50)
+        ax.plot(xs, t.line(xs), color=color, lw=1.0, ls="--", gid=f"trend:{tag}:run", zorder=4)
+        return shown, True
+    return shown, False
+
+
+def _finish_grad_axes(
+    ax: Axes, obj: Any, run: Run, sty: _GradStyle, allv: np.ndarray, drawn_trend: bool
+) -> None:
+    """Scale, labels, the transient, decays, finding spans, title and legend."""
     if _log_ok(allv):
         ax.set_yscale("log")
-    stat = _stat_label(run, layers or tags)
-    if relative and window is not None:
-        _mark_transient(ax, run_range, window, allv)
+    stat = _stat_label(run, sty.layers or ([sty.total] if sty.total else []))
+    window = sty.window
+    if sty.relative and window is not None:
+        _mark_transient(ax, sty.run_range, window, allv)
         ax.axhline(1.0, color="#555555", lw=0.8, ls="-", zorder=1)
         ax.set_ylabel(f"{stat.splitlines()[0]}\n/ level at {_step_label(run)} {window[0]:,.0f}", fontsize=9)
     else:
         ax.set_ylabel(stat, fontsize=9)
     ax.set_xlabel(_step_label(run))
-    decays = _decays(run, report_or_run)
-    _mark_decays(ax, decays)
-    labels = _shade_all(ax, [f for f in _findings(report_or_run) if f.id in _GRAD_IDS], run_range)
+    _mark_decays(ax, _decays(run, obj))
+    labels = _shade_all(ax, [f for f in _findings(obj) if f.id in _GRAD_IDS], sty.run_range)
     ax.grid(True, which="major", alpha=0.3, lw=0.5)
-    what = "gradients per layer" if layers else "global gradient norm"
-    if relative:
+    what = "gradients per layer" if sty.layers else "global gradient norm"
+    if sty.relative:
         what += " relative to the start of the analysed window"
     ax.set_title(
         f"{_txt(run.name)}: {what}" + (" (dashed: fitted trend)" if drawn_trend else ""),
@@ -268,7 +326,6 @@ def plot_grad_norms(
     else:
         _legend(ax, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=min(5, (n + 1) // 2))
     _declutter(ax, labels)
-    return ax
 
 
 def _mark_transient(

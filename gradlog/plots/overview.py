@@ -75,53 +75,7 @@ def plot_overview(report: Report, *, ax: Axes | None = None, ema_weight: float =
     val = run.series(val_tag) if val_tag and val_tag in run else None
     values = []
     if loss is not None:
-        v = loss.to_numpy()
-        values.append(v)
-        if not np.isfinite(v).any():
-            ax.text(
-                0.5,
-                0.5,
-                f"{_txt(loss_tag)}: no finite value ({len(v)} NaN/inf)",
-                transform=ax.transAxes,
-                ha="center",
-                va="center",
-                color=VERMILLION,
-            )
-        elif len(v) > SMOOTH_MIN_POINTS:
-            ax.plot(
-                *_thin(loss.index, v),
-                color=BLUE,
-                lw=0.8,
-                alpha=0.3,
-                gid="loss_raw",
-                label=f"{_txt(loss_tag)} (raw)",
-            )
-            ax.plot(
-                *_thin(loss.index, ema_debiased(v, ema_weight)),
-                color=BLUE,
-                lw=1.6,
-                gid="loss_smooth",
-                label=f"{_txt(loss_tag)} (EMA {ema_weight:g})",
-            )
-        else:  # a few points (per-epoch logs): smoothing would only add lag
-            ax.plot(loss.index, v, color=BLUE, lw=1.5, marker="o", ms=3, gid="loss_raw", label=_txt(loss_tag))
-        bad = loss[~np.isfinite(v)]
-        if not bad.empty:
-            from matplotlib.transforms import blended_transform_factory
-
-            trans = blended_transform_factory(ax.transData, ax.transAxes)
-            ax.plot(
-                bad.index,
-                np.full(len(bad), 0.02),
-                "x",
-                color=VERMILLION,
-                ms=5,
-                mew=1.2,
-                transform=trans,
-                gid="nonfinite",
-                label=f"NaN/inf ({len(bad)})",
-                clip_on=False,
-            )
+        values.append(_draw_loss(ax, loss, _txt(loss_tag), ema_weight))
     if val is not None:
         values.append(val.to_numpy())
         ax.plot(
@@ -133,28 +87,7 @@ def plot_overview(report: Report, *, ax: Axes | None = None, ema_weight: float =
             ms=3,
             label=_txt(val_tag),
         )
-    # fitted trend: per LR phase when the analyzers fitted those, else over the run
-    labelled = False
-    for tag, color, curve in ((loss_tag, BLACK, loss), (val_tag, ORANGE, val)):
-        if not tag:
-            continue
-        ts = [t for t in _trends(report) if t.tag == tag]
-        phase = [t for t in ts if t.scope.startswith("lr_phase")]
-        for t in phase or [t for t in ts if t.scope == "run"]:
-            if not _trend_follows(t, curve):
-                continue
-            xs = np.linspace(t.step_start, t.step_end, 50)
-            ax.plot(
-                xs,
-                t.line(xs),
-                color=color,
-                lw=1.2,
-                ls="--",
-                gid=f"trend:{t.tag}:{t.scope}",
-                label=None if labelled else "fitted trend",
-                zorder=4,
-            )
-            labelled = True
+    _draw_fitted_trends(ax, report, ((loss_tag, BLACK, loss), (val_tag, ORANGE, val)))
     allv = np.concatenate(values) if values else np.array([])
     if _auto_log(allv):
         ax.set_yscale("log")
@@ -183,6 +116,78 @@ def plot_overview(report: Report, *, ax: Axes | None = None, ema_weight: float =
     _legend(ax, [twin] if twin is not None else [], loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4)
     _declutter(ax, labels)
     return ax
+
+
+def _draw_loss(ax: Axes, loss: pd.Series, name: str, ema_weight: float) -> np.ndarray:
+    """Draw the training loss (raw light, EMA on top; as it is when it has few points) and
+    its NaN/inf points as crosses on the floor; return its values."""
+    v = loss.to_numpy()
+    if not np.isfinite(v).any():
+        ax.text(
+            0.5,
+            0.5,
+            f"{name}: no finite value ({len(v)} NaN/inf)",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            color=VERMILLION,
+        )
+    elif len(v) > SMOOTH_MIN_POINTS:
+        ax.plot(*_thin(loss.index, v), color=BLUE, lw=0.8, alpha=0.3, gid="loss_raw", label=f"{name} (raw)")
+        ax.plot(
+            *_thin(loss.index, ema_debiased(v, ema_weight)),
+            color=BLUE,
+            lw=1.6,
+            gid="loss_smooth",
+            label=f"{name} (EMA {ema_weight:g})",
+        )
+    else:  # a few points (per-epoch logs): smoothing would only add lag
+        ax.plot(loss.index, v, color=BLUE, lw=1.5, marker="o", ms=3, gid="loss_raw", label=name)
+    bad = loss[~np.isfinite(v)]
+    if not bad.empty:
+        from matplotlib.transforms import blended_transform_factory
+
+        trans = blended_transform_factory(ax.transData, ax.transAxes)
+        ax.plot(
+            bad.index,
+            np.full(len(bad), 0.02),
+            "x",
+            color=VERMILLION,
+            ms=5,
+            mew=1.2,
+            transform=trans,
+            gid="nonfinite",
+            label=f"NaN/inf ({len(bad)})",
+            clip_on=False,
+        )
+    return v
+
+
+def _draw_fitted_trends(ax: Axes, report: Any, curves: Any) -> None:
+    """Draw each curve's fitted trend (per LR phase, or per stretch of a continuous
+    schedule, when the analyzers fitted those; else over the run), only where its straight
+    line follows the curve."""
+    labelled = False
+    for tag, color, curve in curves:
+        if not tag:
+            continue
+        ts = [t for t in _trends(report) if t.tag == tag]
+        phase = [t for t in ts if t.scope.startswith(("lr_phase", "lr_segment"))]
+        for t in phase or [t for t in ts if t.scope == "run"]:
+            if not _trend_follows(t, curve):
+                continue
+            xs = np.linspace(t.step_start, t.step_end, 50)
+            ax.plot(
+                xs,
+                t.line(xs),
+                color=color,
+                lw=1.2,
+                ls="--",
+                gid=f"trend:{t.tag}:{t.scope}",
+                label=None if labelled else "fitted trend",
+                zorder=4,
+            )
+            labelled = True
 
 
 def _draw_lr(ax: Axes, run: Run, report: Any) -> Axes | None:

@@ -2,8 +2,11 @@
 names, findings grouped by kind and cause, merged not-assessable reasons, headings that
 tell runs with the same file name apart, and the unit trend slopes read in.
 
-A leaf module: it imports nothing from gradlog at run time (``FINDING_IDS`` and
-``SEVERITIES`` lazily, from the findings contract)."""
+Numbers are formatted by :mod:`gradlog.analyzers.wording` (the one number-formatting
+module; its leaf module imports nothing from gradlog): ``fmt_num`` here is its
+:func:`~gradlog.analyzers.wording.fmt_value`, the table form. Besides it, this module
+imports nothing from gradlog at run time (``FINDING_IDS`` and ``SEVERITIES`` lazily, from
+the findings contract; the early-stop note lazily, from :mod:`gradlog.render.schedule`)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
+from gradlog.analyzers.wording import fmt_p, fmt_step, fmt_steps, single_line
+from gradlog.analyzers.wording import fmt_value as fmt_num
+
 if TYPE_CHECKING:  # pragma: no cover
     from gradlog.findings import Finding, Trend
     from gradlog.run import Run
@@ -23,6 +29,7 @@ __all__ = [
     "fmt_num",
     "fmt_step",
     "fmt_steps",
+    "cell_value",
     "evidence_items",
     "evidence_line",
     "safe_filename",
@@ -45,8 +52,6 @@ __all__ = [
 
 _UNSAFE_RE = re.compile(r"[^A-Za-z0-9._-]+")
 _DASHES_RE = re.compile(r"-{2,}")
-_WS_RE = re.compile(r"\s+")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _WINDOWS_RESERVED = {
     "con",
     "prn",
@@ -55,52 +60,6 @@ _WINDOWS_RESERVED = {
     *(f"com{i}" for i in range(1, 10)),
     *(f"lpt{i}" for i in range(1, 10)),
 }
-
-
-def fmt_num(x: Any, digits: int = 4) -> str:
-    """Return a number in at most ``digits`` significant digits (``nan``/``inf`` as such,
-    ``-`` for None); integers print whole, with thousands separators from 10,000."""
-    if x is None:
-        return "-"
-    if isinstance(x, bool):
-        return str(x).lower()
-    if isinstance(x, int):
-        return f"{x:,}" if abs(x) >= 10_000 else str(x)
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return str(x)
-    if math.isnan(f):
-        return "nan"
-    if math.isinf(f):
-        return "inf" if f > 0 else "-inf"
-    if f == int(f) and abs(f) < 1e15 and abs(f) >= 1:
-        i = int(f)
-        return f"{i:,}" if abs(i) >= 10_000 else str(i)
-    return f"{f:.{digits}g}"
-
-
-def fmt_step(x: Any) -> str:
-    """Return a step as an integer with thousands separators (``-`` for None)."""
-    if x is None:
-        return "-"
-    return f"{int(x):,}"
-
-
-def fmt_steps(step_range: Iterable[Any] | None) -> str:
-    """Return ``"steps 1,000-5,000"`` for a range, ``"whole run"`` for None."""
-    if step_range is None:
-        return "whole run"
-    a, b = list(step_range)
-    if a == b:
-        return f"step {fmt_step(a)}"
-    return f"steps {fmt_step(a)}-{fmt_step(b)}"
-
-
-def single_line(text: Any) -> str:
-    """Return ``text`` as one line: control characters and runs of whitespace become
-    one space."""
-    return _WS_RE.sub(" ", _CONTROL_RE.sub(" ", str(text))).strip()
 
 
 def _fmt_value(value: Any, max_items: int = 6) -> str:
@@ -117,6 +76,15 @@ def _fmt_value(value: Any, max_items: int = 6) -> str:
     if isinstance(value, str):
         return single_line(value)
     return fmt_num(value)
+
+
+def cell_value(mapping: Mapping[Any, Any], key: str) -> Any:
+    """Return the value of ``key`` in a record of an evidence table, matching keys by
+    their text (``""`` when the record has none)."""
+    for k, v in mapping.items():
+        if str(k) == key:
+            return v
+    return ""
 
 
 def evidence_items(evidence: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -194,7 +162,12 @@ def meta_notes(run: Run) -> list[str]:
     """Return one-line notes about how ``run``'s log was read: restarts, skipped records,
     replaced points and parser warnings (each counted)."""
     meta = run.meta
+    from gradlog.render.schedule import stop_note
+
     notes: list[str] = []
+    stop = stop_note(run)
+    if stop:
+        notes.append(stop)
     restarts = meta.get("restarts") or []
     if restarts:
         notes.append(
@@ -224,17 +197,6 @@ def _restart(r: Any) -> str:
         ]
         return single_line(" ".join(b for b in bits if b))
     return single_line(r)
-
-
-def fmt_p(p: Any) -> str:
-    """Return a p-value as ``<0.001`` or with three decimals (``nan`` when missing)."""
-    try:
-        f = float(p)
-    except (TypeError, ValueError):
-        return "nan"
-    if math.isnan(f):
-        return "nan"
-    return "<0.001" if f < 0.001 else f"{f:.3f}"
 
 
 # -- findings grouped by kind and cause ------------------------------------------------

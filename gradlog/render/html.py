@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from gradlog._version import __version__
 from gradlog.render._common import (
     FindingGroup,
+    cell_value,
     display_names,
     fmt_num,
     fmt_p,
@@ -33,6 +34,7 @@ from gradlog.render._common import (
     trend_rate,
     unique_names,
 )
+from gradlog.render.schedule import schedule_line, schedule_of, scope_label
 
 if TYPE_CHECKING:  # pragma: no cover
     from gradlog.report import Report
@@ -75,6 +77,7 @@ CSS = """
 .gradlog .sev-warning .badge { background: #E69F00; color: #000; }
 .gradlog .sev-critical .badge { background: #D55E00; color: #fff; }
 .gradlog .meta-line { color: #555; font-size: 0.9em; }
+.gradlog .lr-schedule { font-size: 0.9em; margin: 0.2em 0; }
 .gradlog .summary { font-weight: 600; margin: 0.3em 0; }
 .gradlog .recommendation { margin: 0.3em 0; }
 .gradlog details { margin: 0.3em 0; }
@@ -131,7 +134,9 @@ def _value_html(value: Any) -> str:
                 cols += [str(k) for k in v if str(k) not in cols]
             head = "".join(f"<th>{_wbr(c)}</th>" for c in cols)
             body = "".join(
-                "<tr>" + "".join(f'<td class="num">{_value_html(_get(v, c))}</td>' for c in cols) + "</tr>"
+                "<tr>"
+                + "".join(f'<td class="num">{_value_html(cell_value(v, c))}</td>' for c in cols)
+                + "</tr>"
                 for v in value[:200]
             )
             more = f'<p class="meta-line">... {len(value) - 200} more rows</p>' if len(value) > 200 else ""
@@ -232,13 +237,6 @@ def _finding_html(g: FindingGroup, anchor: str, explained: dict[str, str]) -> st
     return "\n".join(parts)
 
 
-def _get(mapping: Mapping[Any, Any], key: str) -> Any:
-    for k, v in mapping.items():
-        if str(k) == key:
-            return v
-    return ""
-
-
 def _facts_html(run: Run) -> str:
     st = run.steps
     unit = run.meta.get("step_unit") or "step"
@@ -280,6 +278,15 @@ def _lr_html(report: Report) -> str:
     return f'<p class="lr-advice">{_e(report.lr_advice.line())}</p>'
 
 
+def _schedule_html(run: Run) -> str:
+    """The LR schedule named in one line (empty without an LR series)."""
+    sched = schedule_of(run)
+    if sched is None:
+        return ""
+    line = schedule_line(sched, str(run.meta.get("step_unit") or "step"))
+    return f'<p class="lr-schedule"><b>LR schedule:</b> {_e(line)}</p>'
+
+
 def _notes_html(run: Run) -> str:
     notes = meta_notes(run)
     if not notes:
@@ -311,6 +318,7 @@ def _trends_html(report: Report) -> str:
     if not report.trends:
         return ""
     unit = slope_unit(report.run)
+    sched = schedule_of(report.run)
     head = (
         '<tr><th>series</th><th>scope</th><th class="num">steps</th><th class="num">change'
         f'</th><th class="num">slope per {_e(unit.label)}</th><th class="num">p</th>'
@@ -319,7 +327,7 @@ def _trends_html(report: Report) -> str:
     rows = []
     for t in report.trends:
         rows.append(
-            f'<tr><td class="tag"><code>{_wbr(t.tag)}</code></td><td>{_e(t.scope)}</td>'
+            f'<tr><td class="tag"><code>{_wbr(t.tag)}</code></td><td>{_e(scope_label(t, sched))}</td>'
             f'<td class="num">{_e(fmt_step(t.step_start))} to {_e(fmt_step(t.step_end))}</td>'
             f'<td class="num">{_e(trend_change(t))}</td>'
             f'<td class="num">{_e(trend_rate(t, unit))}</td>'
@@ -397,6 +405,7 @@ def _run_section(
         f"<h2>{_wbr(heading)}</h2>",
         _lr_html(report),
         _headline_html(run),
+        _schedule_html(run),
         _notes_html(run),
     ]
     if "overview" in figs:
@@ -471,6 +480,7 @@ def report_html_fragment(report: Report) -> str:
         f"<h3>{_wbr(run.name)}</h3>",
         _lr_html(report),
         _headline_html(run),
+        _schedule_html(run),
     ]
     if "overview" in figs:
         parts.append(_figure_html("overview", figs["overview"], run.name))

@@ -16,6 +16,7 @@ from gradlog.findings import plain as strict
 
 if TYPE_CHECKING:  # pragma: no cover
     from gradlog.report import Report
+    from gradlog.run import Run
 
 __all__ = ["run_dict", "reports_dict", "reports_json", "strict", "schema", "SCHEMA_FILE", "SCHEMA_VERSION"]
 
@@ -58,10 +59,23 @@ def run_dict(report: Report) -> dict[str, Any]:
             "tags": tags,
             "trends": [t.to_dict() for t in report.trends],
             "lr_advice": report.lr_advice.to_dict(),
+            "lr_schedule": _schedule_dict(run),
             "findings": [f.to_dict() for f in report.findings],
             "not_assessable": [dict(x) for x in report.not_assessable],
         }
     )
+
+
+def _schedule_dict(run: Run) -> dict[str, Any] | None:
+    """The run's LR schedule with its description (None without an LR series)."""
+    from gradlog.render.schedule import schedule_line, schedule_of
+
+    sched = schedule_of(run)
+    if sched is None:
+        return None
+    out = sched.to_dict()
+    out["description"] = schedule_line(sched, str(run.meta.get("step_unit") or "step"))
+    return out
 
 
 def reports_dict(reports: Sequence[Report]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from gradlog._version import __version__
 from gradlog.render._common import (
     FindingGroup,
+    cell_value,
     display_names,
     evidence_items,
     fmt_num,
@@ -33,6 +34,7 @@ from gradlog.render._common import (
     trend_rate,
     unique_names,
 )
+from gradlog.render.schedule import schedule_line, schedule_of, scope_label
 
 if TYPE_CHECKING:  # pragma: no cover
     from gradlog.report import Report
@@ -68,7 +70,12 @@ def _records_table(k: str, v: Sequence[Mapping[str, Any]]) -> list[str]:
     for x in v:
         cols += [str(c) for c in x if str(c) not in cols]
     rows = [
-        [md_escape(fmt_num(_get(x, c)) if not isinstance(_get(x, c), str) else _get(x, c)) for c in cols]
+        [
+            md_escape(
+                fmt_num(cell_value(x, c)) if not isinstance(cell_value(x, c), str) else cell_value(x, c)
+            )
+            for c in cols
+        ]
         for x in v[:100]
     ]
     return (
@@ -124,21 +131,15 @@ def _finding_md(g: FindingGroup, explained: dict[str, str]) -> list[str]:
     return out
 
 
-def _get(mapping: Mapping[Any, Any], key: str) -> Any:
-    for k, v in mapping.items():
-        if str(k) == key:
-            return v
-    return ""
-
-
 def _trends_md(report: Report) -> list[str]:
     if not report.trends:
         return []
     unit = slope_unit(report.run)
+    sched = schedule_of(report.run)
     rows = [
         [
             md_escape(t.tag),
-            t.scope,
+            md_escape(scope_label(t, sched)),
             f"{fmt_step(t.step_start)} to {fmt_step(t.step_end)}",
             trend_change(t),
             trend_rate(t, unit),
@@ -172,7 +173,11 @@ def _section(report: Report, heading: str, figures: dict[str, str], explained: d
             else "none",
         ],
         ["tags", str(len(run.tags))],
-    ] + [[f"role: {r}", md_escape(v)] for r, v in role_items(run.roles)]
+    ]
+    sched = schedule_of(run)
+    if sched is not None:
+        facts.append(["LR schedule", md_escape(schedule_line(sched, unit))])
+    facts += [[f"role: {r}", md_escape(v)] for r, v in role_items(run.roles)]
     out = [f"## {md_escape(heading)}", "", f"**{md_escape(report.lr_advice.line())}**", ""]
     out += _table(["", ""], facts) + [""]
     notes = meta_notes(run)

@@ -269,6 +269,42 @@ def summary_html(
     sparks = sparklines if sparklines is not None else table.attrs.get("loss_sparkline", {})
     links = reports or {}
     root_s = str(root) if root is not None else None
+    body = [_summary_row(r, root_s, links, sparks) for r in rows]
+    where = f'<p class="muted">{e(root_s)}</p>' if root_s else ""
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta name="generator" content="gradlog {e(__version__)}">'
+        f"<title>{e(title)}</title><style>{_CSS}</style></head><body>"
+        f'<h1>{e(title)}</h1>{where}<p class="counts">{"".join(_counts(rows))}</p>'
+        f'<table class="sortable"><thead>{_HEAD}</thead><tbody>{"".join(body)}</tbody></table>'
+        f'<p class="muted">Click a column title to sort. gradlog {e(__version__)}.</p>'
+        f"<script>{_JS}</script></body></html>\n"
+    )
+
+
+#: The summary table's columns: (sort key, heading).
+_COLUMNS = (
+    ("run", "run"),
+    ("status", "status"),
+    ("loss", "loss (smoothed)"),
+    ("lr", "LR verdict"),
+    ("sev", "worst severity"),
+    ("findings", "findings"),
+    ("assessed", "assessed"),
+    ("steps", "steps"),
+    ("format", "format"),
+)
+_HEAD = (
+    "<tr>"
+    + "".join(f'<th scope="col" data-k="{k}"><button type="button">{h}</button></th>' for k, h in _COLUMNS)
+    + "</tr>"
+)
+
+
+def _counts(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The counts above the table: runs, ok, clean, not assessed, errors, skipped, LR verdicts."""
+    e = html.escape
     st = Counter(r["status"] for r in rows)
     na = sum(1 for r in rows if r["status"] == "ok" and r["assessed"] is False)
     clean = sum(1 for r in rows if r["status"] == "ok" and r["assessed"] and not r["findings"])
@@ -283,77 +319,54 @@ def summary_html(
     ]
     if actions:
         counts.append("<span>LR: " + ", ".join(f"{e(a)} {n}" for a, n in actions.most_common()) + "</span>")
-    head = (
-        "<tr>"
-        + "".join(
-            f'<th scope="col" data-k="{k}"><button type="button">{h}</button></th>'
-            for k, h in (
-                ("run", "run"),
-                ("status", "status"),
-                ("loss", "loss (smoothed)"),
-                ("lr", "LR verdict"),
-                ("sev", "worst severity"),
-                ("findings", "findings"),
-                ("assessed", "assessed"),
-                ("steps", "steps"),
-                ("format", "format"),
-            )
-        )
-        + "</tr>"
-    )
-    body: list[str] = []
-    for r in rows:
-        path = r["path"]
-        shown = _rel(path, root_s)
-        link = links.get(path)
-        name = f'<a href="{e(link, quote=True)}">{e(shown)}</a>' if link and r["status"] == "ok" else e(shown)
-        status = r["status"]
-        sev = r["max_severity"] or ""
-        if status != "ok":
-            what = f'<span class="st-{e(status)}">{e(status)}</span>'
-            reason = e(_without_path(r["reason"] or "", path))
-            body.append(
-                f'<tr class="{e(status)}"><td class="path" data-k="run" '
-                f'data-v="{e(shown, quote=True)}">{name}</td>'
-                f'<td data-k="status" data-v="{e(status)}">{what}</td>'
-                f'<td colspan="5" data-k="reason" data-v="">{reason}</td>'
-                f'<td class="num" data-k="steps" data-v="-1"></td>'
-                f'<td data-k="format" data-v="{e(r["format"] or "")}">{e(r["format"] or "")}</td></tr>'
-            )
-            continue
-        ids = (r["finding_ids"] or "").split()
-        if r["assessed"] is False:
-            assessed = f'<span class="na">not assessed: {e(r["reason"] or "")}</span>'
-            findings = '<span class="na">not enough in the log to say</span>' if not ids else ""
-        else:
-            assessed = "yes"
-            findings = "" if ids else '<span class="ok-clean">nothing wrong found</span>'
-        if ids:
-            findings = " ".join(f"<code>{e(i)}</code>" for i in ids) + findings
-        sev_html = (
-            f'<span class="sev sev-{e(sev)}">{e(sev)}</span>' if sev else '<span class="muted">none</span>'
-        )
-        steps = r["steps"] if r["steps"] is not None else ""
-        body.append(
-            f'<tr><td class="path" data-k="run" data-v="{e(shown, quote=True)}">{name}</td>'
-            f'<td data-k="status" data-v="ok">ok</td>'
-            f'<td data-k="loss" data-v="{len(sparks.get(path) or [])}">'
-            f"{_sparkline(sparks.get(path) or [])}</td>"
-            f'<td data-k="lr" data-v="{e(r["lr_action"] or "")}">{e(r["lr_action"] or "")}</td>'
-            f'<td data-k="sev" data-v="{_SEVERITY_RANK.get(sev, 0)}">{sev_html}</td>'
-            f'<td data-k="findings" data-v="{r["findings"] or 0}">{findings}</td>'
-            f'<td data-k="assessed" data-v="{1 if r["assessed"] else 0}">{assessed}</td>'
-            f'<td class="num" data-k="steps" data-v="{steps}">{steps}</td>'
+    return counts
+
+
+def _summary_row(
+    r: Mapping[str, Any],
+    root_s: str | None,
+    links: Mapping[str, str],
+    sparks: Mapping[str, Sequence[float]],
+) -> str:
+    """One run's row (a run that could not be read says why across the middle columns)."""
+    e = html.escape
+    path = r["path"]
+    shown = _rel(path, root_s)
+    link = links.get(path)
+    name = f'<a href="{e(link, quote=True)}">{e(shown)}</a>' if link and r["status"] == "ok" else e(shown)
+    status = r["status"]
+    sev = r["max_severity"] or ""
+    if status != "ok":
+        what = f'<span class="st-{e(status)}">{e(status)}</span>'
+        reason = e(_without_path(r["reason"] or "", path))
+        return (
+            f'<tr class="{e(status)}"><td class="path" data-k="run" '
+            f'data-v="{e(shown, quote=True)}">{name}</td>'
+            f'<td data-k="status" data-v="{e(status)}">{what}</td>'
+            f'<td colspan="5" data-k="reason" data-v="">{reason}</td>'
+            f'<td class="num" data-k="steps" data-v="-1"></td>'
             f'<td data-k="format" data-v="{e(r["format"] or "")}">{e(r["format"] or "")}</td></tr>'
         )
-    where = f'<p class="muted">{e(root_s)}</p>' if root_s else ""
+    ids = (r["finding_ids"] or "").split()
+    if r["assessed"] is False:
+        assessed = f'<span class="na">not assessed: {e(r["reason"] or "")}</span>'
+        findings = '<span class="na">not enough in the log to say</span>' if not ids else ""
+    else:
+        assessed = "yes"
+        findings = "" if ids else '<span class="ok-clean">nothing wrong found</span>'
+    if ids:
+        findings = " ".join(f"<code>{e(i)}</code>" for i in ids) + findings
+    sev_html = f'<span class="sev sev-{e(sev)}">{e(sev)}</span>' if sev else '<span class="muted">none</span>'
+    steps = r["steps"] if r["steps"] is not None else ""
     return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<meta name="generator" content="gradlog {e(__version__)}">'
-        f"<title>{e(title)}</title><style>{_CSS}</style></head><body>"
-        f'<h1>{e(title)}</h1>{where}<p class="counts">{"".join(counts)}</p>'
-        f'<table class="sortable"><thead>{head}</thead><tbody>{"".join(body)}</tbody></table>'
-        f'<p class="muted">Click a column title to sort. gradlog {e(__version__)}.</p>'
-        f"<script>{_JS}</script></body></html>\n"
+        f'<tr><td class="path" data-k="run" data-v="{e(shown, quote=True)}">{name}</td>'
+        f'<td data-k="status" data-v="ok">ok</td>'
+        f'<td data-k="loss" data-v="{len(sparks.get(path) or [])}">'
+        f"{_sparkline(sparks.get(path) or [])}</td>"
+        f'<td data-k="lr" data-v="{e(r["lr_action"] or "")}">{e(r["lr_action"] or "")}</td>'
+        f'<td data-k="sev" data-v="{_SEVERITY_RANK.get(sev, 0)}">{sev_html}</td>'
+        f'<td data-k="findings" data-v="{r["findings"] or 0}">{findings}</td>'
+        f'<td data-k="assessed" data-v="{1 if r["assessed"] else 0}">{assessed}</td>'
+        f'<td class="num" data-k="steps" data-v="{steps}">{steps}</td>'
+        f'<td data-k="format" data-v="{e(r["format"] or "")}">{e(r["format"] or "")}</td></tr>'
     )

@@ -34,11 +34,13 @@ from gradlog.render._common import (
     trend_change,
     trend_rate,
 )
+from gradlog.render.schedule import schedule_line, schedule_of, scope_label
 
 if TYPE_CHECKING:  # pragma: no cover
     from gradlog.findings import Trend
     from gradlog.report import Report
     from gradlog.run import Run
+    from gradlog.series import LRSchedule
 
 __all__ = ["render_text"]
 
@@ -143,8 +145,11 @@ def _compact(x: float, digits: int = 3) -> str:
 _TREND_FIXED = 2 + 1 + 10 + 1 + 13 + 1 + 7 + 1 + 7 + 1 + 6 + 1 + 7
 
 
-def _trend_rows(trends: Sequence[Trend], width: int, unit: SlopeUnit, verbose: bool) -> list[str]:
-    """One line per series over the whole run (and, verbose, one per LR phase below it)."""
+def _trend_rows(
+    trends: Sequence[Trend], width: int, unit: SlopeUnit, verbose: bool, sched: LRSchedule | None = None
+) -> list[str]:
+    """One line per series over the whole run (and, verbose, one per LR phase below it,
+    named by the schedule: ``warm-up``, ``decay``, ``phase 1 (LR 0.01)``)."""
     tag_w = max(12, width - _TREND_FIXED)
     out = [f"  {'series':<{tag_w}} {'role':<10} {'steps':<13} {'change':>7} {'slope':>7} {'p':>6} trend"]
     by_tag: dict[str, list[Trend]] = {}
@@ -154,7 +159,7 @@ def _trend_rows(trends: Sequence[Trend], width: int, unit: SlopeUnit, verbose: b
         runs = [t for t in rows if t.scope == "run"] or rows[:1]
         shown = runs + ([t for t in rows if t not in runs] if verbose else [])
         for i, t in enumerate(shown):
-            name = _clip(single_line(tag), tag_w) if i == 0 else "  " + t.scope.replace("lr_", "")
+            name = _clip(single_line(tag) if i == 0 else "  " + scope_label(t, sched), tag_w)
             role = (t.role or "") if i == 0 else ""
             steps = f"{_short_step(t.step_start)}-{_short_step(t.step_end)}"
             out.append(
@@ -203,6 +208,21 @@ def _tag_rows(run: Run, width: int) -> list[str]:
     return out
 
 
+#: The terminal names a schedule read from at least this many logged LR values (fewer
+#: are shown by the tag table better than by a phrase).
+_MIN_SCHEDULE_POINTS = 5
+
+
+def _named(sched: LRSchedule | None) -> bool:
+    """True when the terminal report names the schedule: it has enough points and is not
+    a plain constant LR (which the verdict line already states)."""
+    return (
+        sched is not None
+        and sched.points >= _MIN_SCHEDULE_POINTS
+        and (sched.kind != "constant" or sched.warmup is not None)
+    )
+
+
 def _section(report: Report, title_name: str, width: int, paint: _Painter, verbose: bool) -> list[str]:
     run = report.run
     st = run.steps
@@ -223,6 +243,9 @@ def _section(report: Report, title_name: str, width: int, paint: _Painter, verbo
         out.append(_clip(facts, width))
         if src:
             out.append(_clip(f"source: {src}", width))
+    sched = schedule_of(run)
+    if _named(sched):
+        out += _wrap(f"LR schedule: {schedule_line(sched, unit)}", width, "    ", first="")
     if verbose:
         roles = role_items(run.roles)
         if roles:
@@ -237,7 +260,7 @@ def _section(report: Report, title_name: str, width: int, paint: _Painter, verbo
     if report.trends:
         su = slope_unit(run)
         out.append(paint(f"Trends (change: end / start level; slope per {su.label})", "bold"))
-        out += _trend_rows(report.trends, width, su, verbose)
+        out += _trend_rows(report.trends, width, su, verbose, sched)
         out += _blowup_notes(report, width)
         out.append("")
     if report.not_assessable:
