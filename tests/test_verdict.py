@@ -394,3 +394,22 @@ def test_a_cosine_decay_does_not_lower_the_bar_for_an_adaptive_run():
     run = _logreg_cosine(0.003)
     run.meta.setdefault("hparams", {})["optimizer"] = "adam"
     assert not gradlog.analyze(run).by_id("lr_too_small")
+
+
+def test_alternation_at_an_even_logging_interval_is_not_a_bounce():
+    # a validation run (200 samples, batch 16: an epoch of 12.5 steps) logged as running
+    # means every 10 steps alternated from point to point with its gradient norm, and a
+    # too-small LR was told to go lower: sampled every even number of steps, a period-2
+    # bounce cannot alternate, so that alternation is the data order, not the step size
+    rng = np.random.default_rng(0)
+    t = np.arange(9, 3000, 10)
+    level = 0.3 + 0.4 * np.exp(-t / 2500)
+    wobble = np.where(np.arange(t.size) % 2 == 0, 1.15, 0.87)
+    loss = level * wobble * np.exp(rng.normal(0, 0.02, t.size))
+    g = 0.5 * wobble * np.exp(rng.normal(0, 0.02, t.size))
+    run = make_run(
+        {"train/loss": (t, loss), "train/lr": (t, np.full(t.size, 0.01)), "grad_norm/total": (t, g)}
+    )
+    rep = gradlog.analyze(run)
+    assert not rep.by_id("step_size_oscillation")
+    assert rep.lr_advice.action not in ("lower", "decay_now", "decay_earlier")

@@ -497,6 +497,11 @@ def _unavailable(
         unavailable["validation_oscillation"] = "no validation-loss series with enough points"
     if not grad.get("available"):
         unavailable["grad_norm_swings_with_loss"] = "no gradient-norm series at the loss steps"
+    elif interval > 1 and interval % 2 == 0:
+        unavailable["grad_norm_swings_with_loss"] = (
+            f"the loss is logged every {interval} iterations: a period-2 bounce cannot alternate "
+            "from one logged point to the next"
+        )
     if not fo_rows:
         unavailable["first_order_overshoot"] = (
             "needs an LR and a gradient 2-norm series, and plain SGD (not an adaptive optimizer)"
@@ -537,6 +542,12 @@ def _measure(run: Run, config: AnalysisConfig) -> dict[str, Any] | None:
     decays, amp_lr_slope, lr_scaling = amplitude_vs_lr(rows, config)
     val, val_osc = validation_signal(run, rows, stop, config)
     grad, swing = grad_swing(rows, g, config)
+    if d.interval % 2 == 0:
+        # Logged every even number of steps, a period-2 bounce of the iterate is sampled at
+        # one phase (or averaged out in a running mean): it cannot alternate from point to
+        # point. Alternation seen there comes from elsewhere (the order of the data: an
+        # epoch of 12.5 steps sampled every 10), so neither alternation signal counts.
+        alt_phases, swing = [], False
     g_decays, g_drop = grad_decays(rows, config)
     fo_rows, fo_hits = first_order(rows, config)
     signals = {
