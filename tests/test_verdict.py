@@ -413,3 +413,9 @@ def test_alternation_at_an_even_logging_interval_is_not_a_bounce():
     rep = gradlog.analyze(run)
     assert not rep.by_id("step_size_oscillation")
     assert rep.lr_advice.action not in ("lower", "decay_now", "decay_earlier")
+
+
+def test_a_continuous_decay_is_not_said_to_never_decrease():
+    rep = gradlog.analyze(_logreg_cosine(0.003))
+    reasons = {n["id"]: n["reason"] for n in rep.not_assessable}
+    assert reasons["lr_limited_plateau"].startswith("the learning rate decays continuously")

@@ -246,6 +246,12 @@ def detect_lr_limited_plateau(run: Run, *, config: AnalysisConfig = DEFAULT_CONF
     require_role(run, "lr", "lr_limited_plateau")
     ph = phases(run)
     if not any(b.lr < a.lr for a, b in zip(ph, ph[1:], strict=False)):
+        lr = series_data(run, str(run.roles["lr"]))
+        if lr.n >= 2 and float(lr.fvalues[-1]) < 0.5 * float(lr.fvalues.max()):
+            raise NotAssessable(
+                "lr_limited_plateau",
+                "the learning rate decays continuously (no discrete decay to test a drop at)",
+            )
         raise NotAssessable(
             "lr_limited_plateau", "the learning rate never decreased, so no decay could be tested"
         )
