@@ -158,7 +158,9 @@ class Trend:
     Attributes
     ----------
     tag, role : the series and the role it plays (or None).
-    scope : ``"run"`` for the whole run, or ``"lr_phase <k>"`` for one LR phase.
+    scope : ``"run"`` for the whole run, ``"lr_phase <k>"`` for one phase of a stepped LR,
+        or ``"lr_segment <name>"`` for a stretch of a continuous schedule (``warm-up``,
+        ``constant``, ``decay``).
     step_start, step_end, n : the steps covered and how many points.
     log_space : True when the slope is of log10(value) (positive series).
     slope, slope_low, slope_high : Theil-Sen slope per 1,000 steps, with its 95% interval

@@ -419,3 +419,14 @@ def test_a_continuous_decay_is_not_said_to_never_decrease():
     rep = gradlog.analyze(_logreg_cosine(0.003))
     reasons = {n["id"]: n["reason"] for n in rep.not_assessable}
     assert reasons["lr_limited_plateau"].startswith("the learning rate decays continuously")
+
+
+def test_a_warm_up_then_cosine_schedule_has_trends_per_stretch_not_per_halving():
+    t = np.arange(1000)
+    lr = np.where(t < 100, 0.1 * (t + 1) / 100, 0.05 * (1 + np.cos(np.pi * (t - 100) / 900)))
+    rng = np.random.default_rng(0)
+    loss = (0.2 + 2.0 * np.exp(-t / 300)) * np.exp(rng.normal(0, 0.05, t.size))
+    rep = gradlog.analyze(make_run({"train/loss": (t, loss), "train/lr": (t, lr)}))
+    scopes = [(x.scope, x.step_start) for x in rep.trends if x.tag == "train/loss" and x.scope != "run"]
+    assert [s for s, _ in scopes] == ["lr_segment warm-up", "lr_segment decay"]
+    assert scopes[1][1] >= 95

@@ -20,7 +20,7 @@ from gradlog.analyzers.config import DEFAULT_CONFIG, AnalysisConfig
 from gradlog.analyzers.stats import pow10
 from gradlog.errors import NotAssessable
 from gradlog.run import Run
-from gradlog.series import LRPhase, lr_phases
+from gradlog.series import LRPhase, LRSchedule, lr_phases, lr_schedule
 
 __all__ = [
     "NotAssessable",
@@ -162,6 +162,15 @@ def phases(run: Run) -> list[LRPhase]:
     if not tag or tag not in run:
         return []
     return cached(run, ("phases",), lambda: lr_phases(run.series(tag)))
+
+
+def schedule(run: Run) -> LRSchedule | None:
+    """Return the run's named LR schedule (:func:`gradlog.series.lr_schedule`, cached;
+    None without an LR)."""
+    tag = run.roles.get("lr")
+    if not tag or tag not in run:
+        return None
+    return cached(run, ("schedule",), lambda: lr_schedule(run.series(tag)))
 
 
 def phase_windows(run: Run) -> list[tuple[LRPhase, float, float | None]]:

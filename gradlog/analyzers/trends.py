@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from gradlog.analyzers.config import DEFAULT_CONFIG, AnalysisConfig
-from gradlog.analyzers.context import cached, phase_windows, phases, series_data
+from gradlog.analyzers.context import cached, phase_windows, phases, schedule, series_data
 from gradlog.analyzers.stats import bin_medians, fit_trend
 from gradlog.findings import Trend
 from gradlog.run import Run
@@ -169,13 +169,23 @@ def compute_trends(run: Run, *, config: AnalysisConfig = DEFAULT_CONFIG) -> list
     """
     out: list[Trend] = []
     ph = phases(run)
+    sched = schedule(run)
     for tag, role in role_tags(run):
         if series_data(run, tag).n < config.trend_run_min_points:
             continue
         t = trend_of(run, tag, role=role, scope="run", config=config)
         if t is not None:
             out.append(t)
-        if len(ph) >= 2 and role != "lr":
+        if role != "lr" and sched is not None and sched.continuous and len(sched.segments) >= 2:
+            # a continuous schedule: trends over its named stretches (warm-up, constant,
+            # decay), not at halvings of the LR
+            for g in sched.segments:
+                tg = trend_of(
+                    run, tag, start=g.start, end=g.end, role=role, scope=f"lr_segment {g.name}", config=config
+                )
+                if tg is not None:
+                    out.append(tg)
+        elif len(ph) >= 2 and role != "lr":
             for p, start, end in phase_windows(run):
                 tp = trend_of(
                     run, tag, start=start, end=end, role=role, scope=f"lr_phase {p.index}", config=config
