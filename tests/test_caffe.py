@@ -952,3 +952,24 @@ def test_repeated_passes_whose_iteration_is_unknown_are_skipped_and_counted(tmp_
     assert len(run.meta["warnings"]) == 1
     assert "line 39 (iteration 0) and 2 later: 3 debug_info block(s)" in run.meta["warnings"][0]
     assert run.meta["caffe"]["runs"][0]["debug_info"] is None
+
+
+@pytest.mark.parametrize("cut", ["1e-0", "0."])
+def test_a_caffe_log_still_being_written_drops_its_cut_last_number(tmp_path, cut):
+    # a log read while the job runs: `lr = 1e-05` cut to `lr = 1e-0` read as lr = 1
+    src = Path(__file__).resolve().parents[1] / "sample_logs" / "caffe_numpy_cnn.log"
+    lines = src.read_text().splitlines()
+    i = max(k for k, line in enumerate(lines) if ", lr = " in line)
+    head = lines[i][: lines[i].index(", lr = ") + len(", lr = ")]
+    p = tmp_path / "train.log"
+    p.write_text("\n".join(lines[:i] + [head + cut]))
+    run = gradlog.load(p)
+    lr = run.series("train/lr")
+    assert lr.index[-1] == 2960 and lr.iloc[-1] == 0.005
+    assert run.meta["truncated"] == 1 and run.meta["skipped"]["truncated_last_line"] == 1
+    with pytest.raises(DamagedInputError, match="truncated last line"):
+        gradlog.load(p, strict=True)
+    # the same line complete but without its newline is kept
+    p.write_text("\n".join(lines[:i] + [head + "0.005"]))
+    run = gradlog.load(p)
+    assert run.series("train/lr").index[-1] == 2980 and "truncated" not in run.meta

@@ -47,6 +47,7 @@ class Reader:
         self.sink = Sink()
         self.blocks = Blocks(self.tally, self.tags, self.launches, self.sink, self._line, self._ensure_run)
         self.line_base = 0
+        self.truncated_last = 0
         self.lone_before: np.ndarray | None = None
         self.messages = Messages(self.tally, self.tags, self.dump, self.clock, self._line)
         # the Iteration line that the next output lines belong to (see _output)
@@ -74,6 +75,18 @@ class Reader:
     def overlong(self, nbytes: int, limit: int) -> None:
         """Count the next line as skipped: it is ``nbytes`` long, over ``limit``."""
         self.tally.overlong(self.line_base + 1, nbytes, limit)
+        self.line_base += 1
+
+    def cut_last_line(self) -> None:
+        """Count the next line as the unfinished last record of a log still being written
+        (its last number cut short, e.g. ``lr = 1e-0`` of ``1e-05``): skipped, counted in
+        ``meta["truncated"]``, an error under strict."""
+        line = self.line_base + 1
+        self.tally.count("truncated_last_line", line)
+        self.tally.warnings.append(
+            f"{self.name}: line {line}: truncated last line (a run still writing?) skipped"
+        )
+        self.truncated_last = 1
         self.line_base += 1
 
     def feed(self, chunk: bytes | bytearray, end: int | None = None) -> None:
@@ -510,6 +523,8 @@ class Reader:
             )
         tags = set(frame["tag"].cat.categories)
         meta = self._meta(replaced)
+        if self.truncated_last:
+            meta["truncated"] = self.truncated_last
         meta["hparams"] = hparams
         meta.update(self.launches.ending(hparams))
         meta["clipping"] = solver.clipping(hparams, frame, self.clipping_events, self.clip_threshold)

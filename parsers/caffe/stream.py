@@ -10,6 +10,7 @@ import zlib
 import numpy as np
 
 from gradlog.frame import ParseResult
+from gradlog.parsers._csv import is_cut_number
 from gradlog.parsers.caffe.reader import Reader
 from gradlog.source import Source
 
@@ -82,6 +83,14 @@ def read_stream(source: Source, reader: Reader, strict: bool) -> ParseResult:
     return reader.finish(strict=strict)
 
 
+def _cut_record(line: bytes) -> bool:
+    """True when ``line``, the last line of the input and without its newline, ends in a
+    number cut short (``lr = 1e-0`` of ``1e-05``, ``loss = 0.`` of ``0.25``): a record
+    still being written, whose value would be read wrong."""
+    words = line.rsplit(None, 1)
+    return bool(words) and is_cut_number(words[-1].decode("ascii", "replace"))
+
+
 def _feed_chunk(reader: Reader, buf: bytearray, end: int, eof: bool) -> None:
     """Feed the lines of ``buf[:end]`` (whole lines; at the end of the input the last
     one may lack its newline), leaving out those longer than :data:`MAX_LINE_BYTES`."""
@@ -99,7 +108,13 @@ def _feed_chunk(reader: Reader, buf: bytearray, end: int, eof: bool) -> None:
                 spans.append((a, b))
     if not spans:
         if eof and end and buf[end - 1] != 10:
-            reader.feed(bytes(buf[:end]) + b"\n")
+            cut = buf.rfind(b"\n", 0, end) + 1
+            if _cut_record(bytes(buf[cut:end])):
+                if cut:
+                    reader.feed(buf, cut)
+                reader.cut_last_line()
+            else:
+                reader.feed(bytes(buf[:end]) + b"\n")
         elif end:
             reader.feed(buf, end)
         return

@@ -15,6 +15,7 @@ from gradlog.errors import DamagedInputError
 #: (``unplaced_clipping_events``: counted in ``meta["clipping"]``).
 DAMAGE = (
     "truncated_input",
+    "truncated_last_line",
     "non_utf8_lines",
     "malformed_lines",
     "unknown_debug_lines",
