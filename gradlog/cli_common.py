@@ -1,5 +1,7 @@
 """What every ``gradlog`` command shares: the exit codes, the one-line error, reading the
-paths a command is given, role pairs, colour and width of the terminal.
+paths a command is given, role pairs, colour and width of the terminal, and the click
+options that several commands declare (``--role``, ``--input-format``, ``--strict``,
+``--color``, ``--fail-on``, ``--allow-errors``).
 
 Exit codes, the same for every command: 0 ok; 1 a finding at or above ``--fail-on``; 2 bad
 usage, or nothing readable at all; 3 some of several inputs could not be read
@@ -11,29 +13,43 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 import gradlog
 from gradlog.errors import GradlogError, MultipleRunsError
+from gradlog.findings import SEVERITIES
 from gradlog.run import Run
 
 __all__ = [
+    "CONTEXT",
     "EXIT_OK",
     "EXIT_FAIL_ON",
     "EXIT_USAGE",
     "EXIT_SOME_UNREADABLE",
     "CliError",
+    "allow_errors_option",
+    "color_option",
     "exit_code",
+    "fail_on_option",
+    "input_format_option",
     "one_line",
     "parse_roles",
     "read_path",
+    "role_option",
     "stdout_isatty",
+    "strict_option",
     "terminal_width",
     "use_color",
 ]
 
 EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE, EXIT_SOME_UNREADABLE = 0, 1, 2, 3
+#: The click context of every command: ``-h`` as well as ``--help``, help up to 100 columns.
+CONTEXT: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def one_line(message: str) -> str:
@@ -145,3 +161,44 @@ def terminal_width() -> int:
     if not stdout_isatty():
         return 80
     return max(60, min(shutil.get_terminal_size((80, 24)).columns, 120))
+
+
+# -- options that several commands declare -------------------------------------------------
+
+
+def role_option() -> Callable[[_F], _F]:
+    """Return the ``--role ROLE=TAG`` option (repeatable; read it with :func:`parse_roles`)."""
+    return click.option(
+        "--role",
+        "role_pairs",
+        multiple=True,
+        metavar="ROLE=TAG",
+        help="Say which tag plays a role (loss, lr, val_loss, val_metric, grad_total, grad).",
+    )
+
+
+def input_format_option(help: str = "Skip format detection (see `gradlog formats`).") -> Callable[[_F], _F]:
+    """Return the ``--input-format NAME`` option, with ``help`` as its help text."""
+    return click.option("--input-format", default=None, metavar="NAME", help=help)
+
+
+def strict_option() -> Callable[[_F], _F]:
+    """Return the ``--strict`` flag: any damage in the input is an error."""
+    return click.option("--strict", is_flag=True, help="Treat any damage in the input as an error.")
+
+
+def color_option(help: str) -> Callable[[_F], _F]:
+    """Return the ``--color/--no-color`` option (default None; read it with :func:`use_color`)."""
+    return click.option("--color/--no-color", "color", default=None, help=help)
+
+
+def fail_on_option(
+    help: str = "Exit with 1 when a run has a finding at or above this severity.",
+) -> Callable[[_F], _F]:
+    """Return the ``--fail-on SEVERITY`` option (default None), with ``help`` as its help text."""
+    return click.option("--fail-on", type=click.Choice(list(SEVERITIES)), default=None, help=help)
+
+
+def allow_errors_option(help: str) -> Callable[[_F], _F]:
+    """Return the ``--allow-errors`` flag, with ``help`` as its help text."""
+    return click.option("--allow-errors", is_flag=True, help=help)

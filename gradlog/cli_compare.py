@@ -16,16 +16,23 @@ from typing import TYPE_CHECKING
 import click
 
 from gradlog.cli_common import (
+    CONTEXT,
     CliError,
+    allow_errors_option,
+    color_option,
     exit_code,
+    fail_on_option,
+    input_format_option,
     one_line,
     parse_roles,
     read_path,
+    role_option,
+    strict_option,
     terminal_width,
     use_color,
 )
 from gradlog.errors import GradlogError
-from gradlog.findings import SEVERITIES, severity_rank
+from gradlog.findings import severity_rank
 
 if TYPE_CHECKING:  # pragma: no cover
     from gradlog.compare import Comparison
@@ -33,7 +40,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["compare"]
 
-_CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 #: File name (without extension) of the report written with ``-o DIR``.
 REPORT_STEM = "comparison"
 
@@ -71,7 +77,7 @@ def _emit(comp: Comparison, out_format: str, outdir: str | None, color: bool | N
     click.echo(f"wrote {target}", err=True)
 
 
-@click.command("compare", context_settings=_CONTEXT)
+@click.command("compare", context_settings=CONTEXT)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option(
     "--by",
@@ -99,34 +105,12 @@ def _emit(comp: Comparison, out_format: str, outdir: str | None, color: bool | N
     help="Write comparison.txt/.json/.md/.html and the figures (figures/compare_curves.png, "
     "figures/compare_sweep.png) into this directory instead of printing.",
 )
-@click.option(
-    "--fail-on",
-    type=click.Choice(list(SEVERITIES)),
-    default=None,
-    help="Exit with 1 when a run has a finding at or above this severity.",
-)
-@click.option(
-    "--allow-errors",
-    is_flag=True,
-    help="Compare the runs that could be read and exit 0 even when some could not.",
-)
-@click.option(
-    "--role",
-    "role_pairs",
-    multiple=True,
-    metavar="ROLE=TAG",
-    help="Say which tag plays a role (loss, lr, val_loss, val_metric, grad_total, grad).",
-)
-@click.option(
-    "--input-format", default=None, metavar="NAME", help="Skip format detection (see `gradlog formats`)."
-)
-@click.option("--strict", is_flag=True, help="Treat any damage in the input as an error.")
-@click.option(
-    "--color/--no-color",
-    "color",
-    default=None,
-    help="Colour the terminal report (default: only on a terminal without NO_COLOR).",
-)
+@fail_on_option()
+@allow_errors_option("Compare the runs that could be read and exit 0 even when some could not.")
+@role_option()
+@input_format_option()
+@strict_option()
+@color_option("Colour the terminal report (default: only on a terminal without NO_COLOR).")
 def compare(
     paths: tuple[str, ...],
     by: str,
