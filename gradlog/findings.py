@@ -202,8 +202,9 @@ class Trend:
         """Return the fitted trend evaluated at ``steps`` (in value units)."""
         import numpy as np
 
-        y = self.intercept + self.slope * (np.asarray(steps, dtype=float) - self.step_start) / 1000.0
-        return np.power(10.0, y) if self.log_space else y
+        with np.errstate(over="ignore"):  # a line past 1e308 is inf, which is what it is
+            y = self.intercept + self.slope * (np.asarray(steps, dtype=float) - self.step_start) / 1000.0
+            return np.power(10.0, y) if self.log_space else y
 
 
 @dataclass(frozen=True)

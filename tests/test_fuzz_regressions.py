@@ -162,3 +162,21 @@ def test_a_caffe_max_iter_of_four_hundred_digits_is_not_a_traceback(tmp_path):
     good = gradlog.load(REPO / "sample_logs" / "caffe_numpy_cnn.log")
     assert len(run.frame) == len(good.frame)
     assert run.meta.get("stopped_early") is None
+
+
+def test_figures_of_a_loss_near_1e300_raise_no_numpy_warning():
+    # found by bench/fuzz (json family): a trend line evaluated past 1e308 and matplotlib's
+    # tick arithmetic on such an axis printed "overflow encountered in ..." to stderr
+    from gradlog.analyzers.synthetic import make_run
+
+    t = np.arange(200)
+    loss = np.where(t < 100, 1e-300, 1e300) * np.exp(np.random.default_rng(0).normal(0, 1, 200))
+    run = make_run(
+        {"train/loss": (t, loss), "train/lr": (t, np.full(200, 0.1)), "grad_norm/total": (t, loss)}
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        rep = gradlog.analyze(run)
+        html = rep.to_html()
+        rep.plot()
+    assert "data:image/png;base64," in html

@@ -4,7 +4,9 @@ log-axis choices, decay lines, finding spans and labels that never overlap."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -13,7 +15,20 @@ import pandas as pd
 from gradlog.analyzers.wording import fmt_num, single_line
 from gradlog.series import ema_debiased, lr_decays
 
+
+@contextmanager
+def quiet_numerics() -> Iterator[None]:
+    """Draw without numpy's floating-point warnings: a log can hold values near 1e300, and
+    the axis arithmetic (matplotlib's tick steps, a trend line evaluated at the ends) then
+    overflows to inf, which the figure handles; the warnings would only reach the user's
+    terminal as noise."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
 __all__ = [
+    "quiet_numerics",
     "PALETTE",
     "SEVERITY_COLORS",
     "EMA_WEIGHT",

@@ -8,6 +8,7 @@ from gradlog.plots._common import (
     _OSC_IDS,
     _bare_figure,
     _findings,
+    quiet_numerics,
 )
 from gradlog.plots.first_order import _FO_ID, plot_first_order
 from gradlog.plots.gradients import plot_grad_norms
@@ -42,6 +43,13 @@ def _has_first_order(report: Any) -> bool:
 
 
 def report_figures(report: Report) -> list[tuple[str, Figure]]:
+    """Return the report's figures (:func:`_report_figures`), drawn without numpy's
+    floating-point warnings (:func:`quiet_numerics`)."""
+    with quiet_numerics():
+        return _report_figures(report)
+
+
+def _report_figures(report: Report) -> list[tuple[str, Figure]]:
     """Return the report's figures, each 800 px wide at 100 dpi, as ``(kind, Figure)``.
 
     ``overview`` always; ``grad_norms`` when the run has gradient statistics;
@@ -82,6 +90,11 @@ def report_figure(report: Report) -> Figure:
     A bare :class:`matplotlib.figure.Figure` (no pyplot state): Jupyter shows it, and
     ``fig.savefig("report.png")`` writes it.
     """
+    with quiet_numerics():
+        return _report_figure(report)
+
+
+def _report_figure(report: Report) -> Figure:
     rows = [("overview", 3.8)]
     if _has_grads(report.run):
         rows.append(("grad_norms", 3.4))

@@ -45,8 +45,11 @@ FIGURES_AFTER_FINDINGS: tuple[str, ...] = ("grad_norms", "oscillation", "first_o
 
 def png_bytes(fig: Figure, *, dpi: int = 100) -> bytes:
     """Return the figure rendered as PNG (Agg), without touching pyplot."""
+    from gradlog.plots._common import quiet_numerics
+
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    with quiet_numerics():  # ticks of an axis spanning 1e-300..1e300 overflow harmlessly
+        fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
     return buf.getvalue()
 
 
