@@ -42,7 +42,7 @@ import gradlog
 import gradlog.analyzers
 from gradlog.batch import default_jobs, run_batch
 from gradlog.cache import Cache
-from gradlog.loading import survey
+from gradlog.discovery import survey
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_logs"

@@ -513,7 +513,7 @@ def child(reader: str, path: Path, shape: str = "debug") -> dict:
 
     import gradlog.frame  # noqa: F401
     import gradlog.parsers.caffe
-    from gradlog.source import Source
+    from gradlog.frame.source import Source
 
     if reader.startswith("gradlog"):
         mod = _reader_at(reader.split("@", 1)[1]) if "@" in reader else gradlog.parsers.caffe

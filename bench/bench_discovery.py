@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_batch import build_archive  # noqa: E402
 
-from gradlog.loading import survey  # noqa: E402
+from gradlog.discovery import survey  # noqa: E402
 
 
 def plain_walk(root: Path) -> int:

@@ -54,6 +54,7 @@ _map_source_parsers()  # before the modules below import gradlog.parsers
 
 from gradlog._version import __version__  # noqa: E402
 from gradlog.compare import Comparison, compare  # noqa: E402,I001  (uses Report and Run)
+from gradlog.discovery import RunRef, Survey, Unread, discover, survey  # noqa: E402
 from gradlog.errors import (  # noqa: E402
     DamagedInputError,
     EmptyLogError,
@@ -65,17 +66,7 @@ from gradlog.errors import (  # noqa: E402
     UnknownFormatError,
 )
 from gradlog.findings import FINDING_IDS, Finding, Trend  # noqa: E402
-from gradlog.loading import (  # noqa: E402
-    RunRef,
-    Survey,
-    Unread,
-    detect_format,
-    discover,
-    formats,
-    load,
-    load_all,
-    survey,
-)
+from gradlog.loading import detect_format, formats, load, load_all  # noqa: E402
 from gradlog.report import Report  # noqa: E402
 from gradlog.run import Run  # noqa: E402
 

@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 import gradlog
+from gradlog.discovery import SIDE_FILES, RunRef, Survey, Unread, survey
 from gradlog.errors import GradlogError
-from gradlog.loading import SIDE_FILES, RunRef, Survey, Unread, survey
 from gradlog.render.summary import SUMMARY_COLUMNS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -265,7 +265,7 @@ def run_batch(
     Parameters
     ----------
     path_or_refs : path, Survey, or iterable of RunRef
-        A file or directory (walked with :func:`gradlog.loading.survey`: every file
+        A file or directory (walked with :func:`gradlog.discovery.survey`: every file
         gets a row), a survey already made, or runs already discovered (their rows only).
     jobs : int, optional
         Worker processes (default: from the archive, see :func:`default_jobs`: small

@@ -160,7 +160,7 @@ def batch(
     the reason. Runs are analysed in parallel processes (or on a Dask cluster with
     --dask); a bad file never stops the batch. Unchanged runs come from the cache.
     """
-    from gradlog.loading import survey
+    from gradlog.discovery import survey
 
     fmt = _summary_format(output, out_format)
     _check_batch_extras(fmt, output, dask_address)

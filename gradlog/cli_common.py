@@ -120,7 +120,7 @@ def read_path(
             return [], [str(exc)]
     except OSError as exc:  # e.g. a file removed or made unreadable while it was read
         return [], [f"{exc.filename or path}: cannot read ({exc.strerror or exc})"]
-    from gradlog.loading import survey
+    from gradlog.discovery import survey
 
     try:
         found = survey(path)

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from gradlog.analyzers.wording import fmt_setting
 from gradlog.plots import PALETTE, WIDTH_IN
+from gradlog.wording import fmt_setting
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes

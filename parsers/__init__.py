@@ -7,7 +7,7 @@ Every parser module exposes the same small surface:
 ``DESCRIPTION``
     one line for ``gradlog formats``.
 ``sniff(source) -> bool``
-    cheap, content-based recognition of a :class:`gradlog.source.Source` (a file's
+    cheap, content-based recognition of a :class:`gradlog.frame.source.Source` (a file's
     first 64 KiB in ``source.head``, or a directory when ``source.is_dir``).
 ``read(source, *, strict=False) -> ParseResult``
     the whole input as the common frame plus meta; raises a ``GradlogError``
@@ -20,13 +20,16 @@ Every parser module exposes the same small surface:
 ``run_members(run_dir) -> list[Path]`` (directory formats only, optional)
     what a run directory owns (its files and phase folders); discovery searches the
     rest of the tree for runs of their own.
-``plausible_run(source) -> bool`` (generic formats, optional)
-    for a file ``sniff`` accepted: whether it looks like a training log and not just
-    any table (a dataset, predictions, a manifest); discovery of an archive leaves the
-    others out, while ``gradlog.load`` of the file itself still reads it.
+``table_header(source) -> (names, has_step_column) | None`` (generic tables, optional)
+    for a file ``sniff`` accepted: the header's column names and whether one is a
+    step axis. Discovery (:func:`gradlog.discovery.looks_like_run`) decides from them
+    whether the table is a training log and not a dataset, predictions or a manifest;
+    an archive search leaves the others out, while ``gradlog.load`` of the file itself
+    still reads it.
 
 The registry order is the detection order: specific formats before generic ones.
-Parsers import only leaf modules of gradlog (frame, source, roles, errors).
+Parsers import only the frame contract (:mod:`gradlog.frame`: build, tags, source) and
+:mod:`gradlog.errors`; the import-linter contracts in ``pyproject.toml`` check it.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from gradlog.errors import DamagedInputError, EmptyLogError, ParseError
-from gradlog.source import HEAD_BYTES, Source
+from gradlog.frame.source import HEAD_BYTES, Source
 
 from . import _csvscan
 from ._csvcols import Column, numeric_columns
@@ -255,7 +255,7 @@ def sniff_table(source: Source) -> TableHeader | None:
     """Return the header of a CSV table in ``source.head``, or None if it is not one.
 
     Computed once per Source (:meth:`Source.memoised`): every CSV format's ``sniff``
-    and ``plausible_run`` ask it of the same head during detection and discovery.
+    and ``table_header`` ask it of the same head during detection and discovery.
 
     A table has a header line of names (at least half with a letter, none a number)
     and, unless the file is the header alone, a data line with at least one number

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from gradlog.errors import DamagedInputError
-from gradlog.source import Source
+from gradlog.frame.source import Source
 
 if TYPE_CHECKING:
     from ._csv import Table

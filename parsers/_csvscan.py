@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradlog.errors import ParseError
-from gradlog.source import Source
+from gradlog.frame.source import Source
 
 __all__ = ["BadRow", "Scan", "chunks", "scan_bytes", "scan_quoted"]
 

@@ -24,7 +24,7 @@ import pandas as pd
 
 from gradlog.errors import DamagedInputError, FrameError, ParseError
 from gradlog.frame import COLUMNS, build_frame
-from gradlog.source import Source
+from gradlog.frame.source import Source
 
 __all__ = [
     "DEFAULT_MAX_DOCUMENT_BYTES",

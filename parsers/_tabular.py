@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from gradlog.errors import DamagedInputError
-from gradlog.source import Source
+from gradlog.frame.source import Source
 
 from ._csv import (
     Table,

@@ -16,7 +16,7 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from gradlog.errors import DamagedInputError, ParseError
-from gradlog.source import display_name
+from gradlog.frame.source import display_name
 
 from . import _tfrecord as tfr
 from ._tb_proto import (

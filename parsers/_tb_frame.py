@@ -17,7 +17,7 @@ import pandas as pd
 
 from gradlog.errors import EmptyLogError
 from gradlog.frame import ParseResult, build_frame
-from gradlog.roles import normalise_tag
+from gradlog.frame.tags import normalise_tag
 
 from ._tb_decode import _RunState
 from ._tb_runs import SPLIT_DIRS

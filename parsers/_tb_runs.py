@@ -19,7 +19,7 @@ from typing import TypeVar
 from google.protobuf.message import DecodeError
 
 from gradlog.errors import GradlogError
-from gradlog.source import Source
+from gradlog.frame.source import Source
 
 from . import _tfrecord as tfr
 from ._tb_proto import _Event

@@ -20,8 +20,8 @@ import pandas as pd
 
 from gradlog.errors import DamagedInputError, EmptyLogError, ParseError
 from gradlog.frame import layout_frame, long_column
-from gradlog.roles import normalise_tags
-from gradlog.source import Source
+from gradlog.frame.source import Source
+from gradlog.frame.tags import normalise_tags
 
 from ._csv import Table, read_table
 from ._csvcols import Column

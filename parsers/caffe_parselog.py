@@ -37,7 +37,7 @@ import pandas as pd
 
 from gradlog.errors import EmptyLogError, ParseError
 from gradlog.frame import ParseResult
-from gradlog.source import Source
+from gradlog.frame.source import Source
 
 from . import _tabular as tab
 

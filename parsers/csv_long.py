@@ -27,8 +27,8 @@ import pandas as pd
 
 from gradlog.errors import DamagedInputError, EmptyLogError, ParseError
 from gradlog.frame import ParseResult, build_frame
-from gradlog.roles import normalise_tags
-from gradlog.source import Source
+from gradlog.frame.source import Source
+from gradlog.frame.tags import normalise_tags
 
 from . import _tabular as tab
 

@@ -32,8 +32,7 @@ One row per logging event, one column per metric, for example::
 from __future__ import annotations
 
 from gradlog.frame import ParseResult
-from gradlog.roles import infer_roles, normalise_tags
-from gradlog.source import Source
+from gradlog.frame.source import Source
 
 from . import _tabular as tab
 
@@ -50,19 +49,15 @@ def sniff(source: Source) -> bool:
     return tab.sniff_table(source) is not None
 
 
-def plausible_run(source: Source) -> bool:
-    """Return True when the table's header looks like a training log: a step-like column
-    (``step``, ``iteration``, ``epoch`` ...) or a column that plays a role (a loss, a
-    learning rate, a validation metric, a gradient norm). A dataset, a predictions file
-    or a manifest has neither and is not a run when an archive is searched."""
+def table_header(source: Source) -> tuple[list[str], bool] | None:
+    """Return the header's column names and whether one of them is a step-like axis
+    (``step``, ``iteration``, ``epoch`` ...), or None when the file is not a table.
+    Discovery uses it to tell a training log from a dataset or a predictions file."""
     hdr = tab.sniff_table(source)
     if hdr is None:
-        return False
+        return None
     names = [n for n in hdr.names if n]
-    if any(n.strip().lower() in tab.STEP_COLUMNS for n in names):
-        return True
-    roles = infer_roles(normalise_tags(names).values())
-    return any(roles[r] for r in ("loss", "lr", "val_loss", "val_metric", "grad_total", "grad"))
+    return names, any(n.strip().lower() in tab.STEP_COLUMNS for n in names)
 
 
 def read(source: Source, *, strict: bool = False) -> ParseResult:

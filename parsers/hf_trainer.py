@@ -37,8 +37,8 @@ import numpy as np
 
 from gradlog.errors import DamagedInputError, EmptyLogError, ParseError
 from gradlog.frame import ParseResult
-from gradlog.roles import normalise_tags
-from gradlog.source import Source
+from gradlog.frame.source import Source
+from gradlog.frame.tags import normalise_tags
 
 from . import _tabular as tab
 from ._hfargs import read_training_args

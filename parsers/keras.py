@@ -17,7 +17,7 @@ still being written is dropped and counted in ``meta["truncated"]``.
 from __future__ import annotations
 
 from gradlog.frame import ParseResult
-from gradlog.source import Source
+from gradlog.frame.source import Source
 
 from . import _tabular as tab
 

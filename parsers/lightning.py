@@ -36,7 +36,7 @@ from pathlib import Path
 
 from gradlog.errors import GradlogError, ParseError
 from gradlog.frame import ParseResult
-from gradlog.source import Source
+from gradlog.frame.source import Source
 
 from . import _tabular as tab
 

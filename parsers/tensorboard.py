@@ -61,7 +61,7 @@ from gradlog.errors import (
     ParseError,
 )
 from gradlog.frame import ParseResult
-from gradlog.source import Source, display_name
+from gradlog.frame.source import Source, display_name
 
 from . import _tfrecord as tfr
 from ._tb_decode import _FileReader, _RunState

@@ -9,7 +9,7 @@ is the epoch; ``eval_*`` become ``val/*`` tags (``val/loss``, ``val/top1``).
 from __future__ import annotations
 
 from gradlog.frame import ParseResult
-from gradlog.source import Source
+from gradlog.frame.source import Source
 
 from . import _tabular as tab
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from gradlog.frame import ParseResult
-from gradlog.source import Source
+from gradlog.frame.source import Source
 
 from . import _tabular as tab
 

@@ -16,7 +16,7 @@ from gradlog.analyzers.lr_plateau import decay_tests
 from gradlog.analyzers.oscillation import oscillation_signals
 from gradlog.analyzers.stats import log_ratio, pow10
 from gradlog.analyzers.synthetic import make_run
-from gradlog.analyzers.wording import nice_round
+from gradlog.wording import nice_round
 
 
 def _strict(report) -> dict:

@@ -128,7 +128,7 @@ def test_small_helpers():
 
 
 def test_suggested_numbers_are_rounded_on_the_1_2_3_5_ladder():
-    from gradlog.analyzers.wording import fmt_step, nice_floor, nice_round, pct
+    from gradlog.wording import fmt_step, nice_floor, nice_round, pct
 
     assert nice_round(0.0033) == 0.003
     assert nice_round(0.45) == 0.5

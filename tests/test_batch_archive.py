@@ -17,7 +17,7 @@ from click.testing import CliRunner
 import gradlog
 from gradlog import cli
 from gradlog.batch import BATCH_COLUMNS, run_batch
-from gradlog.loading import survey
+from gradlog.discovery import survey
 
 FORMATS = ", ".join(gradlog.parsers.REGISTRY)
 
@@ -151,7 +151,7 @@ def test_symlink_loops_dangling_links_and_folders_that_cannot_be_opened(archive,
 
 
 def test_a_file_that_cannot_be_read_gets_its_row(archive, monkeypatch) -> None:
-    from gradlog.source import Source
+    from gradlog.frame.source import Source
 
     real = Source.from_path.__func__
     locked = archive / "good" / "train.log"

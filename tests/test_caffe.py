@@ -17,10 +17,10 @@ import pytest
 
 import gradlog
 from gradlog.errors import DamagedInputError, EmptyLogError, ParseError, UnknownFormatError
+from gradlog.frame.source import Source
 from gradlog.parsers import caffe
 from gradlog.parsers.caffe import bulk as caffe_bulk
 from gradlog.parsers.caffe import stream as caffe_stream
-from gradlog.source import Source
 
 
 class Log:

@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 
 from gradlog.errors import GradlogError
 from gradlog.frame import validate_frame
+from gradlog.frame.source import Source
 from gradlog.parsers import caffe
 from gradlog.parsers.caffe import bulk as caffe_bulk
 from gradlog.parsers.caffe import stream as caffe_stream
-from gradlog.source import Source
 
 SETTINGS = settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]

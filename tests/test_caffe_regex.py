@@ -15,9 +15,9 @@ import time
 import pytest
 
 import gradlog
+from gradlog.frame.source import Source
 from gradlog.parsers import caffe
 from gradlog.parsers.caffe import lines as L
-from gradlog.source import Source
 
 MB = 1 << 20
 #: Seconds one pattern may take on 1 MB (linear time takes about 0.01 s; a quadratic

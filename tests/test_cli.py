@@ -313,7 +313,7 @@ def test_convert(logs) -> None:
 def test_batch_records_bad_files_and_goes_on(logs, monkeypatch) -> None:
     refs = [gradlog.RunRef(logs / n, "caffe") for n in ("broken.log", "crit.log", "ok.log")]
     monkeypatch.setattr(
-        gradlog.loading, "survey", lambda path, include=(), exclude=(): gradlog.Survey(refs, [])
+        gradlog.discovery, "survey", lambda path, include=(), exclude=(): gradlog.Survey(refs, [])
     )
     out = logs / "summary.csv"
     r = _runner().invoke(cli.main, ["batch", str(logs), "-j", "1", "-o", str(out), "--no-cache"])
@@ -337,7 +337,7 @@ def test_batch_records_bad_files_and_goes_on(logs, monkeypatch) -> None:
     assert r.exit_code == 1
     assert list(csv.reader(io.StringIO(r.stdout)))[0] == list(BATCH_COLUMNS)
     monkeypatch.setattr(
-        gradlog.loading, "survey", lambda path, include=(), exclude=(): gradlog.Survey([], [])
+        gradlog.discovery, "survey", lambda path, include=(), exclude=(): gradlog.Survey([], [])
     )
     r = _runner().invoke(cli.main, ["batch", str(logs)])
     assert (r.exit_code, r.stderr) == (2, f"Error: {logs}: no training log found\n")

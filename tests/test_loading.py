@@ -11,7 +11,7 @@ import pytest
 
 import gradlog
 from gradlog.errors import EmptyLogError, GradlogError, UnknownFormatError
-from gradlog.source import Source
+from gradlog.frame.source import Source
 
 LONG_CSV = "step,tag,value,wall_time,source_tag\n0,train/loss,2.5,nan,loss\n10,train/loss,1.5,nan,loss\n"
 

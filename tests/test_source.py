@@ -14,9 +14,9 @@ import time
 import pytest
 
 import gradlog
-from gradlog import source as src_mod
 from gradlog.errors import EmptyLogError, GradlogError, ParseError
-from gradlog.source import Source
+from gradlog.frame import source as src_mod
+from gradlog.frame.source import Source
 
 CAFFE = "caffe_numpy_cnn_debug.log"  # 545 KB: far more than the 64 KiB head
 

@@ -27,7 +27,7 @@ def _frame() -> pd.DataFrame:
 
 
 def _counting(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    import gradlog.frame as fr
+    import gradlog.frame.build as fr
     import gradlog.run as run_mod
 
     calls: list[int] = []

@@ -15,9 +15,9 @@ import pytest
 
 import gradlog
 from gradlog.errors import MultipleRunsError
+from gradlog.frame.source import Source
 from gradlog.parsers import _tfrecord as tfr
 from gradlog.parsers import tensorboard as tb
-from gradlog.source import Source
 
 Event = tb._Event  # tensorboardX's Event definition (read without importing torch)
 

@@ -167,7 +167,7 @@ def test_random_bytes(tmp_path):
 def test_valid_framing_that_holds_no_events(tmp_path):
     data = b"".join(tfr.frame_record(b"\xff\xfe not an event %d" % i) for i in range(3))
     p = _write(tmp_path, data, "records.tfrecord")
-    assert not tb.sniff(gradlog.source.Source.from_path(p))
+    assert not tb.sniff(gradlog.frame.source.Source.from_path(p))
     with pytest.raises(ParseError, match="first record at byte 0 is not an Event"):
         gradlog.load(p, format="tensorboard")
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 import gradlog
+from gradlog.frame.source import Source
 from gradlog.parsers import _tb_runs
 from gradlog.parsers import _tfrecord as tfr
 from gradlog.parsers import tensorboard as tb
-from gradlog.source import Source
 
 Event = tb._Event
 

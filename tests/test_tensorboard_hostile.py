@@ -109,7 +109,7 @@ def test_a_small_repeated_value_histogram_still_reads(tmp_path):
 
 def test_a_file_removed_after_detection_names_it(tmp_path):
     p = _file(tmp_path, _good())
-    src = gradlog.source.Source.from_path(p)
+    src = gradlog.frame.source.Source.from_path(p)
     assert tb.sniff(src)
     p.unlink()
     with pytest.raises(GradlogError, match=r"events\.out\.tfevents\.1\.host: no longer exists"):

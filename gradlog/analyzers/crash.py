@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from gradlog.analyzers.config import DEFAULT_CONFIG, AnalysisConfig
-from gradlog.analyzers.wording import fmt_step
 from gradlog.findings import Finding
 from gradlog.run import Run
+from gradlog.wording import fmt_step
 
 __all__ = ["detect_run_crashed"]
 

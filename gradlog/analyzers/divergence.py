@@ -20,9 +20,9 @@ from gradlog.analyzers.context import (
     series_data,
 )
 from gradlog.analyzers.stats import bin_medians, pow10, robust_sd, running_median
-from gradlog.analyzers.wording import fmt_lr, fmt_num, fmt_step, nice_round, times
 from gradlog.findings import Finding
 from gradlog.run import Run
+from gradlog.wording import fmt_lr, fmt_num, fmt_step, nice_round, times
 
 __all__ = ["divergence_info", "detect_divergence", "detect_nonfinite_values"]
 

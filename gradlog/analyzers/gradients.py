@@ -20,9 +20,9 @@ from gradlog.analyzers.context import (
 from gradlog.analyzers.divergence import divergence_info
 from gradlog.analyzers.stats import pow10, spearman
 from gradlog.analyzers.trends import trend_of
-from gradlog.analyzers.wording import fmt_step, pct, times
 from gradlog.findings import Finding, Trend
 from gradlog.run import Run
+from gradlog.wording import fmt_step, pct, times
 
 __all__ = ["grad_tags", "detect_grad_norm_growth", "detect_exploding_gradients", "detect_vanishing_gradients"]
 

@@ -32,9 +32,9 @@ from gradlog.analyzers.stats import (
     robust_sd,
     theil_sen,
 )
-from gradlog.analyzers.wording import fmt_lr, fmt_step, pct
 from gradlog.findings import Finding
 from gradlog.run import Run
+from gradlog.wording import fmt_lr, fmt_step, pct
 
 __all__ = ["decay_tests", "detect_lr_limited_plateau"]
 

@@ -22,9 +22,9 @@ from gradlog.analyzers.context import (
 from gradlog.analyzers.divergence import divergence_info
 from gradlog.analyzers.oscillation import oscillation_signals
 from gradlog.analyzers.stats import lag1_autocorr, n_effective, robust_sd
-from gradlog.analyzers.wording import fmt_lr, fmt_step, nice_round, pct
 from gradlog.findings import Finding
 from gradlog.run import Run
+from gradlog.wording import fmt_lr, fmt_step, nice_round, pct
 
 __all__ = ["detect_lr_too_small", "late_descent"]
 

@@ -44,9 +44,9 @@ from gradlog.analyzers.context import batch_size, require_loss, require_role
 from gradlog.analyzers.lr_plateau import decay_tests
 from gradlog.analyzers.oscillation_measures import oscillation_signals
 from gradlog.analyzers.trends import trend_of
-from gradlog.analyzers.wording import fmt_lr, fmt_step, nice_floor, nice_round, pct, times
 from gradlog.findings import Finding
 from gradlog.run import Run
+from gradlog.wording import fmt_lr, fmt_step, nice_floor, nice_round, pct, times
 
 __all__ = ["oscillation_signals", "detect_step_size_oscillation", "detect_noisy_loss"]
 

@@ -11,9 +11,9 @@ from gradlog.analyzers.config import DEFAULT_CONFIG, AnalysisConfig
 from gradlog.analyzers.context import SeriesData, require_loss, require_role, series_data
 from gradlog.analyzers.divergence import divergence_info
 from gradlog.analyzers.stats import pow10, robust_sd, running_median
-from gradlog.analyzers.wording import fmt_num, fmt_step, pct
 from gradlog.findings import Finding
 from gradlog.run import Run
+from gradlog.wording import fmt_num, fmt_step, pct
 
 __all__ = ["metric_since", "detect_overfitting"]
 

@@ -22,9 +22,9 @@ from gradlog.analyzers.lr_plateau import decay_tests
 from gradlog.analyzers.oscillation import SIGNAL_WORDS, oscillation_signals
 from gradlog.analyzers.segments import Plateau, plateau_of
 from gradlog.analyzers.trends import trend_of
-from gradlog.analyzers.wording import fmt_lr, fmt_num, fmt_step, nice_floor, pct
 from gradlog.findings import Finding, Severity
 from gradlog.run import Run
+from gradlog.wording import fmt_lr, fmt_num, fmt_step, nice_floor, pct
 
 __all__ = ["step_size_verdict", "detect_loss_plateau"]
 

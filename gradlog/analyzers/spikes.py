@@ -11,9 +11,9 @@ from gradlog.analyzers.config import DEFAULT_CONFIG, AnalysisConfig
 from gradlog.analyzers.context import lr_at, require_loss, series_data
 from gradlog.analyzers.divergence import divergence_info
 from gradlog.analyzers.stats import pow10, robust_sd, smooth_residuals
-from gradlog.analyzers.wording import fmt_lr, fmt_num, fmt_step, nice_round, times
 from gradlog.findings import Finding
 from gradlog.run import Run
+from gradlog.wording import fmt_lr, fmt_num, fmt_step, nice_round, times
 
 __all__ = ["detect_loss_spikes", "recommendation"]
 

@@ -21,9 +21,9 @@ from gradlog.analyzers.context import clipping, is_adaptive_optimizer, series_da
 from gradlog.analyzers.lr_small import late_descent
 from gradlog.analyzers.overfitting import metric_since
 from gradlog.analyzers.spikes import recommendation as spike_advice
-from gradlog.analyzers.wording import fmt_lr, fmt_step, nice_floor, pct
 from gradlog.findings import Finding, LRAdvice
 from gradlog.run import Run
+from gradlog.wording import fmt_lr, fmt_step, nice_floor, pct
 
 __all__ = ["lr_verdict", "reconcile", "speak_epochs", "still_falling"]
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from gradlog.analyzers.wording import fmt_setting
 from gradlog.compare.curves import (
     SMOOTH_FRACTION,
     Curve,
@@ -27,6 +26,7 @@ from gradlog.compare.verdict import BOUNCE_IDS, sentence, sweep_verdict
 from gradlog.errors import GradlogError, MultipleRunsError
 from gradlog.report import Report
 from gradlog.run import Run
+from gradlog.wording import fmt_setting
 
 __all__ = ["compare"]
 

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gradlog.analyzers.wording import fmt_num, fmt_setting
 from gradlog.compare.records import USABLE_FRACTION, ComparedRun, Comparison
 from gradlog.findings import LRAction
+from gradlog.wording import fmt_num, fmt_setting
 
 __all__ = ["BOUNCE_IDS", "sweep_verdict", "sentence"]
 

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from gradlog.analyzers.wording import fmt_num, single_line
 from gradlog.series import ema_debiased, lr_decays
+from gradlog.wording import fmt_num, single_line
 
 
 @contextmanager

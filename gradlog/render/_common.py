@@ -2,9 +2,9 @@
 names, findings grouped by kind and cause, merged not-assessable reasons, headings that
 tell runs with the same file name apart, and the unit trend slopes read in.
 
-Numbers are formatted by :mod:`gradlog.analyzers.wording` (the one number-formatting
+Numbers are formatted by :mod:`gradlog.wording` (the one number-formatting
 module; its leaf module imports nothing from gradlog): ``fmt_num`` here is its
-:func:`~gradlog.analyzers.wording.fmt_value`, the table form. Besides it, this module
+:func:`~gradlog.wording.fmt_value`, the table form. Besides it, this module
 imports nothing from gradlog at run time (``FINDING_IDS`` and ``SEVERITIES`` lazily, from
 the findings contract; the early-stop note lazily, from :mod:`gradlog.render.schedule`)."""
 
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
-from gradlog.analyzers.wording import fmt_p, fmt_step, fmt_steps, single_line
-from gradlog.analyzers.wording import fmt_value as fmt_num
+from gradlog.wording import fmt_p, fmt_step, fmt_steps, single_line
+from gradlog.wording import fmt_value as fmt_num
 
 if TYPE_CHECKING:  # pragma: no cover
     from gradlog.findings import Finding, Trend

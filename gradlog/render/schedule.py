@@ -13,8 +13,8 @@ import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from gradlog.analyzers.wording import fmt_step
-from gradlog.analyzers.wording import fmt_value as fmt_num
+from gradlog.wording import fmt_step
+from gradlog.wording import fmt_value as fmt_num
 
 if TYPE_CHECKING:  # pragma: no cover
     from gradlog.findings import Trend

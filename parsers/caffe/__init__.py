@@ -77,12 +77,12 @@ from __future__ import annotations
 import gc
 
 from gradlog.frame import ParseResult
+from gradlog.frame.source import Source
 from gradlog.parsers.caffe import lines as L
 from gradlog.parsers.caffe.clock import ASSUMED_YEAR  # noqa: F401  (documented: the year assumed)
 from gradlog.parsers.caffe.reader import Reader
 from gradlog.parsers.caffe.solver import STATISTICS
 from gradlog.parsers.caffe.stream import read_stream
-from gradlog.source import Source
 
 __all__ = ["NAME", "DESCRIPTION", "STATISTICS", "sniff", "read"]
 

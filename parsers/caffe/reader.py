@@ -12,6 +12,7 @@ import numpy as np
 
 from gradlog.errors import EmptyLogError, ParseError
 from gradlog.frame import ParseResult
+from gradlog.frame.source import Source
 from gradlog.parsers.caffe import bulk, solver
 from gradlog.parsers.caffe import lines as L
 from gradlog.parsers.caffe.assemble import assemble, compact
@@ -21,7 +22,6 @@ from gradlog.parsers.caffe.launches import Launches, Run
 from gradlog.parsers.caffe.messages import EV_BROKEN, Messages
 from gradlog.parsers.caffe.tags import Tags
 from gradlog.parsers.caffe.tally import Tally
-from gradlog.source import Source
 
 _G0 = itemgetter(0)
 

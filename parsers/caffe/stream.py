@@ -10,9 +10,9 @@ import zlib
 import numpy as np
 
 from gradlog.frame import ParseResult
+from gradlog.frame.source import Source
 from gradlog.parsers._csv import is_cut_number
 from gradlog.parsers.caffe.reader import Reader
-from gradlog.source import Source
 
 #: Bytes read per chunk (the last partial line is carried to the next chunk).
 CHUNK_BYTES = 2 << 20

@@ -2,8 +2,8 @@
 ratios, percentages, p-values and table values.
 
 Findings (analyzers), reports (render), figures (plots) and comparisons all format their
-numbers here. A leaf module: it imports nothing from gradlog, so every layer above the
-analyzers may use it.
+numbers here. A leaf module in the bottom layer: it imports nothing from gradlog, so every layer may
+use it without importing the analyzers.
 
 - in sentences: :func:`fmt_num` (``digits`` significant digits), :func:`fmt_lr`,
   :func:`fmt_step`, :func:`fmt_steps`, :func:`pct`, :func:`times`, :func:`fmt_setting`

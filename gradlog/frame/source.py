@@ -21,7 +21,8 @@ Inputs whose size is not known in advance are read as streams and never re-opene
 Names in messages have their control characters escaped (:func:`display_name`): a file
 name holding a newline does not split an ``Error:`` line in two.
 
-This module is a leaf: parsers import it, the frame and the errors only.
+Part of the frame contract (:mod:`gradlog.frame`): parsers import it; it imports only
+:mod:`gradlog.errors`.
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ and no (tag, step) pair appears twice: when a log re-records a step (a resumed j
 the later record wins and the number of replaced points is reported by
 :func:`build_frame`.
 
-This module is a leaf: parsers import it (and :mod:`gradlog.errors`) only.
+Part of the frame contract (:mod:`gradlog.frame`): parsers import it; it imports only
+:mod:`gradlog.errors`.
 """
 
 from __future__ import annotations
