@@ -203,3 +203,39 @@ def test_whisper_corpus_rounded_loss_is_not_lr_limited(corpus):
     assert decay_tests(rep.run) == []
     assert len(phases(rep.run)) <= 2  # at most a warm-up and the linear decay
     assert any(x["id"] == "lr_limited_plateau" for x in rep.not_assessable)
+
+
+def _bouncing_then_decayed(seed: int):
+    """A loss that bounces at LR 1 (most steps near 0.5, one in eight thrown up to ~3 by a
+    step too large for the curvature) until the decay at step 400, then sits at 0.45."""
+    import numpy as np
+
+    import gradlog
+    from gradlog.frame import build_frame
+
+    rng = np.random.default_rng(seed)
+    n = 800
+    steps = np.arange(n)
+    base = np.where(steps < 400, 0.5, 0.45) * np.exp(rng.normal(0, 0.05, n))
+    bounce = (steps < 400) & (rng.random(n) < 0.125)
+    loss = np.where(bounce, 3.0 * np.exp(rng.normal(0, 0.1, n)), base)
+    lr = np.where(steps < 400, 1.0, 0.1)
+    frame, _ = build_frame(
+        ["train/loss"] * n + ["train/lr"] * n,
+        np.concatenate([steps, steps]),
+        np.concatenate([loss, lr]),
+    )
+    return gradlog.Run(frame, {"name": "bounce"})
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_level_a_bouncing_iterate_sets_is_its_mean_loss(seed):
+    # The median of the window before the decay is ~0.5, after it 0.45: a 10% "drop".
+    # The mean before is ~0.75 (the bounces are part of the level the LR sets), after it
+    # 0.45: a 40% drop, many standard errors beyond the flat trend.
+    run = _bouncing_then_decayed(seed)
+    (t,) = decay_tests(run)
+    assert t["step"] == 400 and t["level"] == "mean" and t["predicted_drop"] == 0.0
+    assert 0.3 <= t["observed_drop"] <= 0.5 and t["z"] >= 4.0 and t["limited"]
+    (f,) = detect_lr_limited_plateau(run)
+    assert f.evidence["decay_steps"] == [400] and f.step_range[1] == 400

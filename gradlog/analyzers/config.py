@@ -204,22 +204,32 @@ class AnalysisConfig:
     noise_min_progress: float = 0.05
 
     # ---- LR-limited plateau -----------------------------------------------------------
-    # At a decay the loss must drop beyond its extrapolated trend by this many standard
-    # errors (noise and autocorrelation accounted for) ...
+    # At a decay the mean loss must drop beyond its extrapolated trend by this many
+    # standard errors of the difference of the two window means (points and lag-1
+    # autocorrelation counted). Four, not two: an AR(1) error understates the
+    # uncertainty of heavy-tailed, long-memory minibatch losses, and every decay of every
+    # run is a test of its own ...
     decay_z_min: float = 4.0
-    # ... and by at least this relative amount (30%: a sharp drop; the minibatch loss of
-    # a run whose full training loss barely moves at a decay still drops 15-25% as the
-    # noise of the iterate shrinks) ...
+    # ... and by at least this relative amount (30%: a sharp step down, against the
+    # 10-25% a decay gives a run that was still converging). Means, not medians: the mean
+    # of minibatch losses estimates the mean full-data loss without bias, bounces of the
+    # iterate included, so neither the shrinking minibatch noise after a decay nor a
+    # median that drops the excursions of a bouncing iterate fakes or hides a drop.
     decay_min_drop: float = 0.30
+    # The test on window means runs only with at least this many points in each window:
+    # the normal approximation of a mean's standard error needs a few dozen points, and a
+    # loss whose minibatch values span orders of magnitude (a classifier near zero loss)
+    # has a mean ruled by its few largest values.
+    decay_mean_min_points: int = 30
     # ... after a flat stretch: over the second half of the phase before the decay the
     # trend fell at most this much (the loss "sat on a plateau").
     decay_pre_max_fall: float = 0.25
     # The trend before a decay is fitted on the last `decay_window_fraction` of the phase
-    # before it; the level after it is the median of the second half of a window as long
+    # before it; the level after it is the mean of the second half of a window as long
     # (the first half is the relaxation to the new level).
     decay_window_fraction: float = 0.3
     # Where a validation loss is logged on both sides of a decay (at least
-    # `decay_val_min_points` points each), it must fall by at least this fraction too: a
+    # `decay_val_min_points` points each), its mean must fall by at least this fraction too: a
     # plateau the LR sets is a plateau of the objective, and lowering its floor lowers
     # the held-out loss as well. A training loss that drops while the validation loss does
     # not move is the net fitting its training minibatches (noisy labels, dropout), and

@@ -46,6 +46,53 @@ _REFS = (
 )
 
 
+def _step_of(x: float, step: float) -> float:
+    """The step a binned x (thousands of steps from ``step``) stands for."""
+    return step + 1000.0 * x
+
+
+def _mean_level(v: np.ndarray) -> tuple[float, float]:
+    """Return the mean of ``v`` and its standard error, the lag-1 autocorrelation
+    counted (``sd / sqrt(n_eff)``); ``(nan, inf)`` for fewer than 2 finite points."""
+    v = v[np.isfinite(v)]
+    if len(v) < 2:
+        return math.nan, math.inf
+    rho = lag1_autocorr(v)
+    return float(v.mean()), float(v.std(ddof=1)) / math.sqrt(n_effective(len(v), rho))
+
+
+def _mean_test(
+    before: np.ndarray, after: np.ndarray, pred: float, pred_se: float
+) -> tuple[float, float, float, float] | None:
+    """The level test on window MEANS of a positive loss (``before``/``after`` in log10).
+
+    Each logged minibatch loss is an unbiased estimate of the full-data loss at its step
+    (the batch is drawn independently of the weights), so a window mean estimates the
+    mean full-data loss, the excursions of a bouncing iterate included: the level a step
+    size sets. A median drops those excursions; it is the better estimator under
+    heavy-tailed minibatch noise, so both are computed and the stronger evidence is
+    kept. ``pred`` (log10) is the trend's predicted change, ``pred_se`` its error.
+
+    Returns ``(observed, predicted, beyond, z)`` (drops as fractions), or None when a
+    window has fewer than 2 finite points.
+    """
+    if len(before) < 2 or len(after) < 2:
+        return None
+    # in units of the largest value: the ratio of the means is unchanged, and a loss
+    # near 1e300 does not overflow its squares
+    top = max(float(before.max()), float(after.max()))
+    mb, sb = _mean_level(np.power(10.0, before - top))
+    ma, sa = _mean_level(np.power(10.0, after - top))
+    if not (mb > 0 and ma > 0 and math.isfinite(sb) and math.isfinite(sa)):
+        return None
+    ln10 = math.log(10.0)
+    ln_obs, ln_pred = math.log(ma / mb), pred * ln10
+    se = math.sqrt((sb / mb) ** 2 + (sa / ma) ** 2 + (pred_se * ln10) ** 2)
+    ln_excess = ln_pred - ln_obs  # > 0: dropped more than the trend predicted
+    z = ln_excess / se if se > 0 else (math.inf if ln_excess > 0 else 0.0)
+    return 1.0 - math.exp(ln_obs), 1.0 - math.exp(ln_pred), 1.0 - math.exp(-ln_excess), z
+
+
 def _median_se(r: np.ndarray) -> float:
     """Standard error of the median of autocorrelated residuals ``r``."""
     if len(r) < 3:
@@ -101,16 +148,33 @@ def _test_decay(
     else:
         res_post = qb_y - y_post
     dx = x_post - x_tail
-    obs = y_post - y_tail
     # a falling trend is extrapolated; a rising (noisy, flat) one is held at its level
     pred = min(slope, 0.0) * dx
+    # The median level test (the original): robust to heavy-tailed minibatch noise.
+    obs = y_post - y_tail
     # hypot: the squares of errors of a series near 1e160 would overflow
     se = math.hypot(_median_se(res_pre[tail]), _median_se(res_post), slope_se * dx)
     excess = pred - obs  # > 0: dropped more than the trend predicted
     z = excess / se if se > 0 else (math.inf if excess > 0 else 0.0)
+    level = "median"
     if d.positive:
         rel = lambda v: 1.0 - pow10(-v)  # noqa: E731 - drop as a fraction
         observed, predicted, beyond = rel(-obs), rel(-pred), rel(excess)
+        pre_tail = py[ps >= _step_of(xb[tail][0], step)]
+        mean_test = (
+            _mean_test(pre_tail, qy, pred, slope_se * dx)
+            if min(len(pre_tail), len(qy)) >= config.decay_mean_min_points
+            else None
+        )
+
+        def strong(r: tuple[float, float, float, float]) -> tuple[bool, float]:
+            return (r[3] >= config.decay_z_min and r[2] >= config.decay_min_drop, r[3])
+
+        # the evidence kept is the test that clears the thresholds (either estimator is
+        # a valid level), else the one with the larger z
+        if mean_test is not None and strong(mean_test) > strong((observed, predicted, beyond, z)):
+            observed, predicted, beyond, z = mean_test
+            level = "mean"
     else:
         scale = abs(y_tail) or 1.0
         observed, predicted, beyond = -obs / scale, -pred / scale, excess / scale
@@ -129,6 +193,7 @@ def _test_decay(
         "predicted_drop": float(predicted),
         "drop_beyond_trend": float(beyond),
         "z": float(z),
+        "level": level,
         "window_before": [int(ps[0]), int(ps[-1])],
         "window_after": [int(qs[0]), int(qs[-1])],
         "resolution": resolution,
@@ -138,7 +203,7 @@ def _test_decay(
 
 def _val_drop(run: Run, t: dict[str, Any], config: AnalysisConfig) -> float | None:
     """Relative drop of the validation loss between the windows a decay test compared
-    (median after vs median before), or None without a validation loss logged on both
+    (mean after vs mean before), or None without a validation loss logged on both
     sides (``config.decay_val_min_points`` points each)."""
     vtag = run.roles.get("val_loss")
     if not vtag or vtag not in run:
@@ -152,7 +217,9 @@ def _val_drop(run: Run, t: dict[str, Any], config: AnalysisConfig) -> float | No
     after = v.fvalues[(v.fsteps >= a0) & (v.fsteps <= a1)]
     if len(before) < config.decay_val_min_points or len(after) < config.decay_val_min_points:
         return None
-    lb, la = float(np.median(before)), float(np.median(after))
+    # means, as for the training loss: a bounce of the iterate caught by an evaluation
+    # is part of the level the LR set
+    lb, la = float(np.mean(before)), float(np.mean(after))
     if not (math.isfinite(lb) and math.isfinite(la)) or lb <= 0:
         return None
     return 1.0 - la / lb
