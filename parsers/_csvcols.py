@@ -21,7 +21,7 @@ from gradlog.errors import DamagedInputError
 from gradlog.frame.source import Source
 
 if TYPE_CHECKING:
-    from ._csv import Table
+    from ._csvread import Table
 
 __all__ = ["WALL_COLUMNS", "Column", "numeric_columns"]
 

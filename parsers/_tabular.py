@@ -2,7 +2,7 @@
 
 The work is done in four modules, re-exported here:
 
-* :mod:`parsers._csv` (with :mod:`parsers._csvscan` and :mod:`parsers._csvcols`): CSV
+* :mod:`parsers._csv` (with :mod:`parsers._csvread`, :mod:`parsers._csvtext`, :mod:`parsers._csvscan` and :mod:`parsers._csvcols`): CSV
   sniffing and reading; damaged rows skipped and counted, caps on names and columns.
 * :mod:`parsers._wide`: the wide table -> common frame conversion and the step column.
 * :mod:`parsers._jsondoc`: what the document formats share: size-capped reading, JSON

@@ -106,64 +106,18 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
     n = len(df)
     if n == 0:
         raise EmptyLogError(f"{source.name}: the table has a header but no data rows")
-    first_line = hdr.header_line + 2
-
-    steps, int_step = _int_steps(df["step"])
-    values, ok_value = _numbers(df["value"])
-    tags = df["tag"].astype(object).to_numpy()
-    max_tag = tab.max_tag_length()
-    ok_tag = np.array([isinstance(t, str) and t != "" for t in tags], dtype=bool)
-    long_tag = np.array([isinstance(t, str) and len(t) > max_tag for t in tags], dtype=bool)
-    if long_tag.any():
-        msg = (
-            f"{int(long_tag.sum())} row(s) with a tag longer than {max_tag} characters "
-            f"skipped (first: line {first_line + int(np.flatnonzero(long_tag)[0])}; set "
-            "GRADLOG_MAX_TAG_LENGTH to read them)"
-        )
-        if strict:
-            raise DamagedInputError(f"{source.name}: {msg}")
-        meta["skipped"]["long_tags"] = int(long_tag.sum())
-        meta["warnings"].append(msg)
-        ok_tag &= ~long_tag
-    good = int_step & ok_value & ok_tag
     unterminated = bool(data) and not data.endswith((b"\n", b"\r"))
-    if unterminated and good[-1] and _last_cell_cut(data, hdr.sep):
-        good[-1] = False  # ``1e-0`` of ``1e-05`` reads as 1: a record still being written
-    bad_rows = ~(good | long_tag)
-    if bad_rows[-1] and unterminated:
-        # the last record, without its newline, is incomplete: a run still writing
-        msg = f"line {first_line + n - 1}: truncated last line (a run still writing?) skipped"
-        if strict:
-            raise DamagedInputError(f"{source.name}: {msg}")
-        bad_rows[-1] = False
-        meta["skipped"]["truncated_last_line"] = 1
-        tab.note_truncated(meta, 1, msg)
-    bad = int(np.count_nonzero(bad_rows))
-    if bad:
-        first = int(np.flatnonzero(bad_rows)[0])
-        msg = (
-            f"{bad} row(s) without an integer step, a tag or a number skipped "
-            f"(first: line {first_line + first})"
-        )
-        if strict:
-            raise DamagedInputError(f"{source.name}: {msg}")
-        meta["skipped"]["bad_rows"] = bad
-        meta["warnings"].append(msg)
-    if not good.any():
-        raise EmptyLogError(f"{source.name}: no row holds a point")
-
-    if "wall_time" in df.columns:
-        walls, ok_wall = _numbers(df["wall_time"])
-        walls = np.where(ok_wall, walls, np.nan)
-    else:
-        walls = np.full(n, np.nan)
-
-    tag_col, src = _tags_and_sources(df, tags, good)
-    tag_sel, src_sel = tag_col[good], src[good]
-    st = steps[good]
-    frame, replaced = _build(tag_sel, st, values[good], walls[good], src_sel)
-    meta["rows"] = n
-    meta["replaced_points"] = replaced
+    steps, values, tags, good = _checked_rows(
+        df,
+        source.name,
+        meta,
+        strict,
+        first_line=hdr.header_line + 2,
+        max_tag=tab.max_tag_length(),
+        open_last=unterminated,
+        cut_last=unterminated and _last_cell_cut(data, hdr.sep),
+    )
+    frame, replaced = _points(df, steps, values, tags, good, meta)
     if replaced:
         meta["warnings"].append(
             f"{replaced} point(s) re-logged at an earlier step were replaced by the later record"
@@ -206,20 +160,106 @@ def _read_parquet(source: Source, strict: bool) -> ParseResult:
     if n == 0:
         raise EmptyLogError(f"{source.name}: the Parquet table has no rows")
     meta: dict[str, Any] = {"step_unit": "step", "step_column": "step", "skipped": {}, "warnings": []}
+    steps, values, tags, good = _checked_rows(df, source.name, meta, strict)
+    frame, _ = _points(df, steps, values, tags, good, meta)
+    return ParseResult(frame, tab.finish_meta(meta))
+
+
+def _checked_rows(
+    df: pd.DataFrame,
+    name: str,
+    meta: dict[str, Any],
+    strict: bool,
+    *,
+    first_line: int | None = None,
+    max_tag: int | None = None,
+    open_last: bool = False,
+    cut_last: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The row checks of both paths: a row holds a point when its step is an integer,
+    its value a number (or a NaN spelling) and its tag a non-empty string; the others
+    are skipped and counted in ``meta`` (errors under ``strict``).
+
+    Parameters
+    ----------
+    first_line : the file line of the first row, to name the first skipped row (a CSV);
+        None when rows have no line (Parquet).
+    max_tag : longer tags are skipped and counted apart (``long_tags``); None: no cap.
+    open_last : the last row is a line without its newline (a run still writing): when
+        it fails the checks it is a truncated last line, not a bad row.
+    cut_last : that line's last cell is a number cut short (``1e-0`` of ``1e-05``).
+
+    Returns
+    -------
+    (steps, values, tags, good) : int64 steps, float64 values, the tags as logged, and
+        the mask of the rows that hold a point.
+
+    Raises
+    ------
+    EmptyLogError
+        If no row holds a point.
+    DamagedInputError
+        In strict mode, when a row would be skipped.
+    """
+    line0 = 0 if first_line is None else first_line  # (max_tag and open_last: CSV only)
     steps, int_step = _int_steps(df["step"])
     values, ok_value = _numbers(df["value"])
     tags = df["tag"].astype(object).to_numpy()
     ok_tag = np.array([isinstance(t, str) and t != "" for t in tags], dtype=bool)
+    long_tag = np.zeros(len(tags), dtype=bool)
+    if max_tag is not None:
+        long_tag = np.array([isinstance(t, str) and len(t) > max_tag for t in tags], dtype=bool)
+    if long_tag.any():
+        msg = (
+            f"{int(long_tag.sum())} row(s) with a tag longer than {max_tag} characters "
+            f"skipped (first: line {line0 + int(np.flatnonzero(long_tag)[0])}; set "
+            "GRADLOG_MAX_TAG_LENGTH to read them)"
+        )
+        _skip(name, meta, strict, "long_tags", int(long_tag.sum()), msg)
+        ok_tag &= ~long_tag
     good = int_step & ok_value & ok_tag
-    bad = int(n - np.count_nonzero(good))
+    if cut_last and good[-1]:
+        good[-1] = False  # ``1e-0`` of ``1e-05`` reads as 1: a record still being written
+    bad_rows = ~(good | long_tag)
+    if open_last and bad_rows[-1]:
+        # the last record, without its newline, is incomplete: a run still writing
+        msg = f"line {line0 + len(tags) - 1}: truncated last line (a run still writing?) skipped"
+        if strict:
+            raise DamagedInputError(f"{name}: {msg}")
+        bad_rows[-1] = False
+        meta["skipped"]["truncated_last_line"] = 1
+        tab.note_truncated(meta, 1, msg)
+    bad = int(np.count_nonzero(bad_rows))
     if bad:
         msg = f"{bad} row(s) without an integer step, a tag or a number skipped"
-        if strict:
-            raise DamagedInputError(f"{source.name}: {msg}")
-        meta["skipped"]["bad_rows"] = bad
-        meta["warnings"].append(msg)
+        if first_line is not None:
+            msg += f" (first: line {first_line + int(np.flatnonzero(bad_rows)[0])})"
+        _skip(name, meta, strict, "bad_rows", bad, msg)
     if not good.any():
-        raise EmptyLogError(f"{source.name}: no row holds a point")
+        raise EmptyLogError(f"{name}: no row holds a point")
+    return steps, values, tags, good
+
+
+def _skip(name: str, meta: dict[str, Any], strict: bool, key: str, count: int, msg: str) -> None:
+    """Count ``count`` skipped rows under ``key`` with the warning ``msg`` (an error
+    under ``strict``)."""
+    if strict:
+        raise DamagedInputError(f"{name}: {msg}")
+    meta["skipped"][key] = count
+    meta["warnings"].append(msg)
+
+
+def _points(
+    df: pd.DataFrame,
+    steps: np.ndarray,
+    values: np.ndarray,
+    tags: np.ndarray,
+    good: np.ndarray,
+    meta: dict[str, Any],
+) -> tuple[pd.DataFrame, int]:
+    """The frame of the rows that hold a point (wall times where the table has them);
+    ``rows`` and ``replaced_points`` noted in ``meta``. Returns (frame, replaced)."""
+    n = len(df)
     if "wall_time" in df.columns:
         walls, ok_wall = _numbers(df["wall_time"])
         walls = np.where(ok_wall, walls, np.nan)
@@ -229,7 +269,7 @@ def _read_parquet(source: Source, strict: bool) -> ParseResult:
     frame, replaced = _build(tag_col[good], steps[good], values[good], walls[good], src[good])
     meta["rows"] = n
     meta["replaced_points"] = replaced
-    return ParseResult(frame, tab.finish_meta(meta))
+    return frame, replaced
 
 
 def _last_cell_cut(data: bytes, sep: str) -> bool:

@@ -56,6 +56,29 @@ def test_build_frame_source_tag_mapping():
     assert list(frame["source_tag"].astype(str)) == ["loss", "val_loss"]
 
 
+def test_build_frame_source_tags_follow_sort_and_dedup():
+    # a mapping: two tags share an original name, a tag missing from it is its own;
+    # the rows arrive unsorted with a re-logged point
+    frame, replaced = build_frame(
+        ["val/loss", "train/loss", "train/acc", "train/loss"],
+        [5, 1, 1, 1],
+        [1.0, 2.0, 3.0, 4.0],
+        source_tag={"train/loss": "loss", "val/loss": "loss"},
+    )
+    assert replaced == 1
+    assert list(frame["tag"].astype(str)) == ["train/acc", "train/loss", "val/loss"]
+    assert list(frame["source_tag"].astype(str)) == ["train/acc", "loss", "loss"]
+    assert list(frame["source_tag"].cat.categories) == ["loss", "train/acc"]
+    assert frame["value"].tolist() == [3.0, 4.0, 1.0]
+    # one source tag per row: the later record's own name survives the de-duplication
+    frame, _ = build_frame(["a", "a", "b"], [1, 1, 0], [1.0, 2.0, 3.0], source_tag=["x", "y", "z"])
+    assert list(frame["source_tag"].astype(str)) == ["y", "z"]
+    with pytest.raises(FrameError, match="source_tag has 2 rows, expected 3"):
+        build_frame(["a", "a", "b"], [1, 2, 0], [1.0, 2.0, 3.0], source_tag=["x", "y"])
+    empty, _ = build_frame([], [], [], source_tag={"a": "b"})
+    assert len(empty) == 0 and list(empty["source_tag"].cat.categories) == []
+
+
 def test_build_frame_rejects_non_integer_steps():
     with pytest.raises(FrameError, match="integers"):
         build_frame(["a"], [1.5], [1.0])

@@ -177,25 +177,7 @@ def build_frame(
             src_order = np.flatnonzero(keep) if src_order is None else src_order[keep]
 
     tag_col = pd.Categorical.from_codes(codes.astype(np.int32), categories=tags.categories)
-    if source_tag is None:
-        src_col = tag_col
-    elif isinstance(source_tag, Mapping):
-        names = [source_tag.get(c, c) for c in tags.categories]
-        uniq = sorted(set(names))
-        pos = {s: i for i, s in enumerate(uniq)}
-        remap = np.array([pos[s] for s in names], dtype=np.int32)
-        src_col = pd.Categorical.from_codes(
-            remap[codes] if len(codes) else np.array([], dtype=np.int32),
-            categories=pd.Index(uniq, dtype=object),
-        )
-    else:
-        src_all = _categorical(source_tag)
-        if len(src_all) != n:
-            raise FrameError(f"source_tag has {len(src_all)} rows, expected {n}")
-        src_codes = np.asarray(src_all.codes)
-        if src_order is not None:
-            src_codes = src_codes[src_order]
-        src_col = pd.Categorical.from_codes(src_codes, categories=src_all.categories)
+    src_col = tag_col if source_tag is None else _source_column(source_tag, tags, codes, src_order)
 
     frame = pd.DataFrame(
         {
@@ -214,6 +196,45 @@ def build_frame(
     validate_frame(frame)
     vouch(frame)
     return frame, replaced
+
+
+def _source_column(
+    source_tag: Sequence[str] | pd.Categorical | np.ndarray | Mapping[str, str],
+    tags: pd.Categorical,
+    codes: np.ndarray,
+    order: np.ndarray | None,
+) -> pd.Categorical:
+    """The ``source_tag`` column of :func:`build_frame`'s kept rows.
+
+    Parameters
+    ----------
+    source_tag : the original name per input row, or a mapping from the normalised tag
+        to its original name (a tag missing from it is its own source tag).
+    tags : the input rows' tags; ``codes``: the kept rows' codes into ``tags.categories``.
+    order : the input row of each kept row (sorted, de-duplicated), or None when the
+        rows were kept as they came.
+
+    Raises
+    ------
+    FrameError
+        If ``source_tag`` has not one entry per input row.
+    """
+    if isinstance(source_tag, Mapping):
+        names = [source_tag.get(c, c) for c in tags.categories]
+        uniq = sorted(set(names))
+        pos = {s: i for i, s in enumerate(uniq)}
+        remap = np.array([pos[s] for s in names], dtype=np.int32)
+        return pd.Categorical.from_codes(
+            remap[codes] if len(codes) else np.array([], dtype=np.int32),
+            categories=pd.Index(uniq, dtype=object),
+        )
+    src_all = _categorical(source_tag)
+    if len(src_all) != len(tags):
+        raise FrameError(f"source_tag has {len(src_all)} rows, expected {len(tags)}")
+    src_codes = np.asarray(src_all.codes)
+    if order is not None:
+        src_codes = src_codes[order]
+    return pd.Categorical.from_codes(src_codes, categories=src_all.categories)
 
 
 # -- frames known to be valid ---------------------------------------------------------
