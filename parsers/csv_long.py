@@ -117,11 +117,7 @@ def read(source: Source, *, strict: bool = False) -> ParseResult:
         open_last=unterminated,
         cut_last=unterminated and _last_cell_cut(data, hdr.sep),
     )
-    frame, replaced = _points(df, steps, values, tags, good, meta)
-    if replaced:
-        meta["warnings"].append(
-            f"{replaced} point(s) re-logged at an earlier step were replaced by the later record"
-        )
+    frame, _ = _points(df, steps, values, tags, good, meta)
     return ParseResult(frame, tab.finish_meta(meta))
 
 
@@ -269,6 +265,10 @@ def _points(
     frame, replaced = _build(tag_col[good], steps[good], values[good], walls[good], src[good])
     meta["rows"] = n
     meta["replaced_points"] = replaced
+    if replaced:
+        meta["warnings"].append(
+            f"{replaced} point(s) re-logged at an earlier step were replaced by the later record"
+        )
     return frame, replaced
 
 

@@ -132,7 +132,7 @@ def test_parquet_rows_skipped_and_counted(fake_parquet):
     res = fake_parquet(_parquet_df())
     f = res.frame
     # a NaN value is a value; a long tag is kept in Parquet (no cap there); the later
-    # record of (train/loss, 0) wins, without a warning
+    # record of (train/loss, 0) wins, and the report says so (as for a CSV)
     assert list(zip(f["tag"], f["step"].tolist(), f["value"].tolist(), strict=True))[:2] == [
         ("train/loss", 0, 1.25),
         ("train/loss", 1, pytest.approx(np.nan, nan_ok=True)),
@@ -141,7 +141,10 @@ def test_parquet_rows_skipped_and_counted(fake_parquet):
     assert len(f) == 3
     m = res.meta
     assert m["skipped"] == {"bad_rows": 1}
-    assert m["warnings"] == ["1 row(s) without an integer step, a tag or a number skipped"]
+    assert m["warnings"] == [
+        "1 row(s) without an integer step, a tag or a number skipped",
+        "1 point(s) re-logged at an earlier step were replaced by the later record",
+    ]
     assert m["rows"] == 5
     assert m["replaced_points"] == 1
     assert "separator" not in m
