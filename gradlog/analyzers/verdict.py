@@ -240,6 +240,14 @@ def lr_verdict(run: Run, findings: list[Finding], *, config: AnalysisConfig = DE
             reason="no training loss",
         )
     d = series_data(run, str(loss))
+    if d.n == 0:
+        return LRAdvice(
+            "unknown",
+            "No verdict: the training loss has no finite value.",
+            lr=lr,
+            confidence=0.0,
+            reason="no finite loss values",
+        )
     if d.n < config.verdict_min_points:
         return LRAdvice(
             "unknown",
