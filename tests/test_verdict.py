@@ -185,7 +185,9 @@ def test_unknown_with_a_reason_without_a_loss_or_with_too_few_points():
     assert rep.lr_advice.action == "unknown" and rep.lr_advice.reason == "too few points (5)"
     rep = gradlog.analyze(make_run({"val/accuracy": (t, [0.1, 0.2, 0.3, 0.4, 0.5])}))
     assert rep.lr_advice.action == "unknown" and rep.lr_advice.reason == "no training loss"
-    rep = gradlog.analyze(make_run({"train/loss": (t, [np.nan] * 5), "train/lr": (t, [0.1] * 5)}))
+    # three NaN points: too few to call a divergence, and no finite value to judge
+    t3 = np.arange(3)
+    rep = gradlog.analyze(make_run({"train/loss": (t3, [np.nan] * 3), "train/lr": (t3, [0.1] * 3)}))
     assert rep.lr_advice.action == "unknown" and rep.lr_advice.reason == "no finite loss values"
     assert rep.lr_advice.summary == "No verdict: the training loss has no finite value."
 
