@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -245,14 +246,20 @@ def _draw_verdict(ax: Axes, twin: Axes, advice: Any, run: Run) -> None:
     )
     if advice.to_lr is not None and np.isfinite(advice.to_lr) and advice.to_lr > 0:
         # on the loss axes (drawn above the LR axes), in the LR axes' coordinates
+        # the label halfway between the LR and the suggestion (geometric on a log axis),
+        # clear of the findings' labels along the top edge
+        mid = (
+            math.sqrt(y * advice.to_lr) if twin.get_yscale() == "log" and y > 0 else 0.5 * (y + advice.to_lr)
+        )
+        twin.plot([b, b], [y, mid], color=PURPLE, lw=1.4, gid="lr_verdict_stem")
         ax.annotate(
             f"LR: {advice.action} to {advice.to_lr:.3g}",
             xy=(b, advice.to_lr),
             xycoords=twin.transData,
-            xytext=(b, y),
+            xytext=(b, mid),
             textcoords=twin.transData,
             ha="right",
-            va="bottom",
+            va="center",
             fontsize=8,
             color=PURPLE,
             gid="lr_verdict_to",
