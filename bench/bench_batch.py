@@ -40,9 +40,10 @@ import numpy as np
 
 import gradlog
 import gradlog.analyzers
+from gradlog import batch_workers
 from gradlog.batch import default_jobs, run_batch
 from gradlog.cache import Cache
-from gradlog.discovery import survey
+from gradlog.discovery import Survey, survey
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_logs"
@@ -109,28 +110,118 @@ def _timed(fn, *args, **kwargs) -> tuple[float, object]:
     return time.perf_counter() - t0, out
 
 
-def _cpu() -> float:
-    """CPU seconds used so far by this process and its finished children."""
+def _cpu() -> tuple[float, float]:
+    """CPU seconds used so far by this process, and by its finished children (workers)."""
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
 
 
-def _timed_cpu(fn, *args, **kwargs) -> tuple[float, float, object]:
-    """(wall seconds, CPU seconds of this process and the workers it waited for, result)."""
-    c0 = _cpu()
+def _timed_cpu(fn, *args, **kwargs) -> tuple[float, float, float, object]:
+    """(wall seconds, CPU seconds of this process, CPU seconds of the workers it waited
+    for, result)."""
+    p0, k0 = _cpu()
     t, out = _timed(fn, *args, **kwargs)
-    return t, _cpu() - c0, out
+    p1, k1 = _cpu()
+    return t, p1 - p0, k1 - k0, out
 
 
-def _print_modes(n: int, best: dict[str, float], cpu: dict[str, float], repeat: int) -> None:
-    """runs/s (best wall time), CPU per run (median), and the cores each mode got."""
+def _load() -> float:
+    return os.getloadavg()[0]
+
+
+def _passes(
+    found, modes, repeat: int
+) -> tuple[dict[str, float], dict[str, list[float]], dict[str, list[float]]]:
+    """Interleaved passes of ``run_batch`` per mode (name -> jobs): the best wall time,
+    and each pass's CPU seconds (all) and of the parent alone."""
+    best = {name: float("inf") for name, _ in modes}
+    cpu: dict[str, list[float]] = {name: [] for name, _ in modes}
+    parent: dict[str, list[float]] = {name: [] for name, _ in modes}
+    tables = {}
+    # untimed: what the formats load on first use is loaded before any mode is timed
+    run_batch(Survey(found.runs[:: max(1, len(found.runs) // 20)], []), jobs=1)
+    for k in range(repeat):
+        for name, jobs in modes if k % 2 == 0 else modes[::-1]:  # alternate the order
+            load = _load()
+            t, cp, ck, table = _timed_cpu(run_batch, found, jobs=jobs)
+            print(f"    pass {k + 1} {name:<8} {t:7.2f} s  (load average before: {load:.1f})", flush=True)
+            best[name] = min(best[name], t)
+            cpu[name].append(cp + ck)
+            parent[name].append(cp)
+            tables[name] = table
+    first = next(iter(tables.values()))
+    for name, table in tables.items():  # every mode gives the same rows
+        assert table.equals(first) and table.attrs == first.attrs, name
+    return best, cpu, parent
+
+
+def _print_modes(
+    n: int, best: dict[str, float], cpu: dict[str, list[float]], parent: dict[str, list[float]], repeat: int
+) -> None:
+    """runs/s (best wall time), CPU per run (median; the parent's own share), the cores used."""
     for name in best:
         c = float(np.median(cpu[name]))
         print(
             f"  {name:<8} {n / best[name]:6.1f} runs/s  ({best[name]:.2f} s, best of {repeat}); "
-            f"CPU {1e3 * c / n:.1f} ms per run, {c / best[name]:.2f} cores busy"
+            f"CPU {1e3 * c / n:.1f} ms per run (parent {1e3 * float(np.median(parent[name])) / n:.1f}), "
+            f"{c / best[name]:.2f} cores busy"
         )
+
+
+_PROBE_LOG: Path | None = None
+
+
+def _probe_chunk(chunk):
+    """``analyze_chunk`` as the probe runs it: logs the worker's CPU seconds per chunk."""
+    c0 = time.process_time()
+    out = _REAL_CHUNK(chunk)
+    with open(_PROBE_LOG, "a") as fh:  # type: ignore[arg-type]
+        fh.write(f"{os.getpid()} {len(chunk)} {time.process_time() - c0}\n")
+    return out
+
+
+_REAL_CHUNK = batch_workers.analyze_chunk
+
+
+def _critical_path(found, tmp: Path) -> dict[str, float]:
+    """CPU seconds along the critical path of one ``-j 2`` batch, measured from inside (the
+    machine's load moves none of them): the parent before the pool (sizes, warm-up runs,
+    forking), the busiest worker, the parent during the pool (rows, bookkeeping) and after
+    (the table). On two idle cores the batch takes about
+    ``before + busiest worker + during / 2 + after``."""
+    global _PROBE_LOG
+    _PROBE_LOG = tmp / "probe.log"
+    real_pool = batch_workers._pool
+    marks: list[float] = []
+
+    def pool(*args, **kwargs):
+        marks.append(time.process_time())
+        try:
+            return real_pool(*args, **kwargs)
+        finally:
+            marks.append(time.process_time())
+
+    batch_workers.analyze_chunk, batch_workers._pool = _probe_chunk, pool
+    try:
+        c0 = time.process_time()
+        run_batch(found, jobs=2)
+        c1 = time.process_time()
+    finally:
+        batch_workers.analyze_chunk, batch_workers._pool = _REAL_CHUNK, real_pool
+    per_worker: Counter[str] = Counter()
+    runs_in_workers = 0
+    for line in _PROBE_LOG.read_text().splitlines():
+        pid, n, cpu = line.split()
+        per_worker[pid] += float(cpu)
+        runs_in_workers += int(n)
+    return {
+        "before": marks[0] - c0,
+        "during": marks[1] - marks[0],
+        "after": c1 - marks[1],
+        "workers": sorted(per_worker.values()),
+        "runs_in_workers": runs_in_workers,
+    }
 
 
 def bench_small(repeat: int) -> dict[str, float]:
@@ -147,15 +238,9 @@ def bench_small(repeat: int) -> dict[str, float]:
                 if p.is_file()
             ),
         )
-        best = {"j1": float("inf"), "default": float("inf"), "j2": float("inf")}
-        cpu: dict[str, list[float]] = {k: [] for k in best}
-        for _ in range(repeat):  # interleaved, best of each
-            for name, jobs in (("j1", 1), ("default", None), ("j2", 2)):
-                t, c, _table = _timed_cpu(run_batch, found, jobs=jobs)
-                best[name] = min(best[name], t)
-                cpu[name].append(c)
-        print(f"small: {n} runs from {root}; default -j = {default}")
-        _print_modes(n, best, cpu, repeat)
+        print(f"small: {n} runs from {root}; default -j = {default}; load average {_load():.1f}")
+        best, cpu, parent = _passes(found, [("j1", 1), ("default", None), ("j2", 2)], repeat)
+        _print_modes(n, best, cpu, parent, repeat)
         print(
             f"  default / -j 1 speed: {best['j1'] / best['default']:.2f}x  "
             f"(-j 2 / -j 1: {best['j1'] / best['j2']:.2f}x)"
@@ -169,22 +254,27 @@ def bench_scaling(runs: int, repeat: int) -> dict[str, float]:
         build_archive(root, runs, damaged=0)
         found = survey(root)
         n = len(found.runs)
-        best = {"j1": float("inf"), "default": float("inf"), "j2": float("inf")}
-        cpu: dict[str, list[float]] = {k: [] for k in best}
-        for _ in range(repeat):
-            for name, jobs in (("j1", 1), ("j2", 2), ("default", None)):
-                t, c, _table = _timed_cpu(run_batch, found, jobs=jobs)
-                best[name] = min(best[name], t)
-                cpu[name].append(c)
-        print(f"scaling: {n} runs; default -j = {default_jobs(n)}; load average {os.getloadavg()[0]:.1f}")
-        _print_modes(n, best, cpu, repeat)
+        print(f"scaling: {n} runs; default -j = {default_jobs(n)}; load average {_load():.1f}")
+        best, cpu, parent = _passes(found, [("j1", 1), ("j2", 2), ("default", None)], repeat)
+        _print_modes(n, best, cpu, parent, repeat)
         # the wall-clock speed-up needs two idle cores; the CPU cost per run says what the
         # workers themselves cost (1.00x: none), whatever the machine's load
         overhead = float(np.median(cpu["j2"]) / np.median(cpu["j1"]))
         print(
             f"  1 -> 2 workers: {best['j1'] / best['j2']:.2f}x wall (goal >= 1.7x with two idle "
             f"cores); default / -j 1: {best['j1'] / best['default']:.2f}x; "
-            f"CPU per run -j 2 / -j 1: {overhead:.2f}x"
+            f"CPU per run -j 2 / -j 1: {overhead:.2f}x (so at most {2 / overhead:.2f}x on two idle cores); "
+            f"load average now {_load():.1f}"
+        )
+        cp = _critical_path(found, Path(tmp))
+        busiest = max(cp["workers"])
+        est = cp["before"] + busiest + cp["during"] / 2 + cp["after"]
+        print(
+            f"  -j 2 critical path in CPU seconds (load-free): parent before the pool {cp['before']:.2f}, "
+            f"workers {' + '.join(f'{w:.1f}' for w in cp['workers'])} ({cp['runs_in_workers']} runs), "
+            f"parent during {cp['during']:.2f} and after {cp['after']:.2f} -> about {est:.1f} s on two idle "
+            f"cores against {float(np.median(cpu['j1'])):.1f} s CPU of -j 1: "
+            f"{float(np.median(cpu['j1'])) / est:.2f}x"
         )
         return best
 
@@ -277,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         _child(argv[1], int(argv[2]), argv[3] if len(argv) > 3 else None)
         return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["small", "scaling", "scale"])
+    ap.add_argument("what", nargs="+", choices=["small", "scaling", "scale"], help="one or more, in order")
     ap.add_argument("--runs", type=int, default=None)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-j1", action="store_true", help="scale: skip the -j 1 pass")
@@ -289,12 +379,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     print(f"gradlog {gradlog.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-    if args.what == "small":
-        bench_small(args.repeat)
-    elif args.what == "scaling":
-        bench_scaling(args.runs or 1000, args.repeat)
-    else:
-        bench_scale(args.runs or 10_000, args.skip_j1, args.discover_runs)
+    for what in args.what:
+        if what == "small":
+            bench_small(args.repeat)
+        elif what == "scaling":
+            bench_scaling(args.runs or 1000, args.repeat)
+        else:
+            bench_scale(args.runs or 10_000, args.skip_j1, args.discover_runs)
     return 0
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import gradlog
-from gradlog import batch
+from gradlog import batch, batch_workers
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="counts calls across fork()")
 
@@ -38,13 +38,13 @@ def archive(samples, tmp_path):
 
 def test_the_parent_analyses_one_smallest_run_per_format(archive, monkeypatch):
     in_parent: list[str] = []
-    real = batch.analyze_ref
+    real = batch_workers.analyze_ref
 
     def counted(ref, report_path=None):
         in_parent.append(ref.path.name)  # a forked worker appends to its own copy
         return real(ref, report_path)
 
-    monkeypatch.setattr(batch, "analyze_ref", counted)
+    monkeypatch.setattr(batch_workers, "analyze_ref", counted)
     refs = gradlog.discover(archive)
     pooled = batch.run_batch(refs, jobs=2)
     assert sorted(in_parent) == ["b_short.csv", "d.log"]
