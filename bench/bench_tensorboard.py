@@ -25,11 +25,14 @@ for files larger than N events. This is a benchmark, not a test: run it by hand.
 
 ``--discover N`` measures ``gradlog.discover`` on a log root of N TensorBoard runs (one
 in ten a Keras ``train/``+``validation/`` run, one in twenty-five with an
-``add_hparams`` folder), in one process: with the directory/head memo of
-``gradlog.parsers._tb_runs`` (each directory listed and each event-file head read once)
-and without it (as before: the tree walked by ``sniff``, ``split_runs`` and
-``run_members`` at the root, and again under each run), counting directory listings
-and head reads and reporting the ratio of the times.
+``add_hparams`` folder), in one process: a cold discovery (the listing memo of
+``gradlog.parsers._tb_runs`` cleared) and a warm one (the memo kept from the one
+before), counting directory listings (``os.scandir``/``os.listdir`` calls: within one
+discovery every folder is listed once, however many formats ask) and event-file head
+reads. With ``--against REF`` it compares discovery of that root with another version
+of gradlog instead (see ``bench/bench_discovery.py --against``)::
+
+    python bench/bench_tensorboard.py --discover 10000 --against HEAD
 """
 
 from __future__ import annotations
@@ -149,47 +152,60 @@ def write_log_root(root: Path, n_runs: int) -> None:
             write_event_file(hp / f"events.out.tfevents.{1700000200 + i}.host.hp", 1)
 
 
-def bench_discover(n_runs: int, workdir: str | None) -> None:
-    """Time ``gradlog.discover`` on a root of ``n_runs`` runs, memo on and off."""
+def bench_discover(n_runs: int, workdir: str | None, against: str | None = None, rounds: int = 3) -> None:
+    """Time ``gradlog.discover`` on a root of ``n_runs`` runs, cold and warm, counting
+    listings and head reads (or compare with the gradlog of ``against``)."""
+    import os
+
     import gradlog
     from gradlog.parsers import _tb_runs
 
-    counts = {"listings": 0, "heads": 0}
-    scan, heads = _tb_runs._scan_dir, _tb_runs._read_head_summaries
-
-    def counted_scan(d):  # type: ignore[no-untyped-def]
-        counts["listings"] += 1
-        return scan(d)
-
-    def counted_heads(p):  # type: ignore[no-untyped-def]
-        counts["heads"] += 1
-        return heads(p)
-
-    _tb_runs._scan_dir, _tb_runs._read_head_summaries = counted_scan, counted_heads
     with tempfile.TemporaryDirectory(prefix="gradlog-bench-discover-") as tmp:
         root = Path(workdir or tmp) / f"root_{n_runs}"
         if not root.exists():
             t0 = time.perf_counter()
             write_log_root(root, n_runs)
             print(f"wrote {n_runs:,} runs in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-        dirs = sum(1 for _ in root.rglob("*") if _.is_dir())
+        dirs = sum(1 for _ in root.rglob("*") if _.is_dir()) + 1
+        if against:
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from bench_discovery import compare_against
+
+            compare_against(against, root, rounds)
+            return
+        counts = {"listings": 0, "heads": 0}
+        scandir, listdir, heads = os.scandir, os.listdir, _tb_runs._read_head_summaries
+
+        def counted(real):  # type: ignore[no-untyped-def]
+            def call(*args):  # type: ignore[no-untyped-def]
+                counts["listings"] += 1
+                return real(*args)
+
+            return call
+
+        def counted_heads(p):  # type: ignore[no-untyped-def]
+            counts["heads"] += 1
+            return heads(p)
+
         print(f"\ndiscover: a log root of {n_runs:,} TensorBoard runs ({dirs:,} directories)")
         print(f"{'memo':<6}{'seconds':>9}{'runs':>8}{'listings':>10}{'head reads':>12}")
-        best: dict[bool, float] = {}
-        for enabled in (False, True, False, True):
-            _tb_runs.CACHE.clear()
-            _tb_runs.CACHE.enabled = enabled
-            counts.update(listings=0, heads=0)
-            t0 = time.perf_counter()
-            refs = gradlog.discover(root)
-            dt = time.perf_counter() - t0
-            best[enabled] = min(dt, best.get(enabled, dt))
-            print(
-                f"{'on' if enabled else 'off':<6}{dt:>9.2f}{len(refs):>8,}{counts['listings']:>10,}"
-                f"{counts['heads']:>12,}"
-            )
-        _tb_runs.CACHE.enabled = True
-        print(f"memo on is {best[False] / best[True]:.1f}x faster (best of 2 each, one process)")
+        os.scandir, os.listdir = counted(scandir), counted(listdir)
+        _tb_runs._read_head_summaries = counted_heads
+        try:
+            for cold in (True, False, True, False):
+                if cold:
+                    _tb_runs.CACHE.clear()
+                counts.update(listings=0, heads=0)
+                t0 = time.perf_counter()
+                refs = gradlog.discover(root)
+                dt = time.perf_counter() - t0
+                print(
+                    f"{'cold' if cold else 'warm':<6}{dt:>9.2f}{len(refs):>8,}{counts['listings']:>10,}"
+                    f"{counts['heads']:>12,}"
+                )
+        finally:
+            os.scandir, os.listdir = scandir, listdir
+            _tb_runs._read_head_summaries = heads
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -214,9 +230,13 @@ def main(argv: list[str] | None = None) -> None:
         metavar="N",
         help="measure discovery on a log root of N runs instead",
     )
+    ap.add_argument(
+        "--against", default=None, metavar="REF", help="with --discover: compare with a git ref or a checkout"
+    )
+    ap.add_argument("--rounds", type=int, default=3, help="with --against: interleaved rounds")
     args = ap.parse_args(argv)
     if args.discover:
-        bench_discover(args.discover, args.workdir)
+        bench_discover(args.discover, args.workdir, args.against, args.rounds)
         return
 
     with tempfile.TemporaryDirectory(prefix="gradlog-bench-") as tmp:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gradlog.errors import GradlogError
+from gradlog.frame.listing import list_dir, walk_memo
 from gradlog.frame.source import Source
 from gradlog.frame.tags import normalise_tags
 from gradlog.parsers import REGISTRY, all_parsers
@@ -113,7 +114,12 @@ def survey(
     root = Path(path)
     if not os.path.lexists(root):
         raise GradlogError(f"{shown(root)}: no such file or directory")
-    walk = _Walk(root, tuple(include), tuple(exclude))
+    with walk_memo():  # each folder listed once, however many formats ask about it
+        return _survey(root, _Walk(root, tuple(include), tuple(exclude)))
+
+
+def _survey(root: Path, walk: _Walk) -> Survey:
+    """:func:`survey` of an existing ``root``, inside the walk's listing memo."""
     try:
         st = os.stat(root)
     except OSError as exc:
@@ -351,13 +357,17 @@ class _Walk:
                     continue
                 split = getattr(parser, "split_runs", None)
                 members = getattr(parser, "run_members", None)
-                runs = [Path(r) for r in split(src)] if split is not None else [directory]
+                runs = [_as_path(r) for r in split(src)] if split is not None else [directory]
                 for r in runs:
                     self.add_run(r, parser.NAME)
-                    if members is not None and r.is_dir():
-                        covered.update(Path(m) for m in members(r))
-                    else:
+                    if members is None:
                         covered.add(r)
+                    elif r == directory:
+                        covered.update(_as_path(m) for m in members(r))
+                    elif r.parent == directory and not r.is_dir():
+                        covered.add(r)
+                    # (the members of a run further down are left out when the walk
+                    # gets to its folder: only this folder's entries are looked up here)
                 break
         except (GradlogError, OSError) as exc:
             self.add_unread(
@@ -369,8 +379,7 @@ class _Walk:
         if directory in covered:
             return
         try:
-            with os.scandir(directory) as it:
-                entries = sorted(it, key=lambda e: e.name)
+            entries = list_dir(directory)
         except OSError as exc:
             self.add_unread(
                 directory, "error", f"{shown(directory)}: cannot open this folder ({exc.strerror or exc})"
@@ -478,6 +487,10 @@ class _Walk:
             return
         what = "binary data" if b"\x00" in s.head[:4096] else "no format reads it"
         self.add_unread(p, "skipped", f"{shown(p)}: {what} (formats tried: {tried})")
+
+
+def _as_path(p: str | os.PathLike[str]) -> Path:
+    return p if isinstance(p, Path) else Path(p)
 
 
 def tb_name(name: str) -> bool:

@@ -19,6 +19,7 @@ from typing import TypeVar
 from google.protobuf.message import DecodeError
 
 from gradlog.errors import GradlogError
+from gradlog.frame.listing import list_dir, walk_memoised
 from gradlog.frame.source import Source
 
 from . import _tfrecord as tfr
@@ -44,12 +45,13 @@ def _is_event_name(name: str) -> bool:
 class _StatCache:
     """A bounded memo of per-path results, each valid while the path's ``stat`` is unchanged.
 
-    Discovery asks the same questions of a TensorBoard tree several times (is this a
-    log root? which runs does it hold? what belongs to each run?), from several entry
-    points (``sniff``, ``split_runs``, ``run_members``, and again for each run directory
-    as discovery descends). Listing a directory and reading an event file's head are
-    done once; a repeated question costs one ``stat`` (a directory's mtime changes when
-    an entry is added, removed or renamed; a file's size or mtime when it is written).
+    Reading a run asks the same questions of a TensorBoard tree as finding it did (is
+    this a run directory? which are its parts?), from several entry points (``sniff``,
+    ``split_runs``, ``read``, ``run_members``). Listing a directory and reading an event
+    file's head are done once; a repeated question costs one ``stat`` (a directory's
+    mtime changes when an entry is added, removed or renamed; a file's size or mtime
+    when it is written). Within one discovery walk the walk's own memo answers first
+    (:func:`gradlog.frame.listing.walk_memo`: no ``stat`` at all).
     """
 
     def __init__(self, max_entries: int = 200_000) -> None:
@@ -90,7 +92,12 @@ CACHE = _StatCache()
 
 
 def _listdir(d: Path) -> tuple[list[Path], list[Path]]:
-    """Return (non-hidden files, non-hidden subdirectories) of ``d``, sorted."""
+    """Return (non-hidden files, non-hidden subdirectories) of ``d``, sorted: once per
+    discovery walk (:func:`~gradlog.frame.listing.walk_memo`), else from :data:`CACHE`."""
+    return walk_memoised("tensorboard.listdir", d, _cached_listdir)
+
+
+def _cached_listdir(d: Path) -> tuple[list[Path], list[Path]]:
     return CACHE.get(d, _scan_dir)
 
 
@@ -100,7 +107,7 @@ def _scan_dir(d: Path) -> tuple[list[Path], list[Path]]:
     files: list[Path] = []
     dirs: list[Path] = []
     try:
-        entries = list(os.scandir(d))
+        entries = list_dir(d)  # sorted by name; listed once per discovery walk
     except OSError:
         return [], []
     real_d: str | None = None
@@ -119,7 +126,7 @@ def _scan_dir(d: Path) -> tuple[list[Path], list[Path]]:
                 files.append(Path(e.path))
         except OSError:
             continue
-    return sorted(files), sorted(dirs)
+    return files, dirs
 
 
 def _has_events(d: Path) -> bool:
@@ -130,6 +137,10 @@ def _has_events(d: Path) -> bool:
 def _head_summaries(path: Path) -> tuple[frozenset[str], bool]:
     """Return (the summary tags in the first 64 KiB of an event file, whether one of
     them is an hparams summary); empty when the head holds no decodable summary."""
+    return walk_memoised("tensorboard.head", path, _cached_head_summaries)
+
+
+def _cached_head_summaries(path: Path) -> tuple[frozenset[str], bool]:
     return CACHE.get(path, _read_head_summaries)
 
 
@@ -197,6 +208,13 @@ def _is_run_dir(files: list[Path], dirs: list[Path]) -> bool:
 
 
 def _runs_under(d: Path, depth: int) -> tuple[list[Path], bool]:
+    """:func:`_find_runs`, once per directory and depth in a discovery walk (the runs of a
+    folder are asked for from each of the three folders above it)."""
+    runs, pure = walk_memoised(f"tensorboard.runs.{depth}", d, lambda p: _find_runs(p, depth))
+    return list(runs), pure
+
+
+def _find_runs(d: Path, depth: int) -> tuple[list[Path], bool]:
     """Return (the run directories under ``d``, whether ``d`` holds nothing else).
 
     A directory is a run when it holds event files itself, or when its phase
@@ -290,11 +308,13 @@ def split_runs(source: Source) -> list[Path]:
 
 def runs_of(source: Source) -> tuple[list[Path], bool]:
     """Return ``_runs_under(source.path)`` (the runs, whether the directory holds nothing
-    else), walked once per Source: ``sniff`` and ``split_runs`` of one Source share it."""
+    else), walked once per Source and per discovery walk: ``sniff`` and ``split_runs``
+    of one Source share it."""
     assert source.path is not None
-    memo = source.memo.get("tensorboard.runs")
-    if not isinstance(memo, tuple):
-        memo = _runs_under(source.path, _ROOT_DEPTH)
-        source.memo["tensorboard.runs"] = memo
-    runs: list[Path] = memo[0]
-    return list(runs), bool(memo[1])
+    runs, pure = source.memoised("tensorboard.runs", _source_runs)
+    return list(runs), pure
+
+
+def _source_runs(source: Source) -> tuple[list[Path], bool]:
+    assert source.path is not None
+    return _runs_under(source.path, _ROOT_DEPTH)

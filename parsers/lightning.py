@@ -31,11 +31,13 @@ written is dropped and counted in ``meta["truncated"]``.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 from gradlog.errors import GradlogError, ParseError
 from gradlog.frame import ParseResult
+from gradlog.frame.listing import list_dir, walk_memoised
 from gradlog.frame.source import Source
 
 from . import _tabular as tab
@@ -49,7 +51,7 @@ _VERSION_RE = re.compile(r"(\d+)")
 _VERSION_DIR_RE = re.compile(r"version_(\d+)")
 
 
-def _has_step_header(csv_path: Path) -> bool:
+def _has_step_header(csv_path: str) -> bool:
     try:
         hdr = tab.sniff_table(Source.from_path(csv_path))
     except GradlogError:
@@ -61,17 +63,37 @@ def _natural(p: Path) -> tuple:
     return tuple(int(t) if t.isdigit() else t for t in _VERSION_RE.split(p.name))
 
 
-def _version_dirs(directory: Path) -> list[Path]:
+def _entries(d: str | Path) -> tuple[os.DirEntry[str], ...]:
     try:
-        children = [c for c in directory.iterdir() if c.is_dir() and not c.name.startswith(".")]
+        return list_dir(d)
     except OSError:
-        return []
-    found = [c for c in children if (c / METRICS_FILE).is_file() and _has_step_header(c / METRICS_FILE)]
-    return sorted(found, key=_natural)
+        return ()
 
 
-def _is_version_dir(directory: Path) -> bool:
-    return (directory / METRICS_FILE).is_file() and _has_step_header(directory / METRICS_FILE)
+def _is(entry: os.DirEntry[str], kind: str) -> bool:
+    """``entry.is_dir()`` or ``entry.is_file()`` (symbolic links followed); False when
+    it cannot be told."""
+    try:
+        return entry.is_dir() if kind == "dir" else entry.is_file()
+    except OSError:
+        return False
+
+
+def _version_dirs(directory: str | Path) -> list[Path]:
+    children = [e.path for e in _entries(directory) if not e.name.startswith(".") and _is(e, "dir")]
+    return sorted((Path(c) for c in children if _is_version_dir(c)), key=_natural)
+
+
+def _is_version_dir(directory: str | Path) -> bool:
+    """``directory`` holds a ``metrics.csv`` with a ``step`` column (its listing and the
+    file's header looked at once per discovery walk)."""
+    return walk_memoised("lightning.is_version_dir", str(directory), _version_dir_check)
+
+
+def _version_dir_check(directory: str) -> bool:
+    if not any(e.name == METRICS_FILE and _is(e, "file") for e in _entries(directory)):
+        return False
+    return _has_step_header(os.path.join(directory, METRICS_FILE))
 
 
 def sniff(source: Source) -> bool:

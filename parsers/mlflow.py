@@ -32,6 +32,7 @@ import pandas as pd
 
 from gradlog.errors import DamagedInputError, EmptyLogError, ParseError
 from gradlog.frame import ParseResult
+from gradlog.frame.listing import list_dir, walk_memoised
 from gradlog.frame.source import Source
 from gradlog.frame.tags import normalise_tags
 
@@ -41,30 +42,56 @@ NAME = "mlflow"
 DESCRIPTION = "MLflow file store: mlruns/<experiment>/<run>/metrics/<name> (+ params/)"
 
 
-def _is_run_dir(d: Path) -> bool:
-    return (d / "metrics").is_dir() and (
-        (d / "meta.yaml").is_file() or (d / "params").is_dir() or (d / "tags").is_dir()
+def _listing(d: str | Path) -> dict[str, os.DirEntry[str]]:
+    """The entries of ``d`` by name (listed once per discovery walk); empty when ``d``
+    cannot be listed."""
+    try:
+        return {e.name: e for e in list_dir(d)}
+    except OSError:
+        return {}
+
+
+def _is(entry: os.DirEntry[str] | None, kind: str) -> bool:
+    """``entry`` is a directory (``kind`` ``"dir"``) or a file, symbolic links followed."""
+    if entry is None:
+        return False
+    try:
+        return entry.is_dir() if kind == "dir" else entry.is_file()
+    except OSError:
+        return False
+
+
+def _is_run_dir(d: str | Path) -> bool:
+    return walk_memoised("mlflow.is_run_dir", str(d), _run_dir_check)
+
+
+def _run_dir_check(d: str) -> bool:
+    here = _listing(d)
+    return _is(here.get("metrics"), "dir") and (
+        _is(here.get("meta.yaml"), "file") or _is(here.get("params"), "dir") or _is(here.get("tags"), "dir")
     )
 
 
-def _children(d: Path) -> list[Path]:
-    try:
-        return sorted(
-            (c for c in d.iterdir() if c.is_dir() and not c.name.startswith(".")), key=lambda p: p.name
-        )
-    except OSError:
-        return []
+def _children(d: str | Path) -> list[str]:
+    """The non-hidden subdirectories of ``d``, by name."""
+    return [e.path for e in _listing(d).values() if not e.name.startswith(".") and _is(e, "dir")]
 
 
 def _runs_under(d: Path) -> list[Path]:
+    """The run directories under ``d`` (itself, its children, or its grandchildren);
+    worked out once per discovery walk (``sniff`` and ``split_runs`` both ask)."""
+    return list(walk_memoised("mlflow.runs", d, _find_runs))
+
+
+def _find_runs(d: Path) -> list[Path]:
     if _is_run_dir(d):
         return [d]
     runs: list[Path] = []
     for c in _children(d):  # experiment directories, or runs of one experiment
         if _is_run_dir(c):
-            runs.append(c)
-        elif c.name != ".trash":
-            runs.extend(r for r in _children(c) if _is_run_dir(r))
+            runs.append(Path(c))
+        else:
+            runs.extend(Path(r) for r in _children(c) if _is_run_dir(r))
     return runs
 
 

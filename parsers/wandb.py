@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -38,6 +39,7 @@ import numpy as np
 
 from gradlog.errors import DamagedInputError, EmptyLogError, ParseError
 from gradlog.frame import ParseResult
+from gradlog.frame.listing import list_dir, walk_memoised
 from gradlog.frame.source import Source
 from gradlog.frame.tags import normalise_tags
 
@@ -52,33 +54,70 @@ _RUN_DIR_RE = re.compile(r"(?:offline-)?run-\d{8}_\d{6}-[A-Za-z0-9]{1,64}")
 _META_KEYS = ("_step", "_timestamp", "_runtime")
 
 
-def _record_file(d: Path) -> Path | None:
+def _listing(d: Path) -> dict[str, os.DirEntry[str]]:
+    """The entries of ``d`` by name (listed once per discovery walk); empty when ``d``
+    cannot be listed."""
     try:
-        found = sorted(p for p in d.glob("run-*.wandb") if p.is_file())
+        return {e.name: e for e in list_dir(d)}
     except OSError:
-        return None
+        return {}
+
+
+def _is_file(entry: os.DirEntry[str] | None) -> bool:
+    try:
+        return entry is not None and entry.is_file()
+    except OSError:
+        return False
+
+
+def _record_file(d: Path) -> Path | None:
+    """The last ``run-*.wandb`` file of ``d`` by name, or None."""
+    found = [
+        Path(e.path)
+        for name, e in _listing(d).items()
+        if name.startswith("run-") and name.endswith(".wandb") and _is_file(e)
+    ]
     return found[-1] if found else None
 
 
 def _history_file(d: Path) -> Path | None:
-    for p in (d / "files" / HISTORY, d / HISTORY):
-        if p.is_file():
-            return p
-    return None
+    here = _listing(d)
+    files = here.get("files")
+    try:
+        in_files = files is not None and files.is_dir()
+    except OSError:
+        in_files = False
+    if in_files and _is_file(_listing(d / "files").get(HISTORY)):
+        return d / "files" / HISTORY
+    return d / HISTORY if _is_file(here.get(HISTORY)) else None
 
 
 def _is_run_dir(d: Path) -> bool:
+    return walk_memoised("wandb.is_run_dir", d, _run_dir_check)
+
+
+def _run_dir_check(d: Path) -> bool:
     return _record_file(d) is not None or _history_file(d) is not None
 
 
 def _run_dirs(d: Path) -> list[Path]:
+    """The run folders under ``d`` (itself when it is one), once per discovery walk."""
+    return list(walk_memoised("wandb.runs", d, _find_run_dirs))
+
+
+def _find_run_dirs(d: Path) -> list[Path]:
     if _is_run_dir(d):
         return [d]
-    try:
-        children = sorted(c for c in d.iterdir() if c.is_dir() and not c.is_symlink())
-    except OSError:
-        return []
-    return [c for c in children if _RUN_DIR_RE.fullmatch(c.name) and _is_run_dir(c)]
+    children = []
+    for name, e in _listing(d).items():
+        if not _RUN_DIR_RE.fullmatch(name):
+            continue
+        try:
+            if e.is_dir() and not e.is_symlink():
+                children.append(Path(e.path))
+        except OSError:
+            continue
+    return [c for c in children if _is_run_dir(c)]
 
 
 def sniff(source: Source) -> bool:

@@ -3,6 +3,7 @@
 * :mod:`gradlog.frame.build` — the common long frame (``tag, step, value, wall_time,
   source_tag``): building it from columns, validating it once, :class:`ParseResult`.
 * :mod:`gradlog.frame.tags` — the ``<group>/<name>`` form of logged names.
+* :mod:`gradlog.frame.listing` — directory listings one discovery walk shares.
 * :mod:`gradlog.frame.source` — :class:`Source`, what a parser reads from (a file, a
   directory or a stream, decompressed).
 
