@@ -29,6 +29,7 @@ entry (``train_loss`` averaged over the run, ``train_runtime``, ``total_flos`` .
 from __future__ import annotations
 
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ import numpy as np
 
 from gradlog.errors import DamagedInputError, EmptyLogError, ParseError
 from gradlog.frame import ParseResult
+from gradlog.frame.listing import list_dir
 from gradlog.frame.source import Source
 from gradlog.frame.tags import normalise_tags
 
@@ -95,13 +97,13 @@ def superseded(path: Path) -> bool:
         return True
     n = int(m.group(1))
     try:
-        siblings = list(out.iterdir())
+        siblings = list_dir(out)  # listed once per discovery walk, not per checkpoint
     except OSError:
         return False
     return any(
         (mm := _CHECKPOINT_RE.match(d.name)) is not None
         and int(mm.group(1)) > n
-        and (d / "trainer_state.json").is_file()
+        and os.path.isfile(os.path.join(d.path, "trainer_state.json"))
         for d in siblings
     )
 

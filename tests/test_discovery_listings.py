@@ -146,3 +146,18 @@ def test_list_dir_memoises_only_inside_a_walk(tmp_path, listings):
     assert listings[str(tmp_path)] == 3
     assert listings[str(tmp_path / "gone")] == 1
     assert [e.name for e in list_dir(tmp_path)] == [".hidden", "a.txt", "b", "c"]
+
+
+def test_a_trainer_output_folder_is_listed_once_not_once_per_checkpoint(tmp_path, samples, listings):
+    state = samples / "pytorch_cnn" / "trainer_state.json"
+    out = tmp_path / "hf_out"
+    for n in (500, 1000, 1500, 2000):
+        (out / f"checkpoint-{n}").mkdir(parents=True)
+        shutil.copy(state, out / f"checkpoint-{n}" / "trainer_state.json")
+    listings.clear()
+    found = survey(tmp_path)
+    assert [_rel(tmp_path, r.path) for r in found.runs] == ["hf_out/checkpoint-2000/trainer_state.json"]
+    assert sorted(_rel(tmp_path, u.path) for u in found.unread) == [
+        f"hf_out/checkpoint-{n}/trainer_state.json" for n in (1000, 1500, 500)
+    ]
+    assert listings[os.path.normpath(out)] == 1
