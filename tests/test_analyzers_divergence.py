@@ -226,3 +226,31 @@ def test_real_gan_logs_signed_losses_without_false_divergence(corpus):
     (div,) = rep.by_id("divergence")
     assert div.evidence["kind"] == "nonfinite" and div.evidence["nonfinite_step"] == 1
     assert rep.by_id("nonfinite_values")[0].severity == "critical"
+
+
+def test_a_loss_that_leaves_its_minimum_at_once_for_chance_level_diverged():
+    # A BatchNorm net learns during a linear LR warm-up (2.3 -> ~0.25 by step 19); as the
+    # LR climbs on to 3 the loss jumps to chance (ln 10 = 2.3) and never comes back near
+    # its minimum: the rise starts at the minimum itself. That is a divergence (the old
+    # rule wanted the minimum strictly before a later "last point near it" and said nothing).
+    rng = np.random.default_rng(0)
+    steps = np.arange(1200)
+    learn = 2.3 * np.exp(-steps / 6.0) + 0.25
+    loss = np.where(steps < 20, learn, 2.3 + 0.4 * np.exp(-(steps - 20) / 300.0))
+    loss = loss * np.exp(rng.normal(0, 0.15, steps.size))
+    lr = np.where(steps < 120, 3.0 * (steps + 1) / 120, 3.0)
+    run = make_run({"train/loss": (steps, loss), "train/lr": (steps, lr)})
+    rep = gradlog.analyze(run)
+    (f,) = rep.by_id("divergence")
+    assert f.severity == "critical" and f.step_range[1] == 1199
+    assert f.step_range[0] <= 25 and f.evidence["min_step"] <= 25
+    assert f.evidence["rise_factor"] > 5
+    assert rep.lr_advice.action == "lower"
+
+
+def test_a_minimum_at_the_very_end_is_no_divergence():
+    # the loss falls to its lowest at the last points: nothing rose after the minimum
+    steps = np.arange(400)
+    loss = np.where(steps < 380, 1.0, 0.4) * np.exp(np.random.default_rng(1).normal(0, 0.05, 400))
+    run = make_run({"train/loss": (steps, loss), "train/lr": (steps, np.full(400, 0.1))})
+    assert gradlog.analyze(run).by_id("divergence") == []

@@ -223,12 +223,19 @@ def _measure(run: Run, config: AnalysisConfig) -> dict[str, Any] | None:
     begin = excursion_begin if excursion_begin is not None else lv.begin(nonfinite_step, config)
     # the minimum's step: a logged step (the bin's centre may never have been logged)
     min_step = int(steps[int(np.argmin(np.abs(steps.astype(float) - float(lv.xb[lv.imin]))))])
-    if nonfinite_step is None and min_step >= begin and begin != int(steps[0]):
-        return None  # the minimum must come before the rise
+    # the minimum must come before the rise; a rise that starts at the minimum itself
+    # (the loss never came back near it) counts when it lasts
+    after = int(np.sum(steps > begin))
+    if (
+        nonfinite_step is None
+        and begin != int(steps[0])
+        and (min_step > begin or (min_step == begin and after < config.divergence_excursion_min_points))
+    ):
+        return None
     return {
         "kind": "nonfinite" if nonfinite_step is not None else "blowup",
         "begin_step": begin,
-        "sustained_points": int(np.sum(steps > begin)),
+        "sustained_points": after,
         "min_step": min_step,
         "min_level": to_v(lv.min_level),
         "end_level": to_v(end_level),
