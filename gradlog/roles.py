@@ -1,4 +1,4 @@
-"""Tag names: normalising them to ``<group>/<name>`` and inferring which tag plays which role.
+"""Roles: which of a run's tags plays which part (the loss, the learning rate, the validation loss ...).
 
 Roles (the keys of ``run.roles``):
 
