@@ -54,6 +54,7 @@ The package, by responsibility:
 :mod:`.stream`      the input in chunks of whole lines; over-long lines skipped and counted
 :mod:`.reader`      the reader: pass 1 (events, in order), pass 2 (records on iterations)
 :mod:`.plain`       the bulk scanner of a plain log's common lines (numpy over the bytes)
+:mod:`.swar`        8 bytes at a time with numpy: literals, bytes, digits, numbers, times
 :mod:`.bulk`        those lines read in bulk, with the line-by-line results
 :mod:`.blocks`      debug_info blocks and the iteration each belongs to
 :mod:`.launches`    runs in the file: relaunches, resumes, crashes, how each ended

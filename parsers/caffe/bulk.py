@@ -11,6 +11,7 @@ import numpy as np
 
 from gradlog.parsers.caffe import lines as L
 from gradlog.parsers.caffe import plain as P
+from gradlog.parsers.caffe import swar
 from gradlog.parsers.caffe.assemble import compact
 
 if TYPE_CHECKING:
@@ -73,6 +74,9 @@ def feed_plain(rd: Reader, chunk: bytes | bytearray, end: int) -> bool:
     for a, b, bulk in spans:
         tries = 0
         while a < b:
+            if bulk and rd.dump.kind == "solver" and sc.cls[a] in _BARE:
+                a = read_solver_dump(rd, sc, data, a, b)
+                continue
             stop = b - 1
             if bulk and tries < PLAIN_TRIES:
                 stop = read_common(rd, sc, data, a, b)
@@ -85,6 +89,33 @@ def feed_plain(rd: Reader, chunk: bytes | bytearray, end: int) -> bool:
             a = stop + 1
     rd.blocks.resolve_pending()
     return True
+
+
+def read_solver_dump(rd: Reader, sc: P.Scan, data: bytes, a: int, b: int) -> int:
+    """Read the dump lines from line ``a`` of a stretch (to ``b``) in a solver's dump, as
+    :meth:`.solver.Dump.take` reads them one by one: the brace depth (a clamped running
+    sum of each line's ``{`` less ``}``) and the parameters at depth 0. Returns the first
+    line after them (a glog line, or ``b``)."""
+    other = np.flatnonzero(~np.isin(sc.cls[a:b], _BARE))
+    head = a + int(other[0]) if len(other) else b
+    lo, hi = int(sc.starts[a]), int(sc.ends[head - 1])
+    raw = np.frombuffer(data, dtype=np.uint8, count=hi - lo, offset=lo)
+    ends = sc.ends[a:head] - lo
+    n = head - a
+    delta = np.bincount(np.searchsorted(ends, np.flatnonzero(raw == 123)), minlength=n)
+    delta -= np.bincount(np.searchsorted(ends, np.flatnonzero(raw == 125)), minlength=n)
+    run = np.concatenate([[rd.dump.depth], rd.dump.depth + np.cumsum(delta)])
+    depth = run - np.minimum(np.minimum.accumulate(run), 0)  # (the depth never goes below 0)
+    starts = sc.starts[a:head]
+    for i in np.flatnonzero(depth[:-1] == 0).tolist():
+        rd.dump.top_line(data[int(starts[i]) : int(sc.ends[a + i])])
+    rd.dump.depth = int(depth[-1])
+    commit_lines(rd, sc, a, head, None)
+    return head
+
+
+#: The line classes without a glog prefix (their meaning depends on the dump state).
+_BARE = (P.C_DUMP, P.C_OTHER)
 
 
 @dataclass
@@ -115,8 +146,14 @@ def read_common(rd: Reader, sc: P.Scan, data: bytes, a: int, b: int) -> int:
     line that needs it (the first rate of a run, a counter going back, an output
     without its header line or with a new name, a value that is not a number, the
     Iteration line of a debug block waiting for it), or the first event line when
-    the state needs it (no run yet, a clipping line waiting for its iteration).
+    the state needs it (no run yet, a clipping line waiting for its iteration); or the
+    last of the dump lines the stretch starts with when they are a solver's (the general
+    machinery reads its parameters).
     """
+    if rd.dump.kind == "solver" and sc.cls[a] in _BARE:
+        # a solver's parameters: the general machinery reads them, up to the next glog line
+        other = np.flatnonzero(~np.isin(sc.cls[a:b], _BARE))
+        return a + int(other[0]) - 1 if len(other) else b - 1
     e0, e1 = np.searchsorted(sc.ev, [a, b]).tolist()
     if e1 == e0:
         commit_lines(rd, sc, a, b, None)
@@ -212,14 +249,15 @@ def _check_numbers(rd: Reader, p: _Plan, data: bytes) -> int:
     lr_at = np.flatnonzero(is_lr)
     v_at = np.flatnonzero(~is_t & ~is_lr)
     rate_at = np.flatnonzero(g["has_rate"])
-    lo, hi = p.col(p.sc.val[0]), p.col(p.sc.val[1])
-    vals, ok = _floats(data, lo[v_at], hi[v_at], p.sc.words)
+    (val, val_ok), (rate, rate_ok), _ = numbers(p.sc, data)
+    val, val_ok = p.col(val), p.col(val_ok)
+    vals, ok = val[v_at], val_ok[v_at]
     if not ok.all():
         return int(v_at[np.argmin(ok)])
-    lrs, ok = _floats(data, lo[lr_at], hi[lr_at], p.sc.words)
+    lrs, ok = val[lr_at], val_ok[lr_at]
     if not ok.all():
         return int(lr_at[np.argmin(ok)])
-    rates, ok = _floats(data, g["r_lo"][rate_at], g["r_hi"][rate_at])
+    rates, ok = p.col(rate)[rate_at], p.col(rate_ok)[rate_at]
     if not ok.all():
         return int(rate_at[np.argmin(ok)])
     g.update(lr_at=lr_at, v_at=v_at, rate_at=rate_at, vals=vals, lrs=lrs, rates=rates)
@@ -238,7 +276,7 @@ def _check_outputs(rd: Reader, p: _Plan, data: bytes) -> int:
         o_tr, -1, np.where(oc < 0, ch[2] if g["in_test"] else -1, p.col(sc.net)[np.maximum(oc, 0)])
     )
     groups = (
-        P.same_texts(sc.words, n_lo, n_hi, (o_net + 1) * 256 + index)
+        swar.same_texts(sc.words, n_lo, n_hi, (o_net + 1) * 256 + index)
         if (len(o_at) and int(index.max()) < 256)
         else None
     )
@@ -381,7 +419,8 @@ def _commit_weights(rd: Reader, p: _Plan, data: bytes) -> None:
     wtid = tids[tro][wt]
     small = wtid.astype(np.int16) if int(wtid.max()) < 32767 else wtid
     o = np.argsort(small, kind="stable")  # each tag's weights together
-    ws, wok = _floats(data, w_lo[wt][o], w_hi[wt][o], p.sc.words)
+    weight, weight_ok = numbers(p.sc, data)[2]
+    ws, wok = (p.col(x)[o_at][tro][wt][o] for x in (weight, weight_ok))
     wa = np.abs(ws)
     use = wok & (wa > 0) & ~np.isnan(wa)
     wtid = wtid[o][use]
@@ -451,12 +490,28 @@ def _commit_run(rd: Reader, p: _Plan) -> None:
 
 
 def commit_lines(rd: Reader, sc: P.Scan, a: int, b: int, last_kind: int | None) -> None:
-    """The line-level state after the common lines ``a`` to ``b`` (all glog lines
-    with a message; ``last_kind``: the record kind of the last event, if any)."""
+    """The line-level state after the common lines ``a`` to ``b`` (glog lines with a
+    message, and parameter dump lines read in a net's dump or after a glog line;
+    ``last_kind``: the record kind of the last event, if any)."""
     rd.lone_before = None
-    rd.tally.glog_lines += b - a
-    rd.dump.kind = None
-    snaps = int(np.count_nonzero(sc.cls[a:b] == P.C_SNAP))
+    cls = sc.cls[a:b]
+    dump = int(np.count_nonzero(cls == P.C_DUMP))
+    other = np.flatnonzero(cls == P.C_OTHER)
+    if len(other) and rd.dump.kind is not None:
+        # another program's lines inside a dump (before the stretch's first glog line)
+        # are counted as the dump's
+        glog = np.flatnonzero(~np.isin(cls, _BARE))
+        inside = int(np.searchsorted(other, glog[0])) if len(glog) else len(other)
+        dump += inside
+        other = other[inside:]
+    if dump:
+        rd.tally.skipped["parameter_dump_lines"] += dump
+    if len(other):
+        rd.tally.count("non_glog_lines", rd.line_base + int(other[0]) + 1, len(other))
+    if dump + len(other) < b - a:  # a glog line ends a dump
+        rd.tally.glog_lines += b - a - dump - len(other)
+        rd.dump.kind = None
+    snaps = int(np.count_nonzero(cls == P.C_SNAP))
     if snaps:
         rd.tally.info["snapshot_lines"] += snaps
     if last_kind is not None:
@@ -465,35 +520,38 @@ def commit_lines(rd: Reader, sc: P.Scan, a: int, b: int, last_kind: int | None) 
     rd.line_base += b - a
 
 
-def _floats(
-    data: bytes, lo: np.ndarray, hi: np.ndarray, words: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """The numbers ``data[lo:hi]``, read as :func:`._caffe_lines.parse_num` reads them.
+def numbers(sc: P.Scan, data: bytes) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``sc.numbers``: per event of the chunk, (float, converts) of its value, its rate
+    and its loss weight (NaN, False where it has none), read once for the whole chunk."""
+    if sc.numbers is None:
+        sc.numbers = []
+        for lo, hi in (sc.val, sc.rate, sc.weight):
+            at = np.flatnonzero(hi > lo)
+            v = np.full(len(lo), np.nan)
+            ok = np.zeros(len(lo), dtype=bool)
+            v[at], ok[at] = _floats(data, lo[at], hi[at], sc.words)
+            sc.numbers.append((v, ok))
+    return sc.numbers
 
-    With ``words`` (the chunk's uint64 view), a text equal to the one before it is not
-    read again (for runs of the same text: learning rates, loss weights).
+
+def _floats(data: bytes, lo: np.ndarray, hi: np.ndarray, words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The numbers ``data[lo:hi]``, read as :func:`.lines.parse_num` reads them: those of
+    Caffe's plain decimal form in bulk (:func:`.swar.decimals`, on ``words``, the chunk's
+    uint64 view), the others (``nan``, ``1.#INF``, long or odd ones) one by one.
 
     Returns
     -------
     (floats, ok) : float64 array (NaN where not a number) and the mask of numbers.
     """
-    if words is not None and len(lo) > 1:
-        dup = P.same_as_previous(words, lo, hi)
-        if dup.any():
-            head = np.flatnonzero(~dup)
-            v, ok = _floats(data, lo[head], hi[head])
-            run = np.cumsum(~dup) - 1
-            return v[run], ok[run]
-    texts = [data[x:y] for x, y in zip(lo.tolist(), hi.tolist(), strict=False)]
-    n = len(texts)
-    try:
-        return np.fromiter(map(float, texts), dtype=np.float64, count=n), np.ones(n, dtype=bool)
-    except ValueError:
-        pass
-    out = np.full(n, np.nan)
-    ok = np.zeros(n, dtype=bool)
-    for i, t in enumerate(texts):
-        f = L.parse_num(t)
-        if f is not None:
-            out[i], ok[i] = f, True
-    return out, ok
+    vals, done = swar.decimals(words, lo, hi)
+    ok = np.ones(len(lo), dtype=bool)
+    rest = np.flatnonzero(~done).tolist()
+    if rest:
+        num = L.parse_num
+        for i in rest:
+            f = num(data[int(lo[i]) : int(hi[i])])
+            if f is None:
+                vals[i], ok[i] = np.nan, False
+            else:
+                vals[i] = f
+    return vals, ok

@@ -19,12 +19,16 @@ reference. A common line is one that machinery reads to the same event, by const
   blank at either end: the reader converts it with ``float`` and leaves the line to the
   general machinery when it does not convert;
 - any other message is common only when the general machinery ignores it (no parser for
-  its first six bytes in ``HANDLERS``), or just counts it (a snapshot line).
+  its first six bytes in ``HANDLERS``), or just counts it (a snapshot line);
+- a line without a glog prefix is common when it has exactly a simple shape of the
+  protobuf text Caffe prints its solver and net parameters in (``C_DUMP``: counted as a
+  dump's line, its parameters read when it is the solver's), or of another program's
+  print the general machinery only counts (``C_OTHER``: ``OFM 0: GLen:3 ...``).
 
-The lookups run on an unaligned little-endian uint64 view of the (zero-padded) chunk:
-the 8 bytes at any offset as one integer, gathered for many offsets at once, so that a
-literal of up to 8 bytes is one comparison, and a byte is searched for, digits checked
-and read, eight at a time (SWAR: the bit tricks of "SIMD within a register").
+The lookups run on an unaligned little-endian uint64 view of the (zero-padded) chunk
+(:mod:`.swar`): the 8 bytes at any offset as one integer, gathered for many offsets at
+once, so that a literal of up to 8 bytes is one comparison, and a byte is searched for,
+digits checked and read, eight at a time.
 """
 
 from __future__ import annotations
@@ -34,71 +38,40 @@ from dataclasses import dataclass
 import numpy as np
 
 from gradlog.parsers.caffe import lines as L
+from gradlog.parsers.caffe.swar import Bytes, literal, times, timestamps
 
 #: Line classes (per line of the chunk).
 C_RARE = 0  # the general machinery reads it
 C_NOOP = 1  # a glog message the reader ignores
 C_SNAP = 2  # "Snapshotting to ..." / "Snapshotting solver state to ..." (counted)
 C_EVENT = 3  # one of the event shapes
+C_DUMP = 4  # a line of a parameter dump (no glog prefix): counted
+C_OTHER = 5  # a line of another program (no glog prefix): counted
 
 #: Widths of the windows the scanner searches (a longer field makes its line rare).
-_BLANKS = 16  # blanks after the timestamp, and after the ']'
 _THREAD = 24  # the thread token
 _NUMBER = 32  # a number (value, rate, weight)
 _NAME = 64  # an output name
-_PAD = 256  # zero bytes after the chunk, so that every window stays inside
+_KEY = 32  # a parameter's name in a dump
 
-
-def _words(text: bytes) -> list[tuple[int, int, int]]:
-    """(offset, mask, code) of the 8-byte words of a literal (little-endian)."""
-    out = []
-    for o in range(0, len(text), 8):
-        part = text[o : o + 8]
-        mask = (1 << (8 * len(part))) - 1
-        out.append((o, mask, int.from_bytes(part, "little")))
-    return out
-
-
-_ITER = _words(b"Iteration ")
-_TRAIN = _words(b"Train net output #")
-_TEST = _words(b"Test net output #")
-_TEST_LOSS = _words(b"Test loss: ")
-_SNAP1 = _words(b"Snapshotting to ")
-_SNAP2 = _words(b"Snapshotting solver state to ")
-_LOSS = _words(b", loss = ")
-_LR = _words(b", lr = ")
-_TESTING = _words(b", Testing net (#")
-_RATE_OPEN = _words(b" (")
-_RATE1 = _words(b" iter/s, ")
-_RATE2 = _words(b" iters/s, ")
-_COLON = _words(b": ")
-_W_OPEN = _words(b" (* ")
-_W_EQ = _words(b" = ")
-_W_CLOSE = _words(b" loss)")
+_ITER = literal(b"Iteration ")
+_TRAIN = literal(b"Train net output #")
+_TEST = literal(b"Test net output #")
+_TEST_LOSS = literal(b"Test loss: ")
+_SNAP1 = literal(b"Snapshotting to ")
+_SNAP2 = literal(b"Snapshotting solver state to ")
+_LOSS = literal(b", loss = ")
+_LR = literal(b", lr = ")
+_TESTING = literal(b", Testing net (#")
+_RATE_OPEN = literal(b" (")
+_RATE1 = literal(b" iter/s, ")
+_RATE2 = literal(b" iters/s, ")
+_COLON = literal(b": ")
+_W_OPEN = literal(b" (* ")
+_W_EQ = literal(b" = ")
+_W_CLOSE = literal(b" loss)")
 _SIX = (1 << 48) - 1
 _HANDLER_CODES = np.array(sorted(int.from_bytes(k, "little") for k in L.HANDLERS), dtype=np.uint64)
-
-# the short glog timestamp "Lmmdd hh:mm:ss.uuuuuu " as three words: digits, fixed bytes
-_TS_DIGITS = ((1, 2, 3, 4, 6, 7), (1, 2, 4, 5, 7), (0, 1, 2, 3, 4))
-_TS_FIXED = ({5: 0x20}, {0: 0x3A, 3: 0x3A, 6: 0x2E}, {5: 0x20})
-
-
-def _byte_mask(positions, value: int) -> int:
-    """The integer with byte ``value`` at each of the byte ``positions``."""
-    return sum(value << (8 * p) for p in positions)
-
-
-_TS_CHECKS = []
-for _dig, _fix in zip(_TS_DIGITS, _TS_FIXED, strict=False):
-    _TS_CHECKS.append(
-        (
-            np.uint64(_byte_mask(_dig, 0xF0) | _byte_mask(_fix, 0xFF)),  # hi nibbles + fixed
-            np.uint64(_byte_mask(_dig, 0x30) | sum(v << (8 * p) for p, v in _fix.items())),
-            np.uint64(_byte_mask(_dig, 0x0F)),  # lo nibbles
-            np.uint64(_byte_mask(_dig, 0x06)),  # + 6: carry if > 9
-            np.uint64(_byte_mask(_dig, 0x10)),
-        )
-    )
 
 
 @dataclass
@@ -122,6 +95,8 @@ class Scan:
     words : the chunk as an unaligned uint64 view (the 8 bytes at each offset).
     mixed_years : True when the chunk has glog timestamps with and without a year (the
         reader then reads it line by line, as wall times are computed per chunk).
+    numbers : per event, (float, converts) of its value, rate and weight (NaN, False
+        where it has none); filled by the reader (:func:`.bulk.numbers`) when needed.
     """
 
     cls: np.ndarray
@@ -138,181 +113,7 @@ class Scan:
     name: tuple[np.ndarray, np.ndarray]
     words: np.ndarray
     mixed_years: bool
-
-
-_ONES = np.uint64(0x0101010101010101)
-_HIGHS = np.uint64(0x8080808080808080)
-_ONE = np.uint64(1)
-
-
-def _rep(byte: int) -> np.uint64:
-    """The word with ``byte`` in all eight bytes."""
-    return np.uint64(byte * 0x0101010101010101)
-
-
-_LOWS = np.uint64(0x7F7F7F7F7F7F7F7F)
-
-
-def _lowest_byte(flags: np.ndarray) -> np.ndarray:
-    """Index (0-7) of the lowest flagged byte of nonzero words whose flags are bit 7 of
-    their bytes (as :func:`_zero_bytes` and :func:`_nonzero_bytes` set them): the bytes
-    below the lowest set bit, counted with one multiplication."""
-    low = flags & (~flags + _ONE)
-    return ((((low - _ONE) & _ONES) * _ONES) >> np.uint64(56)).astype(np.int64) - 1
-
-
-def _nonzero_bytes(x: np.ndarray) -> np.ndarray:
-    """A word with bit 7 of byte k set exactly where byte k of ``x`` is not zero."""
-    return (((x & _LOWS) + _LOWS) | x) & _HIGHS
-
-
-def _zero_bytes(x: np.ndarray) -> np.ndarray:
-    """A word with bit 7 of byte k set where byte k of ``x`` is zero: exact for the
-    lowest such byte, which is all :func:`_lowest_byte` reads."""
-    return (x - _ONES) & ~x & _HIGHS
-
-
-class _Bytes:
-    """The zero-padded chunk and its uint64 view."""
-
-    def __init__(self, chunk: bytes | bytearray, end: int) -> None:
-        self.raw = np.frombuffer(chunk, dtype=np.uint8, count=end)
-        buf = np.zeros(end + _PAD, dtype=np.uint8)
-        buf[:end] = self.raw
-        self.buf = buf
-        self.u64 = np.ndarray((end + _PAD - 8,), dtype="<u8", buffer=buf, strides=(1,))
-
-    def at(
-        self, pos: np.ndarray, lit: list[tuple[int, int, int]], first: np.ndarray | None = None
-    ) -> np.ndarray:
-        """True where the literal (:func:`_words`) is at each position (``first``: the
-        words at the positions, when already read)."""
-        u = self.u64
-        w = u[pos + lit[0][0]] if first is None else first
-        ok = (w & np.uint64(lit[0][1])) == np.uint64(lit[0][2])
-        if len(lit) > 1:
-            cand = np.flatnonzero(ok)
-            p = pos[cand]
-            sub = np.ones(len(cand), dtype=bool)
-            for o, mask, code in lit[1:]:
-                sub &= (u[p + o] & np.uint64(mask)) == np.uint64(code)
-            ok[cand] = sub
-        return ok
-
-    def first(self, pos: np.ndarray, width: int, a: int, end: np.ndarray) -> np.ndarray:
-        """Offset of the first byte ``a`` or newline at or after each position (``end``:
-        the offset of the line's newline), within ``width`` bytes (a multiple of 8); -1
-        where there is none."""
-        out = self._scan(pos, width, _rep(a), _zero_bytes)
-        # the newline, where it comes first (or where the byte is not in the window)
-        return np.where((out >= 0) & (out < end), out, np.where(end < pos + width, end, -1))
-
-    def first_not_blank(self, pos: np.ndarray) -> np.ndarray:
-        """Each position moved past the blanks there; -1 past ``_BLANKS`` of them."""
-        return self._scan(pos, _BLANKS, _rep(32), _nonzero_bytes)
-
-    def _scan(self, pos: np.ndarray, width: int, pattern: np.uint64, flag) -> np.ndarray:
-        """Offset of the first byte at or after each position that ``flag`` marks in the
-        words XOR ``pattern`` (``_zero_bytes``: equal to the pattern's byte;
-        ``_nonzero_bytes``: different from it), reading ``width`` bytes (a multiple of 8)
-        eight at a time; -1 where no byte in the window is marked."""
-        out = np.full(len(pos), -1, dtype=np.int64)
-        todo = np.arange(len(pos))
-        p = pos
-        for o in range(0, width, 8):
-            z = flag(self.u64[p + o] ^ pattern)
-            hit = z != 0
-            got = np.flatnonzero(hit)
-            out[todo[got]] = p[got] + o + _lowest_byte(z[got])
-            miss = ~hit
-            todo, p = todo[miss], p[miss]
-            if not len(todo):
-                break
-        return out
-
-    def digits(self, pos: np.ndarray, most: int) -> tuple[np.ndarray, np.ndarray]:
-        """(count, value) of the decimal digits at each position (``most`` <= 18);
-        count is ``most + 1`` where there are more than ``most`` (the value is then not
-        read). Eight digits are checked, and read, at a time."""
-        n = len(pos)
-        count = np.full(n, -1, dtype=np.int64)
-        words = []
-        for o in range(0, most + 1, 8):
-            x = self.u64[pos + o]
-            words.append(x)
-            t = _nonzero_bytes(_not_digits(x))
-            got = (count < 0) & (t != 0)
-            count[got] = o + _lowest_byte(t[got])
-            if not (count < 0).any():
-                break
-        count = np.where((count < 0) | (count > most), most + 1, count)
-        value = np.zeros(n, dtype=np.uint64)
-        ten = np.uint64(10)
-        for k, x in enumerate(words):
-            left = count - 8 * k  # digits from this word on
-            use = (left > 0) & (count <= most)
-            if not use.any():
-                break
-            here = np.clip(left, 1, 8).astype(np.uint64)
-            part = _eight_digits(x << (np.uint64(8) * (np.uint64(8) - here)))
-            value = np.where(use, value * ten**here + part, value)
-        return count, value.astype(np.int64)
-
-
-def _not_digits(x: np.ndarray) -> np.ndarray:
-    """A word with a nonzero byte k where byte k of ``x`` is not an ASCII digit."""
-    hi = (x & np.uint64(0xF0F0F0F0F0F0F0F0)) ^ np.uint64(0x3030303030303030)
-    lo = ((x & np.uint64(0x0F0F0F0F0F0F0F0F)) + np.uint64(0x0606060606060606)) & np.uint64(0x1010101010101010)
-    return hi | lo
-
-
-def _eight_digits(x: np.ndarray) -> np.ndarray:
-    """The number the eight digits of each word write (the first in the lowest byte;
-    leading zero bytes read as zeros)."""
-    x = x & np.uint64(0x0F0F0F0F0F0F0F0F)
-    x = (x * np.uint64(2561)) >> np.uint64(8)
-    x = ((x & np.uint64(0x00FF00FF00FF00FF)) * np.uint64(6553601)) >> np.uint64(16)
-    return ((x & np.uint64(0x0000FFFF0000FFFF)) * np.uint64(42949672960001)) >> np.uint64(32)
-
-
-def _timestamps(u: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """Which lines start with a glog timestamp, ``Lmmdd hh:mm:ss.uuuuuu `` (short) or
-    ``Lyyyymmdd hh:mm:ss.uuuuuu `` (long), ``L`` in IWEF; digits and separators are
-    checked eight bytes at a time.
-
-    Returns
-    -------
-    (short, long, words) : the two bool masks, and the three words that hold the
-        ``mmdd hh:mm:ss.uuuuuu`` part of each line (for a long one, from its 5th byte).
-    """
-    w0 = u[s]
-    lvl = w0 & np.uint64(0xFF)
-    glog = (
-        (lvl == np.uint64(0x49))
-        | (lvl == np.uint64(0x57))
-        | (lvl == np.uint64(0x45))
-        | (lvl == np.uint64(0x46))
-    )
-    words = [w0, u[s + 8], u[s + 16]]
-    short = glog.copy()
-    for w, (hi, code, lo, six, carry) in zip(words, _TS_CHECKS, strict=False):
-        short &= (((w & hi) ^ code) | (((w & lo) + six) & carry)) == np.uint64(0)
-    # long: byte 5 a digit; the short layout from byte 4 on (its byte 0 a digit)
-    byte5 = (w0 >> np.uint64(40)) & np.uint64(0xF0)
-    cand = np.flatnonzero(glog & ~short & (byte5 == np.uint64(0x30)))
-    long_ = np.zeros(len(s), dtype=bool)
-    if len(cand):
-        sc = s[cand]
-        lw = [u[sc + 4], u[sc + 12], u[sc + 20]]
-        ok = (_not_digits(w0[cand] >> np.uint64(8)) & np.uint64(0xFFFFFF)) == np.uint64(0)
-        ok &= (_not_digits(lw[0]) & np.uint64(0xFF)) == np.uint64(0)
-        for w, (hi, code, lo, six, carry) in zip(lw, _TS_CHECKS, strict=False):
-            ok &= (w & hi) == code
-            ok &= ((w & lo) + six) & carry == np.uint64(0)
-        long_[cand] = ok
-        for w, x in zip(words, lw, strict=False):
-            w[cand[ok]] = x[ok]
-    return short, long_, words
+    numbers: list[tuple[np.ndarray, np.ndarray]] | None = None
 
 
 def scan(chunk: bytes | bytearray, end: int) -> Scan:
@@ -322,7 +123,7 @@ def scan(chunk: bytes | bytearray, end: int) -> Scan:
     -------
     Scan : the class of every line and the fields of the event lines.
     """
-    B = _Bytes(chunk, end)
+    B = Bytes(chunk, end)
     raw = B.raw
     # newlines, and the control and non-ASCII bytes (a tab, a CR, a NUL, UTF-8) that
     # leave their line to the general machinery
@@ -338,11 +139,17 @@ def scan(chunk: bytes | bytearray, end: int) -> Scan:
     if n:
         starts[0] = 0
         starts[1:] = ends[:-1] + 1
-    short, long_, head = _timestamps(B.u64, starts)
+    short, long_, head = timestamps(B.u64, starts)
     mixed = bool(short.any() and long_.any())
     ok = (short | long_) & ((head[0] & np.uint64(0xFF)) != np.uint64(0x46))  # F: fatal
     if len(special):
         ok[np.searchsorted(ends, special)] = False
+    cls = np.zeros(n, dtype=np.int8)
+    bare = ~(short | long_) & (ends > starts)  # lines without a glog prefix (not empty)
+    if len(special):
+        bare[np.searchsorted(ends, special)] = False
+    cls[_dump_lines(B, starts, ends, bare)] = C_DUMP
+    cls[_other_lines(B, starts, bare & (cls == C_RARE))] = C_OTHER
     idx = np.flatnonzero(ok)
     s, e = starts[idx], ends[idx]
     # ' +\S+ [^\]\n]*\] *': the thread token, a blank after it, the first ']' after that
@@ -359,7 +166,6 @@ def scan(chunk: bytes | bytearray, end: int) -> Scan:
     good &= (w0 & np.uint64(0xFF)) != np.uint64(0x5B)  # '[': debug lines
     idx, s, e, m, w0 = idx[good], s[good], e[good], m[good], w0[good]
 
-    cls = np.zeros(n, dtype=np.int8)
     six = w0 & np.uint64(_SIX)
     hk = np.searchsorted(_HANDLER_CODES, six)
     noop = ((e - m) < 6) | (_HANDLER_CODES[np.minimum(hk, len(_HANDLER_CODES) - 1)] != six)
@@ -394,7 +200,7 @@ def scan(chunk: bytes | bytearray, end: int) -> Scan:
         kind=cols[1],
         step=cols[2],
         net=cols[3],
-        time=_times([w[ev] for w in head], B.u64[starts[ev]], long_[ev]),
+        time=times([w[ev] for w in head], B.u64[starts[ev]], long_[ev]),
         val=(cols[4], cols[5]),
         rate=(cols[6], cols[7]),
         weight=(cols[8], cols[9]),
@@ -404,8 +210,77 @@ def scan(chunk: bytes | bytearray, end: int) -> Scan:
     )
 
 
+_WORD = np.zeros(256, dtype=bool)  # [A-Za-z0-9_.]: a byte of a parameter's name
+_WORD[list(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_.")] = True
+_NAME0 = _WORD.copy()  # [A-Za-z_]: its first byte
+_NAME0[list(b"0123456789.")] = False
+_ERROR = literal(b"Error")[0]
+
+
+def _dump_lines(B: Bytes, starts: np.ndarray, ends: np.ndarray, bare: np.ndarray) -> np.ndarray:
+    """The lines (indices) that have exactly a common shape of a protobuf text dump (the
+    solver and net parameters Caffe prints): blanks, then ``name: value`` (the value
+    ending in a non-blank), ``name {``, ``name{`` or ``}``, nothing after it, ``name``
+    at most :data:`_KEY` bytes; among the ``bare`` lines (no glog prefix, not empty, no
+    control or non-ASCII byte), none starting with a level letter and a digit.
+
+    Each is a line the general machinery counts as a parameter dump's in any dump state
+    but a solver's (which reads its parameters): it matches ``PROTO_LINE_RE`` and not
+    ``CRASH_LINE_RE`` (a name ending in ``Error`` is left rare), and is not empty."""
+    buf = B.buf
+    c0 = buf[starts]
+    cand = bare & ((c0 == 32) | (c0 == 125) | _NAME0[c0])
+    level = (c0 == 73) | (c0 == 87) | (c0 == 69) | (c0 == 70)  # IWEF
+    cand &= ~(level & ((buf[starts + 1] - np.uint8(48)) < 10))
+    at = np.flatnonzero(cand)
+    s, e = starts[at], ends[at]
+    p = B.first_not_blank(s)
+    ok = (p >= 0) & (p < e)
+    p = np.where(ok, p, s)
+    c = buf[p]
+    keep = ok & (c == 125) & (p + 1 == e)  # '}'
+    named = np.flatnonzero(ok & _NAME0[c])
+    if len(named):
+        pn, en = p[named], e[named]
+        u = B.u64
+        win = np.stack([u[pn + o] for o in range(1, _KEY + 1, 8)], axis=1).view(np.uint8)
+        word = _WORD[win]
+        fits = ~word.all(axis=1)
+        q = pn + 1 + np.argmin(word, axis=1)  # the first byte after the name
+        cq = buf[q]
+        colon = (cq == 58) & (en - 1 > q) & (buf[en - 1] != 32)
+        colon &= ~(
+            (q - pn >= 5) & ((B.u64[np.maximum(q - 5, 0)] & np.uint64(_ERROR[1])) == np.uint64(_ERROR[2]))
+        )
+        brace = ((cq == 123) & (q + 1 == en)) | ((cq == 32) & (buf[q + 1] == 123) & (q + 2 == en))
+        keep[named] = fits & (colon | brace)
+    return at[keep]
+
+
+_LETTER = np.zeros(256, dtype=bool)
+_LETTER[list(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")] = True
+
+
+def _other_lines(B: Bytes, starts: np.ndarray, cand: np.ndarray) -> np.ndarray:
+    """Among the ``cand`` lines (no glog prefix, not empty, no control or non-ASCII byte,
+    not a dump's), those that start with a capitalised word of at most 8 letters, a blank
+    and a digit (``OFM 0: GLen:3 ...``, as Intel Caffe's MKL layers print): a line no
+    parser of the general machinery takes (not a dump's, a crash's, a trace's or the glog
+    header's), which it counts as another program's (as a dump's inside one)."""
+    at = np.flatnonzero(cand & ((B.buf[starts] - np.uint8(65)) < 26))  # [A-Z]
+    if not len(at):
+        return at
+    s = starts[at]
+    win = np.stack([B.u64[s], B.u64[s + 8]], axis=1).view(np.uint8)
+    q = 1 + np.argmin(_LETTER[win[:, 1:]], axis=1)  # the first byte after the word
+    rows = np.arange(len(at))
+    nxt = win[rows, np.minimum(q + 1, 15)]
+    ok = (q <= 8) & (win[rows, q] == 32) & ((nxt - np.uint8(48)) < 10)
+    return at[ok]
+
+
 def _iteration_lines(
-    B: _Bytes, idx: np.ndarray, e: np.ndarray, m: np.ndarray, w0: np.ndarray
+    B: Bytes, idx: np.ndarray, e: np.ndarray, m: np.ndarray, w0: np.ndarray
 ) -> tuple[np.ndarray, ...] | None:
     """The ``Iteration N ...`` lines among the glog lines ``idx`` (ends ``e``, messages at
     ``m``, their first words ``w0``) that have exactly a common shape: the event columns
@@ -474,7 +349,7 @@ def _iteration_lines(
 
 
 def _output_lines(
-    B: _Bytes, idx: np.ndarray, e: np.ndarray, m: np.ndarray, w0: np.ndarray
+    B: Bytes, idx: np.ndarray, e: np.ndarray, m: np.ndarray, w0: np.ndarray
 ) -> tuple[np.ndarray, ...] | None:
     """The ``Train net output`` / ``Test net output`` lines among the glog lines ``idx``
     that have exactly a common shape: their event columns, or None when there is none."""
@@ -524,7 +399,7 @@ def _output_lines(
 
 
 def _test_loss_lines(
-    B: _Bytes, idx: np.ndarray, e: np.ndarray, m: np.ndarray, w0: np.ndarray
+    B: Bytes, idx: np.ndarray, e: np.ndarray, m: np.ndarray, w0: np.ndarray
 ) -> tuple[np.ndarray, ...] | None:
     """The ``Test loss: X`` lines (a test net's total loss, ``test_compute_loss``) among
     the glog lines ``idx`` whose value has no blank in it or after it: their event
@@ -552,106 +427,3 @@ def _test_loss_lines(
         vs[take],
         vs[take],
     )
-
-
-def same_as_previous(words: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """True where the text ``[lo, hi)`` is the same as the one before it in the list
-    (compared as two 8-byte words: texts longer than 16 bytes never compare equal).
-
-    Returns
-    -------
-    bool array, one per span (the first is False).
-    """
-    n = len(lo)
-    out = np.zeros(n, dtype=bool)
-    if n < 2:
-        return out
-    ln = hi - lo
-    short = ln <= 16
-    sh0 = np.uint64(8) * np.minimum(ln, 8).astype(np.uint64)
-    sh1 = np.uint64(8) * np.clip(ln - 8, 0, 8).astype(np.uint64)
-    full = np.uint64(0xFFFFFFFFFFFFFFFF)
-    # masks of the low 8*len bits (a shift by 64 is not defined: whole words separately)
-    m0 = np.where(sh0 >= 64, full, (np.uint64(1) << np.minimum(sh0, 63)) - np.uint64(1))
-    m1 = np.where(sh1 >= 64, full, (np.uint64(1) << np.minimum(sh1, 63)) - np.uint64(1))
-    a = words[lo] & m0
-    b = words[lo + 8] & m1
-    out[1:] = short[1:] & short[:-1] & (ln[1:] == ln[:-1]) & (a[1:] == a[:-1]) & (b[1:] == b[:-1])
-    return out
-
-
-def _times(
-    words: list[np.ndarray], first: np.ndarray, long_: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`.lines.ts_fields` of checked timestamps (:func:`_timestamps`), from
-    the three words that hold ``mmdd hh:mm:ss.uuuuuu`` (byte 0 of the first is not read)
-    and the first word of the line (the year of a long one).
-
-    Returns
-    -------
-    (year, month, day, seconds) : as :func:`.lines.ts_fields` (year -1 where the
-        timestamp has none).
-    """
-    low = np.uint64(0x0F0F0F0F0F0F0F0F)
-    # byte k of a pair word: 10 x digit k + digit k + 1 of the timestamp word
-    pairs = [((w & low) * np.uint64(2561)) >> np.uint64(8) for w in words]
-
-    def byte(x: np.ndarray, k: int) -> np.ndarray:
-        return ((x >> np.uint64(8 * k)) & np.uint64(0xFF)).astype(np.int64)
-
-    month = byte(pairs[0], 1)
-    day = byte(pairs[0], 3)
-    secs = byte(pairs[0], 6) * 3600 + byte(pairs[1], 1) * 60 + byte(pairs[1], 4)
-    micro = (
-        (byte(words[1], 7) & 15) * 100000
-        + byte(pairs[2], 0) * 1000
-        + byte(pairs[2], 2) * 10
-        + (byte(words[2], 4) & 15)
-    )
-    bad = (month < 1) | (month > 12) | (day < 1) | (day > 31)
-    month = np.where(bad, 0, month)
-    year = np.full(len(month), -1, dtype=np.int64)
-    if long_.any():
-        yp = ((first[long_] & low) * np.uint64(2561)) >> np.uint64(8)
-        year[long_] = byte(yp, 1) * 100 + byte(yp, 3)
-    return year, month, day, secs + micro * 1e-6
-
-
-def same_texts(
-    words: np.ndarray, lo: np.ndarray, hi: np.ndarray, key: np.ndarray
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Group equal texts ``[lo, hi)`` of at most 24 bytes, given a small non-negative
-    int ``key`` (< 2**16) that equal texts usually share (an output's net and index):
-    texts are grouped by key, and every text is checked, word by word, to be its
-    group's first.
-
-    Returns
-    -------
-    (first, inverse) : the index of the first text of each group, and each text's group;
-        or None when a text is longer than 24 bytes or differs from its group's first
-        (the caller then reads every text).
-    """
-    ln = (hi - lo).astype(np.int64)
-    if len(ln) == 0 or int(ln.max()) > 24 or int(key.max()) >= 1 << 16 or int(key.min()) < 0:
-        return None
-    key16 = key.astype(np.uint16)
-    order = np.argsort(key16, kind="stable")  # (a radix sort)
-    ks = key16[order]
-    heads = np.flatnonzero(np.concatenate([[True], ks[1:] != ks[:-1]]))
-    first = order[heads]
-    group = np.empty(len(ln), dtype=np.int64)
-    group[order] = np.repeat(np.arange(len(heads)), np.diff(np.append(heads, len(ln))))
-    rep = first[group]
-    if not (ln == ln[rep]).all():
-        return None
-    for k in range(3):
-        bits = np.clip(ln - 8 * k, 0, 8).astype(np.uint64) * np.uint64(8)
-        mask = np.where(
-            bits >= 64,
-            np.uint64(0xFFFFFFFFFFFFFFFF),
-            (np.uint64(1) << np.minimum(bits, np.uint64(63))) - np.uint64(1),
-        )
-        w = words[lo + 8 * k] & mask
-        if not (w == w[rep]).all():
-            return None
-    return first, group

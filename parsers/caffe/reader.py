@@ -204,18 +204,9 @@ class Reader:
     def _control(self, events: list[tuple[int, bytes, tuple]], walls: np.ndarray, lay: Layout) -> None:
         """In record order, the control points (block starts and events) move the
         run/block/chain state; the common events in their plain case inline."""
-        rec, kc, prev, tdc, pidx = lay.rec, lay.kc, lay.prev, lay.tdc, lay.pidx
-        nrec = len(rec)
-        # the control points: block starts and events, in record order
-        ev_rec = np.array([e[0] for e in events], dtype=np.int64)
-        ev_pos = np.minimum(np.searchsorted(rec, ev_rec), nrec - 1)
-        nxt = np.minimum(ev_pos + 1, nrec - 1)
-        ev_nk = np.where(ev_pos + 1 < nrec, kc[nxt], -1).tolist()
-        ev_tdc = tdc[ev_pos].tolist()
-        ev_prev = prev[ev_pos].tolist()
-        ev_pass = pidx[ev_pos].tolist() if pidx is not None else [0] * len(events)
+        ev_nk, ev_tdc, ev_prev, ev_pass = _event_context(events, lay)
         wl = walls.tolist()
-        starts = rec[lay.bstart].tolist()
+        starts = lay.rec[lay.bstart].tolist()
         j = 0
         nstart = len(starts)
         next_start = starts[0] if starts else 1 << 62
@@ -568,6 +559,22 @@ class Reader:
             "wall_time_year_assumed": self.clock.year_assumed_used,
             "caffe": caffe,
         }
+
+
+def _event_context(
+    events: list[tuple[int, bytes, tuple]], lay: Layout
+) -> tuple[list[int], list[int], list[int], list[int]]:
+    """Per event (in record order, among the chunk's records ``lay``): the kind of the
+    next record (-1: none), the count of train-net debug records so far, the kind of the
+    record before, and the pass of the net the current block is in."""
+    rec, kc = lay.rec, lay.kc
+    nrec = len(rec)
+    ev_rec = np.array([e[0] for e in events], dtype=np.int64)
+    ev_pos = np.minimum(np.searchsorted(rec, ev_rec), nrec - 1)
+    nxt = np.minimum(ev_pos + 1, nrec - 1)
+    ev_nk = np.where(ev_pos + 1 < nrec, kc[nxt], -1).tolist()
+    ev_pass = lay.pidx[ev_pos].tolist() if lay.pidx is not None else [0] * len(events)
+    return ev_nk, lay.tdc[ev_pos].tolist(), lay.prev[ev_pos].tolist(), ev_pass
 
 
 def _bad_utf8_lines(chunk: bytes) -> list[int]:

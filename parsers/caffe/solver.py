@@ -77,6 +77,16 @@ class Dump:
         self.target = {}
         return self.target
 
+    def top_line(self, line: bytes) -> None:
+        """Read a line of a solver's dump at brace depth 0: a solver parameter, if it is one."""
+        kv = L.param_line(line)
+        if kv and kv[0] in L.SOLVER_KEYS:
+            key, val = kv[0], L.solver_value(kv[1])
+            if key in ("stepvalue", "test_iter"):
+                self.target.setdefault(key, []).append(val)
+            else:
+                self.target[key] = val
+
     def take(self, line: bytes, tally: Tally) -> bool:
         """Read ``line`` (no glog prefix) when it is a dump's (counted as not data); return
         whether it was."""
@@ -84,13 +94,7 @@ class Dump:
             tally.skipped["parameter_dump_lines"] += 1
             d = self.depth
             if d == 0:
-                kv = L.param_line(line)
-                if kv and kv[0] in L.SOLVER_KEYS:
-                    key, val = kv[0], L.solver_value(kv[1])
-                    if key in ("stepvalue", "test_iter"):
-                        self.target.setdefault(key, []).append(val)
-                    else:
-                        self.target[key] = val
+                self.top_line(line)
             self.depth = max(0, d + line.count(b"{") - line.count(b"}"))
             return True
         if self.kind == "net" or L.PROTO_LINE_RE.match(line):
