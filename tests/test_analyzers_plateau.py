@@ -150,6 +150,7 @@ def test_very_noisy_flat_plateau_uses_the_whole_window_for_its_level(seed):
     assert 4.0 <= t["z"] < 5.0 and t["limited"]
     (f,) = detect_lr_limited_plateau(run)
     assert f.evidence["decay_steps"] == [1000] and f.step_range[1] == 1000
+    assert "its median level fell" in f.summary
 
 
 def test_hf_copy_counts_the_decay_at_the_plateau_start(samples):
@@ -239,3 +240,4 @@ def test_the_level_a_bouncing_iterate_sets_is_its_mean_loss(seed):
     assert 0.3 <= t["observed_drop"] <= 0.5 and t["z"] >= 4.0 and t["limited"]
     (f,) = detect_lr_limited_plateau(run)
     assert f.evidence["decay_steps"] == [400] and f.step_range[1] == 400
+    assert "at step 400 (LR 1 → 0.1) its mean level fell" in f.summary

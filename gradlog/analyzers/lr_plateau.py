@@ -336,7 +336,8 @@ def detect_lr_limited_plateau(run: Run, *, config: AnalysisConfig = DEFAULT_CONF
     saved = sum(t["steps_saved"] for t in hits)
     span = float(d.fsteps[-1] - d.fsteps[0]) or 1.0
     parts = [
-        f"at step {fmt_step(t['step'])} (LR {fmt_lr(t['lr_before'])} → {fmt_lr(t['lr_after'])}) it fell "
+        f"at step {fmt_step(t['step'])} (LR {fmt_lr(t['lr_before'])} → {fmt_lr(t['lr_after'])}) its "
+        f"{'mean' if t.get('level') == 'mean' else 'median'} level fell "
         f"{pct(t['observed_drop'])} where its trend predicted {pct(t['predicted_drop'])}"
         for t in hits
     ]
