@@ -212,7 +212,7 @@ class Source:
             If the path is a named pipe that nothing was written to within
             :data:`FIFO_WAIT_SECONDS`.
         """
-        p = Path(path)
+        p = path if isinstance(path, Path) else Path(path)
         name = display_name(p)
         cap = max_stream_bytes() if max_bytes is None else int(max_bytes)
         try:
