@@ -435,3 +435,17 @@ def test_a_warm_up_then_cosine_schedule_has_trends_per_stretch_not_per_halving()
     scopes = [(x.scope, x.step_start) for x in rep.trends if x.tag == "train/loss" and x.scope != "run"]
     assert [s for s, _ in scopes] == ["lr_segment warm-up", "lr_segment decay"]
     assert scopes[1][1] >= 95
+
+
+def test_noisy_loss_is_dropped_beside_divergence_on_the_same_steps():
+    # "the fluctuation is minibatch noise, nothing is wrong" next to "the loss diverged,
+    # lower the LR" is contradicting advice (seen on a GRU at LR 1 with clipping)
+    from gradlog.analyzers.verdict import reconcile
+    from gradlog.findings import Finding
+
+    run = _too_small()
+    div = Finding("divergence", "critical", "blew up", step_range=(657, 1499))
+    noisy = Finding("noisy_loss", "info", "noise", step_range=(0, 1499))
+    early = Finding("noisy_loss", "info", "noise", step_range=(0, 600))
+    assert [f.id for f in reconcile(run, [div, noisy])] == ["divergence"]
+    assert [f.step_range for f in reconcile(run, [div, early])] == [(657, 1499), (0, 600)]

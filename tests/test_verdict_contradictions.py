@@ -38,16 +38,16 @@ def contradictions(report) -> list[str]:
     out: list[str] = []
     ids = {f.id for f in report.findings}
     a = report.lr_advice
-    osc = [f for f in report.findings if f.id == "step_size_oscillation"]
+    too_large = [f for f in report.findings if f.id in ("step_size_oscillation", "divergence")]
     for f in report.findings:
         if f.id == "noisy_loss":
-            for o in osc:
+            for o in too_large:
                 if (
                     f.step_range is None
                     or o.step_range is None
                     or (f.step_range[0] <= o.step_range[1] and o.step_range[0] <= f.step_range[1])
                 ):
-                    out.append("noisy_loss beside step_size_oscillation on the same steps")
+                    out.append(f"noisy_loss ('nothing is wrong') beside {o.id} on the same steps")
     falling = still_falling(report.run)
     if falling is not None and not (ids & BLOWN):
         if a.action in ("lower", "decay_now"):

@@ -118,8 +118,8 @@ def speak_epochs(
 def reconcile(run: Run, findings: list[Finding], *, config: AnalysisConfig = DEFAULT_CONFIG) -> list[Finding]:
     """Return the findings of ``run`` made consistent with each other.
 
-    - ``noisy_loss`` ("no sign of a too-large step") is dropped where
-      ``step_size_oscillation`` covers the same steps;
+    - ``noisy_loss`` ("no sign of a too-large step", "nothing is wrong") is dropped where
+      ``step_size_oscillation`` or ``divergence`` covers the same steps;
     - ``lr_too_small`` is dropped beside oscillation or divergence;
     - a validation ``loss_plateau`` is dropped beside ``overfitting`` (which tells it);
     - a training ``loss_plateau`` is dropped while the loss still falls steadily at the
@@ -128,7 +128,7 @@ def reconcile(run: Run, findings: list[Finding], *, config: AnalysisConfig = DEF
     - a recommendation to stop is rewritten while the validation metric still improves
       after the step it names by more than its noise.
     """
-    osc = [f for f in findings if f.id == "step_size_oscillation"]
+    too_large = [f for f in findings if f.id in ("step_size_oscillation", "divergence")]
     overfit = any(f.id == "overfitting" for f in findings)
     blown = any(f.id in ("divergence", "step_size_oscillation") for f in findings)
     falling = still_falling(run, config)
@@ -137,7 +137,7 @@ def reconcile(run: Run, findings: list[Finding], *, config: AnalysisConfig = DEF
     for f in findings:
         if f.id == "loss_spikes" and too_small:
             f = dataclasses.replace(f, recommendation=spike_advice(f.evidence, lower_lr=False))
-        if f.id == "noisy_loss" and any(_overlap(f.step_range, o.step_range) for o in osc):
+        if f.id == "noisy_loss" and any(_overlap(f.step_range, o.step_range) for o in too_large):
             continue
         if f.id == "lr_too_small" and blown:
             continue
