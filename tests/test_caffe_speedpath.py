@@ -369,11 +369,43 @@ def test_plain_scanner_classes():
         b"xError: 1",
         b"OFM 0: x",
         b"I 5",
+        _glog(1.0, "Initializing net from parameters: "),
+        _glog(1.0, "Initializing net from parameter"),
     ]
     data = b"\n".join(lines) + b"\n"
     sc = caffe_plain.scan(data, len(data))
     P = caffe_plain
-    assert sc.cls.tolist() == [P.C_DUMP, P.C_DUMP, P.C_NOOP, P.C_DUMP, P.C_RARE, P.C_OTHER, P.C_OTHER]
+    assert sc.cls.tolist() == [
+        *(P.C_DUMP, P.C_DUMP, P.C_NOOP, P.C_DUMP, P.C_RARE, P.C_OTHER, P.C_OTHER),
+        *(P.C_NETP, P.C_RARE),
+    ]
+
+
+def test_a_net_dump_starts_in_bulk_with_its_other_programs_lines_counted_as_its():
+    """``Initializing net from parameters`` lines are read in bulk (never line by line):
+    ``OFM`` lines right after one count as its dump's, as line by line, and after a
+    glog line that ends the dump as another program's."""
+    ofm = ODD.index(b"OFM 0: GLen:128 LLen:128")
+    first_net = len(SOLVER_DUMP) + 3  # the line after the first "Initializing net"
+    data = damage([("insert", first_net, ofm, 3), ("insert", first_net + 3 + len(NET_DUMP) + 1, ofm, 2)])
+    fed: list[bytes] = []
+    real = caffe.Reader.feed_lines
+
+    def feed_lines(rd, chunk, end):
+        fed.append(bytes(chunk[:end]))
+        real(rd, chunk, end)
+
+    caffe.Reader.feed_lines = feed_lines
+    try:
+        fast = read(data, bulk=True, chunk=1 << 16)
+    finally:
+        caffe.Reader.feed_lines = real
+    slow = read(data, bulk=False, chunk=1 << 16)
+    assert fast[0].equals(slow[0]) and fast[1] == slow[1] and fast[2] == slow[2]
+    assert not any(b"Initializing net" in f for f in fed)
+    skipped = fast[1]["skipped"]
+    assert skipped["parameter_dump_lines"] == len(SOLVER_DUMP) + 2 * len(NET_DUMP) + 3
+    assert skipped["non_glog_lines"] == 2
 
 
 def test_other_programs_lines_in_bulk_are_counted_where_line_by_line_counts_them():
@@ -388,3 +420,57 @@ def test_other_programs_lines_in_bulk_are_counted_where_line_by_line_counts_them
     fast = read(data, bulk=True, chunk=1 << 16)
     assert fast[1] == read(data, bulk=False, chunk=1 << 16)[1]
     assert fast[1]["skipped"]["non_glog_lines"] == 5
+
+
+def test_a_few_wall_times_one_by_one_are_the_bulk_ones():
+    """:meth:`Clock.event_walls` of a few events (one by one in Python) gives the floats
+    and the year state the numpy reading gives: year roll-overs, glog headers, bad
+    dates, an assumed year made leap, a glog file name's year."""
+    import random
+
+    from gradlog.parsers.caffe import clock as caffe_clock
+
+    rng = random.Random(7)
+
+    def stamp() -> bytes:
+        m, d = rng.choice([1, 2, 3, 7, 12, 0, 13]), rng.choice([1, 15, 28, 29, 31, 0, 32])
+        year = str(rng.choice([2015, 2016])) if rng.random() < 0.05 else ""
+        t = f"{rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}.{rng.randrange(10**6):06d}"
+        return f"{rng.choice('IWE')}{year}{m:02d}{d:02d} {t}".encode()
+
+    def events(n: int) -> list:
+        out: list = []
+        for k in range(n):
+            r = rng.random()
+            if r < 0.05:
+                out.append((k, b"", ("header", rng.choice([2015, 2016]), rng.choice([101, 229, 1231]))))
+            elif r < 0.08:
+                out.append((k, b"", ("crash", "x", "y")))
+            else:
+                out.append((k, stamp(), ("x",)))
+        return out
+
+    def state(c: caffe_clock.Clock) -> tuple:
+        return (c.year, c.prev_md, c.year_source, c.year_assumed_used, c.leap_assumed, c.formats)
+
+    saved = caffe_clock.FEW_EVENTS
+    few_used = 0
+    try:
+        for _ in range(3000):
+            name = rng.choice([None, "caffe.host.u.log.INFO.20151230-101010.1"])
+            one, bulk = caffe_clock.Clock(name, set()), caffe_clock.Clock(name, set())
+            if rng.random() < 0.3:
+                one.leap_assumed.add(1970)
+                bulk.leap_assumed.add(1970)
+            for _ in range(rng.randrange(1, 4)):
+                evs = events(rng.randrange(1, 12))
+                caffe_clock.FEW_EVENTS = 48
+                few_used += all(not ts or (ts[5] == 32 and ts[1:5] != b"0229") for _k, ts, _e in evs)
+                a = one.event_walls(evs)
+                caffe_clock.FEW_EVENTS = -1
+                b = bulk.event_walls(evs)
+                assert np.array_equal(a, b, equal_nan=True)
+                assert state(one) == state(bulk)
+    finally:
+        caffe_clock.FEW_EVENTS = saved
+    assert few_used > 1000  # (the one-by-one reading was tried)

@@ -80,7 +80,7 @@ def assemble(
     c = np.repeat(np.arange(len(order_names), dtype=ctype), per_alpha)
     replaced = 0
     if n > 1 and not _steps_increase(c, steps):
-        o2 = np.lexsort((steps, c))  # stable: equal (tag, step) keep log order
+        o2 = _tag_step_order(c, steps)
         c, steps, values, walls = c[o2], steps[o2], values[o2], walls[o2]
         del o2
         dup = (c[1:] == c[:-1]) & (steps[1:] == steps[:-1])
@@ -104,6 +104,14 @@ def assemble(
         copy=False,
     )
     return frame, replaced  # (ParseResult validates it)
+
+
+def _tag_step_order(c: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """The stable (tag, step) order: equal (tag, step) rows keep log order. One int64
+    key when tag codes and steps fit in it (a single sort), else ``lexsort``."""
+    if len(steps) and int(c.max()) < 256 and int(steps.min()) >= 0 and int(steps.max()) < 1 << 55:
+        return np.argsort((c.astype(np.int64) << 55) | steps, kind="stable")
+    return np.lexsort((steps, c))
 
 
 def _steps_increase(c: np.ndarray, steps: np.ndarray, block: int = 1 << 20) -> bool:

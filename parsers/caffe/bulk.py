@@ -497,20 +497,29 @@ def commit_lines(rd: Reader, sc: P.Scan, a: int, b: int, last_kind: int | None) 
     cls = sc.cls[a:b]
     dump = int(np.count_nonzero(cls == P.C_DUMP))
     other = np.flatnonzero(cls == P.C_OTHER)
-    if len(other) and rd.dump.kind is not None:
-        # another program's lines inside a dump (before the stretch's first glog line)
-        # are counted as the dump's
+    netp = np.flatnonzero(cls == P.C_NETP)
+    if len(other) and (rd.dump.kind is not None or len(netp)):
+        # another program's lines inside a dump (before the stretch's first glog line,
+        # or after an "Initializing net" line up to the next glog line) are the dump's
         glog = np.flatnonzero(~np.isin(cls, _BARE))
-        inside = int(np.searchsorted(other, glog[0])) if len(glog) else len(other)
-        dump += inside
-        other = other[inside:]
+        before = np.searchsorted(glog, other)  # how many glog lines come before each
+        inside = np.full(len(other), rd.dump.kind is not None)
+        after = np.flatnonzero(before > 0)
+        inside[after] = cls[glog[before[after] - 1]] == P.C_NETP
+        dump += int(np.count_nonzero(inside))
+        other = other[~inside]
     if dump:
         rd.tally.skipped["parameter_dump_lines"] += dump
     if len(other):
         rd.tally.count("non_glog_lines", rd.line_base + int(other[0]) + 1, len(other))
-    if dump + len(other) < b - a:  # a glog line ends a dump
+    if dump + len(other) < b - a:  # a glog line ends a dump (and may start a net's)
         rd.tally.glog_lines += b - a - dump - len(other)
         rd.dump.kind = None
+        if len(netp):
+            rd.dump.start("net")
+            last_glog = int(np.flatnonzero(~np.isin(cls, _BARE))[-1])
+            if last_glog != int(netp[-1]):
+                rd.dump.kind = None
     snaps = int(np.count_nonzero(cls == P.C_SNAP))
     if snaps:
         rd.tally.info["snapshot_lines"] += snaps

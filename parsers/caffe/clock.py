@@ -11,6 +11,21 @@ from gradlog.parsers.caffe import lines as L
 ASSUMED_YEAR = 1970
 
 
+#: Up to this many events, :meth:`Clock.event_walls` reads them one by one (cheaper than
+#: numpy's calls for the few lines between two stretches of a plain log read in bulk).
+FEW_EVENTS = 48
+
+
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    """:func:`.lines.days_from_civil` of one date."""
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    mp = m - 3 if m > 2 else m + 9
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + (153 * mp + 2) // 5 + d - 1
+    return era * 146097 + doe - 719468
+
+
 class Clock:
     """The year state of one read (it carries from chunk to chunk), and the glog header.
 
@@ -44,6 +59,10 @@ class Clock:
         walls = np.full(n, np.nan)
         if n == 0:
             return walls
+        if n <= FEW_EVENTS:
+            few = self._few_walls(events)
+            if few is not None:
+                return np.array(few, dtype=np.float64)
         pos = [i for i, e in enumerate(events) if e[1]]
         heads = [i for i, e in enumerate(events) if not e[1] and e[2][0] == "header"]
         if not pos:
@@ -66,6 +85,47 @@ class Clock:
             out[start:] = self.walls(year[start:], month[start:], day[start:], secs[start:])
         walls[pos_arr] = out
         return walls
+
+    def _few_walls(self, events: list[tuple[int, bytes, tuple]]) -> list[float] | None:
+        """:meth:`event_walls` of a few events, one by one in Python (the same
+        arithmetic: the same floats, the same state after them), when every timestamp
+        is short (no year: the year carried and rolled over as :meth:`walls` does) and
+        none is a Feb 29 (whose year may become a leap year for the others); else
+        None, having changed nothing."""
+        for _k, ts, _ev in events:
+            if ts and (ts[5] != 32 or ts[1:5] == b"0229"):
+                return None
+        out = []
+        nan = float("nan")
+        for _k, ts, ev in events:
+            if not ts:
+                if ev[0] == "header":
+                    self.set_header(ev)
+                out.append(nan)
+                continue
+            month, day = int(ts[1:3]), int(ts[3:5])
+            if month < 1 or month > 12 or day < 1 or day > 31:
+                out.append(nan)
+                continue
+            if self.year is None:
+                if self.name_year is not None:
+                    self.year, self.prev_md = self.name_year
+                    self.year_source = "file_name"
+                else:
+                    self.year = ASSUMED_YEAR
+                    self.year_source = "assumed"
+            md = month * 100 + day
+            if self.prev_md is not None and self.prev_md - md > 600:
+                self.year += 1
+            self.prev_md = md
+            days = _days_from_civil(self.year, month, day)
+            if self.year_source == "assumed":
+                self.year_assumed_used = True
+                if self.leap_assumed and month >= 3 and self.year in self.leap_assumed:
+                    days += 1
+            secs = int(ts[6:8]) * 3600 + int(ts[9:11]) * 60 + int(ts[12:14]) + int(ts[15:21]) * 1e-6
+            out.append(days * 86400.0 + secs)
+        return out
 
     def set_header(self, ev: tuple) -> None:
         """A glog file header (``("header", year, month * 100 + day)``) sets the year."""

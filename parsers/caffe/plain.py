@@ -19,7 +19,8 @@ reference. A common line is one that machinery reads to the same event, by const
   blank at either end: the reader converts it with ``float`` and leaves the line to the
   general machinery when it does not convert;
 - any other message is common only when the general machinery ignores it (no parser for
-  its first six bytes in ``HANDLERS``), or just counts it (a snapshot line);
+  its first six bytes in ``HANDLERS``), or just counts it (a snapshot line), or only
+  starts a net's parameter dump (``Initializing net from parameters``: ``C_NETP``);
 - a line without a glog prefix is common when it has exactly a simple shape of the
   protobuf text Caffe prints its solver and net parameters in (``C_DUMP``: counted as a
   dump's line, its parameters read when it is the solver's), or of another program's
@@ -47,6 +48,7 @@ C_SNAP = 2  # "Snapshotting to ..." / "Snapshotting solver state to ..." (counte
 C_EVENT = 3  # one of the event shapes
 C_DUMP = 4  # a line of a parameter dump (no glog prefix): counted
 C_OTHER = 5  # a line of another program (no glog prefix): counted
+C_NETP = 6  # "Initializing net from parameters...": a net's dump starts
 
 #: Widths of the windows the scanner searches (a longer field makes its line rare).
 _THREAD = 24  # the thread token
@@ -60,6 +62,7 @@ _TEST = literal(b"Test net output #")
 _TEST_LOSS = literal(b"Test loss: ")
 _SNAP1 = literal(b"Snapshotting to ")
 _SNAP2 = literal(b"Snapshotting solver state to ")
+_NETP = literal(b"Initializing net from parameters")
 _LOSS = literal(b", loss = ")
 _LR = literal(b", lr = ")
 _TESTING = literal(b", Testing net (#")
@@ -80,7 +83,7 @@ class Scan:
 
     Attributes
     ----------
-    cls : per line, C_RARE / C_NOOP / C_SNAP / C_EVENT.
+    cls : per line, C_RARE / C_NOOP / C_SNAP / C_EVENT / C_DUMP / C_OTHER / C_NETP.
     starts, ends : per line, the offset of its first byte and of its newline.
     ev : line indices of the event lines (C_EVENT), in order.
     kind : per event, K_L, K_LR, K_T, K_TRO or K_TO (from :mod:`.lines`).
@@ -172,6 +175,7 @@ def scan(chunk: bytes | bytearray, end: int) -> Scan:
     cls[idx[noop]] = C_NOOP
     snap = B.at(m, _SNAP1, w0) | B.at(m, _SNAP2, w0)
     cls[idx[snap]] = C_SNAP
+    cls[idx[B.at(m, _NETP, w0)]] = C_NETP
 
     parts: list[tuple[np.ndarray, ...]] = []
     for part in (
@@ -242,11 +246,9 @@ def _dump_lines(B: Bytes, starts: np.ndarray, ends: np.ndarray, bare: np.ndarray
     named = np.flatnonzero(ok & _NAME0[c])
     if len(named):
         pn, en = p[named], e[named]
-        u = B.u64
-        win = np.stack([u[pn + o] for o in range(1, _KEY + 1, 8)], axis=1).view(np.uint8)
-        word = _WORD[win]
-        fits = ~word.all(axis=1)
-        q = pn + 1 + np.argmin(word, axis=1)  # the first byte after the name
+        q = _name_end(B.u64, pn + 1)  # the first byte after the name
+        fits = q >= 0
+        q = np.where(fits, q, pn + 1)
         cq = buf[q]
         colon = (cq == 58) & (en - 1 > q) & (buf[en - 1] != 32)
         colon &= ~(
@@ -255,6 +257,24 @@ def _dump_lines(B: Bytes, starts: np.ndarray, ends: np.ndarray, bare: np.ndarray
         brace = ((cq == 123) & (q + 1 == en)) | ((cq == 32) & (buf[q + 1] == 123) & (q + 2 == en))
         keep[named] = fits & (colon | brace)
     return at[keep]
+
+
+def _name_end(u64: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Offset of the first byte not in ``[A-Za-z0-9_.]`` at or after each position,
+    within :data:`_KEY` bytes (-1 where there is none): eight bytes at a time, the
+    positions whose name goes on read further."""
+    out = np.full(len(pos), -1, dtype=np.int64)
+    todo = np.arange(len(pos))
+    p = pos
+    for o in range(0, _KEY, 8):
+        word = _WORD[u64[p + o].view(np.uint8).reshape(-1, 8)]
+        more = word.all(axis=1)
+        end = np.flatnonzero(~more)
+        out[todo[end]] = p[end] + o + np.argmin(word[end], axis=1)
+        todo, p = todo[more], p[more]
+        if not len(todo):
+            break
+    return out
 
 
 _LETTER = np.zeros(256, dtype=bool)
